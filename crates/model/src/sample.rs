@@ -1,0 +1,84 @@
+//! Samples and time ranges. Timestamps are Unix milliseconds.
+
+/// Bit pattern of Prometheus's staleness marker, a NaN that never results
+/// from arithmetic. It is stored and returned bit-exact.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// The staleness marker as an `f64`.
+pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
+
+/// True when `v` is exactly the staleness marker (not any other NaN).
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// One float sample: a timestamp in milliseconds and a value.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub t: i64,
+    pub v: f64,
+}
+
+impl Sample {
+    pub fn new(t: i64, v: f64) -> Self {
+        Self { t, v }
+    }
+}
+
+/// Samples compare bit-exact: NaN payloads matter, `-0.0 != 0.0`.
+impl PartialEq for Sample {
+    fn eq(&self, other: &Self) -> bool {
+        self.t == other.t && self.v.to_bits() == other.v.to_bits()
+    }
+}
+
+impl Eq for Sample {}
+
+/// An inclusive range of milliseconds `[min, max]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeRange {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl TimeRange {
+    pub fn new(min: i64, max: i64) -> Self {
+        Self { min, max }
+    }
+
+    pub fn contains(&self, t: i64) -> bool {
+        self.min <= t && t <= self.max
+    }
+
+    pub fn overlaps(&self, other: &TimeRange) -> bool {
+        self.min <= other.max && other.min <= self.max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_marker_is_recognised_exactly() {
+        assert!(is_stale_nan(STALE_NAN));
+        assert!(STALE_NAN.is_nan());
+        assert!(!is_stale_nan(f64::NAN));
+        assert!(!is_stale_nan(1.0));
+    }
+
+    #[test]
+    fn samples_compare_bitwise() {
+        assert_eq!(Sample::new(1, f64::NAN), Sample::new(1, f64::NAN));
+        assert_ne!(Sample::new(1, f64::NAN), Sample::new(1, STALE_NAN));
+        assert_ne!(Sample::new(1, 0.0), Sample::new(1, -0.0));
+    }
+
+    #[test]
+    fn ranges_overlap_inclusively() {
+        let r = TimeRange::new(10, 20);
+        assert!(r.overlaps(&TimeRange::new(20, 30)));
+        assert!(!r.overlaps(&TimeRange::new(21, 30)));
+        assert!(r.contains(10) && r.contains(20) && !r.contains(21));
+    }
+}

@@ -1,0 +1,241 @@
+//! A wrapper that makes any store fail, stall or slow down on demand: for
+//! the failure tests real stores cannot produce at will, and for benchmarks
+//! that need object-storage latency on one machine.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream};
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// What to inject. Ratios are between 0 and 1 and drawn per call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Share of calls that fail at once with a retryable error.
+    pub fail_ratio: f64,
+    /// Share of calls that stall for `stall` before going through (set it
+    /// beyond the attempt timeout to simulate a hung request).
+    pub stall_ratio: f64,
+    #[serde(with = "humantime_serde")]
+    pub stall: Duration,
+    /// Added to every call, like the first-byte latency of object storage.
+    #[serde(with = "humantime_serde")]
+    pub latency: Duration,
+    /// Only writes (put, delete, copy) are affected when true.
+    pub writes_only: bool,
+}
+
+/// Wraps a store and injects the faults of a [`FaultConfig`] that can be
+/// changed while it runs.
+pub struct FaultyStore {
+    inner: Arc<dyn ObjectStore>,
+    config: RwLock<FaultConfig>,
+    calls: AtomicU64,
+    injected_failures: AtomicU64,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn ObjectStore>, config: FaultConfig) -> Self {
+        Self {
+            inner,
+            config: RwLock::new(config),
+            calls: AtomicU64::new(0),
+            injected_failures: AtomicU64::new(0),
+        }
+    }
+
+    pub fn set_config(&self, config: FaultConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    pub fn config(&self) -> FaultConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Calls that reached the wrapper.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Calls failed on purpose.
+    pub fn injected_failures(&self) -> u64 {
+        self.injected_failures.load(Ordering::Relaxed)
+    }
+
+    /// Decides the fate of one call: the delay before it, and whether it
+    /// then fails.
+    fn draw(&self, write: bool) -> (Duration, bool) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let cfg = self.config();
+        if cfg.writes_only && !write {
+            return (Duration::ZERO, false);
+        }
+        let mut rng = rand::rng();
+        let stall = rng.random_bool(cfg.stall_ratio.clamp(0.0, 1.0));
+        let fail = rng.random_bool(cfg.fail_ratio.clamp(0.0, 1.0));
+        if fail {
+            self.injected_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        let delay = cfg.latency + if stall { cfg.stall } else { Duration::ZERO };
+        (delay, fail)
+    }
+
+    /// Applies latency, stalls and failures for one call.
+    async fn before(&self, op: &'static str, write: bool) -> object_store::Result<()> {
+        let (delay, fail) = self.draw(write);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if fail {
+            return Err(injected(op));
+        }
+        Ok(())
+    }
+
+    /// The streaming form of [`Self::before`]: the stream is made only if
+    /// the call is not failed.
+    fn gated_stream<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        write: bool,
+        make: impl FnOnce() -> BoxStream<'static, object_store::Result<T>>,
+    ) -> BoxStream<'static, object_store::Result<T>> {
+        let (delay, fail) = self.draw(write);
+        let wait = stream::once(tokio::time::sleep(delay)).filter_map(|_| async { None });
+        if fail {
+            return wait
+                .chain(stream::once(async move { Err(injected(op)) }))
+                .boxed();
+        }
+        wait.chain(make()).boxed()
+    }
+}
+
+fn injected(op: &'static str) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "FaultyStore",
+        source: format!("injected failure of {op}").into(),
+    }
+}
+
+impl fmt::Debug for FaultyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyStore")
+            .field("inner", &self.inner.to_string())
+            .field("config", &self.config())
+            .finish()
+    }
+}
+
+impl fmt::Display for FaultyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FaultyStore({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FaultyStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.before("put", true).await?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.before("put_multipart", true).await?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.before("get", false).await?;
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.before("get_ranges", false).await?;
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        let inner = self.inner.clone();
+        self.gated_stream("delete", true, move || inner.delete_stream(locations))
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let inner = self.inner.clone();
+        let prefix = prefix.cloned();
+        self.gated_stream("list", false, move || inner.list(prefix.as_ref()))
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let inner = self.inner.clone();
+        let (prefix, offset) = (prefix.cloned(), offset.clone());
+        self.gated_stream("list", false, move || {
+            inner.list_with_offset(prefix.as_ref(), &offset)
+        })
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.before("list", false).await?;
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.before("copy", true).await?;
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: RenameOptions,
+    ) -> object_store::Result<()> {
+        self.before("rename", true).await?;
+        self.inner.rename_opts(from, to, options).await
+    }
+}

@@ -1,0 +1,25 @@
+//! Object storage for Stratus. Everything Stratus keeps lives in one bucket:
+//! a local folder (the embedded default), S3 or an S3-compatible store, or
+//! memory in tests. [`Bucket`] adds what the raw `object_store` lacks for us:
+//! typed keys, conditional writes on every backend, bounded retries with
+//! jittered backoff, per-attempt timeouts, and errors that say whether a
+//! retry can help. [`FaultyStore`] injects failures and latency for tests and
+//! benchmarks.
+
+mod bucket;
+mod config;
+mod error;
+mod fault;
+pub mod keys;
+mod local;
+mod retry;
+
+pub use bucket::{Bucket, ObjectInfo, ObjectVersion};
+pub use config::{S3Config, StorageBackend, StorageConfig};
+pub use error::{Result, StorageError};
+pub use fault::{FaultConfig, FaultyStore};
+pub use keys::SegmentKey;
+pub use local::LocalStore;
+pub use retry::RetryPolicy;
+
+pub use object_store::{path::Path as ObjectPath, ObjectStore};

@@ -1,0 +1,13 @@
+//! Helpers shared by the end-to-end suites: free ports, child processes
+//! that die with the test, and real external components (an S3 emulator,
+//! Prometheus) started on 127.0.0.1.
+
+pub mod process;
+pub mod s3;
+
+/// A port on 127.0.0.1 that was free a moment ago. The child process that
+/// gets it must bind it soon; starters retry with a new port when it fails.
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
