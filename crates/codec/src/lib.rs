@@ -1,0 +1,15 @@
+//! Stored formats of Stratus: the chunk codec for samples and the L0
+//! segment that one ingest flush writes per tenant. Pure functions over
+//! bytes, no IO. The byte layouts are specified in `docs/format/`.
+
+mod bitstream;
+mod chunk;
+mod error;
+mod segment;
+pub mod varint;
+
+pub use chunk::{decode_chunk, encode_chunk, ChunkEncoder, ChunkIter};
+pub use error::{CodecError, Result};
+pub use segment::{
+    decode_segment, Segment, SegmentBuilder, SegmentSeries, SEGMENT_MAGIC, SEGMENT_VERSION,
+};
