@@ -1,1 +1,20 @@
-//! placeholder
+//! The Stratus ingest writer: accepts Prometheus remote_write (1.0 and 2.0)
+//! and a JSON push API, validates, and acknowledges a write only once its
+//! samples are durable in the bucket (group commit) or in the local WAL.
+
+pub mod commit;
+pub mod decode;
+pub mod http;
+pub mod metrics;
+pub mod proto;
+mod push;
+pub mod sink;
+pub mod validate;
+pub mod wal;
+
+pub use commit::{CommitConfig, CommitError, Committer};
+pub use http::{router, HttpLimits, IngestState};
+pub use metrics::IngestMetrics;
+pub use push::PushResponse;
+pub use sink::Sink;
+pub use validate::{Limits, Reason};

@@ -10,3 +10,22 @@ pub use labels::{Label, Labels, LabelsError, NameValidation, METRIC_NAME};
 pub use metadata::{MetricMetadata, MetricType};
 pub use sample::{is_stale_nan, Sample, TimeRange, STALE_NAN, STALE_NAN_BITS};
 pub use tenant::{TenantError, TenantId, ANONYMOUS_TENANT};
+
+/// The time source, passed in so tests can set "now".
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Unix milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}

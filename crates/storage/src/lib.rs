@@ -22,4 +22,4 @@ pub use keys::SegmentKey;
 pub use local::LocalStore;
 pub use retry::RetryPolicy;
 
-pub use object_store::{path::Path as ObjectPath, ObjectStore};
+pub use object_store::{memory::InMemory, path::Path as ObjectPath, ObjectStore};

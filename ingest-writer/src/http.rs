@@ -1,0 +1,271 @@
+//! The ingest HTTP API: `POST /api/v1/write` (remote_write 1.0 and 2.0) and
+//! `POST /api/v1/push` (JSON for scripts).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use stratus_model::{Clock, TenantId};
+
+use crate::commit::Committer;
+use crate::decode::{decode_v1, decode_v2, decompress, DecodeError, Decoded};
+use crate::metrics::{IngestMetrics, ProtocolLabel, RequestLabels};
+use crate::validate::Limits;
+
+pub const ORG_ID_HEADER: &str = "x-scope-orgid";
+pub const SAMPLES_WRITTEN: &str = "x-prometheus-remote-write-samples-written";
+pub const HISTOGRAMS_WRITTEN: &str = "x-prometheus-remote-write-histograms-written";
+pub const EXEMPLARS_WRITTEN: &str = "x-prometheus-remote-write-exemplars-written";
+pub const CONTENT_TYPE_V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+
+/// HTTP-level settings of the ingest API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Largest request body as sent (compressed), else 413.
+    pub max_body_bytes: usize,
+    /// Largest body after snappy decompression, else 413.
+    pub max_decompressed_bytes: usize,
+    /// When on, requests must carry `X-Scope-OrgID`; when off, requests
+    /// without it go to the `anonymous` tenant.
+    pub multitenancy: bool,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 128 << 20,
+            multitenancy: false,
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct IngestState {
+    pub committer: Committer,
+    pub limits: Arc<Limits>,
+    pub http: Arc<HttpLimits>,
+    pub metrics: IngestMetrics,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The ingest routes, to be merged into the server's router.
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(remote_write))
+        .route("/api/v1/push", post(crate::push::push))
+        .with_state(state)
+}
+
+/// A failure answered before or instead of a commit.
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DecodeError> for Refusal {
+    fn from(e: DecodeError) -> Self {
+        let status = match e {
+            DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Refusal::new(status, e.to_string())
+    }
+}
+
+/// The tenant of a request: `X-Scope-OrgID`, validated.
+pub(crate) fn tenant(headers: &HeaderMap, http: &HttpLimits) -> Result<TenantId, Refusal> {
+    match headers.get(ORG_ID_HEADER) {
+        Some(v) => {
+            let id = v.to_str().map_err(|_| {
+                Refusal::new(StatusCode::BAD_REQUEST, "X-Scope-OrgID is not valid ASCII")
+            })?;
+            TenantId::new(id).map_err(|e| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid X-Scope-OrgID: {e}"),
+                )
+            })
+        }
+        None if http.multitenancy => Err(Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "no org id: multi-tenancy is on and the request has no X-Scope-OrgID header",
+        )),
+        None => Ok(TenantId::anonymous()),
+    }
+}
+
+/// Reads the body up to `limit` bytes, else 413.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_large {
+            Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body exceeds the limit of {limit} bytes"),
+            )
+        } else {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                format!("reading the request body failed: {e}"),
+            )
+        }
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+
+impl Version {
+    fn label(self) -> &'static str {
+        match self {
+            Version::V1 => "remote_write_v1",
+            Version::V2 => "remote_write_v2",
+        }
+    }
+}
+
+/// Content negotiation of the remote_write 2.0 spec: the `proto` parameter
+/// of `application/x-protobuf` picks the message; no header means 1.0.
+fn negotiate(headers: &HeaderMap) -> Result<Version, Refusal> {
+    let enc = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("snappy");
+    if !enc.trim().eq_ignore_ascii_case("snappy") {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Encoding {enc:?}: expected snappy"),
+        ));
+    }
+    let Some(ct) = headers.get(http::header::CONTENT_TYPE) else {
+        return Ok(Version::V1);
+    };
+    let ct = ct.to_str().unwrap_or_default();
+    let mut parts = ct.split(';').map(str::trim);
+    let media = parts.next().unwrap_or_default();
+    if !media.eq_ignore_ascii_case("application/x-protobuf") {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Type {ct:?}: expected application/x-protobuf"),
+        ));
+    }
+    let proto = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("proto"))
+        .map(|(_, v)| v.trim().trim_matches('"'));
+    match proto {
+        None | Some("prometheus.WriteRequest") => Ok(Version::V1),
+        Some("io.prometheus.write.v2.Request") => Ok(Version::V2),
+        Some(other) => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported remote_write message {other:?}: expected prometheus.WriteRequest or io.prometheus.write.v2.Request"
+            ),
+        )),
+    }
+}
+
+async fn remote_write(State(st): State<IngestState>, headers: HeaderMap, body: Body) -> Response {
+    let start = Instant::now();
+    let version = negotiate(&headers).unwrap_or(Version::V1);
+    let (status, message, written) = match handle_write(&st, &headers, body).await {
+        Ok((written, None)) => (StatusCode::NO_CONTENT, String::new(), written),
+        Ok((written, Some(msg))) => (StatusCode::BAD_REQUEST, msg, written),
+        Err(r) => (r.status, r.message, 0),
+    };
+    let protocol = version.label();
+    st.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            protocol,
+            code: status.as_u16(),
+        })
+        .inc();
+    st.metrics
+        .request_duration
+        .get_or_create(&ProtocolLabel { protocol })
+        .observe(start.elapsed().as_secs_f64());
+    let mut resp = if message.is_empty() {
+        status.into_response()
+    } else {
+        (status, message + "\n").into_response()
+    };
+    if version == Version::V2 {
+        let h = resp.headers_mut();
+        h.insert(SAMPLES_WRITTEN, HeaderValue::from(written));
+        h.insert(HISTOGRAMS_WRITTEN, HeaderValue::from(0u64));
+        h.insert(EXEMPLARS_WRITTEN, HeaderValue::from(0u64));
+    }
+    resp
+}
+
+/// Returns the samples written and, if some were rejected, the message for
+/// a 400. A failed commit is a 5xx [`Refusal`].
+async fn handle_write(
+    st: &IngestState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(u64, Option<String>), Refusal> {
+    let version = negotiate(headers)?;
+    let tenant = tenant(headers, &st.http)?;
+    let compressed = read_body(body, st.http.max_body_bytes).await?;
+    let raw = Bytes::from(decompress(&compressed, st.http.max_decompressed_bytes)?);
+    let now = st.clock.now_ms();
+    let decoded = match version {
+        Version::V1 => decode_v1(raw, &st.limits, now)?,
+        Version::V2 => decode_v2(raw, &st.limits, now)?,
+    };
+    commit_decoded(st, &tenant, decoded).await
+}
+
+/// Commits what passed validation. 5xx if the commit failed (nothing of the
+/// request was stored); otherwise the count written and the messages of
+/// what was rejected, if anything.
+pub(crate) async fn commit_decoded(
+    st: &IngestState,
+    tenant: &TenantId,
+    decoded: Decoded,
+) -> Result<(u64, Option<String>), Refusal> {
+    let Decoded {
+        series,
+        metadata,
+        report,
+    } = decoded;
+    st.metrics.record_report(&report);
+    if let Err(e) = st.committer.commit(tenant, series, metadata).await {
+        st.metrics.rejected(e.reason()).inc_by(report.samples_valid);
+        return Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
+    }
+    let written = report.samples_valid;
+    if report.rejected.is_empty() {
+        Ok((written, None))
+    } else {
+        Ok((written, Some(report.message_text())))
+    }
+}
+
+#[cfg(test)]
+mod tests;

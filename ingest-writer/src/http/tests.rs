@@ -1,0 +1,351 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use prometheus_client::registry::Registry;
+use prost::Message;
+use stratus_codec::decode_segment;
+use stratus_model::{Clock, TenantId};
+use stratus_storage::keys::segments_prefix;
+use stratus_storage::{Bucket, FaultConfig, FaultyStore, InMemory, ObjectStore, RetryPolicy};
+use tower::ServiceExt;
+
+use super::*;
+use crate::commit::{CommitConfig, Committer};
+use crate::proto::{LabelV1, RequestV2, SampleProto, TimeSeriesV1, TimeSeriesV2, WriteRequestV1};
+use crate::push::PushResponse;
+use crate::validate::Reason;
+use crate::Sink;
+
+const NOW: i64 = 1_700_000_000_000;
+
+#[derive(Debug)]
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        NOW
+    }
+}
+
+struct Fixture {
+    router: Router,
+    bucket: Bucket,
+    store: Arc<FaultyStore>,
+    metrics: IngestMetrics,
+}
+
+fn fixture(http: HttpLimits) -> Fixture {
+    let store = Arc::new(FaultyStore::new(
+        Arc::new(InMemory::new()),
+        FaultConfig::default(),
+    ));
+    let bucket = Bucket::new(
+        store.clone() as Arc<dyn ObjectStore>,
+        RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            attempt_timeout: Duration::from_secs(2),
+        },
+    );
+    let metrics = IngestMetrics::new(&mut Registry::default());
+    let committer = Committer::start(
+        CommitConfig {
+            window: Duration::from_millis(5),
+            ..CommitConfig::default()
+        },
+        Sink::Bucket(bucket.clone()),
+        metrics.clone(),
+    );
+    let state = IngestState {
+        committer,
+        limits: Arc::new(Limits::default()),
+        http: Arc::new(http),
+        metrics: metrics.clone(),
+        clock: Arc::new(FixedClock),
+    };
+    Fixture {
+        router: router(state),
+        bucket,
+        store,
+        metrics,
+    }
+}
+
+fn snappy(b: &[u8]) -> Vec<u8> {
+    snap::raw::Encoder::new().compress_vec(b).expect("snappy")
+}
+
+fn v1_body(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+    let req = WriteRequestV1 {
+        timeseries: series
+            .iter()
+            .map(|(labels, samples)| TimeSeriesV1 {
+                labels: labels
+                    .iter()
+                    .map(|(n, v)| LabelV1 {
+                        name: bytes::Bytes::copy_from_slice(n.as_bytes()),
+                        value: bytes::Bytes::copy_from_slice(v.as_bytes()),
+                    })
+                    .collect(),
+                samples: samples
+                    .iter()
+                    .map(|&(timestamp, value)| SampleProto { value, timestamp })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    snappy(&req.encode_to_vec())
+}
+
+fn write(body: Vec<u8>, content_type: Option<&str>) -> Request<Body> {
+    let mut b = Request::post("/api/v1/write").header("content-encoding", "snappy");
+    if let Some(ct) = content_type {
+        b = b.header("content-type", ct);
+    }
+    b.body(Body::from(body)).expect("request")
+}
+
+async fn send(f: &Fixture, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
+    let resp = f.router.clone().oneshot(req).await.expect("response");
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("body");
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+async fn stored_samples(bucket: &Bucket, tenant: &str) -> u64 {
+    let tenant = TenantId::new(tenant).expect("tenant");
+    let mut n = 0;
+    for o in bucket.list(&segments_prefix(&tenant)).await.expect("list") {
+        let (b, _) = bucket.get(&o.key).await.expect("get");
+        n += decode_segment(&b).expect("segment").num_samples;
+    }
+    n
+}
+
+#[tokio::test]
+async fn v1_write_is_stored_and_answered_204() {
+    let f = fixture(HttpLimits::default());
+    let body = v1_body(&[(
+        &[("__name__", "up"), ("job", "a")],
+        &[(NOW, 1.0), (NOW + 1, 2.0)],
+    )]);
+    let (status, headers, text) = send(&f, write(body, Some("application/x-protobuf"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    assert!(
+        headers.get(SAMPLES_WRITTEN).is_none(),
+        "1.0 answers carry no 2.0 headers"
+    );
+    assert_eq!(stored_samples(&f.bucket, "anonymous").await, 2);
+    assert_eq!(f.metrics.samples_accepted.get(), 2);
+}
+
+#[tokio::test]
+async fn v2_write_reports_what_was_written() {
+    let f = fixture(HttpLimits::default());
+    let req = RequestV2 {
+        symbols: ["", "__name__", "up", "job", "x"]
+            .iter()
+            .map(|s| bytes::Bytes::copy_from_slice(s.as_bytes()))
+            .collect(),
+        timeseries: vec![TimeSeriesV2 {
+            labels_refs: vec![1, 2, 3, 4],
+            samples: vec![SampleProto {
+                value: 1.0,
+                timestamp: NOW,
+            }],
+            ..Default::default()
+        }],
+    };
+    let (status, headers, text) = send(
+        &f,
+        write(snappy(&req.encode_to_vec()), Some(CONTENT_TYPE_V2)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    assert_eq!(
+        headers.get(SAMPLES_WRITTEN).map(|v| v.as_bytes()),
+        Some(b"1".as_slice())
+    );
+    assert_eq!(
+        headers.get(HISTOGRAMS_WRITTEN).map(|v| v.as_bytes()),
+        Some(b"0".as_slice())
+    );
+    assert_eq!(stored_samples(&f.bucket, "anonymous").await, 1);
+}
+
+#[tokio::test]
+async fn partial_writes_store_the_valid_part_and_answer_400() {
+    let f = fixture(HttpLimits::default());
+    let body = v1_body(&[
+        (&[("__name__", "ok")], &[(NOW, 1.0)]),
+        (
+            &[("__name__", "bad"), ("a-b", "x")],
+            &[(NOW, 1.0), (NOW + 1, 1.0)],
+        ),
+        (&[("__name__", "old")], &[(NOW - 86_400_000, 1.0)]),
+    ]);
+    let (status, _, text) = send(&f, write(body, None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains(r#"label name "a-b""#), "{text}");
+    assert!(text.contains("older than the accepted window"), "{text}");
+    assert_eq!(stored_samples(&f.bucket, "anonymous").await, 1);
+    assert_eq!(f.metrics.rejected(Reason::LabelNameInvalid).get(), 2);
+    assert_eq!(f.metrics.rejected(Reason::SampleTooOld).get(), 1);
+    assert_eq!(f.metrics.samples_received.get(), 4);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_their_status() {
+    let f = fixture(HttpLimits {
+        max_body_bytes: 4096,
+        max_decompressed_bytes: 8192,
+        multitenancy: false,
+    });
+    let ok = || v1_body(&[(&[("__name__", "up")], &[(NOW, 1.0)])]);
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (
+            write(ok(), Some("application/json")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/x-protobuf",
+        ),
+        (
+            write(ok(), Some("application/x-protobuf;proto=foo.Bar")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "foo.Bar",
+        ),
+        (
+            Request::post("/api/v1/write")
+                .header("content-encoding", "gzip")
+                .body(Body::from(ok()))
+                .expect("req"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected snappy",
+        ),
+        (
+            write(b"not snappy at all".to_vec(), None),
+            StatusCode::BAD_REQUEST,
+            "snappy",
+        ),
+        (
+            write(snappy(b"\xff\xff\xff\xff"), None),
+            StatusCode::BAD_REQUEST,
+            "protobuf",
+        ),
+        (
+            write(vec![0u8; 5000], None),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "4096",
+        ),
+        (
+            write(snappy(&vec![0u8; 9000]), None),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "8192",
+        ),
+        (
+            Request::post("/api/v1/write")
+                .header("x-scope-orgid", "a/b")
+                .body(Body::from(ok()))
+                .expect("req"),
+            StatusCode::BAD_REQUEST,
+            "X-Scope-OrgID",
+        ),
+    ];
+    for (req, want, needle) in cases {
+        let (status, _, text) = send(&f, req).await;
+        assert_eq!(status, want, "{text}");
+        assert!(text.contains(needle), "{needle:?} not in {text:?}");
+    }
+    assert_eq!(stored_samples(&f.bucket, "anonymous").await, 0);
+}
+
+#[tokio::test]
+async fn multitenancy_requires_an_org_id() {
+    let f = fixture(HttpLimits {
+        multitenancy: true,
+        ..HttpLimits::default()
+    });
+    let body = || v1_body(&[(&[("__name__", "up")], &[(NOW, 1.0)])]);
+    let (status, _, _) = send(&f, write(body(), None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let req = Request::post("/api/v1/write")
+        .header("x-scope-orgid", "team-a")
+        .body(Body::from(body()))
+        .expect("req");
+    let (status, _, _) = send(&f, req).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(stored_samples(&f.bucket, "team-a").await, 1);
+}
+
+#[tokio::test]
+async fn storage_outage_is_a_retryable_503_and_counted() {
+    let f = fixture(HttpLimits::default());
+    f.store.set_config(FaultConfig {
+        fail_ratio: 1.0,
+        writes_only: true,
+        ..FaultConfig::default()
+    });
+    let body = v1_body(&[(&[("__name__", "up")], &[(NOW, 1.0), (NOW + 1, 1.0)])]);
+    let (status, _, text) = send(&f, write(body, None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text.contains("storage unavailable"), "{text}");
+    assert_eq!(f.metrics.rejected(Reason::StorageUnavailable).get(), 2);
+    assert_eq!(f.metrics.samples_accepted.get(), 0);
+    assert_eq!(stored_samples(&f.bucket, "anonymous").await, 0);
+}
+
+fn push(json: &str) -> Request<Body> {
+    Request::post("/api/v1/push")
+        .header("content-type", "application/json")
+        .body(Body::from(json.to_string()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn push_api_accepts_reports_and_rejects() {
+    let f = fixture(HttpLimits::default());
+    let ok = r#"{"metrics":[
+        {"name":"backup_bytes","type":"gauge","value":1.5,"timestamp":1700000000,"tags":{"host":"db1"}},
+        {"name":"backup_ok","value":"NaN","timestamp":1700000000123}]}"#;
+    let (status, _, text) = send(&f, push(ok)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let r: PushResponse = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        (r.status.as_str(), r.accepted, r.rejected),
+        ("success", 2, 0)
+    );
+    assert_eq!(stored_samples(&f.bucket, "anonymous").await, 2);
+
+    let partial = r#"{"metrics":[
+        {"name":"fine","value":1,"timestamp":1700000000},
+        {"name":"1bad","value":1},
+        {"name":"x","value":"high"},
+        {"name":"y","value":1,"type":"thermometer"}]}"#;
+    let (status, _, text) = send(&f, push(partial)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let r: PushResponse = serde_json::from_str(&text).expect("json");
+    assert_eq!((r.accepted, r.rejected, r.errors.len()), (1, 3, 3));
+    assert!(r.errors[0].starts_with("metrics[1]"), "{:?}", r.errors);
+    assert_eq!(f.metrics.rejected(Reason::MetricNameInvalid).get(), 1);
+    assert_eq!(f.metrics.rejected(Reason::InvalidValue).get(), 1);
+    assert_eq!(f.metrics.rejected(Reason::InvalidMetricType).get(), 1);
+
+    let (status, _, text) = send(
+        &f,
+        push(r#"{"metrics":[{"name":"z","value":1,"timestamp":1}]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("older than"), "{text}");
+
+    let (status, _, text) = send(&f, push(r#"{"metric":[]}"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains("not valid push JSON"), "{text}");
+}

@@ -1,0 +1,286 @@
+//! `POST /api/v1/push`: a JSON batch API for scripts and cron jobs.
+//!
+//! ```json
+//! {"metrics": [{"name": "backup_bytes", "type": "gauge", "value": 1.5e9,
+//!               "timestamp": 1700000000, "tags": {"host": "db1"}}]}
+//! ```
+//! `timestamp` is Unix seconds (may be fractional) or milliseconds: values
+//! below 10^11 are taken as seconds. Missing means now. `value` is a number
+//! or one of the strings "NaN", "+Inf", "-Inf". `type` is optional.
+//! The answer counts what was accepted and lists what was not.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use stratus_model::{MetricMetadata, MetricType, Sample, METRIC_NAME};
+
+use crate::decode::Decoded;
+use crate::http::{commit_decoded, read_body, tenant, IngestState, Refusal};
+use crate::metrics::RequestLabels;
+use crate::validate::{Reason, Rejection};
+
+/// Below this a timestamp is read as seconds (10^11 s is the year 5138;
+/// 10^11 ms is 1973).
+const SECONDS_BELOW: f64 = 1e11;
+
+#[derive(Debug, Deserialize)]
+struct PushBody {
+    metrics: Vec<PushMetric>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PushMetric {
+    name: String,
+    #[serde(rename = "type", default)]
+    metric_type: Option<String>,
+    value: Value,
+    #[serde(default)]
+    timestamp: Option<Value>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    help: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct PushResponse {
+    pub status: String,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub errors: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+fn value(v: &Value) -> Result<f64, String> {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| format!("value {n} is not a float")),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Ok(f64::NAN),
+            "Inf" | "+Inf" => Ok(f64::INFINITY),
+            "-Inf" => Ok(f64::NEG_INFINITY),
+            other => other.parse::<f64>().map_err(|_| {
+                format!("value {other:?} is not a number, \"NaN\", \"+Inf\" or \"-Inf\"")
+            }),
+        },
+        other => Err(format!("value {other} is not a number")),
+    }
+}
+
+fn timestamp_ms(v: Option<&Value>, now_ms: i64) -> Result<i64, String> {
+    let Some(v) = v else { return Ok(now_ms) };
+    let f = match v {
+        Value::Null => return Ok(now_ms),
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        Value::String(s) => s
+            .parse::<f64>()
+            .map_err(|_| format!("timestamp {s:?} is not a number"))?,
+        other => return Err(format!("timestamp {other} is not a number")),
+    };
+    if !f.is_finite() {
+        return Err(format!("timestamp {f} is not a finite number"));
+    }
+    let ms = if f.abs() < SECONDS_BELOW {
+        f * 1000.0
+    } else {
+        f
+    };
+    if ms.abs() > 9.2e18 {
+        return Err(format!("timestamp {f} is out of range"));
+    }
+    Ok(ms.round() as i64)
+}
+
+/// Validates the JSON metrics into the same form remote_write produces.
+fn decode(body: PushBody, st: &IngestState, now_ms: i64) -> Decoded {
+    let mut out = Decoded::default();
+    let mut families: BTreeMap<String, MetricMetadata> = BTreeMap::new();
+    for (i, m) in body.metrics.into_iter().enumerate() {
+        let r = &mut out.report;
+        r.series_received += 1;
+        r.samples_received += 1;
+        let at = |reason, msg: String| {
+            Rejection::new(reason, format!("metrics[{i}] ({}): {msg}", m.name))
+        };
+        let mtype = match m.metric_type.as_deref().map(MetricType::parse) {
+            None => None,
+            Some(Some(t)) => Some(t),
+            Some(None) => {
+                let t = m.metric_type.clone().unwrap_or_default();
+                r.reject(
+                    at(
+                        Reason::InvalidMetricType,
+                        format!("type {t:?} is not one of counter, gauge, histogram, summary, info, stateset, unknown"),
+                    ),
+                    1,
+                );
+                continue;
+            }
+        };
+        let v = match value(&m.value) {
+            Ok(v) => v,
+            Err(msg) => {
+                r.reject(at(Reason::InvalidValue, msg), 1);
+                continue;
+            }
+        };
+        let t = match timestamp_ms(m.timestamp.as_ref(), now_ms) {
+            Ok(t) => t,
+            Err(msg) => {
+                r.reject(at(Reason::InvalidTimestamp, msg), 1);
+                continue;
+            }
+        };
+        let mut pairs: Vec<(&[u8], &[u8])> = vec![(METRIC_NAME.as_bytes(), m.name.as_bytes())];
+        pairs.extend(m.tags.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())));
+        let labels = match st.limits.labels(&pairs) {
+            Ok(l) => l,
+            Err(rej) => {
+                r.reject(at(rej.reason, rej.message), 1);
+                continue;
+            }
+        };
+        let sample = Sample::new(t, v);
+        if let Err(rej) = st.limits.sample(sample, now_ms, &labels) {
+            r.reject(at(rej.reason, rej.message), 1);
+            continue;
+        }
+        if mtype.is_some() || m.help.is_some() {
+            families.insert(
+                m.name.clone(),
+                MetricMetadata {
+                    metric_family: m.name.clone(),
+                    metric_type: mtype.unwrap_or_default(),
+                    help: m.help.clone().unwrap_or_default(),
+                    unit: String::new(),
+                },
+            );
+        }
+        r.samples_valid += 1;
+        out.series.push((labels, vec![sample]));
+    }
+    out.metadata = families.into_values().collect();
+    out
+}
+
+pub(crate) async fn push(
+    State(st): State<IngestState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (status, resp) = handle(&st, &headers, body).await;
+    st.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            protocol: "push",
+            code: status.as_u16(),
+        })
+        .inc();
+    (status, Json(resp)).into_response()
+}
+
+async fn handle(st: &IngestState, headers: &HeaderMap, body: Body) -> (StatusCode, PushResponse) {
+    let refused = |r: Refusal, rejected: u64| {
+        (
+            r.status,
+            PushResponse {
+                status: "error".into(),
+                accepted: 0,
+                rejected,
+                errors: vec![],
+                error: Some(r.message),
+            },
+        )
+    };
+    let tenant = match tenant(headers, &st.http) {
+        Ok(t) => t,
+        Err(r) => return refused(r, 0),
+    };
+    let bytes = match read_body(body, st.http.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => return refused(r, 0),
+    };
+    let parsed: PushBody = match serde_json::from_slice(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            return refused(
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        r#"body is not valid push JSON ({{"metrics":[{{"name":..,"value":..}}]}} expected): {e}"#
+                    ),
+                ),
+                0,
+            )
+        }
+    };
+    let decoded = decode(parsed, st, st.clock.now_ms());
+    let report = decoded.report.clone();
+    let valid = report.samples_valid;
+    if let Err(r) = commit_decoded(st, &tenant, decoded).await {
+        return refused(r, report.samples_received);
+    }
+    let mut errors = report.messages.clone();
+    if report.more_messages > 0 {
+        errors.push(format!("(and {} more errors)", report.more_messages));
+    }
+    let rejected = report.samples_rejected();
+    let all_rejected = valid == 0 && rejected > 0;
+    (
+        if all_rejected {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        PushResponse {
+            status: if all_rejected { "error" } else { "success" }.into(),
+            accepted: valid,
+            rejected,
+            errors,
+            error: None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_seconds_or_milliseconds() {
+        let now = 5;
+        assert_eq!(timestamp_ms(None, now), Ok(5));
+        assert_eq!(
+            timestamp_ms(Some(&Value::from(1_700_000_000)), now),
+            Ok(1_700_000_000_000)
+        );
+        assert_eq!(
+            timestamp_ms(Some(&Value::from(1_700_000_000.25)), now),
+            Ok(1_700_000_000_250)
+        );
+        assert_eq!(
+            timestamp_ms(Some(&Value::from(1_700_000_000_123i64)), now),
+            Ok(1_700_000_000_123)
+        );
+        assert!(timestamp_ms(Some(&Value::from("NaN")), now).is_err());
+        assert!(timestamp_ms(Some(&Value::from("soon")), now).is_err());
+        assert!(timestamp_ms(Some(&Value::from(true)), now).is_err());
+    }
+
+    #[test]
+    fn values_accept_prometheus_special_strings() {
+        assert_eq!(value(&Value::from(2.5)), Ok(2.5));
+        assert!(value(&Value::from("NaN")).is_ok_and(f64::is_nan));
+        assert_eq!(value(&Value::from("-Inf")), Ok(f64::NEG_INFINITY));
+        assert!(value(&Value::from("x")).is_err());
+        assert!(value(&Value::Null).is_err());
+    }
+}

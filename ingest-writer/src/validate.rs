@@ -1,0 +1,394 @@
+//! Validation of incoming series and samples. Everything rejected is given a
+//! reason (the `reason` label of `stratus_ingest_samples_rejected_total`) and
+//! a message that says what was expected and what came.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use stratus_model::{Label, Labels, LabelsError, NameValidation, Sample, METRIC_NAME};
+
+/// Limits applied to every write. Defaults follow Mimir's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_label_names_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+    /// Samples older than now minus this are rejected.
+    #[serde(with = "humantime_serde")]
+    pub max_sample_age: Duration,
+    /// Samples newer than now plus this are rejected.
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
+    pub name_validation: NameValidation,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_label_names_per_series: 30,
+            max_label_name_length: 1024,
+            max_label_value_length: 2048,
+            max_sample_age: Duration::from_secs(3600),
+            max_future: Duration::from_secs(600),
+            name_validation: NameValidation::Legacy,
+        }
+    }
+}
+
+/// Why a series or sample was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    MissingMetricName,
+    MetricNameInvalid,
+    LabelNameInvalid,
+    DuplicateLabelNames,
+    MaxLabelNamesPerSeries,
+    LabelNameTooLong,
+    LabelValueTooLong,
+    InvalidUtf8,
+    SampleTooOld,
+    SampleTooFarInFuture,
+    InvalidTimestamp,
+    InvalidValue,
+    InvalidMetricType,
+    NativeHistogramUnsupported,
+    InvalidSymbolRef,
+    StorageUnavailable,
+    Overloaded,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MissingMetricName => "missing_metric_name",
+            Reason::MetricNameInvalid => "metric_name_invalid",
+            Reason::LabelNameInvalid => "label_name_invalid",
+            Reason::DuplicateLabelNames => "duplicate_label_names",
+            Reason::MaxLabelNamesPerSeries => "max_label_names_per_series",
+            Reason::LabelNameTooLong => "label_name_too_long",
+            Reason::LabelValueTooLong => "label_value_too_long",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::SampleTooOld => "sample_too_old",
+            Reason::SampleTooFarInFuture => "sample_too_far_in_future",
+            Reason::InvalidTimestamp => "invalid_timestamp",
+            Reason::InvalidValue => "invalid_value",
+            Reason::InvalidMetricType => "invalid_metric_type",
+            Reason::NativeHistogramUnsupported => "native_histogram_unsupported",
+            Reason::InvalidSymbolRef => "invalid_symbol_ref",
+            Reason::StorageUnavailable => "storage_unavailable",
+            Reason::Overloaded => "overloaded",
+        }
+    }
+
+    pub const ALL: [Reason; 17] = [
+        Reason::MissingMetricName,
+        Reason::MetricNameInvalid,
+        Reason::LabelNameInvalid,
+        Reason::DuplicateLabelNames,
+        Reason::MaxLabelNamesPerSeries,
+        Reason::LabelNameTooLong,
+        Reason::LabelValueTooLong,
+        Reason::InvalidUtf8,
+        Reason::SampleTooOld,
+        Reason::SampleTooFarInFuture,
+        Reason::InvalidTimestamp,
+        Reason::InvalidValue,
+        Reason::InvalidMetricType,
+        Reason::NativeHistogramUnsupported,
+        Reason::InvalidSymbolRef,
+        Reason::StorageUnavailable,
+        Reason::Overloaded,
+    ];
+}
+
+/// A rejection: the reason and the message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Shows a series in messages without letting a huge one flood the client.
+pub fn describe<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> String {
+    const MAX: usize = 200;
+    let mut name = String::new();
+    let mut rest = String::new();
+    for (n, v) in pairs {
+        let (n, v) = (String::from_utf8_lossy(n), String::from_utf8_lossy(v));
+        if n == METRIC_NAME {
+            name = v.into_owned();
+        } else {
+            if !rest.is_empty() {
+                rest.push_str(", ");
+            }
+            let _ = write!(rest, "{n}={v:?}");
+        }
+    }
+    let mut s = format!("{name}{{{rest}}}");
+    if s.len() > MAX {
+        let mut cut = MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("…}");
+    }
+    s
+}
+
+impl Limits {
+    /// Turns raw label pairs into a normalised [`Labels`]: names and values
+    /// checked, sorted, empty values dropped.
+    pub fn labels(&self, pairs: &[(&[u8], &[u8])]) -> Result<Labels, Rejection> {
+        let series = || describe(pairs.iter().copied());
+        if pairs.len() > self.max_label_names_per_series {
+            return Err(Rejection::new(
+                Reason::MaxLabelNamesPerSeries,
+                format!(
+                    "series {} has {} labels, the limit is {}",
+                    series(),
+                    pairs.len(),
+                    self.max_label_names_per_series
+                ),
+            ));
+        }
+        let mut labels = Vec::with_capacity(pairs.len());
+        let mut has_name = false;
+        for (n, v) in pairs {
+            let (Ok(name), Ok(value)) = (std::str::from_utf8(n), std::str::from_utf8(v)) else {
+                return Err(Rejection::new(
+                    Reason::InvalidUtf8,
+                    format!("series {} has a label that is not valid UTF-8", series()),
+                ));
+            };
+            if name.len() > self.max_label_name_length {
+                return Err(Rejection::new(
+                    Reason::LabelNameTooLong,
+                    format!(
+                        "label name of series {} is {} bytes long, the limit is {}",
+                        series(),
+                        name.len(),
+                        self.max_label_name_length
+                    ),
+                ));
+            }
+            if value.len() > self.max_label_value_length {
+                return Err(Rejection::new(
+                    Reason::LabelValueTooLong,
+                    format!(
+                        "value of label {name:?} of series {} is {} bytes long, the limit is {}",
+                        series(),
+                        value.len(),
+                        self.max_label_value_length
+                    ),
+                ));
+            }
+            if name == METRIC_NAME {
+                has_name = !value.is_empty();
+                if has_name && !self.name_validation.is_valid_metric_name(value) {
+                    return Err(Rejection::new(
+                        Reason::MetricNameInvalid,
+                        format!(
+                            "metric name {value:?} is invalid: expected [a-zA-Z_:][a-zA-Z0-9_:]*"
+                        ),
+                    ));
+                }
+            } else if !self.name_validation.is_valid_label_name(name) {
+                return Err(Rejection::new(
+                    Reason::LabelNameInvalid,
+                    format!(
+                        "label name {name:?} of series {} is invalid: expected [a-zA-Z_][a-zA-Z0-9_]*",
+                        series()
+                    ),
+                ));
+            }
+            labels.push(Label::new(name, value));
+        }
+        if !has_name {
+            return Err(Rejection::new(
+                Reason::MissingMetricName,
+                format!("series {} has no metric name (__name__ label)", series()),
+            ));
+        }
+        Labels::new(labels).map_err(|e| match e {
+            LabelsError::DuplicateName(n) => Rejection::new(
+                Reason::DuplicateLabelNames,
+                format!(
+                    "series {} has the label name {n:?} more than once",
+                    series()
+                ),
+            ),
+            LabelsError::EmptyName => Rejection::new(
+                Reason::LabelNameInvalid,
+                format!("series {} has an empty label name", series()),
+            ),
+        })
+    }
+
+    /// Checks a sample's timestamp against the accepted window around `now_ms`.
+    pub fn sample(&self, s: Sample, now_ms: i64, labels: &Labels) -> Result<(), Rejection> {
+        let oldest = now_ms.saturating_sub(millis(self.max_sample_age));
+        let newest = now_ms.saturating_add(millis(self.max_future));
+        if s.t < oldest {
+            return Err(Rejection::new(
+                Reason::SampleTooOld,
+                format!(
+                    "sample of series {labels} at {} is older than the accepted window of {} (oldest accepted: {})",
+                    fmt_ms(s.t),
+                    humantime::format_duration(self.max_sample_age),
+                    fmt_ms(oldest)
+                ),
+            ));
+        }
+        if s.t > newest {
+            return Err(Rejection::new(
+                Reason::SampleTooFarInFuture,
+                format!(
+                    "sample of series {labels} at {} is more than {} in the future (newest accepted: {})",
+                    fmt_ms(s.t),
+                    humantime::format_duration(self.max_future),
+                    fmt_ms(newest)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A timestamp as RFC 3339 with its raw milliseconds, e.g.
+/// `2024-01-01T00:00:00Z (1704067200000)`.
+pub fn fmt_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let when = u64::try_from(secs)
+        .ok()
+        .and_then(|s| std::time::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
+    match when {
+        Some(w) => format!("{w} ({ms})"),
+        None => format!("{ms} ms"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs<'a>(p: &'a [(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
+        p.iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect()
+    }
+
+    fn reason(p: &[(&str, &str)]) -> Reason {
+        Limits::default()
+            .labels(&pairs(p))
+            .expect_err("rejected")
+            .reason
+    }
+
+    #[test]
+    fn normalises_valid_series() {
+        let l = Limits::default()
+            .labels(&pairs(&[("job", "n"), ("__name__", "up"), ("empty", "")]))
+            .expect("valid");
+        assert_eq!(l.to_string(), r#"up{job="n"}"#);
+    }
+
+    #[test]
+    fn each_bad_series_has_its_reason() {
+        assert_eq!(reason(&[("job", "x")]), Reason::MissingMetricName);
+        assert_eq!(reason(&[("__name__", "")]), Reason::MissingMetricName);
+        assert_eq!(reason(&[("__name__", "1up")]), Reason::MetricNameInvalid);
+        assert_eq!(
+            reason(&[("__name__", "up"), ("a-b", "x")]),
+            Reason::LabelNameInvalid
+        );
+        assert_eq!(
+            reason(&[("__name__", "up"), ("", "x")]),
+            Reason::LabelNameInvalid
+        );
+        assert_eq!(
+            reason(&[("__name__", "up"), ("a", "1"), ("a", "2")]),
+            Reason::DuplicateLabelNames
+        );
+        let long = "x".repeat(3000);
+        assert_eq!(
+            reason(&[("__name__", "up"), ("a", &long)]),
+            Reason::LabelValueTooLong
+        );
+        assert_eq!(
+            reason(&[("__name__", "up"), (&long, "v")]),
+            Reason::LabelNameTooLong
+        );
+        let many: Vec<(String, String)> = (0..31).map(|i| (format!("l{i}"), "v".into())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(reason(&many), Reason::MaxLabelNamesPerSeries);
+        let bad = [
+            (b"__name__".as_slice(), b"up".as_slice()),
+            (b"a".as_slice(), [0xff].as_slice()),
+        ];
+        assert_eq!(
+            Limits::default().labels(&bad).expect_err("utf8").reason,
+            Reason::InvalidUtf8
+        );
+    }
+
+    #[test]
+    fn messages_say_what_was_expected() {
+        let r = Limits::default()
+            .labels(&pairs(&[("__name__", "up"), ("a-b", "x")]))
+            .expect_err("bad");
+        assert!(r.message.contains("\"a-b\""), "{}", r.message);
+        assert!(
+            r.message.contains("[a-zA-Z_][a-zA-Z0-9_]*"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn sample_window() {
+        let limits = Limits::default();
+        let l = Labels::from_pairs([("__name__", "up")]).expect("labels");
+        let now = 1_700_000_000_000;
+        assert!(limits.sample(Sample::new(now, 1.0), now, &l).is_ok());
+        assert!(limits
+            .sample(Sample::new(now - 3_600_000, 1.0), now, &l)
+            .is_ok());
+        let old = limits
+            .sample(Sample::new(now - 3_600_001, 1.0), now, &l)
+            .expect_err("old");
+        assert_eq!(old.reason, Reason::SampleTooOld);
+        assert!(old.message.contains("2023-11-14T"), "{}", old.message);
+        let future = limits
+            .sample(Sample::new(now + 600_001, 1.0), now, &l)
+            .expect_err("future");
+        assert_eq!(future.reason, Reason::SampleTooFarInFuture);
+    }
+
+    #[test]
+    fn describe_truncates_huge_series() {
+        let long = "ü".repeat(500);
+        let d = describe([
+            (b"__name__".as_slice(), b"up".as_slice()),
+            (b"a".as_slice(), long.as_bytes()),
+        ]);
+        assert!(d.len() < 220, "{}", d.len());
+        assert!(d.starts_with("up{a="));
+    }
+}
