@@ -1,1 +1,64 @@
-fn main() {}
+//! `stratus`: a Prometheus-compatible metrics backend whose only state is
+//! an object-storage bucket.
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod server;
+mod settings;
+
+use settings::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "stratus",
+    version,
+    about = "Prometheus-compatible metrics backend whose only state is an object-storage bucket",
+    long_about = "Prometheus-compatible metrics backend whose only state is an object-storage bucket.\n\n\
+        Every setting can be given as a flag (--data-dir), an environment variable \
+        (STRATUS_DATA_DIR) or a key in the TOML file of --config-file (data_dir); \
+        flags and variables win over the file."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every component in one process, storing in ./data by default
+    All(Settings),
+    /// Only the write path (remote_write, push)
+    Ingest(Settings),
+    /// Benchmarks that print their figures
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::All(s) | Command::Ingest(s) => {
+            let cfg = s.load()?.resolve()?;
+            init_logging(&cfg.log_level);
+            runtime.block_on(server::run(cfg))
+        }
+        Command::Bench(b) => {
+            init_logging("warn");
+            runtime.block_on(bench::run(b))
+        }
+    }
+}

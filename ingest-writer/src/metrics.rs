@@ -87,7 +87,7 @@ impl IngestMetrics {
         );
         r.register(
             "samples_received",
-            "Float samples received",
+            "Samples received, float and native histogram",
             m.samples_received.clone(),
         );
         r.register(

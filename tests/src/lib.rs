@@ -3,7 +3,11 @@
 //! Prometheus) started on 127.0.0.1.
 
 pub mod process;
+pub mod prometheus;
+pub mod rw;
 pub mod s3;
+pub mod segments;
+pub mod stratus;
 
 /// A port on 127.0.0.1 that was free a moment ago. The child process that
 /// gets it must bind it soon; starters retry with a new port when it fails.

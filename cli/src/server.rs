@@ -1,0 +1,126 @@
+//! `stratus all` / `stratus ingest`: the HTTP server with every component
+//! of this build in one process.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::registry::Registry;
+use stratus_ingest::wal::Wal;
+use stratus_ingest::{Committer, IngestMetrics, IngestState, Sink};
+use stratus_model::SystemClock;
+use stratus_storage::{keys, Bucket, StorageBackend};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::settings::Resolved;
+
+type SharedRegistry = Arc<Mutex<Registry>>;
+
+async fn metrics(State(registry): State<SharedRegistry>) -> impl IntoResponse {
+    let mut text = String::new();
+    let r = registry.lock().unwrap_or_else(|e| e.into_inner());
+    match prometheus_client::encoding::text::encode(&mut text, &r) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain")],
+            format!("encoding metrics failed: {e}"),
+        ),
+    }
+}
+
+fn describe(cfg: &Resolved) -> String {
+    match cfg.storage.backend {
+        StorageBackend::Local => format!("local folder {}", cfg.storage.data_dir.display()),
+        StorageBackend::S3 => format!("s3://{}", cfg.storage.s3.bucket),
+        StorageBackend::Memory => "memory".into(),
+    }
+}
+
+/// Runs until SIGINT or SIGTERM, then stops taking requests, writes the
+/// open batch and waits for uploads in flight.
+pub async fn run(cfg: Resolved) -> anyhow::Result<()> {
+    let bucket = Bucket::from_config(&cfg.storage)?;
+    // Fail at start, with the reason, rather than on the first write.
+    bucket
+        .list_dirs(&keys::tenants_root())
+        .await
+        .with_context(|| format!("cannot reach the bucket ({})", describe(&cfg)))?;
+
+    let mut registry = Registry::default();
+    let ingest_metrics = IngestMetrics::new(&mut registry);
+    let sink = match &cfg.wal_dir {
+        Some(dir) => Sink::Wal(
+            Wal::open(dir, bucket.clone(), ingest_metrics.clone())
+                .await
+                .with_context(|| format!("opening the WAL folder {}", dir.display()))?,
+        ),
+        None => Sink::Bucket(bucket.clone()),
+    };
+    let committer = Committer::start(cfg.commit.clone(), sink, ingest_metrics.clone());
+    let ingest = stratus_ingest::router(IngestState {
+        committer: committer.clone(),
+        limits: Arc::new(cfg.limits.clone()),
+        http: Arc::new(cfg.http.clone()),
+        metrics: ingest_metrics,
+        clock: Arc::new(SystemClock),
+    });
+    let registry: SharedRegistry = Arc::new(Mutex::new(registry));
+    let app = Router::new()
+        .merge(ingest)
+        .route("/metrics", get(metrics).with_state(registry))
+        .route("/-/healthy", get(|| async { "Stratus is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Stratus is Ready.\n" }));
+
+    let listener = TcpListener::bind(cfg.listen_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen_addr))?;
+    let addr = listener.local_addr()?;
+    info!(%addr, storage = %describe(&cfg), "stratus is listening");
+    println!(
+        "stratus listening on http://{addr} (storage: {})",
+        describe(&cfg)
+    );
+    println!("  remote_write: http://{addr}/api/v1/write");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("http server failed")?;
+    info!("shutting down: writing the open batch");
+    committer.shutdown().await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,288 @@
+//! Settings of the server commands. One flat list of names, used the same
+//! way everywhere: `--data-dir` on the command line, `STRATUS_DATA_DIR` in
+//! the environment, `data_dir` in the config file. A flag or variable wins
+//! over the file, the file over the default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+use stratus_ingest::{CommitConfig, HttpLimits, Limits};
+use stratus_model::NameValidation;
+use stratus_storage::{RetryPolicy, S3Config, StorageBackend, StorageConfig};
+
+fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(s)
+}
+
+/// Every setting is optional here; [`Settings::resolve`] fills defaults.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Config file (TOML) with any of the settings below, named with
+    /// underscores (data_dir = "./data").
+    #[arg(long, env = "STRATUS_CONFIG_FILE", value_name = "FILE")]
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
+
+    /// Address the HTTP API listens on [default: 127.0.0.1:9494]
+    #[arg(long, env = "STRATUS_LISTEN_ADDR", value_name = "HOST:PORT")]
+    pub listen_addr: Option<SocketAddr>,
+
+    /// Folder that holds the bucket when no S3 bucket is given [default: ./data]
+    #[arg(long, env = "STRATUS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Store data in this S3 bucket instead of a local folder. Credentials
+    /// come from the AWS chain (AWS_ACCESS_KEY_ID..., web identity, ECS,
+    /// instance metadata)
+    #[arg(long, env = "STRATUS_S3_BUCKET", value_name = "NAME")]
+    pub s3_bucket: Option<String>,
+
+    /// S3 region [default: AWS_REGION, else us-east-1]
+    #[arg(long, env = "STRATUS_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// Endpoint of an S3-compatible store, e.g. http://127.0.0.1:4566
+    #[arg(long, env = "STRATUS_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Path-style S3 addressing (most emulators and MinIO need it) [default: false]
+    #[arg(long, env = "STRATUS_S3_PATH_STYLE", num_args = 0..=1, default_missing_value = "true")]
+    pub s3_path_style: Option<bool>,
+
+    /// Attempts per storage call, the first included [default: 4]
+    #[arg(long, env = "STRATUS_STORAGE_MAX_ATTEMPTS")]
+    pub storage_max_attempts: Option<u32>,
+
+    /// Time limit of one storage call [default: 20s]
+    #[arg(long, env = "STRATUS_STORAGE_TIMEOUT", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub storage_timeout: Option<Duration>,
+
+    /// How long a write waits for others to share its segment; 0 writes
+    /// each request alone [default: 200ms]
+    #[arg(long, env = "STRATUS_COMMIT_WINDOW", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub commit_window: Option<Duration>,
+
+    /// Samples older than this are rejected (raise it to backfill) [default: 1h]
+    #[arg(long, env = "STRATUS_MAX_SAMPLE_AGE", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub max_sample_age: Option<Duration>,
+
+    /// Samples further than this in the future are rejected [default: 10m]
+    #[arg(long, env = "STRATUS_MAX_FUTURE", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub max_future: Option<Duration>,
+
+    /// Labels allowed per series [default: 30]
+    #[arg(long, env = "STRATUS_MAX_LABEL_NAMES_PER_SERIES")]
+    pub max_label_names_per_series: Option<usize>,
+
+    /// Accept any UTF-8 metric and label names (Prometheus 3 style) instead
+    /// of [a-zA-Z_:][a-zA-Z0-9_:]* [default: false]
+    #[arg(long, env = "STRATUS_UTF8_NAMES", num_args = 0..=1, default_missing_value = "true")]
+    pub utf8_names: Option<bool>,
+
+    /// Largest request body in bytes, as sent [default: 16777216]
+    #[arg(long, env = "STRATUS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// Require X-Scope-OrgID on every request [default: false]
+    #[arg(long, env = "STRATUS_MULTITENANCY", num_args = 0..=1, default_missing_value = "true")]
+    pub multitenancy: Option<bool>,
+
+    /// Acknowledge writes once fsynced to a local write-ahead log in this
+    /// folder, and upload in the background (for hosts with a disk)
+    #[arg(long, env = "STRATUS_WAL_DIR", value_name = "DIR")]
+    pub wal_dir: Option<PathBuf>,
+
+    /// Log filter, e.g. info or stratus_ingest=debug [default: info]
+    #[arg(long, env = "STRATUS_LOG_LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// Settings with every default applied, in the shapes the libraries take.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub listen_addr: SocketAddr,
+    pub storage: StorageConfig,
+    pub limits: Limits,
+    pub http: HttpLimits,
+    pub commit: CommitConfig,
+    pub wal_dir: Option<PathBuf>,
+    pub log_level: String,
+}
+
+macro_rules! prefer {
+    ($a:ident, $b:ident, $($f:ident),*) => {
+        Settings { config_file: $a.config_file.or($b.config_file), $($f: $a.$f.or($b.$f)),* }
+    };
+}
+
+impl Settings {
+    /// Reads the config file if one is named, and lets flags and
+    /// environment variables override it.
+    pub fn load(self) -> anyhow::Result<Settings> {
+        let file = match &self.config_file {
+            Some(path) => Self::from_file(path)?,
+            None => Settings::default(),
+        };
+        let cli = self;
+        Ok(prefer!(
+            cli,
+            file,
+            listen_addr,
+            data_dir,
+            s3_bucket,
+            s3_region,
+            s3_endpoint,
+            s3_path_style,
+            storage_max_attempts,
+            storage_timeout,
+            commit_window,
+            max_sample_age,
+            max_future,
+            max_label_names_per_series,
+            utf8_names,
+            max_body_bytes,
+            multitenancy,
+            wal_dir,
+            log_level
+        ))
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid", path.display()))
+    }
+
+    pub fn resolve(self) -> anyhow::Result<Resolved> {
+        let storage = StorageConfig {
+            backend: if self.s3_bucket.is_some() {
+                StorageBackend::S3
+            } else {
+                StorageBackend::Local
+            },
+            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
+            s3: S3Config {
+                bucket: self.s3_bucket.unwrap_or_default(),
+                region: self.s3_region,
+                endpoint: self.s3_endpoint,
+                path_style: self.s3_path_style.unwrap_or(false),
+                ..S3Config::default()
+            },
+            retry: RetryPolicy {
+                max_attempts: self
+                    .storage_max_attempts
+                    .unwrap_or(RetryPolicy::default().max_attempts),
+                attempt_timeout: self
+                    .storage_timeout
+                    .unwrap_or(RetryPolicy::default().attempt_timeout),
+                ..RetryPolicy::default()
+            },
+        };
+        storage.validate()?;
+        let d = Limits::default();
+        let limits = Limits {
+            max_sample_age: self.max_sample_age.unwrap_or(d.max_sample_age),
+            max_future: self.max_future.unwrap_or(d.max_future),
+            max_label_names_per_series: self
+                .max_label_names_per_series
+                .unwrap_or(d.max_label_names_per_series),
+            name_validation: if self.utf8_names.unwrap_or(false) {
+                NameValidation::Utf8
+            } else {
+                NameValidation::Legacy
+            },
+            ..d
+        };
+        let http = HttpLimits {
+            max_body_bytes: self
+                .max_body_bytes
+                .unwrap_or(HttpLimits::default().max_body_bytes),
+            multitenancy: self.multitenancy.unwrap_or(false),
+            ..HttpLimits::default()
+        };
+        if http.max_body_bytes == 0 {
+            bail!("max_body_bytes is 0; give the largest request body to accept, in bytes");
+        }
+        let commit = CommitConfig {
+            window: self.commit_window.unwrap_or(CommitConfig::default().window),
+            ..CommitConfig::default()
+        };
+        Ok(Resolved {
+            listen_addr: self
+                .listen_addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9494))),
+            storage,
+            limits,
+            http,
+            commit,
+            wal_dir: self.wal_dir,
+            log_level: self.log_level.unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("stratus.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\ncommit_window = \"50ms\"\nmax_sample_age = \"2h\"\n",
+        )
+        .expect("write");
+        let cli = Settings {
+            config_file: Some(file),
+            data_dir: Some("/from/flag".into()),
+            ..Settings::default()
+        };
+        let r = cli.load().expect("load").resolve().expect("resolve");
+        assert_eq!(r.storage.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(r.commit.window, Duration::from_millis(50));
+        assert_eq!(r.limits.max_sample_age, Duration::from_secs(7200));
+        assert_eq!(r.limits.max_future, Duration::from_secs(600));
+        assert_eq!(r.listen_addr.to_string(), "127.0.0.1:9494");
+        assert_eq!(r.storage.backend, StorageBackend::Local);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("stratus.toml");
+        std::fs::write(&file, "data_dirr = \"x\"\n").expect("write");
+        let err = Settings {
+            config_file: Some(file),
+            ..Settings::default()
+        }
+        .load()
+        .expect_err("typo");
+        assert!(format!("{err:#}").contains("data_dirr"), "{err:#}");
+    }
+
+    #[test]
+    fn an_s3_bucket_selects_the_s3_backend() {
+        let r = Settings {
+            s3_bucket: Some("metrics".into()),
+            s3_endpoint: Some("http://127.0.0.1:4566".into()),
+            s3_path_style: Some(true),
+            ..Settings::default()
+        }
+        .resolve()
+        .expect("resolve");
+        assert_eq!(r.storage.backend, StorageBackend::S3);
+        assert!(r.storage.s3.path_style);
+    }
+}
