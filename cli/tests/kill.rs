@@ -70,7 +70,7 @@ async fn write_through_kills(data: &Path, logs: &Path, extra: &[&str]) -> HashSe
                         }
                     }
                     sent += 1;
-                    if sent % 8 == 0 {
+                    if sent.is_multiple_of(8) {
                         tokio::task::yield_now().await;
                     }
                 }

@@ -4,19 +4,23 @@
 //! retryable error, so nothing is acknowledged that is not stored.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
-use stratus_codec::SegmentBuilder;
-use stratus_model::{Labels, MetricMetadata, Sample, TenantId};
+use stratus_codec::{Interner, SegmentBuilder};
+use stratus_model::{MetricMetadata, Sample, TenantId};
 use stratus_storage::SegmentKey;
 use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 use ulid::Generator;
 
+use crate::batch::WriteBatch;
 use crate::metrics::{IngestMetrics, ResultLabel};
 use crate::sink::Sink;
 use crate::validate::Reason;
@@ -70,12 +74,56 @@ impl CommitError {
 
 type Waiter = oneshot::Sender<Result<(), CommitError>>;
 
+/// What one tenant's segment will hold: label strings interned once, each
+/// series keyed by its label refs, samples in arrival order.
 #[derive(Default)]
 struct TenantBatch {
-    series: HashMap<Labels, Vec<Sample>>,
+    symbols: Interner,
+    index: HashTable<u32>,
+    hasher: RandomState,
+    series: Vec<(Box<[u32]>, Vec<Sample>)>,
     metadata: HashMap<String, MetricMetadata>,
     samples: usize,
     waiters: Vec<Waiter>,
+}
+
+impl TenantBatch {
+    /// Merges a request's accepted series. `map` and `refs` are scratch.
+    fn add(&mut self, batch: &WriteBatch<'_>, map: &mut Vec<u32>, refs: &mut Vec<u32>) {
+        map.clear();
+        map.resize(batch.num_symbols(), u32::MAX);
+        let Self {
+            symbols,
+            index,
+            hasher,
+            series,
+            ..
+        } = self;
+        for (local, samples) in batch.series() {
+            refs.clear();
+            for &r in local {
+                let id = &mut map[r as usize];
+                if *id == u32::MAX {
+                    *id = symbols.intern(batch.resolve(r));
+                }
+                refs.push(*id);
+            }
+            let hash = hasher.hash_one(&refs[..]);
+            let i = match index.find(hash, |&i| *series[i as usize].0 == refs[..]) {
+                Some(&i) => i,
+                None => {
+                    let i = series.len() as u32;
+                    series.push((refs[..].into(), Vec::with_capacity(samples.len())));
+                    index.insert_unique(hash, i, |&i| hasher.hash_one(&*series[i as usize].0));
+                    i
+                }
+            };
+            series[i as usize].1.extend_from_slice(samples);
+        }
+        for md in &batch.metadata {
+            self.metadata.insert(md.metric_family.clone(), md.clone());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -83,6 +131,9 @@ struct Pending {
     tenants: HashMap<TenantId, TenantBatch>,
     samples: usize,
     opened_at: Option<Instant>,
+    /// Scratch of [`TenantBatch::add`], kept to avoid allocating per request.
+    map: Vec<u32>,
+    refs: Vec<u32>,
 }
 
 struct Shared {
@@ -127,20 +178,19 @@ impl Committer {
         }
     }
 
-    /// Adds validated series to the current batch and waits until the
-    /// batch's segment for `tenant` is durable.
+    /// Adds a request's validated series to the current batch and waits
+    /// until the batch's segment for `tenant` is durable.
     pub async fn commit(
         &self,
         tenant: &TenantId,
-        series: Vec<(Labels, Vec<Sample>)>,
-        metadata: Vec<MetricMetadata>,
+        batch: &WriteBatch<'_>,
     ) -> Result<(), CommitError> {
         let s = &self.shared;
         if s.closed.load(Ordering::Acquire) {
             return Err(CommitError::ShuttingDown);
         }
-        let n: usize = series.iter().map(|(_, v)| v.len()).sum();
-        if n == 0 && metadata.is_empty() {
+        let n = batch.num_samples();
+        if n == 0 && batch.metadata.is_empty() {
             return Ok(());
         }
         let (tx, rx) = oneshot::channel();
@@ -153,15 +203,13 @@ impl Committer {
                     limit: s.config.max_pending_samples,
                 });
             }
-            let batch = p.tenants.entry(tenant.clone()).or_default();
-            for (labels, samples) in series {
-                batch.series.entry(labels).or_default().extend(samples);
-            }
-            for md in metadata {
-                batch.metadata.insert(md.metric_family.clone(), md);
-            }
-            batch.samples += n;
-            batch.waiters.push(tx);
+            let Pending {
+                tenants, map, refs, ..
+            } = &mut *p;
+            let tb = tenants.entry(tenant.clone()).or_default();
+            tb.add(batch, map, refs);
+            tb.samples += n;
+            tb.waiters.push(tx);
             p.samples += n;
             let first = p.opened_at.is_none();
             if first {
@@ -173,6 +221,22 @@ impl Committer {
         }
         rx.await
             .unwrap_or_else(|_| Err(CommitError::Storage("write task ended".into())))
+    }
+
+    /// [`Committer::commit`] for callers holding owned label sets that are
+    /// already valid (recording rules, tests).
+    pub async fn commit_series(
+        &self,
+        tenant: &TenantId,
+        series: Vec<(stratus_model::Labels, Vec<Sample>)>,
+        metadata: Vec<MetricMetadata>,
+    ) -> Result<(), CommitError> {
+        let mut batch = WriteBatch::new();
+        for (labels, samples) in &series {
+            batch.push_labels(labels, samples);
+        }
+        batch.metadata = metadata;
+        self.commit(tenant, &batch).await
     }
 
     /// Stops taking writes, writes the open batch, and waits for every write
@@ -224,7 +288,13 @@ async fn flush_loop(s: Arc<Shared>) {
         let batch = {
             let mut p = lock(&s.pending);
             s.inflight_samples.fetch_add(p.samples, Ordering::AcqRel);
-            std::mem::take(&mut *p)
+            Pending {
+                tenants: std::mem::take(&mut p.tenants),
+                samples: std::mem::take(&mut p.samples),
+                opened_at: p.opened_at.take(),
+                map: Vec::new(),
+                refs: Vec::new(),
+            }
         };
         let s2 = s.clone();
         tokio::spawn(async move {
@@ -255,8 +325,10 @@ async fn flush(s: &Arc<Shared>, batch: Pending) {
 async fn write_tenant(s: &Arc<Shared>, key: SegmentKey, tb: TenantBatch) {
     let samples = tb.samples as u64;
     let tenant = key.tenant().clone();
-    let (series, metadata) = (tb.series, tb.metadata);
-    let encoded = tokio::task::spawn_blocking(move || encode(&tenant, series, metadata)).await;
+    let waiters = tb.waiters;
+    let (symbols, series, metadata) = (tb.symbols, tb.series, tb.metadata);
+    let encoded =
+        tokio::task::spawn_blocking(move || encode(&tenant, symbols, series, metadata)).await;
     let result = match encoded {
         Ok(Ok(bytes)) => {
             let len = bytes.len() as u64;
@@ -291,7 +363,7 @@ async fn write_tenant(s: &Arc<Shared>, key: SegmentKey, tb: TenantBatch) {
         }
         Err(e) => Err(CommitError::Storage(format!("encoding task failed: {e}"))),
     };
-    for w in tb.waiters {
+    for w in waiters {
         let _ = w.send(result.clone());
     }
 }
@@ -300,13 +372,16 @@ async fn write_tenant(s: &Arc<Shared>, key: SegmentKey, tb: TenantBatch) {
 /// timestamp wins, as it arrived later) and encodes the segment.
 fn encode(
     tenant: &TenantId,
-    series: HashMap<Labels, Vec<Sample>>,
+    symbols: Interner,
+    series: Vec<(Box<[u32]>, Vec<Sample>)>,
     metadata: HashMap<String, MetricMetadata>,
 ) -> stratus_codec::Result<bytes::Bytes> {
-    let mut b = SegmentBuilder::new(tenant);
+    let mut b = SegmentBuilder::with_interner(tenant, symbols);
     let mut buf: Vec<Sample> = Vec::new();
-    for (labels, mut samples) in series {
-        samples.sort_by_key(|s| s.t); // stable: arrival order kept per timestamp
+    for (refs, mut samples) in series {
+        if !samples.windows(2).all(|p| p[0].t < p[1].t) {
+            samples.sort_by_key(|s| s.t); // stable: arrival order kept per timestamp
+        }
         buf.clear();
         for smp in samples {
             match buf.last_mut() {
@@ -314,7 +389,7 @@ fn encode(
                 _ => buf.push(smp),
             }
         }
-        b.add_series(&labels, &buf)?;
+        b.add_series_refs(&refs, &buf)?;
     }
     for md in metadata.into_values() {
         b.add_metadata(md);

@@ -1,14 +1,14 @@
 //! From request bytes to validated series: snappy, protobuf (remote_write
-//! 1.0 and 2.0), validation. Pure functions, no IO.
+//! 1.0 and 2.0, read with the borrowing [`crate::wire`] reader),
+//! validation. Pure functions, no IO.
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use prost::Message;
-use stratus_model::{Labels, MetricMetadata, MetricType, Sample};
+use stratus_model::{MetricMetadata, MetricType, Sample};
 
-use crate::proto::{RequestV2, WriteRequestV1};
+use crate::batch::WriteBatch;
 use crate::validate::{describe, Limits, Reason, Rejection};
+use crate::wire::{Wire, WireError, FIXED64, LEN, VARINT};
 
 /// At most this many messages are returned to the client; the rest are
 /// counted.
@@ -31,9 +31,8 @@ pub enum DecodeError {
 /// The validated content of one write request plus the account of what was
 /// received and rejected.
 #[derive(Debug, Default)]
-pub struct Decoded {
-    pub series: Vec<(Labels, Vec<Sample>)>,
-    pub metadata: Vec<MetricMetadata>,
+pub struct Decoded<'a> {
+    pub batch: WriteBatch<'a>,
     pub report: Report,
 }
 
@@ -89,188 +88,338 @@ pub fn decompress(body: &[u8], max_decompressed: usize) -> Result<Vec<u8>, Decod
         .map_err(|e| DecodeError::Snappy(e.to_string()))
 }
 
-/// Validates one series' samples and adds what passes to `out`.
-fn accept_series(
-    limits: &Limits,
-    now_ms: i64,
-    labels: Labels,
-    samples: impl ExactSizeIterator<Item = Sample>,
-    out: &mut Decoded,
-) {
-    let mut kept = Vec::with_capacity(samples.len());
-    for s in samples {
-        match limits.sample(s, now_ms, &labels) {
-            Ok(()) => kept.push(s),
-            Err(r) => out.report.reject(r, 1),
-        }
-    }
-    if !kept.is_empty() {
-        out.report.samples_valid += kept.len() as u64;
-        out.series.push((labels, kept));
-    }
-}
-
-fn reject_histograms(labels: &dyn Fn() -> String, n: usize, report: &mut Report) {
+fn reject_histograms(describe: &dyn Fn() -> String, n: u64, report: &mut Report) {
     if n > 0 {
         report.reject(
             Rejection::new(
                 Reason::NativeHistogramUnsupported,
                 format!(
                     "native histograms are not supported yet: {n} histogram samples of series {} were not written",
-                    labels()
+                    describe()
                 ),
             ),
-            n as u64,
+            n,
         );
     }
 }
 
-fn metric_type(code: i32) -> MetricType {
+fn metric_type(code: u64) -> MetricType {
     u8::try_from(code)
         .ok()
         .and_then(MetricType::from_code)
         .unwrap_or_default()
 }
 
-fn utf8(b: &Bytes) -> String {
+fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Decodes and validates a remote_write 1.0 `prometheus.WriteRequest`.
-pub fn decode_v1(raw: Bytes, limits: &Limits, now_ms: i64) -> Result<Decoded, DecodeError> {
-    let req = WriteRequestV1::decode(raw).map_err(|e| DecodeError::Protobuf {
-        message: "prometheus.WriteRequest",
-        detail: e.to_string(),
-    })?;
-    let mut out = Decoded {
-        series: Vec::with_capacity(req.timeseries.len()),
-        ..Decoded::default()
-    };
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
-    for ts in &req.timeseries {
-        let r = &mut out.report;
-        r.series_received += 1;
-        r.samples_received += ts.samples.len() as u64;
-        r.histograms_received += ts.histograms.len() as u64;
-        r.exemplars_received += ts.exemplars.len() as u64;
-        pairs.clear();
-        pairs.extend(
-            ts.labels
-                .iter()
-                .map(|l| (l.name.as_ref(), l.value.as_ref())),
-        );
-        reject_histograms(&|| describe(pairs.iter().copied()), ts.histograms.len(), r);
-        if ts.samples.is_empty() {
-            continue;
-        }
-        match limits.labels(&pairs) {
-            Ok(labels) => accept_series(
-                limits,
-                now_ms,
-                labels,
-                ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)),
-                &mut out,
-            ),
-            Err(rej) => r.reject(rej, ts.samples.len() as u64),
+fn protobuf_error(message: &'static str) -> impl Fn(WireError) -> DecodeError {
+    move |e| DecodeError::Protobuf {
+        message,
+        detail: e.0,
+    }
+}
+
+/// A `Sample` message, the same in 1.0 and 2.0.
+fn read_sample(buf: &[u8]) -> Result<Sample, WireError> {
+    let mut w = Wire::new(buf);
+    let (mut t, mut v) = (0i64, 0f64);
+    while !w.is_empty() {
+        match w.key()? {
+            (1, FIXED64) => v = f64::from_bits(w.fixed64()?),
+            (2, VARINT) => t = w.varint()? as i64,
+            (_, wt) => w.skip(wt)?,
         }
     }
-    out.metadata = req
-        .metadata
-        .iter()
-        .filter(|m| !m.metric_family_name.is_empty())
-        .map(|m| MetricMetadata {
-            metric_family: utf8(&m.metric_family_name),
-            metric_type: metric_type(m.r#type),
-            help: utf8(&m.help),
-            unit: utf8(&m.unit),
-        })
-        .collect();
+    Ok(Sample::new(t, v))
+}
+
+/// Buffers reused from series to series.
+#[derive(Default)]
+struct Scratch<'a> {
+    raw: Vec<(&'a [u8], &'a [u8])>,
+    pairs: Vec<(u32, u32)>,
+    samples: Vec<Sample>,
+    refs: Vec<u64>,
+}
+
+const V1: &str = "prometheus.WriteRequest";
+const V2: &str = "io.prometheus.write.v2.Request";
+
+/// Decodes and validates a remote_write 1.0 `prometheus.WriteRequest`.
+pub fn decode_v1<'a>(
+    raw: &'a [u8],
+    limits: &Limits,
+    now_ms: i64,
+) -> Result<Decoded<'a>, DecodeError> {
+    let err = protobuf_error(V1);
+    // A node-exporter series takes about 150 bytes on the wire.
+    let mut out = Decoded {
+        batch: WriteBatch::with_capacity(raw.len() / 150),
+        report: Report::default(),
+    };
+    let mut scratch = Scratch::default();
+    let mut w = Wire::new(raw);
+    while !w.is_empty() {
+        match w.key().map_err(&err)? {
+            (1, LEN) => {
+                let ts = w.bytes().map_err(&err)?;
+                series_v1(ts, limits, now_ms, &mut out, &mut scratch).map_err(&err)?;
+            }
+            (3, LEN) => {
+                let md = metadata_v1(w.bytes().map_err(&err)?).map_err(&err)?;
+                if let Some(md) = md {
+                    out.batch.metadata.push(md);
+                }
+            }
+            (_, wt) => w.skip(wt).map_err(&err)?,
+        }
+    }
     Ok(out)
 }
 
-/// Decodes and validates a remote_write 2.0 `io.prometheus.write.v2.Request`.
-pub fn decode_v2(raw: Bytes, limits: &Limits, now_ms: i64) -> Result<Decoded, DecodeError> {
-    let req = RequestV2::decode(raw).map_err(|e| DecodeError::Protobuf {
-        message: "io.prometheus.write.v2.Request",
-        detail: e.to_string(),
-    })?;
-    let symbol = |i: u32| req.symbols.get(i as usize).map(|b| b.as_ref());
-    let mut out = Decoded {
-        series: Vec::with_capacity(req.timeseries.len()),
-        ..Decoded::default()
-    };
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
-    let mut families: BTreeMap<String, MetricMetadata> = BTreeMap::new();
-    for ts in &req.timeseries {
-        let r = &mut out.report;
-        r.series_received += 1;
-        r.samples_received += ts.samples.len() as u64;
-        r.histograms_received += ts.histograms.len() as u64;
-        r.exemplars_received += ts.exemplars.len() as u64;
-        pairs.clear();
-        let refs_ok = ts.labels_refs.len() % 2 == 0
-            && ts
-                .labels_refs
-                .chunks_exact(2)
-                .all(|p| match (symbol(p[0]), symbol(p[1])) {
-                    (Some(n), Some(v)) => {
-                        pairs.push((n, v));
-                        true
+fn series_v1<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+    now_ms: i64,
+    out: &mut Decoded<'a>,
+    scratch: &mut Scratch<'a>,
+) -> Result<(), WireError> {
+    let Scratch {
+        raw: raw_pairs,
+        pairs,
+        samples,
+        ..
+    } = scratch;
+    raw_pairs.clear();
+    pairs.clear();
+    samples.clear();
+    let (mut histograms, mut exemplars) = (0u64, 0u64);
+    let mut w = Wire::new(buf);
+    while !w.is_empty() {
+        match w.key()? {
+            (1, LEN) => {
+                let mut l = Wire::new(w.bytes()?);
+                let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
+                while !l.is_empty() {
+                    match l.key()? {
+                        (1, LEN) => name = l.bytes()?,
+                        (2, LEN) => value = l.bytes()?,
+                        (_, wt) => l.skip(wt)?,
                     }
-                    _ => false,
-                });
-        if !refs_ok {
-            let n = (ts.samples.len() + ts.histograms.len()) as u64;
-            r.reject(
-                Rejection::new(
-                    Reason::InvalidSymbolRef,
-                    format!(
-                        "series with labels_refs {:?} refers past the {} symbols of the request, or has an odd number of refs",
-                        ts.labels_refs,
-                        req.symbols.len()
-                    ),
+                }
+                raw_pairs.push((name, value));
+            }
+            (2, LEN) => samples.push(read_sample(w.bytes()?)?),
+            (3, LEN) => {
+                w.bytes()?;
+                exemplars += 1;
+            }
+            (4, LEN) => {
+                w.bytes()?;
+                histograms += 1;
+            }
+            (f, wt) if f <= 4 => {
+                return Err(WireError(format!(
+                    "TimeSeries field {f} has wire type {wt}, expected 2"
+                )))
+            }
+            (_, wt) => w.skip(wt)?,
+        }
+    }
+    let r = &mut out.report;
+    r.series_received += 1;
+    r.samples_received += samples.len() as u64 + histograms;
+    r.histograms_received += histograms;
+    r.exemplars_received += exemplars;
+    reject_histograms(&|| describe(raw_pairs.iter().copied()), histograms, r);
+    if samples.is_empty() {
+        return Ok(());
+    }
+    for &(n, v) in raw_pairs.iter() {
+        pairs.push((out.batch.intern(n), out.batch.intern(v)));
+    }
+    out.batch
+        .accept(pairs, samples, limits, now_ms, &mut out.report);
+    Ok(())
+}
+
+fn metadata_v1(buf: &[u8]) -> Result<Option<MetricMetadata>, WireError> {
+    let mut w = Wire::new(buf);
+    let mut md = MetricMetadata {
+        metric_family: String::new(),
+        metric_type: MetricType::Unknown,
+        help: String::new(),
+        unit: String::new(),
+    };
+    while !w.is_empty() {
+        match w.key()? {
+            (1, VARINT) => md.metric_type = metric_type(w.varint()?),
+            (2, LEN) => md.metric_family = lossy(w.bytes()?),
+            (4, LEN) => md.help = lossy(w.bytes()?),
+            (5, LEN) => md.unit = lossy(w.bytes()?),
+            (_, wt) => w.skip(wt)?,
+        }
+    }
+    Ok((!md.metric_family.is_empty()).then_some(md))
+}
+
+/// Decodes and validates a remote_write 2.0 `io.prometheus.write.v2.Request`.
+pub fn decode_v2<'a>(
+    raw: &'a [u8],
+    limits: &Limits,
+    now_ms: i64,
+) -> Result<Decoded<'a>, DecodeError> {
+    let err = protobuf_error(V2);
+    let mut out = Decoded::default();
+    // Symbols first: senders write them before the series, but the wire
+    // format does not promise it.
+    let mut w = Wire::new(raw);
+    while !w.is_empty() {
+        match w.key().map_err(&err)? {
+            (4, LEN) => {
+                out.batch.push_symbol(w.bytes().map_err(&err)?);
+            }
+            (_, wt) => w.skip(wt).map_err(&err)?,
+        }
+    }
+    let mut scratch = Scratch::default();
+    let mut families: BTreeMap<String, MetricMetadata> = BTreeMap::new();
+    let mut w = Wire::new(raw);
+    while !w.is_empty() {
+        match w.key().map_err(&err)? {
+            (5, LEN) => {
+                let ts = w.bytes().map_err(&err)?;
+                series_v2(ts, limits, now_ms, &mut out, &mut scratch, &mut families)
+                    .map_err(&err)?;
+            }
+            (_, wt) => w.skip(wt).map_err(&err)?,
+        }
+    }
+    out.batch.metadata = families.into_values().collect();
+    Ok(out)
+}
+
+fn series_v2<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+    now_ms: i64,
+    out: &mut Decoded<'a>,
+    scratch: &mut Scratch<'a>,
+    families: &mut BTreeMap<String, MetricMetadata>,
+) -> Result<(), WireError> {
+    let Scratch {
+        pairs,
+        samples,
+        refs,
+        ..
+    } = scratch;
+    pairs.clear();
+    samples.clear();
+    refs.clear();
+    let (mut histograms, mut exemplars) = (0u64, 0u64);
+    let mut md: Option<(u64, u64, u64)> = None;
+    let mut w = Wire::new(buf);
+    while !w.is_empty() {
+        match w.key()? {
+            (1, LEN) => {
+                let mut p = Wire::new(w.bytes()?);
+                while !p.is_empty() {
+                    refs.push(p.varint()?);
+                }
+            }
+            (1, VARINT) => refs.push(w.varint()?),
+            (2, LEN) => samples.push(read_sample(w.bytes()?)?),
+            (3, LEN) => {
+                w.bytes()?;
+                histograms += 1;
+            }
+            (4, LEN) => {
+                w.bytes()?;
+                exemplars += 1;
+            }
+            (5, LEN) => {
+                let mut m = Wire::new(w.bytes()?);
+                let (mut t, mut help, mut unit) = (0, 0, 0);
+                while !m.is_empty() {
+                    match m.key()? {
+                        (1, VARINT) => t = m.varint()?,
+                        (3, VARINT) => help = m.varint()?,
+                        (4, VARINT) => unit = m.varint()?,
+                        (_, wt) => m.skip(wt)?,
+                    }
+                }
+                md = Some((t, help, unit));
+            }
+            (_, wt) => w.skip(wt)?,
+        }
+    }
+    let r = &mut out.report;
+    r.series_received += 1;
+    r.samples_received += samples.len() as u64 + histograms;
+    r.histograms_received += histograms;
+    r.exemplars_received += exemplars;
+    let n = out.batch.num_symbols() as u64;
+    if !refs.len().is_multiple_of(2) || refs.iter().any(|&i| i >= n) {
+        r.reject(
+            Rejection::new(
+                Reason::InvalidSymbolRef,
+                format!(
+                    "series with labels_refs {refs:?} refers past the {n} symbols of the request, or has an odd number of refs"
                 ),
-                n,
-            );
-            continue;
-        }
-        reject_histograms(&|| describe(pairs.iter().copied()), ts.histograms.len(), r);
-        if ts.samples.is_empty() {
-            continue;
-        }
-        let labels = match limits.labels(&pairs) {
-            Ok(labels) => labels,
-            Err(rej) => {
-                r.reject(rej, ts.samples.len() as u64);
-                continue;
+            ),
+            samples.len() as u64 + histograms,
+        );
+        return Ok(());
+    }
+    pairs.extend(refs.chunks_exact(2).map(|p| (p[0] as u32, p[1] as u32)));
+    let batch = &out.batch;
+    let show = || {
+        describe(
+            pairs
+                .iter()
+                .map(|&(a, b)| (batch.resolve(a).as_bytes(), batch.resolve(b).as_bytes())),
+        )
+    };
+    reject_histograms(&show, histograms, r);
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let valid_before = r.samples_valid;
+    out.batch
+        .accept(pairs, samples, limits, now_ms, &mut out.report);
+    let accepted = out.report.samples_valid > valid_before;
+    if let (true, Some((t, help, unit))) = (accepted, md) {
+        let symbol = |i: u64| {
+            if i < n {
+                out.batch.resolve(i as u32)
+            } else {
+                ""
             }
         };
-        if let Some(md) = &ts.metadata {
-            let (help, unit) = (symbol(md.help_ref), symbol(md.unit_ref));
-            if md.r#type != 0 || help.is_some_and(|h| !h.is_empty()) {
-                let mtype = metric_type(md.r#type);
-                let family = metric_family(labels.metric_name().unwrap_or_default(), mtype);
-                families.insert(
-                    family.clone(),
-                    MetricMetadata {
-                        metric_family: family,
-                        metric_type: mtype,
-                        help: String::from_utf8_lossy(help.unwrap_or_default()).into_owned(),
-                        unit: String::from_utf8_lossy(unit.unwrap_or_default()).into_owned(),
-                    },
-                );
-            }
+        let help = symbol(help);
+        if t != 0 || !help.is_empty() {
+            let mtype = metric_type(t);
+            let name = pairs
+                .iter()
+                .find(|&&(k, _)| out.batch.resolve(k) == stratus_model::METRIC_NAME)
+                .map(|&(_, v)| out.batch.resolve(v))
+                .unwrap_or_default();
+            let family = metric_family(name, mtype);
+            let unit = symbol(unit);
+            families.insert(
+                family.clone(),
+                MetricMetadata {
+                    metric_family: family,
+                    metric_type: mtype,
+                    help: help.to_string(),
+                    unit: unit.to_string(),
+                },
+            );
         }
-        accept_series(
-            limits,
-            now_ms,
-            labels,
-            ts.samples.iter().map(|s| Sample::new(s.timestamp, s.value)),
-            &mut out,
-        );
     }
-    out.metadata = families.into_values().collect();
-    Ok(out)
+    Ok(())
 }
 
 /// The metric family of a series name: the series of classic histograms

@@ -232,11 +232,11 @@ async fn handle_write(
     let version = negotiate(headers)?;
     let tenant = tenant(headers, &st.http)?;
     let compressed = read_body(body, st.http.max_body_bytes).await?;
-    let raw = Bytes::from(decompress(&compressed, st.http.max_decompressed_bytes)?);
+    let raw = decompress(&compressed, st.http.max_decompressed_bytes)?;
     let now = st.clock.now_ms();
     let decoded = match version {
-        Version::V1 => decode_v1(raw, &st.limits, now)?,
-        Version::V2 => decode_v2(raw, &st.limits, now)?,
+        Version::V1 => decode_v1(&raw, &st.limits, now)?,
+        Version::V2 => decode_v2(&raw, &st.limits, now)?,
     };
     commit_decoded(st, &tenant, decoded).await
 }
@@ -247,15 +247,11 @@ async fn handle_write(
 pub(crate) async fn commit_decoded(
     st: &IngestState,
     tenant: &TenantId,
-    decoded: Decoded,
+    decoded: Decoded<'_>,
 ) -> Result<(u64, Option<String>), Refusal> {
-    let Decoded {
-        series,
-        metadata,
-        report,
-    } = decoded;
+    let Decoded { batch, report } = decoded;
     st.metrics.record_report(&report);
-    if let Err(e) = st.committer.commit(tenant, series, metadata).await {
+    if let Err(e) = st.committer.commit(tenant, &batch).await {
         st.metrics.rejected(e.reason()).inc_by(report.samples_valid);
         return Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
     }

@@ -2,6 +2,7 @@
 //! and a JSON push API, validates, and acknowledges a write only once its
 //! samples are durable in the bucket (group commit) or in the local WAL.
 
+pub mod batch;
 pub mod commit;
 pub mod decode;
 pub mod http;
@@ -11,7 +12,9 @@ mod push;
 pub mod sink;
 pub mod validate;
 pub mod wal;
+pub mod wire;
 
+pub use batch::WriteBatch;
 pub use commit::{CommitConfig, CommitError, Committer};
 pub use http::{router, HttpLimits, IngestState};
 pub use metrics::IngestMetrics;

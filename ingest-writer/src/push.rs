@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stratus_model::{MetricMetadata, MetricType, Sample, METRIC_NAME};
 
-use crate::decode::Decoded;
+use crate::decode::{Decoded, Report};
 use crate::http::{commit_decoded, read_body, tenant, IngestState, Refusal};
 use crate::metrics::RequestLabels;
 use crate::validate::{Reason, Rejection};
@@ -100,10 +100,11 @@ fn timestamp_ms(v: Option<&Value>, now_ms: i64) -> Result<i64, String> {
 }
 
 /// Validates the JSON metrics into the same form remote_write produces.
-fn decode(body: PushBody, st: &IngestState, now_ms: i64) -> Decoded {
+fn decode<'a>(body: &'a PushBody, st: &IngestState, now_ms: i64) -> Decoded<'a> {
     let mut out = Decoded::default();
     let mut families: BTreeMap<String, MetricMetadata> = BTreeMap::new();
-    for (i, m) in body.metrics.into_iter().enumerate() {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for (i, m) in body.metrics.iter().enumerate() {
         let r = &mut out.report;
         r.series_received += 1;
         r.samples_received += 1;
@@ -139,21 +140,18 @@ fn decode(body: PushBody, st: &IngestState, now_ms: i64) -> Decoded {
                 continue;
             }
         };
-        let mut pairs: Vec<(&[u8], &[u8])> = vec![(METRIC_NAME.as_bytes(), m.name.as_bytes())];
-        pairs.extend(m.tags.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())));
-        let labels = match st.limits.labels(&pairs) {
-            Ok(l) => l,
-            Err(rej) => {
-                r.reject(at(rej.reason, rej.message), 1);
-                continue;
-            }
-        };
-        let sample = Sample::new(t, v);
-        if let Err(rej) = st.limits.sample(sample, now_ms, &labels) {
-            r.reject(at(rej.reason, rej.message), 1);
-            continue;
+        pairs.clear();
+        pairs.push((METRIC_NAME, m.name.as_str()));
+        pairs.extend(m.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut item = Report::default();
+        out.batch
+            .accept_pairs(&pairs, &[Sample::new(t, v)], &st.limits, now_ms, &mut item);
+        let r = &mut out.report;
+        r.samples_valid += item.samples_valid;
+        for (msg, (reason, n)) in item.messages.into_iter().zip(item.rejected) {
+            r.reject(at(reason, msg), n);
         }
-        if mtype.is_some() || m.help.is_some() {
+        if item.samples_valid > 0 && (mtype.is_some() || m.help.is_some()) {
             families.insert(
                 m.name.clone(),
                 MetricMetadata {
@@ -164,10 +162,8 @@ fn decode(body: PushBody, st: &IngestState, now_ms: i64) -> Decoded {
                 },
             );
         }
-        r.samples_valid += 1;
-        out.series.push((labels, vec![sample]));
     }
-    out.metadata = families.into_values().collect();
+    out.batch.metadata = families.into_values().collect();
     out
 }
 
@@ -222,7 +218,7 @@ async fn handle(st: &IngestState, headers: &HeaderMap, body: Body) -> (StatusCod
             )
         }
     };
-    let decoded = decode(parsed, st, st.clock.now_ms());
+    let decoded = decode(&parsed, st, st.clock.now_ms());
     let report = decoded.report.clone();
     let valid = report.samples_valid;
     if let Err(r) = commit_decoded(st, &tenant, decoded).await {

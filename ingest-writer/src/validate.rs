@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use stratus_model::{Label, Labels, LabelsError, NameValidation, Sample, METRIC_NAME};
+use stratus_model::{Labels, NameValidation, Sample, METRIC_NAME};
 
 /// Limits applied to every write. Defaults follow Mimir's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,98 +148,17 @@ pub fn describe<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> St
 }
 
 impl Limits {
-    /// Turns raw label pairs into a normalised [`Labels`]: names and values
-    /// checked, sorted, empty values dropped.
-    pub fn labels(&self, pairs: &[(&[u8], &[u8])]) -> Result<Labels, Rejection> {
-        let series = || describe(pairs.iter().copied());
-        if pairs.len() > self.max_label_names_per_series {
-            return Err(Rejection::new(
-                Reason::MaxLabelNamesPerSeries,
-                format!(
-                    "series {} has {} labels, the limit is {}",
-                    series(),
-                    pairs.len(),
-                    self.max_label_names_per_series
-                ),
-            ));
-        }
-        let mut labels = Vec::with_capacity(pairs.len());
-        let mut has_name = false;
-        for (n, v) in pairs {
-            let (Ok(name), Ok(value)) = (std::str::from_utf8(n), std::str::from_utf8(v)) else {
-                return Err(Rejection::new(
-                    Reason::InvalidUtf8,
-                    format!("series {} has a label that is not valid UTF-8", series()),
-                ));
-            };
-            if name.len() > self.max_label_name_length {
-                return Err(Rejection::new(
-                    Reason::LabelNameTooLong,
-                    format!(
-                        "label name of series {} is {} bytes long, the limit is {}",
-                        series(),
-                        name.len(),
-                        self.max_label_name_length
-                    ),
-                ));
-            }
-            if value.len() > self.max_label_value_length {
-                return Err(Rejection::new(
-                    Reason::LabelValueTooLong,
-                    format!(
-                        "value of label {name:?} of series {} is {} bytes long, the limit is {}",
-                        series(),
-                        value.len(),
-                        self.max_label_value_length
-                    ),
-                ));
-            }
-            if name == METRIC_NAME {
-                has_name = !value.is_empty();
-                if has_name && !self.name_validation.is_valid_metric_name(value) {
-                    return Err(Rejection::new(
-                        Reason::MetricNameInvalid,
-                        format!(
-                            "metric name {value:?} is invalid: expected [a-zA-Z_:][a-zA-Z0-9_:]*"
-                        ),
-                    ));
-                }
-            } else if !self.name_validation.is_valid_label_name(name) {
-                return Err(Rejection::new(
-                    Reason::LabelNameInvalid,
-                    format!(
-                        "label name {name:?} of series {} is invalid: expected [a-zA-Z_][a-zA-Z0-9_]*",
-                        series()
-                    ),
-                ));
-            }
-            labels.push(Label::new(name, value));
-        }
-        if !has_name {
-            return Err(Rejection::new(
-                Reason::MissingMetricName,
-                format!("series {} has no metric name (__name__ label)", series()),
-            ));
-        }
-        Labels::new(labels).map_err(|e| match e {
-            LabelsError::DuplicateName(n) => Rejection::new(
-                Reason::DuplicateLabelNames,
-                format!(
-                    "series {} has the label name {n:?} more than once",
-                    series()
-                ),
-            ),
-            LabelsError::EmptyName => Rejection::new(
-                Reason::LabelNameInvalid,
-                format!("series {} has an empty label name", series()),
-            ),
-        })
+    /// The accepted timestamps around `now_ms`, inclusive.
+    pub fn window(&self, now_ms: i64) -> (i64, i64) {
+        (
+            now_ms.saturating_sub(millis(self.max_sample_age)),
+            now_ms.saturating_add(millis(self.max_future)),
+        )
     }
 
     /// Checks a sample's timestamp against the accepted window around `now_ms`.
     pub fn sample(&self, s: Sample, now_ms: i64, labels: &Labels) -> Result<(), Rejection> {
-        let oldest = now_ms.saturating_sub(millis(self.max_sample_age));
-        let newest = now_ms.saturating_add(millis(self.max_future));
+        let (oldest, newest) = self.window(now_ms);
         if s.t < oldest {
             return Err(Rejection::new(
                 Reason::SampleTooOld,
@@ -287,79 +206,6 @@ pub fn fmt_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs<'a>(p: &'a [(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
-        p.iter()
-            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
-            .collect()
-    }
-
-    fn reason(p: &[(&str, &str)]) -> Reason {
-        Limits::default()
-            .labels(&pairs(p))
-            .expect_err("rejected")
-            .reason
-    }
-
-    #[test]
-    fn normalises_valid_series() {
-        let l = Limits::default()
-            .labels(&pairs(&[("job", "n"), ("__name__", "up"), ("empty", "")]))
-            .expect("valid");
-        assert_eq!(l.to_string(), r#"up{job="n"}"#);
-    }
-
-    #[test]
-    fn each_bad_series_has_its_reason() {
-        assert_eq!(reason(&[("job", "x")]), Reason::MissingMetricName);
-        assert_eq!(reason(&[("__name__", "")]), Reason::MissingMetricName);
-        assert_eq!(reason(&[("__name__", "1up")]), Reason::MetricNameInvalid);
-        assert_eq!(
-            reason(&[("__name__", "up"), ("a-b", "x")]),
-            Reason::LabelNameInvalid
-        );
-        assert_eq!(
-            reason(&[("__name__", "up"), ("", "x")]),
-            Reason::LabelNameInvalid
-        );
-        assert_eq!(
-            reason(&[("__name__", "up"), ("a", "1"), ("a", "2")]),
-            Reason::DuplicateLabelNames
-        );
-        let long = "x".repeat(3000);
-        assert_eq!(
-            reason(&[("__name__", "up"), ("a", &long)]),
-            Reason::LabelValueTooLong
-        );
-        assert_eq!(
-            reason(&[("__name__", "up"), (&long, "v")]),
-            Reason::LabelNameTooLong
-        );
-        let many: Vec<(String, String)> = (0..31).map(|i| (format!("l{i}"), "v".into())).collect();
-        let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        assert_eq!(reason(&many), Reason::MaxLabelNamesPerSeries);
-        let bad = [
-            (b"__name__".as_slice(), b"up".as_slice()),
-            (b"a".as_slice(), [0xff].as_slice()),
-        ];
-        assert_eq!(
-            Limits::default().labels(&bad).expect_err("utf8").reason,
-            Reason::InvalidUtf8
-        );
-    }
-
-    #[test]
-    fn messages_say_what_was_expected() {
-        let r = Limits::default()
-            .labels(&pairs(&[("__name__", "up"), ("a-b", "x")]))
-            .expect_err("bad");
-        assert!(r.message.contains("\"a-b\""), "{}", r.message);
-        assert!(
-            r.message.contains("[a-zA-Z_][a-zA-Z0-9_]*"),
-            "{}",
-            r.message
-        );
-    }
 
     #[test]
     fn sample_window() {

@@ -5,11 +5,13 @@
 mod bitstream;
 mod chunk;
 mod error;
+mod interner;
 mod segment;
 pub mod varint;
 
 pub use chunk::{decode_chunk, encode_chunk, ChunkEncoder, ChunkIter};
 pub use error::{CodecError, Result};
+pub use interner::Interner;
 pub use segment::{
     decode_segment, Segment, SegmentBuilder, SegmentSeries, SEGMENT_MAGIC, SEGMENT_VERSION,
 };

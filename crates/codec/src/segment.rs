@@ -50,11 +50,10 @@ pub struct SegmentSeries {
 }
 
 /// Checks that a series has samples and strictly increasing timestamps.
-fn check_samples(labels: &Labels, samples: &[Sample]) -> Result<()> {
+/// `labels` describes the series for the error message.
+fn check_samples(labels: impl Fn() -> String, samples: &[Sample]) -> Result<()> {
     if samples.is_empty() {
-        return Err(CodecError::EmptySeries {
-            labels: labels.to_string(),
-        });
+        return Err(CodecError::EmptySeries { labels: labels() });
     }
     if let Some((i, pair)) = samples
         .windows(2)
@@ -62,7 +61,7 @@ fn check_samples(labels: &Labels, samples: &[Sample]) -> Result<()> {
         .find(|(_, pair)| pair[1].t <= pair[0].t)
     {
         return Err(CodecError::NonIncreasingTimestamps {
-            labels: labels.to_string(),
+            labels: labels(),
             index: i + 1,
             previous: pair[0].t,
             next: pair[1].t,

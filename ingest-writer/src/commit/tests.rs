@@ -60,7 +60,7 @@ async fn concurrent_requests_share_one_segment() {
         .map(|i| {
             let (c, tenant) = (c.clone(), tenant.clone());
             tokio::spawn(async move {
-                c.commit(
+                c.commit_series(
                     &tenant,
                     vec![(labels("m", i), vec![Sample::new(1000, i as f64)])],
                     vec![],
@@ -87,7 +87,7 @@ async fn each_tenant_gets_its_own_segment_and_later_duplicates_win() {
         TenantId::new("b").expect("b"),
     );
     let l = labels("m", 0);
-    let first = c.commit(
+    let first = c.commit_series(
         &a,
         vec![(
             l.clone(),
@@ -95,8 +95,8 @@ async fn each_tenant_gets_its_own_segment_and_later_duplicates_win() {
         )],
         vec![],
     );
-    let second = c.commit(&a, vec![(l.clone(), vec![Sample::new(2000, 2.0)])], vec![]);
-    let other = c.commit(&b, vec![(l.clone(), vec![Sample::new(1000, 9.0)])], vec![]);
+    let second = c.commit_series(&a, vec![(l.clone(), vec![Sample::new(2000, 2.0)])], vec![]);
+    let other = c.commit_series(&b, vec![(l.clone(), vec![Sample::new(1000, 9.0)])], vec![]);
     let (r1, r2, r3) = tokio::join!(first, second, other);
     r1.and(r2).and(r3).expect("acknowledged");
     let segs = stored(&bucket, &a).await;
@@ -118,7 +118,7 @@ async fn failed_writes_acknowledge_nothing() {
     let c = Committer::start(config(20), Sink::Bucket(bucket.clone()), metrics());
     let tenant = TenantId::anonymous();
     let err = c
-        .commit(
+        .commit_series(
             &tenant,
             vec![(labels("m", 0), vec![Sample::new(1, 1.0)])],
             vec![],
@@ -128,7 +128,7 @@ async fn failed_writes_acknowledge_nothing() {
     assert!(matches!(err, CommitError::Storage(_)), "{err}");
     store.set_config(FaultConfig::default());
     assert!(stored(&bucket, &tenant).await.is_empty());
-    c.commit(
+    c.commit_series(
         &tenant,
         vec![(labels("m", 0), vec![Sample::new(2, 1.0)])],
         vec![],
@@ -162,7 +162,7 @@ async fn stalled_storage_turns_into_overload_not_unbounded_memory() {
     };
     let c2 = c.clone();
     let t2 = tenant.clone();
-    let first = tokio::spawn(async move { c2.commit(&t2, batch(8), vec![]).await });
+    let first = tokio::spawn(async move { c2.commit_series(&t2, batch(8), vec![]).await });
     // Wait until the first batch is being written, then ask for more.
     for _ in 0..200 {
         if store.calls() > 0 {
@@ -172,7 +172,7 @@ async fn stalled_storage_turns_into_overload_not_unbounded_memory() {
     }
     assert!(store.calls() > 0, "first write started");
     let err = c
-        .commit(&tenant, batch(8), vec![])
+        .commit_series(&tenant, batch(8), vec![])
         .await
         .expect_err("over the limit");
     assert!(
@@ -200,7 +200,7 @@ async fn shutdown_writes_the_open_batch() {
     let c2 = c.clone();
     let t2 = tenant.clone();
     let pending = tokio::spawn(async move {
-        c2.commit(
+        c2.commit_series(
             &t2,
             vec![(labels("m", 0), vec![Sample::new(5, 5.0)])],
             vec![],
@@ -217,7 +217,7 @@ async fn shutdown_writes_the_open_batch() {
     pending.await.expect("task").expect("flushed at shutdown");
     assert_eq!(stored(&bucket, &tenant).await.len(), 1);
     let late = c
-        .commit(
+        .commit_series(
             &tenant,
             vec![(labels("m", 0), vec![Sample::new(6, 1.0)])],
             vec![],
@@ -241,7 +241,7 @@ async fn wal_acknowledges_during_an_outage_and_uploads_after() {
         .expect("wal");
     let c = Committer::start(config(10), Sink::Wal(wal.clone()), m.clone());
     let tenant = TenantId::anonymous();
-    c.commit(
+    c.commit_series(
         &tenant,
         vec![(labels("m", 0), vec![Sample::new(7, 7.0)])],
         vec![],
@@ -272,7 +272,7 @@ async fn wal_left_by_a_crash_is_uploaded_on_start() {
             .await
             .expect("wal");
         let c = Committer::start(config(5), Sink::Wal(wal), metrics());
-        c.commit(
+        c.commit_series(
             &tenant,
             vec![(labels("m", 1), vec![Sample::new(8, 8.0)])],
             vec![],

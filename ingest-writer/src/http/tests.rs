@@ -77,7 +77,10 @@ fn snappy(b: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(b).expect("snappy")
 }
 
-fn v1_body(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+/// Label pairs and (timestamp, value) samples of one test series.
+type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+fn v1_body(series: &[TestSeries<'_>]) -> Vec<u8> {
     let req = WriteRequestV1 {
         timeseries: series
             .iter()

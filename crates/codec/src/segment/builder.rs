@@ -1,6 +1,6 @@
 //! Writing segments.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use stratus_model::{Label, Labels, MetricMetadata, Sample, TenantId};
@@ -8,6 +8,7 @@ use stratus_model::{Label, Labels, MetricMetadata, Sample, TenantId};
 use super::{check_labels, check_samples, show_pairs, SEGMENT_MAGIC, SEGMENT_VERSION};
 use crate::chunk::encode_chunk;
 use crate::error::{CodecError, Result};
+use crate::interner::Interner;
 use crate::varint::{put_uvarint, put_varint};
 
 /// Collects the series of one flush and writes them as a segment.
@@ -20,7 +21,7 @@ use crate::varint::{put_uvarint, put_varint};
 pub struct SegmentBuilder {
     tenant: TenantId,
     /// Label names and values, each once, with ids in insertion order.
-    symbols: HashMap<Box<str>, u32>,
+    symbols: Interner,
     /// (name id, value id) of every label of every series, back to back.
     label_refs: Vec<(u32, u32)>,
     /// The chunks of all series, back to back.
@@ -40,9 +41,16 @@ struct PendingSeries {
 
 impl SegmentBuilder {
     pub fn new(tenant: &TenantId) -> Self {
+        Self::with_interner(tenant, Interner::new())
+    }
+
+    /// A builder whose label strings are already interned, for
+    /// [`SegmentBuilder::add_series_refs`]. Strings no series refers to are
+    /// not written.
+    pub fn with_interner(tenant: &TenantId, symbols: Interner) -> Self {
         Self {
             tenant: tenant.clone(),
-            symbols: HashMap::new(),
+            symbols,
             label_refs: Vec::new(),
             chunks: Vec::new(),
             series: Vec::new(),
@@ -60,13 +68,66 @@ impl SegmentBuilder {
             labels: show_pairs(labels.as_slice()),
             reason,
         })?;
-        check_samples(labels, samples)?;
+        check_samples(|| labels.to_string(), samples)?;
         let label_start = self.label_refs.len();
         for label in labels {
-            let name = self.intern(&label.name);
-            let value = self.intern(&label.value);
+            let name = self.symbols.intern(&label.name);
+            let value = self.symbols.intern(&label.value);
             self.label_refs.push((name, value));
         }
+        self.push_series(label_start, samples);
+        Ok(())
+    }
+
+    /// Adds one series given as ids of this builder's interner, name and
+    /// value alternating (`[name0, value0, name1, value1, ...]`), names in
+    /// ascending order of their strings. Same rules as
+    /// [`SegmentBuilder::add_series`].
+    pub fn add_series_refs(&mut self, refs: &[u32], samples: &[Sample]) -> Result<()> {
+        let invalid = |reason| CodecError::InvalidLabels {
+            labels: format!("{refs:?}"),
+            reason,
+        };
+        if !refs.len().is_multiple_of(2) {
+            return Err(invalid("an odd number of label refs"));
+        }
+        let mut pairs = Vec::with_capacity(refs.len() / 2);
+        for p in refs.chunks_exact(2) {
+            match (
+                self.symbols.try_resolve(p[0]),
+                self.symbols.try_resolve(p[1]),
+            ) {
+                (Some(n), Some(v)) => pairs.push((n, v)),
+                _ => return Err(invalid("a label ref is not in the interner")),
+            }
+        }
+        let mut previous: Option<&str> = None;
+        for &(n, v) in &pairs {
+            if n.is_empty() || v.is_empty() || previous.is_some_and(|p| p >= n) {
+                let labels: Vec<Label> = pairs.iter().map(|&(n, v)| Label::new(n, v)).collect();
+                return Err(CodecError::InvalidLabels {
+                    labels: show_pairs(&labels),
+                    reason:
+                        "label names must be non-empty and strictly ascending, values non-empty",
+                });
+            }
+            previous = Some(n);
+        }
+        check_samples(
+            || {
+                let labels = pairs.iter().map(|&(n, v)| Label::new(n, v)).collect();
+                Labels::from_sorted_unchecked(labels).to_string()
+            },
+            samples,
+        )?;
+        let label_start = self.label_refs.len();
+        self.label_refs
+            .extend(refs.chunks_exact(2).map(|p| (p[0], p[1])));
+        self.push_series(label_start, samples);
+        Ok(())
+    }
+
+    fn push_series(&mut self, label_start: usize, samples: &[Sample]) {
         let chunk_start = self.chunks.len();
         encode_chunk(samples, &mut self.chunks);
         self.series.push(PendingSeries {
@@ -74,21 +135,11 @@ impl SegmentBuilder {
             chunk: chunk_start..self.chunks.len(),
         });
         self.num_samples += samples.len() as u64;
-        // `check_samples` made sure the samples are non-empty and sorted.
+        // The callers checked that the samples are non-empty and sorted.
         if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
             self.min_time = self.min_time.min(first.t);
             self.max_time = self.max_time.max(last.t);
         }
-        Ok(())
-    }
-
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.symbols.get(s) {
-            return id;
-        }
-        let id = self.symbols.len() as u32;
-        self.symbols.insert(s.into(), id);
-        id
     }
 
     /// Adds metadata of a metric family; a later entry for the same family
@@ -107,11 +158,24 @@ impl SegmentBuilder {
 
     /// Writes the segment. Fails when a label set was added twice.
     pub fn finish(mut self) -> Result<Vec<u8>> {
-        // Sort the symbols and turn insertion-order ids into positions in
-        // the sorted table; from then on refs compare like their strings.
-        let mut sorted: Vec<(&str, u32)> = self.symbols.iter().map(|(s, &id)| (&**s, id)).collect();
+        // Sort the symbols that series use and turn insertion-order ids into
+        // positions in the sorted table; from then on refs compare like
+        // their strings.
+        let mut used = vec![false; self.symbols.len()];
+        for &(n, v) in &self.label_refs {
+            used[n as usize] = true;
+            used[v as usize] = true;
+        }
+        let mut sorted: Vec<(&str, u32)> = self
+            .symbols
+            .strings()
+            .iter()
+            .zip(0u32..)
+            .filter(|(_, id)| used[*id as usize])
+            .map(|(s, id)| (&**s, id))
+            .collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut final_ref = vec![0u32; sorted.len()];
+        let mut final_ref = vec![0u32; self.symbols.len()];
         for (position, &(_, id)) in sorted.iter().enumerate() {
             final_ref[id as usize] = position as u32;
         }

@@ -184,7 +184,7 @@ fn read_series(
             labels: labels.to_string(),
             source: Box::new(e),
         })?;
-        check_samples(&labels, &samples)?;
+        check_samples(|| labels.to_string(), &samples)?;
         if let Some(s) = samples.iter().find(|s| s.t < min_time || s.t > max_time) {
             return Err(CodecError::SegmentSampleOutOfRange {
                 labels: labels.to_string(),

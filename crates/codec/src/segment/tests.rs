@@ -771,3 +771,62 @@ fn large_segment_timing() {
     );
     assert_eq!(decoded.series.len(), series.len());
 }
+
+#[test]
+fn interned_series_encode_exactly_like_label_sets() {
+    let tenant = TenantId::new("t").expect("tenant");
+    let a = Labels::from_pairs([("__name__", "up"), ("job", "node")]).expect("a");
+    let b = Labels::from_pairs([("__name__", "up"), ("job", "api")]).expect("b");
+    let samples = [Sample::new(1, 1.0), Sample::new(2, f64::NAN)];
+
+    let mut plain = SegmentBuilder::new(&tenant);
+    plain.add_series(&a, &samples).expect("a");
+    plain.add_series(&b, &samples[..1]).expect("b");
+
+    let mut interner = crate::Interner::new();
+    let unused = interner.intern("never-referenced");
+    let refs = |i: &mut crate::Interner, l: &Labels| -> Vec<u32> {
+        l.iter()
+            .flat_map(|l| [i.intern(&l.name), i.intern(&l.value)])
+            .collect()
+    };
+    let (ra, rb) = (refs(&mut interner, &a), refs(&mut interner, &b));
+    let mut interned = SegmentBuilder::with_interner(&tenant, interner);
+    interned.add_series_refs(&rb, &samples[..1]).expect("b");
+    interned.add_series_refs(&ra, &samples).expect("a");
+    assert_eq!(
+        interned.finish().expect("interned"),
+        plain.finish().expect("plain"),
+        "same bytes, unused symbol {unused} left out"
+    );
+}
+
+#[test]
+fn bad_interned_refs_are_rejected() {
+    let tenant = TenantId::new("t").expect("tenant");
+    let mut interner = crate::Interner::new();
+    let (name, up, job, x) = (
+        interner.intern("__name__"),
+        interner.intern("up"),
+        interner.intern("job"),
+        interner.intern("x"),
+    );
+    let mut b = SegmentBuilder::with_interner(&tenant, interner);
+    let one = [Sample::new(1, 1.0)];
+    assert!(b.add_series_refs(&[name], &one).is_err(), "odd count");
+    assert!(b.add_series_refs(&[name, 99], &one).is_err(), "unknown id");
+    assert!(
+        b.add_series_refs(
+            &[name, up, job, x][2..]
+                .iter()
+                .chain(&[name, up])
+                .copied()
+                .collect::<Vec<_>>(),
+            &one
+        )
+        .is_err(),
+        "unsorted names"
+    );
+    assert!(b.add_series_refs(&[name, up], &[]).is_err(), "no samples");
+    b.add_series_refs(&[name, up, job, x], &one).expect("valid");
+}
