@@ -352,3 +352,199 @@ async fn push_api_accepts_reports_and_rejects() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(text.contains("not valid push JSON"), "{text}");
 }
+
+/// Every kind of bad series, sent over HTTP: a 400 naming the problem, and
+/// the counter of its reason moved by the samples refused.
+#[tokio::test]
+async fn every_bad_input_has_status_message_and_counter() {
+    let f = fixture(HttpLimits::default());
+    let long = "x".repeat(3000);
+    let many: Vec<(String, String)> = (0..31)
+        .map(|i| (format!("l{i:02}"), "v".to_string()))
+        .collect();
+    let mut many_pairs: Vec<(&str, &str)> = vec![("__name__", "up")];
+    many_pairs.extend(many.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+    let two: &[(i64, f64)] = &[(NOW, 1.0), (NOW + 1, 2.0)];
+    let long_name = [("__name__", "up"), (long.as_str(), "v")];
+    let long_value = [("__name__", "up"), ("a", long.as_str())];
+    let cases: Vec<(&[(&str, &str)], &[(i64, f64)], Reason, &str)> = vec![
+        (
+            &[("job", "x")],
+            two,
+            Reason::MissingMetricName,
+            "no metric name",
+        ),
+        (
+            &[("__name__", "1up")],
+            two,
+            Reason::MetricNameInvalid,
+            "[a-zA-Z_:][a-zA-Z0-9_:]*",
+        ),
+        (
+            &[("__name__", "up"), ("a-b", "x")],
+            two,
+            Reason::LabelNameInvalid,
+            "[a-zA-Z_][a-zA-Z0-9_]*",
+        ),
+        (
+            &[("__name__", "up"), ("a", "1"), ("a", "2")],
+            two,
+            Reason::DuplicateLabelNames,
+            "more than once",
+        ),
+        (
+            &many_pairs,
+            two,
+            Reason::MaxLabelNamesPerSeries,
+            "the limit is 30",
+        ),
+        (
+            &long_name,
+            two,
+            Reason::LabelNameTooLong,
+            "the limit is 1024",
+        ),
+        (
+            &long_value,
+            two,
+            Reason::LabelValueTooLong,
+            "the limit is 2048",
+        ),
+        (
+            &[("__name__", "up")],
+            &[(NOW - 3_600_001, 1.0)],
+            Reason::SampleTooOld,
+            "older than the accepted window of 1h",
+        ),
+        (
+            &[("__name__", "up")],
+            &[(NOW + 600_001, 1.0)],
+            Reason::SampleTooFarInFuture,
+            "more than 10m in the future",
+        ),
+    ];
+    for (labels, samples, reason, needle) in cases {
+        let before = f.metrics.rejected(reason).get();
+        let (status, _, text) = send(&f, write(v1_body(&[(labels, samples)]), None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reason:?}: {text}");
+        assert!(
+            text.contains(needle),
+            "{reason:?}: {needle:?} not in {text:?}"
+        );
+        assert_eq!(
+            f.metrics.rejected(reason).get() - before,
+            samples.len() as u64,
+            "{reason:?}"
+        );
+    }
+
+    // Not UTF-8, native histograms: built by hand.
+    let raw = |name: &[u8], value: &[u8], histograms: usize, samples: usize| {
+        let ts = TimeSeriesV1 {
+            labels: vec![
+                LabelV1 {
+                    name: bytes::Bytes::from_static(b"__name__"),
+                    value: bytes::Bytes::from_static(b"up"),
+                },
+                LabelV1 {
+                    name: bytes::Bytes::copy_from_slice(name),
+                    value: bytes::Bytes::copy_from_slice(value),
+                },
+            ],
+            samples: vec![
+                SampleProto {
+                    value: 1.0,
+                    timestamp: NOW
+                };
+                samples
+            ],
+            histograms: vec![bytes::Bytes::from_static(b"\x08\x01"); histograms],
+            ..Default::default()
+        };
+        snappy(
+            &WriteRequestV1 {
+                timeseries: vec![ts],
+                metadata: vec![],
+            }
+            .encode_to_vec(),
+        )
+    };
+    for (body, reason, needle, n) in [
+        (
+            raw(b"a", &[0xff, 0xfe], 0, 1),
+            Reason::InvalidUtf8,
+            "not valid UTF-8",
+            1,
+        ),
+        (
+            raw(b"a", b"b", 3, 0),
+            Reason::NativeHistogramUnsupported,
+            "not supported yet",
+            3,
+        ),
+    ] {
+        let before = f.metrics.rejected(reason).get();
+        let (status, _, text) = send(&f, write(body, None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reason:?}: {text}");
+        assert!(text.contains(needle), "{reason:?}: {text}");
+        assert_eq!(f.metrics.rejected(reason).get() - before, n, "{reason:?}");
+    }
+
+    // remote_write 2.0: a label ref past the symbol table.
+    let req = RequestV2 {
+        symbols: ["", "__name__", "up"]
+            .iter()
+            .map(|s| bytes::Bytes::copy_from_slice(s.as_bytes()))
+            .collect(),
+        timeseries: vec![TimeSeriesV2 {
+            labels_refs: vec![1, 7],
+            samples: vec![SampleProto {
+                value: 1.0,
+                timestamp: NOW,
+            }],
+            ..Default::default()
+        }],
+    };
+    let (status, headers, text) = send(
+        &f,
+        write(snappy(&req.encode_to_vec()), Some(CONTENT_TYPE_V2)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("refers past the 3 symbols"), "{text}");
+    assert_eq!(
+        headers.get(SAMPLES_WRITTEN).map(|v| v.as_bytes()),
+        Some(b"0".as_slice())
+    );
+    assert_eq!(f.metrics.rejected(Reason::InvalidSymbolRef).get(), 1);
+
+    // JSON push: timestamps and values that are not numbers, unknown types.
+    for (json, reason, needle) in [
+        (
+            r#"{"metrics":[{"name":"a","value":1,"timestamp":"NaN"}]}"#,
+            Reason::InvalidTimestamp,
+            "not a finite number",
+        ),
+        (
+            r#"{"metrics":[{"name":"a","value":[1]}]}"#,
+            Reason::InvalidValue,
+            "is not a number",
+        ),
+        (
+            r#"{"metrics":[{"name":"a","value":1,"type":"thermometer"}]}"#,
+            Reason::InvalidMetricType,
+            "thermometer",
+        ),
+    ] {
+        let before = f.metrics.rejected(reason).get();
+        let (status, _, text) = send(&f, push(json)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reason:?}: {text}");
+        assert!(text.contains(needle), "{reason:?}: {text}");
+        assert_eq!(f.metrics.rejected(reason).get() - before, 1, "{reason:?}");
+    }
+    assert_eq!(
+        stored_samples(&f.bucket, "anonymous").await,
+        0,
+        "nothing bad was stored"
+    );
+}
