@@ -367,7 +367,7 @@ async fn every_bad_input_has_status_message_and_counter() {
     let two: &[(i64, f64)] = &[(NOW, 1.0), (NOW + 1, 2.0)];
     let long_name = [("__name__", "up"), (long.as_str(), "v")];
     let long_value = [("__name__", "up"), ("a", long.as_str())];
-    let cases: Vec<(&[(&str, &str)], &[(i64, f64)], Reason, &str)> = vec![
+    let cases: Vec<(TestSeries<'_>, Reason, &str)> = vec![
         (
             &[("job", "x")],
             two,
@@ -423,7 +423,7 @@ async fn every_bad_input_has_status_message_and_counter() {
             "more than 10m in the future",
         ),
     ];
-    for (labels, samples, reason, needle) in cases {
+    for ((labels, samples), reason, needle) in cases {
         let before = f.metrics.rejected(reason).get();
         let (status, _, text) = send(&f, write(v1_body(&[(labels, samples)]), None)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{reason:?}: {text}");
