@@ -367,58 +367,51 @@ async fn every_bad_input_has_status_message_and_counter() {
     let two: &[(i64, f64)] = &[(NOW, 1.0), (NOW + 1, 2.0)];
     let long_name = [("__name__", "up"), (long.as_str(), "v")];
     let long_value = [("__name__", "up"), ("a", long.as_str())];
+    let old: &[(i64, f64)] = &[(NOW - 3_600_001, 1.0)];
+    let future: &[(i64, f64)] = &[(NOW + 600_001, 1.0)];
     let cases: Vec<(TestSeries<'_>, Reason, &str)> = vec![
         (
-            &[("job", "x")],
-            two,
+            (&[("job", "x")], two),
             Reason::MissingMetricName,
             "no metric name",
         ),
         (
-            &[("__name__", "1up")],
-            two,
+            (&[("__name__", "1up")], two),
             Reason::MetricNameInvalid,
             "[a-zA-Z_:][a-zA-Z0-9_:]*",
         ),
         (
-            &[("__name__", "up"), ("a-b", "x")],
-            two,
+            (&[("__name__", "up"), ("a-b", "x")], two),
             Reason::LabelNameInvalid,
             "[a-zA-Z_][a-zA-Z0-9_]*",
         ),
         (
-            &[("__name__", "up"), ("a", "1"), ("a", "2")],
-            two,
+            (&[("__name__", "up"), ("a", "1"), ("a", "2")], two),
             Reason::DuplicateLabelNames,
             "more than once",
         ),
         (
-            &many_pairs,
-            two,
+            (&many_pairs, two),
             Reason::MaxLabelNamesPerSeries,
             "the limit is 30",
         ),
         (
-            &long_name,
-            two,
+            (&long_name, two),
             Reason::LabelNameTooLong,
             "the limit is 1024",
         ),
         (
-            &long_value,
-            two,
+            (&long_value, two),
             Reason::LabelValueTooLong,
             "the limit is 2048",
         ),
         (
-            &[("__name__", "up")],
-            &[(NOW - 3_600_001, 1.0)],
+            (&[("__name__", "up")], old),
             Reason::SampleTooOld,
             "older than the accepted window of 1h",
         ),
         (
-            &[("__name__", "up")],
-            &[(NOW + 600_001, 1.0)],
+            (&[("__name__", "up")], future),
             Reason::SampleTooFarInFuture,
             "more than 10m in the future",
         ),
