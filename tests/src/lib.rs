@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod prometheus;
+pub mod promqltest;
 pub mod rw;
 pub mod s3;
 pub mod segments;
@@ -14,4 +15,14 @@ pub mod stratus;
 pub fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
+}
+
+/// The PromQL test scripts: `$PROMQLTEST_DATA`, else the copy vendored in
+/// `tests/conformance/promqltest`.
+pub fn promqltest_data() -> std::path::PathBuf {
+    std::env::var_os("PROMQLTEST_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/promqltest")
+        })
 }
