@@ -2,4 +2,18 @@
 //! blocks) into series, an evaluator with Prometheus's semantics, and the
 //! Prometheus HTTP API.
 
+pub mod annotations;
+pub mod api;
+pub mod bucket_source;
+pub mod engine;
+pub mod error;
+pub mod eval;
 pub mod functions;
+pub mod matcher;
+pub mod source;
+
+pub use annotations::Annotations;
+pub use bucket_source::{BucketSource, BucketSourceOptions};
+pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
+pub use error::QueryError;
+pub use source::{MemorySource, Series, SeriesSource, SourceError};

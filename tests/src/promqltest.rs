@@ -41,11 +41,11 @@ pub use classification::{load_classification, Classification};
 /// (this parser accepts both); what a plain `eval` means is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dialect {
-    /// Prometheus before the `expect` lines (v3.0): every warning or info
-    /// annotation not asked for by `eval_warn`/`eval_info` must be absent, so
-    /// a plain `eval` gets [`Expectation::Absent`] for both, `eval_warn` for
-    /// infos and `eval_info` for warnings (what upstream's migration tool
-    /// writes as `expect no_warn`/`expect no_info` in strict mode).
+    /// Prometheus before the `expect` lines (v3.0): warnings not asked for
+    /// by `eval_warn` must be absent, so a plain `eval` and `eval_info` get
+    /// [`Expectation::Absent`] for warnings. Infos are checked only when
+    /// asked for (`eval_info`): v3.0's own data evaluates queries that emit
+    /// the "might not be a counter" info with a plain `eval`.
     Legacy,
     /// Prometheus main: annotations are only checked when asked for.
     #[default]

@@ -130,13 +130,12 @@ pub(super) fn parse_eval(
         i += 1;
     }
     let expected = b.expected(start, &mut kind)?;
-    if dialect == Dialect::Legacy {
-        // Before `expect` lines, annotations not asked for had to be absent.
-        for slot in [&mut b.warn, &mut b.info] {
-            if *slot == Expectation::Unspecified {
-                *slot = Expectation::Absent;
-            }
-        }
+    if dialect == Dialect::Legacy && b.warn == Expectation::Unspecified {
+        // Before `expect` lines, warnings not asked for had to be absent.
+        // Infos were not checked unless asked for: v3.0's engine emits the
+        // "might not be a counter" info for `rate(http_requests[..])`,
+        // which v3.0's files evaluate with a plain `eval`.
+        b.warn = Expectation::Absent;
     }
     let eval = Eval {
         line: start + 1,

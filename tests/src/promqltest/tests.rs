@@ -661,11 +661,11 @@ eval instant at 0 foo
     assert_eq!(
         parsed(Dialect::Legacy),
         vec![
-            (Absent, Absent),
-            (any(), Absent),
+            (Absent, Unspecified),
+            (any(), Unspecified),
             (Absent, any()),
-            (Absent, Absent),
-            (any(), Absent),
+            (Absent, Unspecified),
+            (any(), Unspecified),
         ]
     );
     assert_eq!(

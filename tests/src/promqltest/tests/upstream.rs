@@ -38,15 +38,13 @@ fn parses_every_upstream_file() {
             .count();
         assert!(evals > 1000, "{folder}: only {evals} evals");
         if dialect(folder) == Dialect::Legacy {
-            // Legacy rules check annotations on every eval.
+            // Legacy rules check warnings on every eval.
             let unchecked = files
                 .iter()
                 .flat_map(|f| &f.commands)
-                .filter(|c| {
-                    matches!(c, Command::Eval(e)
-                        if e.expect_warn == Expectation::Unspecified
-                            || e.expect_info == Expectation::Unspecified)
-                })
+                .filter(
+                    |c| matches!(c, Command::Eval(e) if e.expect_warn == Expectation::Unspecified),
+                )
                 .count();
             assert_eq!(unchecked, 0, "{folder}");
         }

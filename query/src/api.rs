@@ -1,0 +1,517 @@
+//! The Prometheus HTTP API on axum: everything Grafana's Prometheus data
+//! source calls when it connects, autocompletes and draws panels.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use promql_parser::parser::Expr;
+use stratus_model::{Clock, Labels, TenantId, TimeRange};
+
+use crate::engine::{parse, Engine};
+use crate::error::QueryError;
+use crate::matcher::LabelMatcher;
+use crate::source::SeriesSource;
+
+mod json;
+mod params;
+
+pub use params::{parse_duration, parse_time, Params};
+
+/// Prometheus refuses range queries with more points per series.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// What the query handlers share.
+#[derive(Clone)]
+pub struct QueryState {
+    pub engine: Engine,
+    pub source: Arc<dyn SeriesSource>,
+    pub clock: Arc<dyn Clock>,
+    /// Require `X-Scope-OrgID`; otherwise its absence means `anonymous`.
+    pub multitenancy: bool,
+    /// Largest request body (form-encoded queries).
+    pub max_body_bytes: usize,
+}
+
+/// The query routes, to be merged into the server's router.
+pub fn router(state: QueryState) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/parse_query", get(parse_query).post(parse_query))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .with_state(state)
+}
+
+fn respond(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn fail(e: QueryError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    respond(status, json::error(&e))
+}
+
+fn ok(data: &str) -> Response {
+    respond(StatusCode::OK, json::success(data))
+}
+
+/// Tenant and parameters of a request (query string plus form body).
+async fn request(
+    st: &QueryState,
+    method: &Method,
+    headers: &HeaderMap,
+    raw: Option<String>,
+    body: Body,
+) -> Result<(TenantId, Params), QueryError> {
+    let tenant = match headers.get("x-scope-orgid") {
+        Some(v) => {
+            let id = v
+                .to_str()
+                .map_err(|_| QueryError::bad("X-Scope-OrgID is not valid ASCII"))?;
+            TenantId::new(id).map_err(|e| QueryError::bad(format!("invalid X-Scope-OrgID: {e}")))?
+        }
+        None if st.multitenancy => {
+            return Err(QueryError::bad(
+                "no org id: multi-tenancy is on and the request has no X-Scope-OrgID header",
+            ))
+        }
+        None => TenantId::anonymous(),
+    };
+    let form = if *method == Method::POST {
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let bytes = axum::body::to_bytes(body, st.max_body_bytes)
+            .await
+            .map_err(|e| QueryError::bad(format!("reading the request body failed: {e}")))?;
+        (ct.starts_with("application/x-www-form-urlencoded") || ct.is_empty()).then_some(bytes)
+    } else {
+        None
+    };
+    let params = Params::parse(raw.as_deref(), form.as_deref())?;
+    Ok((tenant, params))
+}
+
+fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, QueryError> {
+    p.get(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+        QueryError::bad(format!(
+            "invalid parameter \"{name}\": parameter is missing"
+        ))
+    })
+}
+
+fn time_or(p: &Params, name: &str, default: i64) -> Result<i64, QueryError> {
+    match p.get(name).filter(|v| !v.is_empty()) {
+        Some(v) => parse_time(v, name),
+        None => Ok(default),
+    }
+}
+
+/// The engine with the request's `timeout` applied (never above the server's).
+fn engine_for(st: &QueryState, p: &Params) -> Result<Engine, QueryError> {
+    let mut opts = st.engine.options().clone();
+    if let Some(t) = p.get("timeout").filter(|v| !v.is_empty()) {
+        let d = parse_duration(t, "timeout")?;
+        if d > Duration::ZERO && d < opts.timeout {
+            opts.timeout = d;
+        }
+    }
+    Ok(st.engine.with_options(opts))
+}
+
+async fn query(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
+        let q = required(&p, "query")?;
+        let t = time_or(&p, "time", st.clock.now_ms())?;
+        let r = engine_for(&st, &p)?.instant(&tenant, q, t).await?;
+        Ok::<_, QueryError>(json::query_result(&r.value, &r.annotations))
+    };
+    match run.await {
+        Ok(body) => respond(StatusCode::OK, body),
+        Err(e) => fail(e),
+    }
+}
+
+async fn query_range(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
+        let q = required(&p, "query")?;
+        let start = parse_time(required(&p, "start")?, "start")?;
+        let end = parse_time(required(&p, "end")?, "end")?;
+        if end < start {
+            return Err(QueryError::bad(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ));
+        }
+        let step = parse_duration(required(&p, "step")?, "step")?;
+        let step_ms = step.as_millis() as i64;
+        if step_ms <= 0 {
+            return Err(QueryError::bad(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if (end - start) / step_ms > MAX_POINTS_PER_SERIES {
+            return Err(QueryError::bad(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+            ));
+        }
+        let r = engine_for(&st, &p)?
+            .range(&tenant, q, start, end, step_ms)
+            .await?;
+        Ok(json::query_result(&r.value, &r.annotations))
+    };
+    match run.await {
+        Ok(body) => respond(StatusCode::OK, body),
+        Err(e) => fail(e),
+    }
+}
+
+/// The matchers of one `match[]` selector.
+fn selector_matchers(s: &str) -> Result<Vec<Vec<LabelMatcher>>, QueryError> {
+    let expr = parse(s)?;
+    let Expr::VectorSelector(vs) = expr else {
+        return Err(QueryError::bad(format!(
+            "invalid parameter \"match[]\": {s:?} is not a series selector"
+        )));
+    };
+    let mut base = Vec::new();
+    if let Some(n) = &vs.name {
+        base.push(LabelMatcher::equal(stratus_model::METRIC_NAME, n));
+    }
+    let compile = |m: &promql_parser::label::Matcher| {
+        LabelMatcher::from_parser(m)
+            .map_err(|e| QueryError::bad(format!("invalid regular expression {:?}: {e}", m.value)))
+    };
+    for m in &vs.matchers.matchers {
+        base.push(compile(m)?);
+    }
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![base]);
+    }
+    vs.matchers
+        .or_matchers
+        .iter()
+        .map(|g| {
+            let mut all = base.clone();
+            for m in g {
+                all.push(compile(m)?);
+            }
+            Ok(all)
+        })
+        .collect()
+}
+
+/// Label sets of the series matching any `match[]` in the time range.
+async fn matching_series(
+    st: &QueryState,
+    tenant: &TenantId,
+    p: &Params,
+    require: bool,
+) -> Result<BTreeSet<Labels>, QueryError> {
+    let selectors = p.all("match[]");
+    if selectors.is_empty() && require {
+        return Err(QueryError::bad("no match[] parameter provided"));
+    }
+    let range = TimeRange::new(
+        time_or(p, "start", params::MIN_TIME)?,
+        time_or(p, "end", params::MAX_TIME)?,
+    );
+    let mut groups = Vec::new();
+    for s in &selectors {
+        groups.extend(selector_matchers(s)?);
+    }
+    if groups.is_empty() {
+        groups.push(Vec::new());
+    }
+    let mut out = BTreeSet::new();
+    for matchers in groups {
+        let found = st
+            .source
+            .select(tenant, &matchers, range)
+            .await
+            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        out.extend(found.into_iter().map(|s| s.labels));
+    }
+    Ok(out)
+}
+
+fn limit(p: &Params) -> Result<Option<usize>, QueryError> {
+    match p.get("limit").filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(0) => Ok(None),
+            Ok(n) if n > 0 => Ok(Some(n as usize)),
+            _ => Err(QueryError::bad(format!(
+                "invalid parameter \"limit\": cannot parse \"{v}\" to a valid positive integer"
+            ))),
+        },
+    }
+}
+
+fn string_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for (i, s) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::write_str(&mut out, s);
+    }
+    out.push(']');
+    out
+}
+
+async fn series(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
+        let lim = limit(&p)?;
+        let found = matching_series(&st, &tenant, &p, true).await?;
+        let mut out = String::from("[");
+        for (i, l) in found.iter().take(lim.unwrap_or(usize::MAX)).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json::write_labels(&mut out, l);
+        }
+        out.push(']');
+        Ok::<_, QueryError>(out)
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+async fn labels(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
+        let lim = limit(&p)?;
+        let found = matching_series(&st, &tenant, &p, false).await?;
+        let names: BTreeSet<&str> = found
+            .iter()
+            .flat_map(|l| l.iter().map(|x| x.name.as_str()))
+            .collect();
+        Ok::<_, QueryError>(string_list(
+            names.into_iter().take(lim.unwrap_or(usize::MAX)),
+        ))
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+async fn label_values(
+    State(st): State<QueryState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &Method::GET, &headers, raw, Body::empty()).await?;
+        // Prometheus 3 accepts UTF-8 names escaped as `U__...`.
+        let name = unescape_label_name(&name);
+        let lim = limit(&p)?;
+        let found = matching_series(&st, &tenant, &p, false).await?;
+        let values: BTreeSet<&str> = found.iter().filter_map(|l| l.get(&name)).collect();
+        Ok::<_, QueryError>(string_list(
+            values.into_iter().take(lim.unwrap_or(usize::MAX)),
+        ))
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+/// Prometheus's `U__` escaping of label names in URL paths.
+fn unescape_label_name(s: &str) -> String {
+    let Some(rest) = s.strip_prefix("U__") else {
+        return s.to_string();
+    };
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let hex: String = chars.by_ref().take_while(|&c| c != '_').collect();
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(ch) => out.push(ch),
+            None => return s.to_string(),
+        }
+    }
+    out
+}
+
+async fn metadata(
+    State(st): State<QueryState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &Method::GET, &headers, raw, Body::empty()).await?;
+        let lim = limit(&p)?;
+        let metric = p.get("metric").filter(|m| !m.is_empty());
+        let all = st
+            .source
+            .metadata(&tenant)
+            .await
+            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        let mut by_name: BTreeMap<&str, Vec<&stratus_model::MetricMetadata>> = BTreeMap::new();
+        for md in &all {
+            if metric.is_none_or(|m| m == md.metric_family) {
+                by_name.entry(&md.metric_family).or_default().push(md);
+            }
+        }
+        let mut out = String::from("{");
+        for (i, (name, mds)) in by_name
+            .into_iter()
+            .take(lim.unwrap_or(usize::MAX))
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(',');
+            }
+            json::write_str(&mut out, name);
+            out.push_str(":[");
+            for (j, md) in mds.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"type\":");
+                json::write_str(&mut out, md.metric_type.as_str());
+                out.push_str(",\"help\":");
+                json::write_str(&mut out, &md.help);
+                out.push_str(",\"unit\":");
+                json::write_str(&mut out, &md.unit);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        out.push('}');
+        Ok::<_, QueryError>(out)
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+async fn exemplars(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (_, p) = request(&st, &method, &headers, raw, body).await?;
+        parse(required(&p, "query")?)?;
+        Ok::<_, QueryError>(())
+    };
+    match run.await {
+        // Exemplars are not stored yet: always an empty list.
+        Ok(()) => ok("[]"),
+        Err(e) => fail(e),
+    }
+}
+
+async fn format_query(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (_, p) = request(&st, &method, &headers, raw, body).await?;
+        let expr = parse(required(&p, "query")?)?;
+        let mut out = String::new();
+        json::write_str(&mut out, &expr.prettify());
+        Ok::<_, QueryError>(out)
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+async fn parse_query(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (_, p) = request(&st, &method, &headers, raw, body).await?;
+        let expr = parse(required(&p, "query")?)?;
+        let mut out = String::from("{\"type\":");
+        json::write_str(&mut out, &format!("{:?}", expr.value_type()).to_lowercase());
+        out.push_str(",\"expr\":");
+        json::write_str(&mut out, &expr.to_string());
+        out.push('}');
+        Ok::<_, QueryError>(out)
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+async fn buildinfo() -> Response {
+    // Grafana reads `version` to pick the Prometheus features it may use.
+    ok(concat!(
+        "{\"version\":\"3.0.0\",\"revision\":\"stratus-",
+        env!("CARGO_PKG_VERSION"),
+        "\",\"branch\":\"main\",\"buildUser\":\"stratus\",\"buildDate\":\"\",\"goVersion\":\"none (Rust)\",\"application\":\"stratus\"}"
+    ))
+}
+
+#[cfg(test)]
+mod tests;

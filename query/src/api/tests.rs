@@ -1,0 +1,228 @@
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use stratus_model::{Clock, Labels, MetricMetadata, MetricType, Sample, TenantId};
+use tower::ServiceExt;
+
+use super::*;
+use crate::engine::EngineOptions;
+use crate::source::MemorySource;
+
+#[derive(Debug)]
+struct Fixed;
+impl Clock for Fixed {
+    fn now_ms(&self) -> i64 {
+        600_000
+    }
+}
+
+struct WithMeta(MemorySource);
+
+#[async_trait::async_trait]
+impl SeriesSource for WithMeta {
+    async fn select(
+        &self,
+        t: &TenantId,
+        m: &[LabelMatcher],
+        r: TimeRange,
+    ) -> Result<Vec<crate::source::Series>, crate::source::SourceError> {
+        self.0.select(t, m, r).await
+    }
+    async fn metadata(
+        &self,
+        _t: &TenantId,
+    ) -> Result<Vec<MetricMetadata>, crate::source::SourceError> {
+        Ok(vec![MetricMetadata {
+            metric_family: "up".into(),
+            metric_type: MetricType::Gauge,
+            help: "1 if the target is up".into(),
+            unit: String::new(),
+        }])
+    }
+}
+
+fn app() -> Router {
+    let mem = MemorySource::new();
+    let t = TenantId::anonymous();
+    for (job, v) in [("a", 1.0), ("b", 0.0)] {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", job)]).expect("labels");
+        let samples: Vec<Sample> = (0..=10).map(|i| Sample::new(i * 60_000, v)).collect();
+        mem.add(&t, l, &samples);
+    }
+    let other = TenantId::new("team-b").expect("tenant");
+    mem.add(
+        &other,
+        Labels::from_pairs([("__name__", "secret")]).expect("l"),
+        &[Sample::new(0, 7.0)],
+    );
+    let source: Arc<dyn SeriesSource> = Arc::new(WithMeta(mem));
+    router(QueryState {
+        engine: Engine::new(source.clone(), EngineOptions::default()),
+        source,
+        clock: Arc::new(Fixed),
+        multitenancy: false,
+        max_body_bytes: 1 << 20,
+    })
+}
+
+async fn call(req: Request<Body>) -> (StatusCode, Value) {
+    let resp = app().oneshot(req).await.expect("response");
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, serde_json::from_slice(&body).expect("json"))
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).expect("request")
+}
+
+fn post(uri: &str, form: &str) -> Request<Body> {
+    Request::post(uri)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn instant_query_by_get_and_post() {
+    for req in [
+        get("/api/v1/query?query=up%7Bjob%3D%22a%22%7D&time=120"),
+        post(
+            "/api/v1/query",
+            "query=up%7Bjob%3D%22a%22%7D&time=1970-01-01T00:02:00Z",
+        ),
+    ] {
+        let (status, body) = call(req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["resultType"], "vector");
+        assert_eq!(body["data"]["result"][0]["metric"]["job"], "a");
+        assert_eq!(
+            body["data"]["result"][0]["value"],
+            serde_json::json!([120, "1"])
+        );
+    }
+}
+
+#[tokio::test]
+async fn range_query_matrix_and_scalars() {
+    let (status, body) = call(get(
+        "/api/v1/query_range?query=sum(up)&start=0&end=300&step=1m",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["resultType"], "matrix");
+    let values = body["data"]["result"][0]["values"]
+        .as_array()
+        .expect("values");
+    assert_eq!(values.len(), 6);
+    assert_eq!(values[5], serde_json::json!([300, "1"]));
+    let (_, body) = call(get("/api/v1/query?query=1%2B1&time=5.5")).await;
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"resultType": "scalar", "result": [5.5, "2"]})
+    );
+}
+
+#[tokio::test]
+async fn errors_have_prometheus_types_and_statuses() {
+    let cases = [
+        (
+            "/api/v1/query?query=sum(",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+        ),
+        ("/api/v1/query", StatusCode::BAD_REQUEST, "bad_data"),
+        (
+            "/api/v1/query?query=up&time=soon",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=100000&step=1",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=10&end=0&step=1",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=up%5B5m%5D&start=0&end=10&step=1",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+        ),
+        ("/api/v1/series", StatusCode::BAD_REQUEST, "bad_data"),
+    ];
+    for (uri, status, kind) in cases {
+        let (got, body) = call(get(uri)).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        if !kind.is_empty() {
+            assert_eq!(body["status"], "error", "{uri}");
+            assert_eq!(body["errorType"], kind, "{uri}: {body}");
+            assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        }
+    }
+    let (_, body) = call(get(
+        "/api/v1/query_range?query=up&start=0&end=100000&step=1",
+    ))
+    .await;
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("11,000 points")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn many_to_many_is_an_execution_error() {
+    let (status, body) = call(get("/api/v1/query?query=up%20%2B%20on()%20up&time=60")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errorType"], "execution");
+}
+
+#[tokio::test]
+async fn series_labels_values_and_metadata() {
+    let (_, body) = call(get("/api/v1/series?match%5B%5D=up&start=0&end=600")).await;
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(2), "{body}");
+    assert_eq!(
+        body["data"][0],
+        serde_json::json!({"__name__": "up", "job": "a"})
+    );
+    let (_, body) = call(get("/api/v1/labels")).await;
+    assert_eq!(body["data"], serde_json::json!(["__name__", "job"]));
+    let (_, body) = call(get("/api/v1/label/job/values?match%5B%5D=up")).await;
+    assert_eq!(body["data"], serde_json::json!(["a", "b"]));
+    let (_, body) = call(get("/api/v1/label/__name__/values?limit=1")).await;
+    assert_eq!(body["data"], serde_json::json!(["up"]));
+    let (_, body) = call(get("/api/v1/metadata")).await;
+    assert_eq!(body["data"]["up"][0]["type"], "gauge");
+    let (_, body) = call(get("/api/v1/status/buildinfo")).await;
+    assert!(body["data"]["version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with('3')));
+    let (_, body) = call(get(
+        "/api/v1/format_query?query=sum(rate(x%5B5m%5D))by(job)",
+    ))
+    .await;
+    assert_eq!(body["data"], "sum by (job) (rate(x[5m]))");
+    let (_, body) = call(get("/api/v1/query_exemplars?query=up&start=0&end=1")).await;
+    assert_eq!(body["data"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn tenants_see_only_their_data() {
+    let req = Request::get("/api/v1/query?query=secret&time=60")
+        .header("x-scope-orgid", "team-b")
+        .body(Body::empty())
+        .expect("request");
+    let (_, body) = call(req).await;
+    assert_eq!(body["data"]["result"][0]["value"][1], "7");
+    let (_, body) = call(get("/api/v1/query?query=secret&time=60")).await;
+    assert_eq!(body["data"]["result"], serde_json::json!([]));
+}

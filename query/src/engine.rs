@@ -1,0 +1,480 @@
+//! Running a query: parse, fetch the data each selector needs, evaluate,
+//! and shape the result as Prometheus does.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{self, Expr, VectorSelector};
+use stratus_model::{Labels, Sample, TenantId, TimeRange, METRIC_NAME};
+
+use crate::annotations::Annotations;
+use crate::error::QueryError;
+use crate::eval::{
+    at_ms, offset_ms, selector_key, EvalLimits, Evaluator, Prefetched, StepSeries, Val,
+};
+use crate::matcher::LabelMatcher;
+use crate::source::{Series, SeriesSource};
+
+/// Engine settings; defaults follow Prometheus.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub lookback_delta: Duration,
+    pub max_samples: usize,
+    pub timeout: Duration,
+    /// Step of subqueries that give none.
+    pub default_subquery_step: Duration,
+    /// Most series a selector may return.
+    pub max_series: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+            max_series: 500_000,
+        }
+    }
+}
+
+/// A query result in Prometheus's shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryValue {
+    Scalar {
+        t: i64,
+        v: f64,
+    },
+    String {
+        t: i64,
+        s: String,
+    },
+    /// Instant vector: series with one sample each, at the query time.
+    Vector(Vec<(Labels, Sample)>),
+    Matrix(Vec<Series>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    pub value: QueryValue,
+    pub annotations: Annotations,
+    /// Samples the selectors loaded.
+    pub samples_loaded: usize,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    source: Arc<dyn SeriesSource>,
+    opts: EngineOptions,
+}
+
+/// Parses PromQL with Prometheus's error wording.
+pub fn parse(query: &str) -> Result<Expr, QueryError> {
+    parser::parse(query).map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+}
+
+impl Engine {
+    pub fn new(source: Arc<dyn SeriesSource>, opts: EngineOptions) -> Self {
+        Self { source, opts }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// The same engine with other options.
+    pub fn with_options(&self, opts: EngineOptions) -> Self {
+        Self {
+            source: self.source.clone(),
+            opts,
+        }
+    }
+
+    /// Evaluates `query` at `t` (ms).
+    pub async fn instant(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parse(query)?;
+        self.run(tenant, &expr, t, t, 1, true).await
+    }
+
+    /// Evaluates `query` from `start` to `end` (ms) every `step` ms.
+    pub async fn range(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parse(query)?;
+        match expr.value_type() {
+            ValueType::Scalar | ValueType::Vector => {}
+            other => {
+                return Err(QueryError::bad(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                type_name(other)
+            )))
+            }
+        }
+        if step <= 0 {
+            return Err(QueryError::bad(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if end < start {
+            return Err(QueryError::bad(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ));
+        }
+        self.run(tenant, &expr, start, end, step, false).await
+    }
+
+    async fn run(
+        &self,
+        tenant: &TenantId,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        instant: bool,
+    ) -> Result<QueryResult, QueryError> {
+        let began = Instant::now();
+        let deadline = began + self.opts.timeout;
+        let lookback = self.opts.lookback_delta.as_millis() as i64;
+        let sub_step = self.opts.default_subquery_step.as_millis() as i64;
+        let mut wanted = Vec::new();
+        collect_selectors(expr, (start, end), start, end, lookback, &mut wanted);
+        let mut data = Prefetched::new();
+        let mut loaded = 0;
+        for (vs, range) in wanted {
+            let key = selector_key(vs);
+            let series = tokio_timeout(deadline, self.select(tenant, vs, range)).await??;
+            if series.len() > self.opts.max_series {
+                return Err(QueryError::TooManySeries {
+                    limit: self.opts.max_series,
+                });
+            }
+            loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
+            // A selector evaluated more than once (inside a subquery) keeps
+            // the widest range fetched.
+            let keep = data.get(&key).is_none_or(|old: &Vec<Series>| {
+                old.iter().map(|s| s.samples.len()).sum::<usize>() < loaded
+            });
+            if keep {
+                data.insert(key, series);
+            }
+        }
+        let limits = EvalLimits {
+            max_samples: self.opts.max_samples,
+            deadline: Some(deadline),
+        };
+        let mut annotations = Annotations::default();
+        let mut ev = Evaluator {
+            start,
+            end,
+            interval: step,
+            lookback,
+            default_subquery_step: sub_step,
+            query_start: start,
+            query_end: end,
+            data: &data,
+            limits: &limits,
+            annotations: &mut annotations,
+            samples: 0,
+        };
+        let val = ev.eval(expr)?;
+        if !instant && contains_sort(expr) {
+            annotations
+                .warn("PromQL warning: sort is ineffective for range queries since results are always ordered by labels");
+        }
+        let value = if instant {
+            instant_value(val, start, expr)?
+        } else {
+            range_value(val, start, step)?
+        };
+        Ok(QueryResult {
+            value,
+            annotations,
+            samples_loaded: loaded,
+        })
+    }
+
+    async fn select(
+        &self,
+        tenant: &TenantId,
+        vs: &VectorSelector,
+        range: TimeRange,
+    ) -> Result<Vec<Series>, QueryError> {
+        let mut base = Vec::new();
+        if let Some(name) = &vs.name {
+            base.push(LabelMatcher::equal(METRIC_NAME, name));
+        }
+        let compile = |m: &promql_parser::label::Matcher| {
+            LabelMatcher::from_parser(m).map_err(|e| {
+                QueryError::bad(format!("invalid regular expression {:?}: {e}", m.value))
+            })
+        };
+        for m in &vs.matchers.matchers {
+            base.push(compile(m)?);
+        }
+        let groups: Vec<Vec<LabelMatcher>> = if vs.matchers.or_matchers.is_empty() {
+            vec![base]
+        } else {
+            let mut gs = Vec::new();
+            for g in &vs.matchers.or_matchers {
+                let mut all = base.clone();
+                for m in g {
+                    all.push(compile(m)?);
+                }
+                gs.push(all);
+            }
+            gs
+        };
+        let mut out: Vec<Series> = Vec::new();
+        let mut seen = HashSet::new();
+        for matchers in groups {
+            let found = self
+                .source
+                .select(tenant, &matchers, range)
+                .await
+                .map_err(|e| QueryError::Storage(e.to_string()))?;
+            for s in found {
+                if seen.insert(s.labels.clone()) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn tokio_timeout<F: std::future::Future>(
+    deadline: Instant,
+    f: F,
+) -> Result<F::Output, QueryError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left, f)
+        .await
+        .map_err(|_| QueryError::Timeout)
+}
+
+/// True when a `sort*` function appears anywhere in `e`.
+fn contains_sort(e: &Expr) -> bool {
+    match e {
+        Expr::Call(c) => {
+            c.func.name.starts_with("sort") || c.args.args.iter().any(|a| contains_sort(a))
+        }
+        Expr::Aggregate(a) => {
+            contains_sort(&a.expr) || a.param.as_deref().is_some_and(contains_sort)
+        }
+        Expr::Unary(u) => contains_sort(&u.expr),
+        Expr::Binary(b) => contains_sort(&b.lhs) || contains_sort(&b.rhs),
+        Expr::Paren(p) => contains_sort(&p.expr),
+        Expr::Subquery(s) => contains_sort(&s.expr),
+        _ => false,
+    }
+}
+
+fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Scalar => "scalar",
+        ValueType::Vector => "instant vector",
+        ValueType::Matrix => "range vector",
+        ValueType::String => "string",
+    }
+}
+
+/// Every selector with the time range its evaluation reads, given the
+/// window `(start, end)` its enclosing expression is evaluated over.
+fn collect_selectors<'e>(
+    e: &'e Expr,
+    (start, end): (i64, i64),
+    qs: i64,
+    qe: i64,
+    lookback: i64,
+    out: &mut Vec<(&'e VectorSelector, TimeRange)>,
+) {
+    let window = |off: i64, at: Option<i64>, back: i64| match at {
+        Some(a) => TimeRange::new(a - off - back, a - off),
+        None => TimeRange::new(start - off - back, end - off),
+    };
+    match e {
+        Expr::VectorSelector(vs) => {
+            let r = window(offset_ms(&vs.offset), at_ms(&vs.at, qs, qe), lookback);
+            out.push((vs, r));
+        }
+        Expr::MatrixSelector(ms) => {
+            let r = window(
+                offset_ms(&ms.vs.offset),
+                at_ms(&ms.vs.at, qs, qe),
+                ms.range.as_millis() as i64,
+            );
+            out.push((&ms.vs, r));
+        }
+        Expr::Subquery(sq) => {
+            let r = window(
+                offset_ms(&sq.offset),
+                at_ms(&sq.at, qs, qe),
+                sq.range.as_millis() as i64,
+            );
+            collect_selectors(&sq.expr, (r.min, r.max), qs, qe, lookback, out);
+        }
+        Expr::Aggregate(a) => {
+            collect_selectors(&a.expr, (start, end), qs, qe, lookback, out);
+            if let Some(p) = &a.param {
+                collect_selectors(p, (start, end), qs, qe, lookback, out);
+            }
+        }
+        Expr::Unary(u) => collect_selectors(&u.expr, (start, end), qs, qe, lookback, out),
+        Expr::Binary(b) => {
+            collect_selectors(&b.lhs, (start, end), qs, qe, lookback, out);
+            collect_selectors(&b.rhs, (start, end), qs, qe, lookback, out);
+        }
+        Expr::Paren(p) => collect_selectors(&p.expr, (start, end), qs, qe, lookback, out),
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                collect_selectors(a, (start, end), qs, qe, lookback, out);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+/// Applies delayed name removal and rejects duplicate label sets.
+/// Series labels with their (step, value) points.
+type StepPoints = Vec<(Labels, Vec<(u32, f64)>)>;
+
+fn finish_series(v: Vec<StepSeries>) -> Result<StepPoints, QueryError> {
+    let mut seen: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+    let mut out: StepPoints = Vec::with_capacity(v.len());
+    for s in v {
+        let labels = s.visible_labels();
+        match seen.get(&labels) {
+            Some(&i) => {
+                // Two series with the same labels may only coexist if they
+                // never have a point at the same step.
+                let existing = &mut out[i].1;
+                let steps: HashSet<u32> = existing.iter().map(|p| p.0).collect();
+                if s.points.iter().any(|p| steps.contains(&p.0)) {
+                    return Err(QueryError::exec(
+                        "vector cannot contain metrics with the same labelset",
+                    ));
+                }
+                existing.extend(s.points);
+                existing.sort_by_key(|p| p.0);
+            }
+            None => {
+                seen.insert(labels.clone(), out.len());
+                out.push((labels, s.points));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn instant_value(val: Val, t: i64, expr: &Expr) -> Result<QueryValue, QueryError> {
+    Ok(match val {
+        Val::Scalar(v) => QueryValue::Scalar {
+            t,
+            v: v.first().copied().unwrap_or(f64::NAN),
+        },
+        Val::String(s) => QueryValue::String { t, s },
+        Val::Matrix(m) => QueryValue::Matrix(m),
+        Val::Vector(v) => {
+            let mut out: Vec<(Labels, Sample)> = finish_series(v)?
+                .into_iter()
+                .filter_map(|(l, p)| p.first().map(|&(_, v)| (l, Sample::new(t, v))))
+                .collect();
+            sort_instant(&mut out, expr);
+            QueryValue::Vector(out)
+        }
+    })
+}
+
+/// `sort`, `sort_desc` and `sort_by_label[_desc]` order an instant result.
+fn sort_instant(out: &mut [(Labels, Sample)], expr: &Expr) {
+    let mut e = expr;
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    let Expr::Call(c) = e else { return };
+    match c.func.name {
+        // NaN last in both directions, as Prometheus.
+        "sort" => out.sort_by(|a, b| nan_last(a.1.v, b.1.v, false)),
+        "sort_desc" => out.sort_by(|a, b| nan_last(a.1.v, b.1.v, true)),
+        "sort_by_label" | "sort_by_label_desc" => {
+            let names: Vec<String> = c
+                .args
+                .args
+                .iter()
+                .skip(1)
+                .filter_map(|a| match a.as_ref() {
+                    Expr::StringLiteral(s) => Some(s.val.clone()),
+                    _ => None,
+                })
+                .collect();
+            let desc = c.func.name == "sort_by_label_desc";
+            out.sort_by(|a, b| {
+                let mut ord = std::cmp::Ordering::Equal;
+                for n in &names {
+                    ord = ord.then_with(|| a.0.get(n).unwrap_or("").cmp(b.0.get(n).unwrap_or("")));
+                }
+                let ord = ord.then_with(|| a.0.cmp(&b.0));
+                if desc {
+                    ord.reverse()
+                } else {
+                    ord
+                }
+            });
+        }
+        _ => {}
+    }
+}
+
+fn nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ if desc => b.total_cmp(&a),
+        _ => a.total_cmp(&b),
+    }
+}
+
+fn range_value(val: Val, start: i64, step: i64) -> Result<QueryValue, QueryError> {
+    let to_series = |labels: Labels, points: Vec<(u32, f64)>| Series {
+        labels,
+        samples: points
+            .into_iter()
+            .map(|(i, v)| Sample::new(start + i as i64 * step, v))
+            .collect(),
+    };
+    let mut out: Vec<Series> = match val {
+        Val::Scalar(v) => vec![to_series(
+            Labels::default(),
+            v.into_iter()
+                .enumerate()
+                .map(|(i, v)| (i as u32, v))
+                .collect(),
+        )],
+        Val::Vector(v) => finish_series(v)?
+            .into_iter()
+            .map(|(l, p)| to_series(l, p))
+            .collect(),
+        Val::Matrix(_) | Val::String(_) => {
+            return Err(QueryError::bad(
+                "range queries must return a scalar or an instant vector",
+            ))
+        }
+    };
+    out.retain(|s| !s.samples.is_empty());
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(QueryValue::Matrix(out))
+}

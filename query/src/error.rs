@@ -1,0 +1,55 @@
+//! Query errors, mapped to Prometheus's API error types.
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// The query is malformed: `bad_data`, HTTP 400.
+    #[error("{0}")]
+    BadData(String),
+    /// Evaluation failed: `execution`, HTTP 422.
+    #[error("{0}")]
+    Execution(String),
+    #[error("query timed out in expression evaluation")]
+    Timeout,
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    #[error(
+        "query would return more than {limit} series; narrow the selectors or raise the limit"
+    )]
+    TooManySeries { limit: usize },
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl QueryError {
+    pub fn bad(msg: impl Into<String>) -> Self {
+        QueryError::BadData(msg.into())
+    }
+
+    pub fn exec(msg: impl Into<String>) -> Self {
+        QueryError::Execution(msg.into())
+    }
+
+    /// The `errorType` of Prometheus's API.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            QueryError::BadData(_) => "bad_data",
+            QueryError::Execution(_)
+            | QueryError::TooManySamples
+            | QueryError::TooManySeries { .. } => "execution",
+            QueryError::Timeout => "timeout",
+            QueryError::Storage(_) => "internal",
+        }
+    }
+
+    /// The HTTP status Prometheus answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            QueryError::BadData(_) => 400,
+            QueryError::Execution(_)
+            | QueryError::TooManySamples
+            | QueryError::TooManySeries { .. } => 422,
+            QueryError::Timeout => 503,
+            QueryError::Storage(_) => 500,
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The PromQL evaluator. Data is fetched before evaluation (see
+//! [`crate::engine`]); evaluation itself is synchronous. Like Prometheus's
+//! engine, every expression is evaluated for all steps of the query at
+//! once: an instant vector is a set of series with a point at some steps.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use promql_parser::parser::{
+    AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector,
+};
+use stratus_model::{is_stale_nan, Labels, Sample, METRIC_NAME};
+
+use crate::annotations::Annotations;
+use crate::error::QueryError;
+use crate::source::Series;
+
+mod aggregate;
+mod binary;
+mod call;
+
+/// A value during evaluation.
+#[derive(Debug, Clone)]
+pub enum Val {
+    /// One value per step.
+    Scalar(Vec<f64>),
+    Vector(Vec<StepSeries>),
+    /// A range vector at one evaluation time (instant queries only).
+    Matrix(Vec<Series>),
+    String(String),
+}
+
+/// A series of an instant vector: points at some of the query's steps.
+#[derive(Debug, Clone)]
+pub struct StepSeries {
+    pub labels: Labels,
+    /// (step index, value), ascending by step.
+    pub points: Vec<(u32, f64)>,
+    /// The metric name is to be dropped at the end of evaluation
+    /// (Prometheus 3's delayed name removal).
+    pub drop_name: bool,
+}
+
+impl StepSeries {
+    pub fn new(labels: Labels, points: Vec<(u32, f64)>) -> Self {
+        Self {
+            labels,
+            points,
+            drop_name: false,
+        }
+    }
+
+    /// The labels as they will be shown: without `__name__` when it is to be dropped.
+    pub fn visible_labels(&self) -> Labels {
+        if self.drop_name {
+            without_name(&self.labels)
+        } else {
+            self.labels.clone()
+        }
+    }
+}
+
+pub fn without_name(labels: &Labels) -> Labels {
+    if labels.get(METRIC_NAME).is_none() {
+        return labels.clone();
+    }
+    Labels::from_sorted_unchecked(
+        labels
+            .iter()
+            .filter(|l| l.name != METRIC_NAME)
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Settings and limits of one evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalLimits {
+    pub max_samples: usize,
+    pub deadline: Option<Instant>,
+}
+
+/// Prefetched series of every selector, keyed by the selector's address in
+/// the expression tree.
+pub type Prefetched = HashMap<usize, Vec<Series>>;
+
+pub fn selector_key(vs: &VectorSelector) -> usize {
+    std::ptr::from_ref(vs) as usize
+}
+
+pub struct Evaluator<'a> {
+    pub start: i64,
+    pub end: i64,
+    /// Step between evaluation timestamps (ms, > 0).
+    pub interval: i64,
+    pub lookback: i64,
+    /// Step of subqueries without one.
+    pub default_subquery_step: i64,
+    /// The query's own start and end, for `@ start()` and `@ end()`.
+    pub query_start: i64,
+    pub query_end: i64,
+    pub data: &'a Prefetched,
+    pub limits: &'a EvalLimits,
+    pub annotations: &'a mut Annotations,
+    /// Samples held by values built so far, for the max-samples limit.
+    pub samples: usize,
+}
+
+pub fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        None => 0,
+    }
+}
+
+pub fn at_ms(at: &Option<AtModifier>, query_start: i64, query_end: i64) -> Option<i64> {
+    match at {
+        None => None,
+        Some(AtModifier::Start) => Some(query_start),
+        Some(AtModifier::End) => Some(query_end),
+        Some(AtModifier::At(t)) => Some(system_time_ms(*t)),
+    }
+}
+
+pub fn system_time_ms(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+impl Evaluator<'_> {
+    pub fn steps(&self) -> usize {
+        ((self.end - self.start) / self.interval) as usize + 1
+    }
+
+    pub fn ts(&self, step: usize) -> i64 {
+        self.start + step as i64 * self.interval
+    }
+
+    pub fn check_deadline(&self) -> Result<(), QueryError> {
+        match self.limits.deadline {
+            Some(d) if Instant::now() > d => Err(QueryError::Timeout),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
+        self.samples += n;
+        if self.samples > self.limits.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    pub fn eval(&mut self, expr: &Expr) -> Result<Val, QueryError> {
+        self.check_deadline()?;
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.steps()])),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::Unary(u) => match self.eval(&u.expr)? {
+                Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|x| -x).collect())),
+                Val::Vector(mut vs) => {
+                    for s in &mut vs {
+                        s.points.iter_mut().for_each(|p| p.1 = -p.1);
+                        s.drop_name = true;
+                    }
+                    Ok(Val::Vector(vs))
+                }
+                _ => Err(QueryError::bad(
+                    "unary minus is only defined on scalars and instant vectors",
+                )),
+            },
+            Expr::VectorSelector(vs) => self.vector_selector(vs).map(Val::Vector),
+            Expr::MatrixSelector(ms) => {
+                let t = self.start;
+                let series = self.matrix_selector(ms)?;
+                Ok(Val::Matrix(window_all(
+                    &series,
+                    ms_window(ms, t, self)?,
+                    true,
+                )))
+            }
+            Expr::Subquery(sq) => {
+                let t = self.start;
+                let (series, range, off, at) = self.subquery(sq)?;
+                let r = (at.unwrap_or(t) - off - range, at.unwrap_or(t) - off);
+                Ok(Val::Matrix(window_all(&series, r, false)))
+            }
+            Expr::Call(c) => self.call(c),
+            Expr::Aggregate(a) => self.aggregate(a),
+            Expr::Binary(b) => self.binary(b),
+            Expr::Extension(_) => Err(QueryError::bad("extension expressions are not supported")),
+        }
+    }
+
+    /// The prefetched series of a selector.
+    fn series_of(&self, vs: &VectorSelector) -> &[Series] {
+        self.data
+            .get(&selector_key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// An instant-vector selector: at each step, the newest sample within
+    /// the lookback window, unless it is a staleness marker.
+    pub fn vector_selector(&mut self, vs: &VectorSelector) -> Result<Vec<StepSeries>, QueryError> {
+        let off = offset_ms(&vs.offset);
+        let at = at_ms(&vs.at, self.query_start, self.query_end);
+        let steps = self.steps();
+        let mut out = Vec::new();
+        let mut total = 0;
+        for s in self.series_of(vs) {
+            let mut points = Vec::new();
+            for i in 0..steps {
+                let r = at.unwrap_or_else(|| self.ts(i)) - off;
+                if let Some(v) = lookback_value(&s.samples, r, self.lookback) {
+                    points.push((i as u32, v.v));
+                }
+            }
+            if !points.is_empty() {
+                total += points.len();
+                out.push(StepSeries::new(s.labels.clone(), points));
+            }
+        }
+        self.add_samples(total)?;
+        Ok(out)
+    }
+
+    /// Like [`Self::vector_selector`] but the values are the timestamps of
+    /// the samples found, in seconds (for `timestamp()`).
+    pub fn vector_selector_timestamps(
+        &mut self,
+        vs: &VectorSelector,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        let off = offset_ms(&vs.offset);
+        let at = at_ms(&vs.at, self.query_start, self.query_end);
+        let steps = self.steps();
+        let mut out = Vec::new();
+        for s in self.series_of(vs) {
+            let points: Vec<(u32, f64)> = (0..steps)
+                .filter_map(|i| {
+                    let r = at.unwrap_or_else(|| self.ts(i)) - off;
+                    lookback_value(&s.samples, r, self.lookback)
+                        .map(|x| (i as u32, x.t as f64 / 1000.0))
+                })
+                .collect();
+            if !points.is_empty() {
+                out.push(StepSeries::new(s.labels.clone(), points));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn matrix_selector(&mut self, ms: &MatrixSelector) -> Result<Vec<Series>, QueryError> {
+        let series = self.series_of(&ms.vs).to_vec();
+        self.add_samples(series.iter().map(|s| s.samples.len()).sum())?;
+        Ok(series)
+    }
+
+    /// Evaluates a subquery's inner expression over the steps it needs.
+    /// Returns the points as series (stale-free) and the window parameters:
+    /// (series, range, offset, @ time).
+    pub fn subquery(
+        &mut self,
+        sq: &SubqueryExpr,
+    ) -> Result<(Vec<Series>, i64, i64, Option<i64>), QueryError> {
+        let range = sq.range.as_millis() as i64;
+        let off = offset_ms(&sq.offset);
+        let at = at_ms(&sq.at, self.query_start, self.query_end);
+        let step = sq
+            .step
+            .map(|d| d.as_millis() as i64)
+            .filter(|&s| s > 0)
+            .unwrap_or(self.default_subquery_step);
+        let (first, last) = match at {
+            Some(a) => (a, a),
+            None => (self.start, self.end),
+        };
+        let lo = first - off - range;
+        // The first step is the first multiple of `step` inside the window
+        // (lo, ...]: windows are left-open.
+        let mut start = lo.div_euclid(step) * step;
+        if start <= lo {
+            start += step;
+        }
+        let end = last - off;
+        if end < start {
+            return Ok((Vec::new(), range, off, at));
+        }
+        let mut inner = Evaluator {
+            start,
+            end,
+            interval: step,
+            lookback: self.lookback,
+            default_subquery_step: self.default_subquery_step,
+            query_start: self.query_start,
+            query_end: self.query_end,
+            data: self.data,
+            limits: self.limits,
+            annotations: &mut *self.annotations,
+            samples: self.samples,
+        };
+        let val = inner.eval(&sq.expr)?;
+        let samples = inner.samples;
+        self.samples = samples;
+        let series = match val {
+            Val::Vector(vs) => vs
+                .into_iter()
+                .map(|s| Series {
+                    labels: s.visible_labels(),
+                    samples: s
+                        .points
+                        .iter()
+                        .map(|&(i, v)| Sample::new(start + i as i64 * step, v))
+                        .collect(),
+                })
+                .collect(),
+            Val::Scalar(v) => vec![Series {
+                labels: Labels::default(),
+                samples: v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| Sample::new(start + i as i64 * step, v))
+                    .collect(),
+            }],
+            _ => {
+                return Err(QueryError::bad(
+                    "subquery is only allowed on instant vector or scalar expressions",
+                ))
+            }
+        };
+        Ok((series, range, off, at))
+    }
+}
+
+/// The newest sample at or before `t` and after `t - lookback`, unless it
+/// is a staleness marker.
+pub fn lookback_value(samples: &[Sample], t: i64, lookback: i64) -> Option<Sample> {
+    let i = samples.partition_point(|s| s.t <= t);
+    let s = *samples.get(i.checked_sub(1)?)?;
+    (s.t > t - lookback && !is_stale_nan(s.v)).then_some(s)
+}
+
+/// Samples in the left-open window (lo, hi], staleness markers removed when
+/// `drop_stale` (they are never inside subquery results).
+pub fn window(samples: &[Sample], lo: i64, hi: i64) -> Vec<Sample> {
+    let a = samples.partition_point(|s| s.t <= lo);
+    let b = samples.partition_point(|s| s.t <= hi);
+    samples[a..b.max(a)]
+        .iter()
+        .copied()
+        .filter(|s| !is_stale_nan(s.v))
+        .collect()
+}
+
+fn window_all(series: &[Series], (lo, hi): (i64, i64), _selector: bool) -> Vec<Series> {
+    series
+        .iter()
+        .filter_map(|s| {
+            let w = window(&s.samples, lo, hi);
+            (!w.is_empty()).then(|| Series {
+                labels: s.labels.clone(),
+                samples: w,
+            })
+        })
+        .collect()
+}
+
+/// The window of a matrix selector evaluated at `t`.
+fn ms_window(ms: &MatrixSelector, t: i64, ev: &Evaluator<'_>) -> Result<(i64, i64), QueryError> {
+    let off = offset_ms(&ms.vs.offset);
+    let at = at_ms(&ms.vs.at, ev.query_start, ev.query_end);
+    let hi = at.unwrap_or(t) - off;
+    Ok((hi - ms.range.as_millis() as i64, hi))
+}

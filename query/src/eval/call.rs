@@ -1,0 +1,578 @@
+//! Function calls: range-vector functions evaluated window by window,
+//! element-wise math, label functions, `absent`, `histogram_quantile`, ...
+//! The arithmetic lives in [`crate::functions`].
+
+use std::collections::HashMap;
+
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{Call, Expr, VectorSelector};
+use stratus_model::{Label, Labels, Sample, METRIC_NAME};
+
+use super::{at_ms, offset_ms, window, Evaluator, StepSeries, Val};
+use crate::error::QueryError;
+use crate::functions::{self, histogram::Bucket, range as rf};
+use crate::source::Series;
+
+/// A range-vector argument: raw series plus how to cut each step's window.
+struct RangeArg {
+    series: Vec<Series>,
+    range: i64,
+    offset: i64,
+    at: Option<i64>,
+}
+
+impl Evaluator<'_> {
+    fn range_arg(&mut self, e: &Expr) -> Result<RangeArg, QueryError> {
+        match e {
+            Expr::MatrixSelector(ms) => Ok(RangeArg {
+                series: self.matrix_selector(ms)?,
+                range: ms.range.as_millis() as i64,
+                offset: offset_ms(&ms.vs.offset),
+                at: at_ms(&ms.vs.at, self.query_start, self.query_end),
+            }),
+            Expr::Subquery(sq) => {
+                let (series, range, offset, at) = self.subquery(sq)?;
+                Ok(RangeArg {
+                    series,
+                    range,
+                    offset,
+                    at,
+                })
+            }
+            Expr::Paren(p) => self.range_arg(&p.expr),
+            _ => Err(QueryError::bad("expected a range vector argument")),
+        }
+    }
+
+    fn scalar_arg(&mut self, e: &Expr) -> Result<Vec<f64>, QueryError> {
+        match self.eval(e)? {
+            Val::Scalar(v) => Ok(v),
+            _ => Err(QueryError::bad("expected a scalar argument")),
+        }
+    }
+
+    fn vector_arg(&mut self, e: &Expr) -> Result<Vec<StepSeries>, QueryError> {
+        match self.eval(e)? {
+            Val::Vector(v) => Ok(v),
+            _ => Err(QueryError::bad("expected an instant vector argument")),
+        }
+    }
+
+    fn string_arg(&mut self, e: &Expr) -> Result<String, QueryError> {
+        match self.eval(e)? {
+            Val::String(s) => Ok(s),
+            _ => Err(QueryError::bad("expected a string argument")),
+        }
+    }
+
+    /// Applies `f(window samples, window start, window end, step)` to each
+    /// series at each step. Output keeps the series' labels; the name is
+    /// dropped unless `keep_name`.
+    fn over_windows(
+        &mut self,
+        arg: &RangeArg,
+        keep_name: bool,
+        mut f: impl FnMut(
+            &mut Self,
+            &Labels,
+            &[Sample],
+            i64,
+            i64,
+            usize,
+        ) -> Result<Option<f64>, QueryError>,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        let steps = self.steps();
+        let mut out = Vec::new();
+        for s in &arg.series {
+            let mut points = Vec::new();
+            for i in 0..steps {
+                let hi = arg.at.unwrap_or_else(|| self.ts(i)) - arg.offset;
+                let lo = hi - arg.range;
+                let w = window(&s.samples, lo, hi);
+                if w.is_empty() {
+                    continue;
+                }
+                if let Some(v) = f(self, &s.labels, &w, lo, hi, i)? {
+                    points.push((i as u32, v));
+                }
+            }
+            if !points.is_empty() {
+                out.push(StepSeries {
+                    labels: s.labels.clone(),
+                    points,
+                    drop_name: !keep_name,
+                });
+            }
+        }
+        self.check_deadline()?;
+        Ok(out)
+    }
+
+    pub(super) fn call(&mut self, c: &Call) -> Result<Val, QueryError> {
+        let name = c.func.name;
+        let args = &c.args.args;
+        let arg = |i: usize| -> Result<&Expr, QueryError> {
+            args.get(i)
+                .map(|b| b.as_ref())
+                .ok_or_else(|| QueryError::bad(format!("{name}: missing argument {}", i + 1)))
+        };
+        let steps = self.steps();
+        match name {
+            "rate" | "increase" | "delta" => {
+                let a = self.range_arg(arg(0)?)?;
+                let counter = name != "delta";
+                let is_rate = name == "rate";
+                let v = self.over_windows(&a, false, |ev, labels, w, lo, hi, _| {
+                    if counter {
+                        ev.counter_info(labels);
+                    }
+                    Ok(rf::extrapolated_rate(w, lo, hi, counter, is_rate))
+                })?;
+                Ok(Val::Vector(v))
+            }
+            "irate" | "idelta" => {
+                let a = self.range_arg(arg(0)?)?;
+                let is_rate = name == "irate";
+                Ok(Val::Vector(self.over_windows(
+                    &a,
+                    false,
+                    |_, _, w, _, _, _| Ok(rf::instant_value(w, is_rate)),
+                )?))
+            }
+            "deriv" => {
+                let a = self.range_arg(arg(0)?)?;
+                Ok(Val::Vector(self.over_windows(
+                    &a,
+                    false,
+                    |_, _, w, _, _, _| Ok(rf::deriv(w)),
+                )?))
+            }
+            "predict_linear" => {
+                let a = self.range_arg(arg(0)?)?;
+                let d = self.scalar_arg(arg(1)?)?;
+                let v = self.over_windows(&a, false, |ev, _, w, _, _, i| {
+                    Ok(rf::predict_linear(w, ev.ts(i), d[i]))
+                })?;
+                Ok(Val::Vector(v))
+            }
+            "resets" | "changes" => {
+                let a = self.range_arg(arg(0)?)?;
+                let resets = name == "resets";
+                let v = self.over_windows(&a, false, |_, _, w, _, _, _| {
+                    Ok(Some(if resets {
+                        rf::resets(w)
+                    } else {
+                        rf::changes(w)
+                    }))
+                })?;
+                Ok(Val::Vector(v))
+            }
+            "avg_over_time" | "sum_over_time" | "min_over_time" | "max_over_time"
+            | "count_over_time" | "last_over_time" | "present_over_time" | "stddev_over_time"
+            | "stdvar_over_time" | "mad_over_time" => {
+                let a = self.range_arg(arg(0)?)?;
+                let f: fn(&[Sample]) -> Option<f64> = match name {
+                    "avg_over_time" => rf::avg_over_time,
+                    "sum_over_time" => rf::sum_over_time,
+                    "min_over_time" => rf::min_over_time,
+                    "max_over_time" => rf::max_over_time,
+                    "count_over_time" => rf::count_over_time,
+                    "last_over_time" => rf::last_over_time,
+                    "present_over_time" => rf::present_over_time,
+                    "stddev_over_time" => rf::stddev_over_time,
+                    "stdvar_over_time" => rf::stdvar_over_time,
+                    _ => rf::mad_over_time,
+                };
+                let keep = name == "last_over_time";
+                Ok(Val::Vector(self.over_windows(
+                    &a,
+                    keep,
+                    |_, _, w, _, _, _| Ok(f(w)),
+                )?))
+            }
+            "first_over_time" => {
+                let a = self.range_arg(arg(0)?)?;
+                Ok(Val::Vector(self.over_windows(
+                    &a,
+                    true,
+                    |_, _, w, _, _, _| Ok(w.first().map(|s| s.v)),
+                )?))
+            }
+            "quantile_over_time" => {
+                let q = self.scalar_arg(arg(0)?)?;
+                let a = self.range_arg(arg(1)?)?;
+                for &x in &q {
+                    if !(0.0..=1.0).contains(&x) {
+                        self.annotations.warn(format!(
+                            "PromQL warning: quantile value should be between 0 and 1, got {}",
+                            super::aggregate::format_float(x)
+                        ));
+                    }
+                }
+                let v = self.over_windows(&a, false, |_, _, w, _, _, i| {
+                    Ok(rf::quantile_over_time(q[i], w))
+                })?;
+                Ok(Val::Vector(v))
+            }
+            "holt_winters" | "double_exponential_smoothing" => {
+                let a = self.range_arg(arg(0)?)?;
+                let sf = self.scalar_arg(arg(1)?)?;
+                let tf = self.scalar_arg(arg(2)?)?;
+                let v = self.over_windows(&a, false, |_, _, w, _, _, i| {
+                    rf::double_exponential_smoothing(w, sf[i], tf[i])
+                        .map_err(|e| QueryError::exec(e.to_string()))
+                })?;
+                Ok(Val::Vector(v))
+            }
+            "absent_over_time" => {
+                let a = self.range_arg(arg(0)?)?;
+                let present = self.over_windows(&a, false, |_, _, _, _, _, _| Ok(Some(1.0)))?;
+                let labels = match arg(0)? {
+                    Expr::MatrixSelector(ms) => absent_labels(&ms.vs),
+                    _ => Labels::default(),
+                };
+                Ok(Val::Vector(absent(present, labels, steps)))
+            }
+            "absent" => {
+                let v = self.vector_arg(arg(0)?)?;
+                let labels = match strip_parens(arg(0)?) {
+                    Expr::VectorSelector(vs) => absent_labels(vs),
+                    _ => Labels::default(),
+                };
+                Ok(Val::Vector(absent(v, labels, steps)))
+            }
+            "timestamp" => {
+                let v = match strip_parens(arg(0)?) {
+                    Expr::VectorSelector(vs) => self.vector_selector_timestamps(vs)?,
+                    e => {
+                        let v = self.vector_arg(e)?;
+                        v.into_iter()
+                            .map(|mut s| {
+                                let start = self.start;
+                                let step = self.interval;
+                                s.points.iter_mut().for_each(|p| {
+                                    p.1 = (start + p.0 as i64 * step) as f64 / 1000.0
+                                });
+                                s
+                            })
+                            .collect()
+                    }
+                };
+                Ok(Val::Vector(drop_names(v)))
+            }
+            "time" => Ok(Val::Scalar(
+                (0..steps).map(|i| self.ts(i) as f64 / 1000.0).collect(),
+            )),
+            "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; steps])),
+            "vector" => {
+                let s = self.scalar_arg(arg(0)?)?;
+                Ok(Val::Vector(vec![StepSeries::new(
+                    Labels::default(),
+                    s.into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (i as u32, v))
+                        .collect(),
+                )]))
+            }
+            "scalar" => {
+                let v = self.vector_arg(arg(0)?)?;
+                let mut out = vec![f64::NAN; steps];
+                let mut count = vec![0u32; steps];
+                for s in &v {
+                    for &(i, x) in &s.points {
+                        out[i as usize] = x;
+                        count[i as usize] += 1;
+                    }
+                }
+                for (o, c) in out.iter_mut().zip(count) {
+                    if c != 1 {
+                        *o = f64::NAN;
+                    }
+                }
+                Ok(Val::Scalar(out))
+            }
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
+                // Ordering is applied to the final result of instant queries.
+                let v = self.vector_arg(arg(0)?)?;
+                Ok(Val::Vector(v))
+            }
+            "round" => {
+                let mut v = self.vector_arg(arg(0)?)?;
+                let to = match args.get(1) {
+                    Some(e) => self.scalar_arg(e)?,
+                    None => vec![1.0; steps],
+                };
+                for s in &mut v {
+                    s.points
+                        .iter_mut()
+                        .for_each(|p| p.1 = functions::instant::round(p.1, to[p.0 as usize]));
+                    s.drop_name = true;
+                }
+                Ok(Val::Vector(v))
+            }
+            "clamp" | "clamp_min" | "clamp_max" => {
+                let mut v = self.vector_arg(arg(0)?)?;
+                let (lo, hi) = match name {
+                    "clamp" => (self.scalar_arg(arg(1)?)?, self.scalar_arg(arg(2)?)?),
+                    "clamp_min" => (self.scalar_arg(arg(1)?)?, vec![f64::INFINITY; steps]),
+                    _ => (vec![f64::NEG_INFINITY; steps], self.scalar_arg(arg(1)?)?),
+                };
+                let mut out = Vec::new();
+                for mut s in v.drain(..) {
+                    s.points.retain_mut(|p| {
+                        let (a, b) = (lo[p.0 as usize], hi[p.0 as usize]);
+                        match name {
+                            "clamp" => match functions::instant::clamp(p.1, a, b) {
+                                Some(x) => {
+                                    p.1 = x;
+                                    true
+                                }
+                                None => false,
+                            },
+                            "clamp_min" => {
+                                p.1 = functions::instant::clamp_min(p.1, a);
+                                true
+                            }
+                            _ => {
+                                p.1 = functions::instant::clamp_max(p.1, b);
+                                true
+                            }
+                        }
+                    });
+                    s.drop_name = true;
+                    if !s.points.is_empty() {
+                        out.push(s);
+                    }
+                }
+                Ok(Val::Vector(out))
+            }
+            "label_replace" => {
+                let v = self.vector_arg(arg(0)?)?;
+                let dst = self.string_arg(arg(1)?)?;
+                let repl = self.string_arg(arg(2)?)?;
+                let src = self.string_arg(arg(3)?)?;
+                let re = self.string_arg(arg(4)?)?;
+                let mut out = Vec::with_capacity(v.len());
+                for mut s in v {
+                    s.labels = functions::labels::label_replace(&s.labels, &dst, &repl, &src, &re)
+                        .map_err(|e| QueryError::exec(e.to_string()))?;
+                    if dst == METRIC_NAME {
+                        s.drop_name = false;
+                    }
+                    out.push(s);
+                }
+                Ok(Val::Vector(out))
+            }
+            "label_join" => {
+                let v = self.vector_arg(arg(0)?)?;
+                let dst = self.string_arg(arg(1)?)?;
+                let sep = self.string_arg(arg(2)?)?;
+                let mut srcs = Vec::new();
+                for e in &args[3.min(args.len())..] {
+                    srcs.push(self.string_arg(e)?);
+                }
+                let mut out = Vec::with_capacity(v.len());
+                for mut s in v {
+                    s.labels = functions::labels::label_join(&s.labels, &dst, &sep, &srcs)
+                        .map_err(|e| QueryError::exec(e.to_string()))?;
+                    if dst == METRIC_NAME {
+                        s.drop_name = false;
+                    }
+                    out.push(s);
+                }
+                Ok(Val::Vector(out))
+            }
+            "histogram_quantile" => {
+                let q = self.scalar_arg(arg(0)?)?;
+                let v = self.vector_arg(arg(1)?)?;
+                Ok(Val::Vector(self.histogram_quantile(&q, v)))
+            }
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_fraction"
+            | "histogram_stddev" | "histogram_stdvar" => {
+                // Native histograms are not stored yet; on float series
+                // these functions return nothing, as in Prometheus.
+                for a in args.iter().skip(1) {
+                    let _ = self.eval(a)?;
+                }
+                let _ = self.vector_arg(arg(0)?)?;
+                Ok(Val::Vector(Vec::new()))
+            }
+            _ => {
+                if let Some(f) = functions::instant::simple_math(name)
+                    .or_else(|| functions::time::date_function(name))
+                {
+                    let mut v = match args.first() {
+                        Some(e) => self.vector_arg(e)?,
+                        // Date functions default to vector(time()).
+                        None => vec![StepSeries::new(
+                            Labels::default(),
+                            (0..steps)
+                                .map(|i| (i as u32, self.ts(i) as f64 / 1000.0))
+                                .collect(),
+                        )],
+                    };
+                    for s in &mut v {
+                        s.points.iter_mut().for_each(|p| p.1 = f(p.1));
+                        s.drop_name = true;
+                    }
+                    return Ok(Val::Vector(v));
+                }
+                Err(QueryError::bad(format!(
+                    "function {name}() is not supported yet"
+                )))
+            }
+        }
+    }
+
+    /// The "might not be a counter" info of rate and increase.
+    fn counter_info(&mut self, labels: &Labels) {
+        let name = labels.metric_name().unwrap_or("");
+        if !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|s| name.ends_with(s))
+        {
+            self.annotations.info(format!(
+                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+            ));
+        }
+    }
+
+    fn histogram_quantile(&mut self, q: &[f64], v: Vec<StepSeries>) -> Vec<StepSeries> {
+        // Group buckets by their labels without `le` (and the name).
+        let mut groups: HashMap<Labels, Vec<(f64, &StepSeries)>> = HashMap::new();
+        let mut order = Vec::new();
+        for s in &v {
+            let le = s.labels.get("le").and_then(parse_le);
+            let Some(le) = le else {
+                let name = s.labels.metric_name().unwrap_or("");
+                self.annotations.warn(format!(
+                    "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name {name:?}",
+                    s.labels.get("le").unwrap_or("")
+                ));
+                continue;
+            };
+            let key = Labels::from_sorted_unchecked(
+                s.labels
+                    .iter()
+                    .filter(|l| l.name != "le" && l.name != METRIC_NAME)
+                    .cloned()
+                    .collect(),
+            );
+            groups
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    order.push(key);
+                    Vec::new()
+                })
+                .push((le, s));
+        }
+        for &x in q {
+            if !(0.0..=1.0).contains(&x) {
+                self.annotations.warn(format!(
+                    "PromQL warning: quantile value should be between 0 and 1, got {}",
+                    super::aggregate::format_float(x)
+                ));
+            }
+        }
+        let steps = self.steps();
+        let mut out = Vec::new();
+        for key in order {
+            let Some(members) = groups.get(&key) else {
+                continue;
+            };
+            let mut points = Vec::new();
+            let values: Vec<HashMap<u32, f64>> = members
+                .iter()
+                .map(|(_, s)| s.points.iter().copied().collect())
+                .collect();
+            for step in 0..steps as u32 {
+                let mut buckets: Vec<Bucket> = members
+                    .iter()
+                    .zip(&values)
+                    .filter_map(|((le, _), vals)| {
+                        vals.get(&step).map(|&count| Bucket {
+                            upper_bound: *le,
+                            count,
+                        })
+                    })
+                    .collect();
+                if buckets.is_empty() {
+                    continue;
+                }
+                let r = functions::histogram::bucket_quantile(q[step as usize], &mut buckets);
+                if r.forced_monotonicity {
+                    let name = members[0].1.labels.metric_name().unwrap_or("");
+                    self.annotations.info(format!(
+                        "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+                    ));
+                }
+                if !r.value.is_nan() || !buckets.is_empty() {
+                    points.push((step, r.value));
+                }
+            }
+            if !points.is_empty() {
+                out.push(StepSeries::new(key, points));
+            }
+        }
+        out
+    }
+}
+
+fn parse_le(s: &str) -> Option<f64> {
+    match s.trim() {
+        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        t => t.parse::<f64>().ok(),
+    }
+}
+
+fn strip_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip_parens(&p.expr),
+        e => e,
+    }
+}
+
+fn drop_names(mut v: Vec<StepSeries>) -> Vec<StepSeries> {
+    v.iter_mut().for_each(|s| s.drop_name = true);
+    v
+}
+
+/// Labels of `absent()`'s output: the equality matchers of the selector,
+/// except the name and labels matched more than once.
+fn absent_labels(vs: &VectorSelector) -> Labels {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for m in &vs.matchers.matchers {
+        *seen.entry(m.name.as_str()).or_default() += 1;
+    }
+    let labels: Vec<Label> = vs
+        .matchers
+        .matchers
+        .iter()
+        .filter(|m| {
+            matches!(m.op, MatchOp::Equal)
+                && m.name != METRIC_NAME
+                && seen.get(m.name.as_str()) == Some(&1)
+        })
+        .map(|m| Label::new(m.name.clone(), m.value.clone()))
+        .collect();
+    Labels::new(labels).unwrap_or_default()
+}
+
+/// 1 at the steps where `v` has no point.
+fn absent(v: Vec<StepSeries>, labels: Labels, steps: usize) -> Vec<StepSeries> {
+    let mut present = vec![false; steps];
+    for s in &v {
+        for &(i, _) in &s.points {
+            present[i as usize] = true;
+        }
+    }
+    let points: Vec<(u32, f64)> = (0..steps)
+        .filter(|&i| !present[i])
+        .map(|i| (i as u32, 1.0))
+        .collect();
+    if points.is_empty() {
+        return Vec::new();
+    }
+    vec![StepSeries::new(labels, points)]
+}
