@@ -30,6 +30,8 @@ enum Command {
     All(Settings),
     /// Only the write path (remote_write, push)
     Ingest(Settings),
+    /// Only the read path (the Prometheus HTTP API for Grafana)
+    Query(Settings),
     /// Benchmarks that print their figures
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -45,17 +47,46 @@ fn init_logging(filter: &str) {
         .init();
 }
 
+fn serve(
+    runtime: &tokio::runtime::Runtime,
+    s: Settings,
+    components: server::Components,
+) -> anyhow::Result<()> {
+    let cfg = s.load()?.resolve()?;
+    init_logging(&cfg.log_level);
+    runtime.block_on(server::run(cfg, components))
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
-        Command::All(s) | Command::Ingest(s) => {
-            let cfg = s.load()?.resolve()?;
-            init_logging(&cfg.log_level);
-            runtime.block_on(server::run(cfg))
-        }
+        Command::All(s) => serve(
+            &runtime,
+            s,
+            server::Components {
+                ingest: true,
+                query: true,
+            },
+        ),
+        Command::Ingest(s) => serve(
+            &runtime,
+            s,
+            server::Components {
+                ingest: true,
+                query: false,
+            },
+        ),
+        Command::Query(s) => serve(
+            &runtime,
+            s,
+            server::Components {
+                ingest: false,
+                query: true,
+            },
+        ),
         Command::Bench(b) => {
             init_logging("warn");
             runtime.block_on(bench::run(b))

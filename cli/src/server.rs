@@ -13,6 +13,8 @@ use prometheus_client::registry::Registry;
 use stratus_ingest::wal::Wal;
 use stratus_ingest::{Committer, IngestMetrics, IngestState, Sink};
 use stratus_model::SystemClock;
+use stratus_query::api::QueryState;
+use stratus_query::{BucketSource, BucketSourceOptions, Engine, SeriesSource};
 use stratus_storage::{keys, Bucket, StorageBackend};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -49,9 +51,16 @@ fn describe(cfg: &Resolved) -> String {
     }
 }
 
+/// Which components a server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Components {
+    pub ingest: bool,
+    pub query: bool,
+}
+
 /// Runs until SIGINT or SIGTERM, then stops taking requests, writes the
 /// open batch and waits for uploads in flight.
-pub async fn run(cfg: Resolved) -> anyhow::Result<()> {
+pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     let bucket = Bucket::from_config(&cfg.storage)?;
     // Fail at start, with the reason, rather than on the first write.
     bucket
@@ -60,26 +69,43 @@ pub async fn run(cfg: Resolved) -> anyhow::Result<()> {
         .with_context(|| format!("cannot reach the bucket ({})", describe(&cfg)))?;
 
     let mut registry = Registry::default();
-    let ingest_metrics = IngestMetrics::new(&mut registry);
-    let sink = match &cfg.wal_dir {
-        Some(dir) => Sink::Wal(
-            Wal::open(dir, bucket.clone(), ingest_metrics.clone())
-                .await
-                .with_context(|| format!("opening the WAL folder {}", dir.display()))?,
-        ),
-        None => Sink::Bucket(bucket.clone()),
-    };
-    let committer = Committer::start(cfg.commit.clone(), sink, ingest_metrics.clone());
-    let ingest = stratus_ingest::router(IngestState {
-        committer: committer.clone(),
-        limits: Arc::new(cfg.limits.clone()),
-        http: Arc::new(cfg.http.clone()),
-        metrics: ingest_metrics,
-        clock: Arc::new(SystemClock),
-    });
+    let mut app = Router::new();
+    let mut committer = None;
+    if components.ingest {
+        let ingest_metrics = IngestMetrics::new(&mut registry);
+        let sink = match &cfg.wal_dir {
+            Some(dir) => Sink::Wal(
+                Wal::open(dir, bucket.clone(), ingest_metrics.clone())
+                    .await
+                    .with_context(|| format!("opening the WAL folder {}", dir.display()))?,
+            ),
+            None => Sink::Bucket(bucket.clone()),
+        };
+        let c = Committer::start(cfg.commit.clone(), sink, ingest_metrics.clone());
+        app = app.merge(stratus_ingest::router(IngestState {
+            committer: c.clone(),
+            limits: Arc::new(cfg.limits.clone()),
+            http: Arc::new(cfg.http.clone()),
+            metrics: ingest_metrics,
+            clock: Arc::new(SystemClock),
+        }));
+        committer = Some(c);
+    }
+    if components.query {
+        let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
+            bucket.clone(),
+            BucketSourceOptions::default(),
+        ));
+        app = app.merge(stratus_query::api::router(QueryState {
+            engine: Engine::new(source.clone(), cfg.engine.clone()),
+            source,
+            clock: Arc::new(SystemClock),
+            multitenancy: cfg.http.multitenancy,
+            max_body_bytes: cfg.http.max_body_bytes,
+        }));
+    }
     let registry: SharedRegistry = Arc::new(Mutex::new(registry));
-    let app = Router::new()
-        .merge(ingest)
+    let app = app
         .route("/metrics", get(metrics).with_state(registry))
         .route("/-/healthy", get(|| async { "Stratus is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Stratus is Ready.\n" }));
@@ -98,8 +124,10 @@ pub async fn run(cfg: Resolved) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("http server failed")?;
-    info!("shutting down: writing the open batch");
-    committer.shutdown().await;
+    if let Some(c) = committer {
+        info!("shutting down: writing the open batch");
+        c.shutdown().await;
+    }
     info!("stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ use clap::Args;
 use serde::Deserialize;
 use stratus_ingest::{CommitConfig, HttpLimits, Limits};
 use stratus_model::NameValidation;
+use stratus_query::EngineOptions;
 use stratus_storage::{RetryPolicy, S3Config, StorageBackend, StorageConfig};
 
 fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
@@ -101,6 +102,24 @@ pub struct Settings {
     #[arg(long, env = "STRATUS_WAL_DIR", value_name = "DIR")]
     pub wal_dir: Option<PathBuf>,
 
+    /// How far back an instant selector looks for a sample [default: 5m]
+    #[arg(long, env = "STRATUS_LOOKBACK_DELTA", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub lookback_delta: Option<Duration>,
+
+    /// Longest a query may run [default: 2m]
+    #[arg(long, env = "STRATUS_QUERY_TIMEOUT", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub query_timeout: Option<Duration>,
+
+    /// Most samples one query may hold in memory [default: 50000000]
+    #[arg(long, env = "STRATUS_QUERY_MAX_SAMPLES")]
+    pub query_max_samples: Option<usize>,
+
+    /// Most series one selector may return [default: 500000]
+    #[arg(long, env = "STRATUS_QUERY_MAX_SERIES")]
+    pub query_max_series: Option<usize>,
+
     /// Log filter, e.g. info or stratus_ingest=debug [default: info]
     #[arg(long, env = "STRATUS_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -115,6 +134,7 @@ pub struct Resolved {
     pub http: HttpLimits,
     pub commit: CommitConfig,
     pub wal_dir: Option<PathBuf>,
+    pub engine: EngineOptions,
     pub log_level: String,
 }
 
@@ -152,6 +172,10 @@ impl Settings {
             max_body_bytes,
             multitenancy,
             wal_dir,
+            lookback_delta,
+            query_timeout,
+            query_max_samples,
+            query_max_series,
             log_level
         ))
     }
@@ -226,6 +250,16 @@ impl Settings {
             http,
             commit,
             wal_dir: self.wal_dir,
+            engine: {
+                let d = EngineOptions::default();
+                EngineOptions {
+                    lookback_delta: self.lookback_delta.unwrap_or(d.lookback_delta),
+                    timeout: self.query_timeout.unwrap_or(d.timeout),
+                    max_samples: self.query_max_samples.unwrap_or(d.max_samples),
+                    max_series: self.query_max_series.unwrap_or(d.max_series),
+                    ..d
+                }
+            },
             log_level: self.log_level.unwrap_or_else(|| "info".into()),
         })
     }
