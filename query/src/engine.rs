@@ -100,8 +100,18 @@ impl Engine {
         query: &str,
         t: i64,
     ) -> Result<QueryResult, QueryError> {
-        let expr = parse(query)?;
-        self.run(tenant, &expr, t, t, 1, true).await
+        self.instant_expr(tenant, &parse(query)?, t).await
+    }
+
+    /// Evaluates a parsed expression at `t` (ms): for callers that parse
+    /// once and evaluate often, such as rules.
+    pub async fn instant_expr(
+        &self,
+        tenant: &TenantId,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.run(tenant, expr, t, t, 1, true).await
     }
 
     /// Evaluates `query` from `start` to `end` (ms) every `step` ms.
@@ -113,7 +123,19 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, QueryError> {
-        let expr = parse(query)?;
+        self.range_expr(tenant, &parse(query)?, start, end, step)
+            .await
+    }
+
+    /// [`Engine::range`] for a parsed expression.
+    pub async fn range_expr(
+        &self,
+        tenant: &TenantId,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, QueryError> {
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
             other => {
@@ -133,7 +155,7 @@ impl Engine {
                 "invalid parameter \"end\": end timestamp must not be before start time",
             ));
         }
-        self.run(tenant, &expr, start, end, step, false).await
+        self.run(tenant, expr, start, end, step, false).await
     }
 
     async fn run(

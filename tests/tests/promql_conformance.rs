@@ -275,16 +275,153 @@ async fn run_eval(w: &World, e: &Eval) -> Result<(), String> {
     };
     check_annotations("warnings", &e.expect_warn, &r.annotations.warnings)?;
     check_annotations("infos", &e.expect_info, &r.annotations.infos)?;
+    check_expected(e, &r)?;
+    range_mode(w, e, &r).await?;
+    at_modifier_mode(w, e).await
+}
+
+/// Functions whose result depends on the evaluation time even when their
+/// arguments do not (upstream's `AtModifierUnsafeFunctions`).
+const AT_UNSAFE: [&str; 11] = [
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+/// Sets `@ t` on every selector and subquery that has none, without
+/// descending into subqueries (as upstream). Returns false when the
+/// expression uses a function that is unsafe with `@`.
+fn pin_at(e: &mut promql_parser::parser::Expr, t: std::time::SystemTime) -> bool {
+    use promql_parser::parser::{AtModifier, Expr};
+    match e {
+        Expr::VectorSelector(vs) => {
+            vs.at.get_or_insert(AtModifier::At(t));
+            true
+        }
+        Expr::MatrixSelector(ms) => {
+            ms.vs.at.get_or_insert(AtModifier::At(t));
+            true
+        }
+        Expr::Subquery(sq) => {
+            sq.at.get_or_insert(AtModifier::At(t));
+            true
+        }
+        Expr::Call(c) => {
+            let safe = !AT_UNSAFE.contains(&c.func.name);
+            c.args
+                .args
+                .iter_mut()
+                .fold(safe, |ok, a| pin_at(a, t) && ok)
+        }
+        Expr::Aggregate(a) => {
+            let p = a.param.as_deref_mut().is_none_or(|p| pin_at(p, t));
+            pin_at(&mut a.expr, t) && p
+        }
+        Expr::Binary(b) => {
+            let l = pin_at(&mut b.lhs, t);
+            pin_at(&mut b.rhs, t) && l
+        }
+        Expr::Unary(u) => pin_at(&mut u.expr, t),
+        Expr::Paren(p) => pin_at(&mut p.expr, t),
+        _ => true,
+    }
+}
+
+/// As upstream: with every selector pinned to `@ t`, the query gives the
+/// same answer at other evaluation times.
+async fn at_modifier_mode(w: &World, e: &Eval) -> Result<(), String> {
+    let EvalKind::Instant { at_ms } = e.kind else {
+        return Ok(());
+    };
+    let Ok(mut expr) = stratus_query::engine::parse(&e.query) else {
+        return Ok(());
+    };
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(at_ms.max(0) as u64);
+    if at_ms < 0 || !pin_at(&mut expr, at) {
+        return Ok(());
+    }
+    let times: Vec<i64> = if at_ms == 0 {
+        vec![0, 10, 100, 1000, 10_000, 100_000, 1_000_000]
+    } else {
+        vec![-10 * at_ms, 0, at_ms / 5, at_ms, 10 * at_ms]
+    };
+    let tenant = TenantId::anonymous();
+    for t in times {
+        let r = w
+            .engine
+            .instant_expr(&tenant, &expr, t)
+            .await
+            .map_err(|err| format!("@ {at_ms} evaluated at {t}: unexpected error: {err}"))?;
+        check_expected(e, &r).map_err(|msg| format!("@ {at_ms} evaluated at {t}: {msg}"))?;
+    }
+    Ok(())
+}
+
+/// As upstream: an instant eval must give the same answer as the middle
+/// step of a range query from t-1m to t+1m, step 1m.
+async fn range_mode(w: &World, e: &Eval, instant: &QueryResult) -> Result<(), String> {
+    let EvalKind::Instant { at_ms } = e.kind else {
+        return Ok(());
+    };
+    if e.ordered
+        || !matches!(
+            instant.value,
+            QueryValue::Vector(_) | QueryValue::Scalar { .. }
+        )
+    {
+        return Ok(());
+    }
+    let tenant = TenantId::anonymous();
+    let r = w
+        .engine
+        .range(&tenant, &e.query, at_ms - 60_000, at_ms + 60_000, 60_000)
+        .await
+        .map_err(|err| format!("range mode: unexpected error: {err}"))?;
+    let QueryValue::Matrix(m) = &r.value else {
+        return Err(format!("range mode: expected a matrix, got {:?}", r.value));
+    };
+    let at_t: Vec<(Labels, Sample)> = m
+        .iter()
+        .filter_map(|s| {
+            s.samples
+                .iter()
+                .find(|p| p.t == at_ms)
+                .map(|p| (s.labels.clone(), *p))
+        })
+        .collect();
+    let as_instant = QueryResult {
+        value: match instant.value {
+            QueryValue::Scalar { .. } => QueryValue::Scalar {
+                t: at_ms,
+                v: at_t.first().map_or(f64::NAN, |p| p.1.v),
+            },
+            _ => QueryValue::Vector(at_t),
+        },
+        annotations: r.annotations.clone(),
+        samples_loaded: 0,
+    };
+    check_expected(e, &as_instant).map_err(|msg| format!("range mode: {msg}"))
+}
+
+fn check_expected(e: &Eval, r: &QueryResult) -> Result<(), String> {
     match &e.expected {
-        Expected::Scalar(want) => match r.value {
-            QueryValue::Scalar { v, .. } if close(*want, v) => Ok(()),
+        Expected::Scalar(want) => match &r.value {
+            QueryValue::Scalar { v, .. } if close(*want, *v) => Ok(()),
             other => Err(format!("expected scalar {want}, got {other:?}")),
         },
         Expected::String(want) => match &r.value {
             QueryValue::String { s, .. } if s == want => Ok(()),
             other => Err(format!("expected string {want:?}, got {other:?}")),
         },
-        Expected::Series(want) => compare_series(want, &actual_series(&r, &e.kind)?, e.ordered),
+        Expected::Series(want) => compare_series(want, &actual_series(r, &e.kind)?, e.ordered),
         Expected::RangeVector {
             start_ms,
             step_ms,
@@ -296,7 +433,7 @@ async fn run_eval(w: &World, e: &Eval) -> Result<(), String> {
                 end_ms: *start_ms,
                 step_ms: *step_ms,
             };
-            compare_series(series, &actual_series(&r, &kind)?, e.ordered)
+            compare_series(series, &actual_series(r, &kind)?, e.ordered)
         }
     }
 }
