@@ -6,6 +6,8 @@ use clap::Subcommand;
 mod dataset;
 mod ingest;
 mod procstat;
+mod query;
+mod servers;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -13,10 +15,14 @@ pub enum BenchCommand {
     /// sample on a node-exporter-like load; `--compare-prometheus` runs the
     /// same load against Prometheus's receiver
     Ingest(ingest::IngestArgs),
+    /// Query latency of dashboard queries on the same data in Stratus and,
+    /// with `--compare-prometheus`, in Prometheus
+    Query(query::QueryArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest::run(args).await,
+        BenchCommand::Query(args) => query::run(args).await,
     }
 }

@@ -3,18 +3,17 @@
 //! `--compare-prometheus`, into Prometheus's own receiver in the same run.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Args;
-use prost::Message;
-use stratus_ingest::proto::{LabelV1, SampleProto, TimeSeriesV1, WriteRequestV1};
+use stratus_ingest::proto::{LabelV1, SampleProto, TimeSeriesV1};
 
 use super::dataset::Dataset;
 use super::procstat::{clock_ticks, cpu_seconds, peak_rss_bytes};
+use super::servers::{self, dir_bytes, median, now_ms, post_write, write_body, Server, Target};
 
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
@@ -42,21 +41,6 @@ pub struct IngestArgs {
     /// Commit window of the Stratus under test
     #[arg(long, default_value = "200ms")]
     pub commit_window: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Stratus,
-    Prometheus,
-}
-
-impl Target {
-    fn name(self) -> &'static str {
-        match self {
-            Target::Stratus => "stratus",
-            Target::Prometheus => "prometheus",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -98,15 +82,7 @@ fn encode(dataset: &Dataset, args: &IngestArgs, start_ms: i64) -> Vec<Vec<Bytes>
         if series.is_empty() {
             return;
         }
-        let req = WriteRequestV1 {
-            timeseries: std::mem::take(series),
-            metadata: vec![],
-        };
-        let raw = req.encode_to_vec();
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&raw)
-            .unwrap_or_default();
-        out.push(Bytes::from(body));
+        out.push(write_body(std::mem::take(series)));
     };
     dataset.generate(start_ms, |i, t, v| {
         let s = i % senders;
@@ -128,105 +104,20 @@ fn encode(dataset: &Dataset, args: &IngestArgs, start_ms: i64) -> Vec<Vec<Bytes>
     bodies
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_ready(server: &mut Server, client: &reqwest::Client) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{}/-/ready", server.port);
-    let start = Instant::now();
-    loop {
-        if let Some(status) = server.child.try_wait()? {
-            bail!("server exited during start: {status}");
-        }
-        if let Ok(r) = client.get(&url).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("server not ready after 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn start(target: Target, dir: &Path, args: &IngestArgs) -> anyhow::Result<Server> {
-    let port = free_port()?;
-    let log = std::fs::File::create(dir.join("server.log"))?;
-    let mut cmd = match target {
-        Target::Stratus => {
-            let mut c = Command::new(std::env::current_exe()?);
-            c.arg("all")
-                .arg("--listen-addr")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--data-dir")
-                .arg(dir.join("data"))
-                .arg("--commit-window")
-                .arg(&args.commit_window)
-                .arg("--max-sample-age")
-                .arg("2h")
-                .arg("--log-level")
-                .arg("warn");
-            c
-        }
-        Target::Prometheus => {
-            let cfg = dir.join("prometheus.yml");
-            std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n")?;
-            let mut c = Command::new(&args.prometheus_bin);
-            c.arg(format!("--config.file={}", cfg.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.join("tsdb").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--web.enable-remote-write-receiver")
-                .arg("--log.level=warn");
-            c
-        }
-    };
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", target.name()))?;
-    Ok(Server { child, port })
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    let stratus = [
+        "--commit-window",
+        args.commit_window.as_str(),
+        "--max-sample-age",
+        "2h",
+    ];
+    servers::start(
+        target,
+        dir,
+        &stratus,
+        &args.prometheus_bin,
+        "global:\n  scrape_interval: 1h\n",
+    )
 }
 
 async fn round(
@@ -242,7 +133,7 @@ async fn round(
         .pool_max_idle_per_host(args.senders * 2)
         .build()?;
     let mut server = start(target, dir.path(), args)?;
-    wait_ready(&mut server, &client).await?;
+    server.wait_ready(&client).await?;
     let pid = server.child.id();
     let url = Arc::new(format!("http://127.0.0.1:{}/api/v1/write", server.port));
 
@@ -256,19 +147,7 @@ async fn round(
                 let mut lat = Vec::with_capacity(list.len());
                 for body in list {
                     let t = Instant::now();
-                    let r = client
-                        .post(url.as_str())
-                        .header("content-type", "application/x-protobuf")
-                        .header("content-encoding", "snappy")
-                        .header("x-prometheus-remote-write-version", "0.1.0")
-                        .body(body)
-                        .send()
-                        .await?;
-                    let status = r.status();
-                    let text = r.text().await.unwrap_or_default();
-                    if !status.is_success() {
-                        bail!("write answered {status}: {text}");
-                    }
+                    post_write(&client, url.as_str(), body).await?;
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 Ok::<_, anyhow::Error>(lat)
@@ -312,14 +191,6 @@ fn print(label: &str, r: &RoundResult) {
         r.peak_rss as f64 / (1 << 20) as f64,
         r.stored_bytes as f64 / r.samples as f64,
     );
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[v.len() / 2]
 }
 
 fn median_result(rs: &[RoundResult]) -> RoundResult {
