@@ -44,6 +44,10 @@ impl SeriesSource for WithMeta {
 }
 
 fn app() -> Router {
+    app_with(EngineOptions::default())
+}
+
+fn app_with(opts: EngineOptions) -> Router {
     let mem = MemorySource::new();
     let t = TenantId::anonymous();
     for (job, v) in [("a", 1.0), ("b", 0.0)] {
@@ -59,7 +63,7 @@ fn app() -> Router {
     );
     let source: Arc<dyn SeriesSource> = Arc::new(WithMeta(mem));
     router(QueryState {
-        engine: Engine::new(source.clone(), EngineOptions::default()),
+        engine: Engine::new(source.clone(), opts),
         source,
         clock: Arc::new(Fixed),
         multitenancy: false,
@@ -225,4 +229,60 @@ async fn tenants_see_only_their_data() {
     assert_eq!(body["data"]["result"][0]["value"][1], "7");
     let (_, body) = call(get("/api/v1/query?query=secret&time=60")).await;
     assert_eq!(body["data"]["result"], serde_json::json!([]));
+}
+
+async fn call_on(app: &Router, uri: &str) -> (StatusCode, Value) {
+    let resp = app.clone().oneshot(get(uri)).await.expect("response");
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, serde_json::from_slice(&body).expect("json"))
+}
+
+/// Each limit fails the query in Prometheus's format, and the next query
+/// on the same server works.
+#[tokio::test]
+async fn limits_fail_cleanly_and_the_server_stays_healthy() {
+    let cases = [
+        (
+            EngineOptions {
+                max_samples: 5,
+                ..EngineOptions::default()
+            },
+            "/api/v1/query_range?query=up&start=0&end=600&step=60",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "execution",
+            "too many samples",
+        ),
+        (
+            EngineOptions {
+                max_series: 1,
+                ..EngineOptions::default()
+            },
+            "/api/v1/query?query=up&time=60",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "execution",
+            "more than 1 series",
+        ),
+        (
+            EngineOptions::default(),
+            "/api/v1/query?query=up&time=60&timeout=0.000000001",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "timed out",
+        ),
+    ];
+    for (opts, uri, status, kind, needle) in cases {
+        let app = app_with(opts);
+        let (got, body) = call_on(&app, uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert_eq!(body["errorType"], kind, "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains(needle)),
+            "{body}"
+        );
+        let (got, body) = call_on(&app, "/api/v1/query?query=1&time=60").await;
+        assert_eq!(got, StatusCode::OK, "still answers after the limit: {body}");
+    }
 }
