@@ -10,12 +10,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{stream, StreamExt, TryStreamExt};
 use moka::sync::Cache;
-use stratus_codec::{decode_segment, Segment};
-use stratus_model::{Labels, MetricMetadata, Sample, TenantId, TimeRange};
+use stratus_codec::{decode_segment, Segment, SegmentSeries};
+use stratus_model::{Labels, MetricMetadata, Sample, TenantId, TimeRange, METRIC_NAME};
 use stratus_storage::keys::segments_prefix;
 use stratus_storage::{Bucket, ObjectPath, SegmentKey};
 
-use crate::matcher::{matches_all, LabelMatcher};
+use crate::matcher::{matches_all, LabelMatcher, MatchKind};
 use crate::source::{in_range, merge_newer, Series, SeriesSource, SourceError};
 
 #[derive(Debug, Clone)]
@@ -42,11 +42,51 @@ pub struct BucketSource {
     bucket: Bucket,
     opts: BucketSourceOptions,
     listings: Cache<TenantId, Arc<Vec<ObjectPath>>>,
-    segments: Cache<ObjectPath, Arc<Segment>>,
+    segments: Cache<ObjectPath, Arc<IndexedSegment>>,
+}
+
+/// A decoded segment with its series indexed by metric name.
+struct IndexedSegment {
+    segment: Segment,
+    by_name: HashMap<String, Vec<u32>>,
+}
+
+impl IndexedSegment {
+    fn new(segment: Segment) -> Self {
+        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, s) in segment.series.iter().enumerate() {
+            let name = s.labels.metric_name().unwrap_or("");
+            by_name.entry(name.to_string()).or_default().push(i as u32);
+        }
+        Self { segment, by_name }
+    }
+
+    /// The series that can match: those of the metric name when a matcher
+    /// fixes it, else all.
+    fn candidates<'a>(
+        &'a self,
+        matchers: &[LabelMatcher],
+    ) -> Box<dyn Iterator<Item = &'a SegmentSeries> + 'a> {
+        let name = matchers.iter().find_map(|m| match m.kind {
+            MatchKind::Equal if m.name == METRIC_NAME => Some(m.value.as_str()),
+            _ => None,
+        });
+        match name {
+            Some(n) => Box::new(
+                self.by_name
+                    .get(n)
+                    .into_iter()
+                    .flatten()
+                    .map(|&i| &self.segment.series[i as usize]),
+            ),
+            None => Box::new(self.segment.series.iter()),
+        }
+    }
 }
 
 /// A rough size of a decoded segment, for the cache's budget.
-fn weight(s: &Segment) -> u32 {
+fn weight(s: &IndexedSegment) -> u32 {
+    let s = &s.segment;
     let labels: usize = s
         .series
         .iter()
@@ -68,7 +108,7 @@ impl BucketSource {
             .max_capacity(10_000)
             .build();
         let segments = Cache::builder()
-            .weigher(|_: &ObjectPath, s: &Arc<Segment>| weight(s))
+            .weigher(|_: &ObjectPath, s: &Arc<IndexedSegment>| weight(s))
             .max_capacity(opts.segment_cache_bytes)
             .build();
         Self {
@@ -97,20 +137,20 @@ impl BucketSource {
         Ok(keys)
     }
 
-    async fn segment(&self, key: &ObjectPath) -> Result<Arc<Segment>, SourceError> {
+    async fn segment(&self, key: &ObjectPath) -> Result<Arc<IndexedSegment>, SourceError> {
         if let Some(s) = self.segments.get(key) {
             return Ok(s);
         }
         let (bytes, _) = self.bucket.get(key).await?;
         let seg = decode_segment(&bytes)
             .map_err(|e| SourceError::Corrupt(format!("segment {key}: {e}")))?;
-        let seg = Arc::new(seg);
+        let seg = Arc::new(IndexedSegment::new(seg));
         self.segments.insert(key.clone(), seg.clone());
         Ok(seg)
     }
 
     /// Every segment of a tenant, oldest first.
-    async fn segments(&self, tenant: &TenantId) -> Result<Vec<Arc<Segment>>, SourceError> {
+    async fn segments(&self, tenant: &TenantId) -> Result<Vec<Arc<IndexedSegment>>, SourceError> {
         let keys = self.listing(tenant).await?;
         let keys: Vec<ObjectPath> = keys.as_ref().clone();
         let reads = keys
@@ -134,11 +174,12 @@ impl SeriesSource for BucketSource {
         let segments = self.segments(tenant).await?;
         let mut merged: HashMap<&Labels, Vec<Sample>> = HashMap::new();
         let mut order: Vec<&Labels> = Vec::new();
-        for seg in &segments {
+        for indexed in &segments {
+            let seg = &indexed.segment;
             if seg.series.is_empty() || seg.max_time < range.min || seg.min_time > range.max {
                 continue;
             }
-            for s in &seg.series {
+            for s in indexed.candidates(matchers) {
                 let samples = in_range(&s.samples, range);
                 if samples.is_empty() || !matches_all(matchers, &s.labels) {
                     continue;
@@ -167,7 +208,7 @@ impl SeriesSource for BucketSource {
         let segments = self.segments(tenant).await?;
         let mut by_family: HashMap<String, MetricMetadata> = HashMap::new();
         for seg in &segments {
-            for md in &seg.metadata {
+            for md in &seg.segment.metadata {
                 by_family.insert(md.metric_family.clone(), md.clone());
             }
         }

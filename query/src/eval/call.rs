@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Call, Expr, VectorSelector};
-use stratus_model::{Label, Labels, Sample, METRIC_NAME};
+use stratus_model::{is_stale_nan, Label, Labels, Sample, METRIC_NAME};
 
-use super::{at_ms, offset_ms, window, Evaluator, StepSeries, Val};
+use super::{at_ms, offset_ms, Evaluator, StepSeries, Val};
 use crate::error::QueryError;
 use crate::functions::{self, histogram::Bucket, range as rf};
 use crate::source::Series;
@@ -83,16 +83,28 @@ impl Evaluator<'_> {
     ) -> Result<Vec<StepSeries>, QueryError> {
         let steps = self.steps();
         let mut out = Vec::new();
+        let mut buf: Vec<Sample> = Vec::new();
         for s in &arg.series {
             let mut points = Vec::new();
             for i in 0..steps {
                 let hi = arg.at.unwrap_or_else(|| self.ts(i)) - arg.offset;
                 let lo = hi - arg.range;
-                let w = window(&s.samples, lo, hi);
+                // The left-open window (lo, hi]; staleness markers are
+                // copied out only when the window has any.
+                let a = s.samples.partition_point(|x| x.t <= lo);
+                let b = s.samples.partition_point(|x| x.t <= hi).max(a);
+                let raw = &s.samples[a..b];
+                let w: &[Sample] = if raw.iter().any(|x| is_stale_nan(x.v)) {
+                    buf.clear();
+                    buf.extend(raw.iter().filter(|x| !is_stale_nan(x.v)));
+                    &buf
+                } else {
+                    raw
+                };
                 if w.is_empty() {
                     continue;
                 }
-                if let Some(v) = f(self, &s.labels, &w, lo, hi, i)? {
+                if let Some(v) = f(self, &s.labels, w, lo, hi, i)? {
                     points.push((i as u32, v));
                 }
             }
