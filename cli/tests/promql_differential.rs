@@ -1,0 +1,322 @@
+//! Differential test of the PromQL engine: Debian's Prometheus (2.42, with
+//! its remote_write receiver) and `stratus all` get the same generated
+//! dataset through remote_write 1.0, then every query of the corpus runs
+//! against both, as instant queries at three times and as range queries
+//! with three steps, and the answers must agree (see
+//! `stratus_tests::differential` for the rules and the deliberate 2.x/3.x
+//! differences).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use stratus_tests::differential::{
+    compare, get_answer, is_ordered, render, seconds, trim, Dataset, Evaluation, Times, MUST_FAIL,
+    QUERIES,
+};
+use stratus_tests::prometheus::Prometheus;
+use stratus_tests::rw;
+use stratus_tests::stratus::StratusProcess;
+
+/// The dataset's seed; STRATUS_DIFF_SEED overrides it.
+const SEED: u64 = 0x5eed_2042;
+/// Scrape slots per remote_write request (about 3,000 samples).
+const SLOTS_PER_BATCH: usize = 14;
+/// Queries in flight per system.
+const PARALLEL: usize = 8;
+
+const PROMETHEUS_CONFIG: &str = "
+global:
+  scrape_interval: 15s
+  evaluation_interval: 1m
+scrape_configs: []
+";
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .expect("clock after 1970")
+}
+
+async fn write_all(client: &reqwest::Client, url: &str, data: &Dataset) {
+    for (i, batch) in data.batches(SLOTS_PER_BATCH).iter().enumerate() {
+        let status = rw::send(client, url, rw::encode_v1(batch))
+            .await
+            .unwrap_or_else(|e| panic!("remote_write {i} to {url}: {e}"));
+        assert!(
+            (200..300).contains(&status),
+            "remote_write {i} to {url} answered {status}"
+        );
+    }
+}
+
+/// Polls both systems until they hold every series and sample of the
+/// dataset (the Stratus reader caches segment listings for up to 1 s).
+async fn wait_for_data(
+    client: &reqwest::Client,
+    bases: [&str; 2],
+    data: &Dataset,
+    at_ms: i64,
+) -> String {
+    let series = data.series.len();
+    let samples = data.sample_count();
+    // count_over_time drops the metric name, so different metrics with the
+    // same labels would collide in one selector: count per metric name.
+    let mut names: Vec<&str> = data
+        .series
+        .iter()
+        .filter_map(|(l, _)| {
+            l.iter()
+                .find(|(n, _)| n == "__name__")
+                .map(|(_, v)| v.as_str())
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let sample_query = names
+        .iter()
+        .map(|n| format!("sum(count_over_time({n}[1h]))"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let checks = [
+        (
+            "count(last_over_time({__name__=~\".+\"}[1h]))".to_string(),
+            series,
+        ),
+        (sample_query, samples),
+    ];
+    let eval = Evaluation::Instant { time_ms: at_ms };
+    let start = Instant::now();
+    loop {
+        let mut seen = Vec::new();
+        for base in bases {
+            for (q, _) in &checks {
+                let a = get_answer(client, base, &eval.request_path(q))
+                    .await
+                    .expect("count query");
+                let v = a.json["data"]["result"][0]["value"][1]
+                    .as_str()
+                    .and_then(|s| s.parse::<f64>().ok());
+                seen.push(v);
+            }
+        }
+        let want: Vec<Option<f64>> = checks.iter().map(|c| Some(c.1 as f64)).collect();
+        if seen[..2] == want[..] && seen[2..] == want[..] {
+            return format!("{series} series, {samples} samples");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "data not complete after 60s: want {want:?}, stratus {:?}, prometheus {:?}",
+            &seen[..2],
+            &seen[2..],
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// What Prometheus answered, for checking the corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Error,
+    Empty,
+    Data,
+    /// A successful instant query of a range vector or a string, which
+    /// a range query cannot evaluate.
+    RangeOrString,
+}
+
+impl Shape {
+    fn of(v: &serde_json::Value, eval: Evaluation) -> Self {
+        if v["status"] != "success" {
+            return Self::Error;
+        }
+        let data = &v["data"];
+        let rtype = data["resultType"].as_str().unwrap_or_default();
+        let instant = matches!(eval, Evaluation::Instant { .. });
+        if instant && (rtype == "matrix" || rtype == "string") {
+            return Self::RangeOrString;
+        }
+        if data["result"].as_array().is_some_and(|r| r.is_empty()) {
+            Self::Empty
+        } else {
+            Self::Data
+        }
+    }
+}
+
+struct Outcome {
+    template: &'static str,
+    eval: Evaluation,
+    prometheus: Shape,
+    mismatch: Option<Mismatch>,
+}
+
+/// Prometheus must reject the queries of MUST_FAIL in every evaluation, and
+/// accept the others, except range evaluations of expressions that are
+/// range vectors or strings.
+fn check_corpus(outcomes: &[Outcome]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for q in QUERIES {
+        let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.template == *q).collect();
+        let must_fail = MUST_FAIL.contains(q);
+        let instant_matrix = mine.iter().any(|o| o.prometheus == Shape::RangeOrString);
+        for o in &mine {
+            let failed = o.prometheus == Shape::Error;
+            let ok_to_fail =
+                must_fail || (instant_matrix && matches!(o.eval, Evaluation::Range { .. }));
+            if failed != must_fail && !(failed && ok_to_fail) {
+                problems.push(format!(
+                    "{q} ({}): prometheus {}",
+                    o.eval,
+                    if failed { "failed" } else { "succeeded" }
+                ));
+            }
+        }
+    }
+    problems
+}
+
+struct Mismatch {
+    query: String,
+    eval: Evaluation,
+    diff: String,
+    stratus: String,
+    prometheus: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn promql_answers_match_prometheus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = Path::new(env!("CARGO_BIN_EXE_stratus"));
+    let stratus = StratusProcess::start(
+        bin,
+        0,
+        &dir.path().join("data"),
+        &dir.path().join("stratus.log"),
+        &["--commit-window", "50ms"],
+    )
+    .expect("stratus");
+    let prom_dir = dir.path().join("prometheus");
+    std::fs::create_dir_all(&prom_dir).expect("mkdir");
+    let prom = Prometheus::start(
+        &prom_dir,
+        PROMETHEUS_CONFIG,
+        &["--web.enable-remote-write-receiver"],
+    )
+    .expect("prometheus");
+
+    // About 40 minutes of data ending a few minutes before now: inside
+    // Stratus's accepted window (1 h) and in order for Prometheus's head.
+    let base_ms = now_ms() / 60_000 * 60_000 - 42 * 60_000;
+    let seed = std::env::var("STRATUS_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEED);
+    let data = Dataset::generate(seed, base_ms);
+    let times = Times::for_dataset(&data);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let (s_base, p_base) = (stratus.url(""), prom.url(""));
+    write_all(&client, &stratus.url("/api/v1/write"), &data).await;
+    write_all(&client, &prom.url("/api/v1/write"), &data).await;
+    let loaded = wait_for_data(&client, [&s_base, &p_base], &data, times.instants[2]).await;
+    println!(
+        "differential: seed {seed}, loaded {loaded} into both; base {}, evaluations at {:?}, @ {}",
+        seconds(base_ms),
+        times.instants.map(seconds),
+        seconds(times.at_ms)
+    );
+
+    let evals = times.evaluations();
+    let jobs: Vec<(&str, String, Evaluation)> = QUERIES
+        .iter()
+        .flat_map(|q| evals.iter().map(move |e| (*q, render(q, &times), *e)))
+        .collect();
+    let outcomes: Vec<Outcome> = futures::stream::iter(jobs)
+        .map(|(template, query, eval)| {
+            let (client, s_base, p_base) = (&client, &s_base, &p_base);
+            async move {
+                let path = eval.request_path(&query);
+                let s = get_answer(client, s_base, &path).await.expect("stratus");
+                let p = get_answer(client, p_base, &path).await.expect("prometheus");
+                let ordered = matches!(eval, Evaluation::Instant { .. }) && is_ordered(&query);
+                let mismatch = compare(&s.json, &p.json, ordered)
+                    .err()
+                    .map(|diff| Mismatch {
+                        query,
+                        eval,
+                        diff,
+                        stratus: trim(&s.body, 600),
+                        prometheus: trim(&p.body, 600),
+                    });
+                Outcome {
+                    template,
+                    eval,
+                    prometheus: Shape::of(&p.json, eval),
+                    mismatch,
+                }
+            }
+        })
+        .buffered(PARALLEL)
+        .collect()
+        .await;
+
+    let corpus_problems = check_corpus(&outcomes);
+    let never_data: Vec<&str> = QUERIES
+        .iter()
+        .copied()
+        .filter(|q| {
+            !outcomes.iter().any(|o| {
+                o.template == *q && matches!(o.prometheus, Shape::Data | Shape::RangeOrString)
+            })
+        })
+        .collect();
+    let count = |shape: Shape| outcomes.iter().filter(|o| o.prometheus == shape).count();
+    println!(
+        "differential: prometheus answered {} evaluations with data, {} empty, {} with an error; \
+         queries without data in any evaluation: {never_data:?}",
+        count(Shape::Data) + count(Shape::RangeOrString),
+        count(Shape::Empty),
+        count(Shape::Error)
+    );
+    let mismatches: Vec<Mismatch> = outcomes.into_iter().filter_map(|o| o.mismatch).collect();
+    println!(
+        "differential: {} queries x {} evaluations, {} mismatches",
+        QUERIES.len(),
+        evals.len(),
+        mismatches.len()
+    );
+
+    let mut report = String::new();
+    if !corpus_problems.is_empty() {
+        let _ = writeln!(
+            report,
+            "the corpus is not what Prometheus 2.42 expects:\n{}\n",
+            corpus_problems.join("\n")
+        );
+    }
+    if !mismatches.is_empty() {
+        let mut queries: Vec<&str> = mismatches.iter().map(|m| m.query.as_str()).collect();
+        queries.dedup();
+        let _ = writeln!(
+            report,
+            "{} of {} evaluations differ, in {} queries:\n{}",
+            mismatches.len(),
+            QUERIES.len() * evals.len(),
+            queries.len(),
+            queries.join("\n")
+        );
+    }
+    for m in &mismatches {
+        let _ = writeln!(
+            report,
+            "\n--- {}\n    {}\n{}    stratus:    {}\n    prometheus: {}",
+            m.query, m.eval, m.diff, m.stratus, m.prometheus
+        );
+    }
+    assert!(report.is_empty(), "{report}");
+}
