@@ -210,7 +210,7 @@ fn selector_matchers(s: &str) -> Result<Vec<Vec<LabelMatcher>>, QueryError> {
         base.push(LabelMatcher::equal(stratus_model::METRIC_NAME, n));
     }
     let compile = |m: &promql_parser::label::Matcher| {
-        LabelMatcher::from_parser(m)
+        crate::matcher::from_parser(m)
             .map_err(|e| QueryError::bad(format!("invalid regular expression {:?}: {e}", m.value)))
     };
     for m in &vs.matchers.matchers {

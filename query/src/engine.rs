@@ -239,7 +239,7 @@ impl Engine {
             base.push(LabelMatcher::equal(METRIC_NAME, name));
         }
         let compile = |m: &promql_parser::label::Matcher| {
-            LabelMatcher::from_parser(m).map_err(|e| {
+            crate::matcher::from_parser(m).map_err(|e| {
                 QueryError::bad(format!("invalid regular expression {:?}: {e}", m.value))
             })
         };

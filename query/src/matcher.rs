@@ -1,138 +1,33 @@
-//! Label matchers with Prometheus 3 semantics: regexes are fully anchored
-//! and `.` matches newlines; a matcher on a missing label sees "".
+//! Label matchers (defined in `stratus_model`) built from the parser's.
 
 use promql_parser::label::{MatchOp, Matcher};
 use regex::Regex;
-use stratus_model::Labels;
 
-#[derive(Debug, Clone)]
-pub enum MatchKind {
-    Equal,
-    NotEqual,
-    Regex(Regex),
-    NotRegex(Regex),
+pub use stratus_model::{compile_regex as compile, matches_all, LabelMatcher, MatchKind};
+
+/// From the parser's matcher, recompiling regexes with Prometheus 3's flags
+/// (anchored, `.` matching newlines). When our compilation fails, the
+/// parser's (which rewrites some Go-only syntax) is used with the `s` flag.
+pub fn from_parser(m: &Matcher) -> Result<LabelMatcher, regex::Error> {
+    Ok(match &m.op {
+        MatchOp::Equal => LabelMatcher::equal(&m.name, &m.value),
+        MatchOp::NotEqual => LabelMatcher::not_equal(&m.name, &m.value),
+        MatchOp::Re(parsed) => regex_or(&m.name, &m.value, parsed, false)?,
+        MatchOp::NotRe(parsed) => regex_or(&m.name, &m.value, parsed, true)?,
+    })
 }
 
-#[derive(Debug, Clone)]
-pub struct LabelMatcher {
-    pub name: String,
-    pub value: String,
-    pub kind: MatchKind,
-}
-
-impl LabelMatcher {
-    pub fn equal(name: &str, value: &str) -> Self {
-        Self {
-            name: name.into(),
-            value: value.into(),
-            kind: MatchKind::Equal,
+fn regex_or(
+    name: &str,
+    value: &str,
+    parsed: &Regex,
+    negate: bool,
+) -> Result<LabelMatcher, regex::Error> {
+    match LabelMatcher::regex(name, value, negate) {
+        Ok(m) => Ok(m),
+        Err(_) => {
+            let compiled = Regex::new(&format!("(?s){}", parsed.as_str()))?;
+            Ok(LabelMatcher::with_regex(name, value, compiled, negate))
         }
-    }
-
-    /// A regex matcher; `re` is anchored and `.` matches newlines.
-    pub fn regex(name: &str, re: &str, negate: bool) -> Result<Self, regex::Error> {
-        let compiled = compile(re)?;
-        Ok(Self {
-            name: name.into(),
-            value: re.into(),
-            kind: if negate {
-                MatchKind::NotRegex(compiled)
-            } else {
-                MatchKind::Regex(compiled)
-            },
-        })
-    }
-
-    /// From the parser's matcher, recompiling regexes with Prometheus 3's flags.
-    pub fn from_parser(m: &Matcher) -> Result<Self, regex::Error> {
-        Ok(match &m.op {
-            MatchOp::Equal => Self::equal(&m.name, &m.value),
-            MatchOp::NotEqual => Self {
-                name: m.name.clone(),
-                value: m.value.clone(),
-                kind: MatchKind::NotEqual,
-            },
-            MatchOp::Re(parsed) => Self::regex_or(&m.name, &m.value, parsed, false)?,
-            MatchOp::NotRe(parsed) => Self::regex_or(&m.name, &m.value, parsed, true)?,
-        })
-    }
-
-    /// Prefers our compilation; falls back to the parser's (which rewrites
-    /// some Go-only syntax) with the `s` flag added when ours fails.
-    fn regex_or(
-        name: &str,
-        value: &str,
-        parsed: &Regex,
-        negate: bool,
-    ) -> Result<Self, regex::Error> {
-        match Self::regex(name, value, negate) {
-            Ok(m) => Ok(m),
-            Err(_) => {
-                let compiled = Regex::new(&format!("(?s){}", parsed.as_str()))?;
-                Ok(Self {
-                    name: name.into(),
-                    value: value.into(),
-                    kind: if negate {
-                        MatchKind::NotRegex(compiled)
-                    } else {
-                        MatchKind::Regex(compiled)
-                    },
-                })
-            }
-        }
-    }
-
-    pub fn matches_value(&self, v: &str) -> bool {
-        match &self.kind {
-            MatchKind::Equal => v == self.value,
-            MatchKind::NotEqual => v != self.value,
-            MatchKind::Regex(r) => r.is_match(v),
-            MatchKind::NotRegex(r) => !r.is_match(v),
-        }
-    }
-
-    pub fn matches(&self, labels: &Labels) -> bool {
-        self.matches_value(labels.get(&self.name).unwrap_or(""))
-    }
-
-    /// True when the matcher also matches the empty string (so series
-    /// without the label match).
-    pub fn matches_empty(&self) -> bool {
-        self.matches_value("")
-    }
-}
-
-/// Compiles a PromQL regex: anchored, `.` matching newlines.
-pub fn compile(re: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("(?s)^(?:{re})$"))
-}
-
-/// True when every matcher matches.
-pub fn matches_all(matchers: &[LabelMatcher], labels: &Labels) -> bool {
-    matchers.iter().all(|m| m.matches(labels))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn l(p: &[(&str, &str)]) -> Labels {
-        Labels::from_pairs(p.iter().copied()).expect("labels")
-    }
-
-    #[test]
-    fn regexes_are_anchored_and_dot_matches_newline() {
-        let m = LabelMatcher::regex("a", "fo.", false).expect("re");
-        assert!(m.matches(&l(&[("a", "foo")])));
-        assert!(!m.matches(&l(&[("a", "xfoo")])));
-        assert!(m.matches(&l(&[("a", "fo\n")])));
-    }
-
-    #[test]
-    fn missing_labels_are_empty() {
-        assert!(LabelMatcher::equal("x", "").matches(&l(&[("a", "1")])));
-        assert!(!LabelMatcher::equal("a", "").matches(&l(&[("a", "1")])));
-        let ne = LabelMatcher::regex("x", ".+", true).expect("re");
-        assert!(ne.matches(&l(&[("a", "1")])));
     }
 }

@@ -2,11 +2,13 @@
 //! tenant ids, time ranges and metric metadata. No IO lives here.
 
 mod labels;
+mod matcher;
 mod metadata;
 mod sample;
 mod tenant;
 
 pub use labels::{Label, Labels, LabelsError, NameValidation, METRIC_NAME};
+pub use matcher::{compile_regex, matches_all, LabelMatcher, MatchKind};
 pub use metadata::{MetricMetadata, MetricType};
 pub use sample::{is_stale_nan, Sample, TimeRange, STALE_NAN, STALE_NAN_BITS};
 pub use tenant::{TenantError, TenantId, ANONYMOUS_TENANT};
