@@ -9,6 +9,18 @@ mod settings;
 
 use settings::Settings;
 
+#[derive(clap::Args)]
+struct CompactorArgs {
+    /// Run one complete pass and exit
+    #[arg(long)]
+    once: bool,
+    /// Run as of this time (RFC 3339 or Unix seconds) instead of now
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
 #[derive(Parser)]
 #[command(
     name = "stratus",
@@ -32,6 +44,8 @@ enum Command {
     Ingest(Settings),
     /// Only the read path (the Prometheus HTTP API for Grafana)
     Query(Settings),
+    /// Only compaction: segments to blocks, rollups, retention, deletes
+    Compactor(CompactorArgs),
     /// Benchmarks that print their figures
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -69,6 +83,7 @@ fn main() -> anyhow::Result<()> {
             server::Components {
                 ingest: true,
                 query: true,
+                compactor: true,
             },
         ),
         Command::Ingest(s) => serve(
@@ -77,6 +92,7 @@ fn main() -> anyhow::Result<()> {
             server::Components {
                 ingest: true,
                 query: false,
+                compactor: false,
             },
         ),
         Command::Query(s) => serve(
@@ -85,8 +101,14 @@ fn main() -> anyhow::Result<()> {
             server::Components {
                 ingest: false,
                 query: true,
+                compactor: false,
             },
         ),
+        Command::Compactor(a) => {
+            let cfg = a.settings.load()?.resolve()?;
+            init_logging(&cfg.log_level);
+            runtime.block_on(server::compactor(cfg, a.once, a.now.as_deref()))
+        }
         Command::Bench(b) => {
             init_logging("warn");
             runtime.block_on(bench::run(b))

@@ -10,9 +10,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use prometheus_client::registry::Registry;
+use stratus_compactor::{Compactor, CompactorMetrics};
 use stratus_ingest::wal::Wal;
 use stratus_ingest::{Committer, IngestMetrics, IngestState, Sink};
-use stratus_model::SystemClock;
+use stratus_model::{Clock, SystemClock};
 use stratus_query::api::QueryState;
 use stratus_query::{BucketSource, BucketSourceOptions, Engine, SeriesSource};
 use stratus_storage::{keys, Bucket, StorageBackend};
@@ -56,6 +57,32 @@ fn describe(cfg: &Resolved) -> String {
 pub struct Components {
     pub ingest: bool,
     pub query: bool,
+    pub compactor: bool,
+}
+
+/// `stratus compactor`: one pass (`--once`) or a loop until a signal.
+pub async fn compactor(cfg: Resolved, once: bool, now: Option<&str>) -> anyhow::Result<()> {
+    let bucket = Bucket::from_config(&cfg.storage)?;
+    let mut registry = Registry::default();
+    let metrics = CompactorMetrics::new(&mut registry);
+    let c = Compactor::new(bucket, cfg.compactor.clone(), metrics);
+    if once {
+        let now_ms = match now {
+            Some(t) => {
+                stratus_query::api::parse_time(t, "now").map_err(|e| anyhow::anyhow!("{e}"))?
+            }
+            None => SystemClock.now_ms(),
+        };
+        let r = c.run_once(now_ms).await?;
+        println!(
+            "compaction pass: {} tenants, {} jobs ({} lost a race), {} blocks written, {} segments compacted, {} objects deleted, {} bytes read, {} bytes written",
+            r.tenants, r.jobs, r.conflicts, r.blocks_written, r.segments_compacted, r.objects_deleted, r.bytes_read, r.bytes_written
+        );
+        return Ok(());
+    }
+    c.run_loop(cfg.compaction_interval, &SystemClock, shutdown_signal())
+        .await;
+    Ok(())
 }
 
 /// Runs until SIGINT or SIGTERM, then stops taking requests, writes the
@@ -90,6 +117,23 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             clock: Arc::new(SystemClock),
         }));
         committer = Some(c);
+    }
+    let mut compaction = None;
+    if components.compactor {
+        let c = Compactor::new(
+            bucket.clone(),
+            cfg.compactor.clone(),
+            CompactorMetrics::new(&mut registry),
+        );
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let interval = cfg.compaction_interval;
+        let handle = tokio::spawn(async move {
+            c.run_loop(interval, &SystemClock, async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        });
+        compaction = Some((stop_tx, handle));
     }
     if components.query {
         let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
@@ -127,6 +171,10 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     if let Some(c) = committer {
         info!("shutting down: writing the open batch");
         c.shutdown().await;
+    }
+    if let Some((stop, handle)) = compaction {
+        let _ = stop.send(());
+        let _ = handle.await;
     }
     info!("stopped");
     Ok(())

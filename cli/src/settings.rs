@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
+use stratus_compactor::CompactorConfig;
 use stratus_ingest::{CommitConfig, HttpLimits, Limits};
 use stratus_model::NameValidation;
 use stratus_query::EngineOptions;
@@ -120,6 +121,31 @@ pub struct Settings {
     #[arg(long, env = "STRATUS_QUERY_MAX_SERIES")]
     pub query_max_series: Option<usize>,
 
+    /// Time between compaction passes [default: 1m]
+    #[arg(long, env = "STRATUS_COMPACTION_INTERVAL", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub compaction_interval: Option<Duration>,
+
+    /// Segments younger than this are not compacted yet [default: 5m]
+    #[arg(long, env = "STRATUS_SEGMENT_GRACE", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub segment_grace: Option<Duration>,
+
+    /// Replaced objects are deleted this long after compaction [default: 15m]
+    #[arg(long, env = "STRATUS_DELETE_DELAY", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub delete_delay: Option<Duration>,
+
+    /// Raw data older than this is deleted; 0 keeps it [default: 0]
+    #[arg(long, env = "STRATUS_RETENTION_RAW", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub retention_raw: Option<Duration>,
+
+    /// 5m and 1h rollups older than this are deleted; 0 keeps them [default: 0]
+    #[arg(long, env = "STRATUS_RETENTION_DOWNSAMPLED", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub retention_downsampled: Option<Duration>,
+
     /// Log filter, e.g. info or stratus_ingest=debug [default: info]
     #[arg(long, env = "STRATUS_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -135,6 +161,8 @@ pub struct Resolved {
     pub commit: CommitConfig,
     pub wal_dir: Option<PathBuf>,
     pub engine: EngineOptions,
+    pub compactor: CompactorConfig,
+    pub compaction_interval: Duration,
     pub log_level: String,
 }
 
@@ -176,6 +204,11 @@ impl Settings {
             query_timeout,
             query_max_samples,
             query_max_series,
+            compaction_interval,
+            segment_grace,
+            delete_delay,
+            retention_raw,
+            retention_downsampled,
             log_level
         ))
     }
@@ -260,6 +293,19 @@ impl Settings {
                     ..d
                 }
             },
+            compactor: {
+                let d = CompactorConfig::default();
+                CompactorConfig {
+                    segment_grace: self.segment_grace.unwrap_or(d.segment_grace),
+                    delete_delay: self.delete_delay.unwrap_or(d.delete_delay),
+                    retention_raw: self.retention_raw.unwrap_or(d.retention_raw),
+                    retention_downsampled: self
+                        .retention_downsampled
+                        .unwrap_or(d.retention_downsampled),
+                    ..d
+                }
+            },
+            compaction_interval: self.compaction_interval.unwrap_or(Duration::from_secs(60)),
             log_level: self.log_level.unwrap_or_else(|| "info".into()),
         })
     }

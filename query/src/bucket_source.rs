@@ -1,7 +1,11 @@
-//! Series from the segments in the bucket. Segments are immutable, so their
-//! decoded form is cached by key; the listing of a tenant's segments is
-//! cached for a short time, so data written since shows up after at most
-//! that long.
+//! Series from the bucket: the blocks the tenant's catalog points at, and
+//! the segments at or above its watermark. Blocks are read by ranged GETs
+//! (footer, then the planned column pages); segments are immutable, so
+//! their decoded form is cached by key. The catalog and the segment
+//! listing are cached for a short time, so data written since shows up
+//! after at most that long. Later blocks win over earlier ones and
+//! segments over blocks on equal series and timestamp; delete requests
+//! (tombstones) are applied on read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,13 +14,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{stream, StreamExt, TryStreamExt};
 use moka::sync::Cache;
-use stratus_codec::{decode_segment, Segment, SegmentSeries};
-use stratus_model::{Labels, MetricMetadata, Sample, TenantId, TimeRange, METRIC_NAME};
+use stratus_block::{read_raw, BlockError, BlockFooter, Fetched, FOOTER_HINT};
+use stratus_codec::{decode_segment, BlockEntry, Catalog, Segment, SegmentSeries};
+use stratus_model::{
+    merge_newer, Labels, MetricMetadata, Sample, TenantId, TimeRange, METRIC_NAME,
+};
+use stratus_storage::catalog;
 use stratus_storage::keys::segments_prefix;
+use stratus_storage::{BlockKey, StorageError};
 use stratus_storage::{Bucket, ObjectPath, SegmentKey};
+use ulid::Ulid;
 
 use crate::matcher::{matches_all, LabelMatcher, MatchKind};
-use crate::source::{in_range, merge_newer, Series, SeriesSource, SourceError};
+use crate::source::{in_range, Series, SeriesSource, SourceError};
 
 #[derive(Debug, Clone)]
 pub struct BucketSourceOptions {
@@ -43,22 +53,30 @@ pub struct BucketSource {
     opts: BucketSourceOptions,
     listings: Cache<TenantId, Arc<Vec<ObjectPath>>>,
     segments: Cache<ObjectPath, Arc<IndexedSegment>>,
+    catalogs: Cache<TenantId, Arc<Catalog>>,
+    footers: Cache<ObjectPath, Arc<BlockFooter>>,
 }
 
 /// A decoded segment with its series indexed by metric name.
 struct IndexedSegment {
     segment: Segment,
     by_name: HashMap<String, Vec<u32>>,
+    /// The time in the segment's ULID.
+    ulid_ms: i64,
 }
 
 impl IndexedSegment {
-    fn new(segment: Segment) -> Self {
+    fn new(segment: Segment, ulid_ms: i64) -> Self {
         let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, s) in segment.series.iter().enumerate() {
             let name = s.labels.metric_name().unwrap_or("");
             by_name.entry(name.to_string()).or_default().push(i as u32);
         }
-        Self { segment, by_name }
+        Self {
+            segment,
+            by_name,
+            ulid_ms,
+        }
     }
 
     /// The series that can match: those of the metric name when a matcher
@@ -111,12 +129,107 @@ impl BucketSource {
             .weigher(|_: &ObjectPath, s: &Arc<IndexedSegment>| weight(s))
             .max_capacity(opts.segment_cache_bytes)
             .build();
+        let catalogs = Cache::builder()
+            .time_to_live(opts.listing_ttl)
+            .max_capacity(10_000)
+            .build();
+        let footers = Cache::builder().max_capacity(20_000).build();
         Self {
             bucket,
             opts,
             listings,
             segments,
+            catalogs,
+            footers,
         }
+    }
+
+    async fn catalog(&self, tenant: &TenantId, fresh: bool) -> Result<Arc<Catalog>, SourceError> {
+        let cached = !self.opts.listing_ttl.is_zero() && !fresh;
+        if let Some(c) = self.catalogs.get(tenant).filter(|_| cached) {
+            return Ok(c);
+        }
+        let c = Arc::new(
+            catalog::load(&self.bucket, tenant)
+                .await
+                .map_err(|e| SourceError::Corrupt(e.to_string()))?
+                .catalog,
+        );
+        self.catalogs.insert(tenant.clone(), c.clone());
+        Ok(c)
+    }
+
+    async fn fetch(
+        &self,
+        key: &ObjectPath,
+        ranges: Vec<std::ops::Range<u64>>,
+        into: &mut Fetched,
+    ) -> Result<(), SourceError> {
+        let reads = ranges.into_iter().map(|r| async move {
+            let bytes = self.bucket.get_range(key, r.clone()).await?;
+            Ok::<_, SourceError>((r, bytes))
+        });
+        let got: Vec<_> = stream::iter(reads)
+            .buffered(self.opts.read_concurrency.max(1))
+            .try_collect()
+            .await?;
+        for (r, b) in got {
+            into.insert(r, b)
+                .map_err(|e| SourceError::Corrupt(format!("block {key}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn footer(&self, key: &ObjectPath, len: u64) -> Result<Arc<BlockFooter>, SourceError> {
+        if let Some(f) = self.footers.get(key) {
+            return Ok(f);
+        }
+        let mut want = FOOTER_HINT.min(len);
+        loop {
+            let tail = self.bucket.get_range(key, len - want..len).await?;
+            match BlockFooter::parse(len, &tail) {
+                Ok(f) => {
+                    let f = Arc::new(f);
+                    self.footers.insert(key.clone(), f.clone());
+                    return Ok(f);
+                }
+                Err(BlockError::NeedMore { bytes, .. }) if bytes > want && bytes <= len => {
+                    want = bytes
+                }
+                Err(e) => return Err(SourceError::Corrupt(format!("block {key}: {e}"))),
+            }
+        }
+    }
+
+    /// The series of one raw block that match, read with ranged GETs.
+    async fn read_block(
+        &self,
+        tenant: &TenantId,
+        b: &BlockEntry,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, SourceError> {
+        let id = Ulid::from_string(&b.id)
+            .map_err(|e| SourceError::Corrupt(format!("block id {}: {e}", b.id)))?;
+        let key = BlockKey::new(tenant.clone(), id).path();
+        let footer = self.footer(&key, b.bytes).await?;
+        let plan = footer.plan(matchers, range);
+        if plan.is_empty() {
+            return Ok(Vec::new());
+        }
+        let corrupt = |e: BlockError| SourceError::Corrupt(format!("block {key}: {e}"));
+        // Label pages first, then only the chunks of the rows that match.
+        let mut fetched = Fetched::new();
+        self.fetch(
+            &key,
+            coalesce(&plan.label_ranges, COALESCE_GAP),
+            &mut fetched,
+        )
+        .await?;
+        let refined = footer.refine(&plan, &fetched, matchers).map_err(corrupt)?;
+        let missing = fetched.missing(&refined.coalesce(COALESCE_GAP));
+        self.fetch(&key, missing, &mut fetched).await?;
+        read_raw(&footer, &refined, &fetched, matchers, range).map_err(corrupt)
     }
 
     async fn listing(&self, tenant: &TenantId) -> Result<Arc<Vec<ObjectPath>>, SourceError> {
@@ -144,7 +257,8 @@ impl BucketSource {
         let (bytes, _) = self.bucket.get(key).await?;
         let seg = decode_segment(&bytes)
             .map_err(|e| SourceError::Corrupt(format!("segment {key}: {e}")))?;
-        let seg = Arc::new(IndexedSegment::new(seg));
+        let ulid_ms = SegmentKey::parse(key).map_or(0, |k| k.id().timestamp_ms() as i64);
+        let seg = Arc::new(IndexedSegment::new(seg, ulid_ms));
         self.segments.insert(key.clone(), seg.clone());
         Ok(seg)
     }
@@ -163,6 +277,80 @@ impl BucketSource {
     }
 }
 
+/// Ranges closer than this are read with one GET.
+const COALESCE_GAP: u64 = 64 * 1024;
+
+impl BucketSource {
+    async fn select_with(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        fresh: bool,
+    ) -> Result<Vec<Series>, SourceError> {
+        let cat = self.catalog(tenant, fresh).await?;
+        let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        // Blocks oldest id first: later ids win.
+        for b in cat.blocks_overlapping(0, range.min, range.max) {
+            for (labels, samples) in self.read_block(tenant, b, matchers, range).await? {
+                merge_newer(merged.entry(labels).or_default(), &samples);
+            }
+        }
+        let segments = self.segments(tenant).await?;
+        for indexed in &segments {
+            let seg = &indexed.segment;
+            if seg.series.is_empty()
+                || seg.max_time < range.min
+                || seg.min_time > range.max
+                || indexed.ulid_ms < cat.segment_watermark_ms
+            {
+                continue;
+            }
+            for s in indexed.candidates(matchers) {
+                let samples = in_range(&s.samples, range);
+                if samples.is_empty() || !matches_all(matchers, &s.labels) {
+                    continue;
+                }
+                merge_newer(merged.entry(s.labels.clone()).or_default(), samples);
+            }
+        }
+        apply_tombstones(&cat, &mut merged);
+        let mut out: Vec<Series> = merged
+            .into_iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(labels, samples)| Series { labels, samples })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+}
+
+/// Sorted ranges with gaps up to `gap` joined.
+fn coalesce(ranges: &[std::ops::Range<u64>], gap: u64) -> Vec<std::ops::Range<u64>> {
+    let mut out: Vec<std::ops::Range<u64>> = Vec::new();
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end + gap => last.end = last.end.max(r.end),
+            _ => out.push(r.clone()),
+        }
+    }
+    out
+}
+
+/// Removes the samples delete requests cover.
+fn apply_tombstones(cat: &Catalog, series: &mut HashMap<Labels, Vec<Sample>>) {
+    for t in &cat.tombstones {
+        let Ok(matchers) = crate::matcher::selector(&t.selector) else {
+            continue;
+        };
+        for (labels, samples) in series.iter_mut() {
+            if matches_all(&matchers, labels) {
+                samples.retain(|s| s.t < t.min_time || s.t > t.max_time);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl SeriesSource for BucketSource {
     async fn select(
@@ -171,43 +359,27 @@ impl SeriesSource for BucketSource {
         matchers: &[LabelMatcher],
         range: TimeRange,
     ) -> Result<Vec<Series>, SourceError> {
-        let segments = self.segments(tenant).await?;
-        let mut merged: HashMap<&Labels, Vec<Sample>> = HashMap::new();
-        let mut order: Vec<&Labels> = Vec::new();
-        for indexed in &segments {
-            let seg = &indexed.segment;
-            if seg.series.is_empty() || seg.max_time < range.min || seg.min_time > range.max {
-                continue;
+        // A block may be replaced and deleted while we read an old catalog:
+        // then read the current one, once.
+        match self.select_with(tenant, matchers, range, false).await {
+            Err(SourceError::Storage(StorageError::NotFound { .. })) => {
+                self.select_with(tenant, matchers, range, true).await
             }
-            for s in indexed.candidates(matchers) {
-                let samples = in_range(&s.samples, range);
-                if samples.is_empty() || !matches_all(matchers, &s.labels) {
-                    continue;
-                }
-                let into = merged.entry(&s.labels).or_insert_with(|| {
-                    order.push(&s.labels);
-                    Vec::new()
-                });
-                merge_newer(into, samples);
-            }
+            other => other,
         }
-        let mut out: Vec<Series> = order
-            .into_iter()
-            .filter_map(|l| {
-                merged.remove(l).map(|samples| Series {
-                    labels: l.clone(),
-                    samples,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
     }
 
     async fn metadata(&self, tenant: &TenantId) -> Result<Vec<MetricMetadata>, SourceError> {
+        let cat = self.catalog(tenant, false).await?;
         let segments = self.segments(tenant).await?;
         let mut by_family: HashMap<String, MetricMetadata> = HashMap::new();
-        for seg in &segments {
+        for md in &cat.metadata {
+            by_family.insert(md.metric_family.clone(), md.clone());
+        }
+        for seg in segments
+            .iter()
+            .filter(|s| s.ulid_ms >= cat.segment_watermark_ms)
+        {
             for md in &seg.segment.metadata {
                 by_family.insert(md.metric_family.clone(), md.clone());
             }

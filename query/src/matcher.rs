@@ -31,3 +31,19 @@ fn regex_or(
         }
     }
 }
+
+/// The matchers of a series selector such as `{job="api"}` or `up{a=~"b"}`.
+pub fn selector(s: &str) -> Result<Vec<LabelMatcher>, String> {
+    let expr = promql_parser::parser::parse(s)?;
+    let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
+        return Err(format!("{s:?} is not a series selector"));
+    };
+    let mut out = Vec::new();
+    if let Some(n) = &vs.name {
+        out.push(LabelMatcher::equal(stratus_model::METRIC_NAME, n));
+    }
+    for m in &vs.matchers.matchers {
+        out.push(from_parser(m).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use async_trait::async_trait;
+pub use stratus_model::{in_range, merge_newer};
 use stratus_model::{Labels, MetricMetadata, Sample, TenantId, TimeRange};
 
 use crate::matcher::{matches_all, LabelMatcher};
@@ -41,47 +42,6 @@ pub trait SeriesSource: Send + Sync {
     async fn metadata(&self, _tenant: &TenantId) -> Result<Vec<MetricMetadata>, SourceError> {
         Ok(Vec::new())
     }
-}
-
-/// Appends `samples` of a newer source to `into`; on equal timestamps the
-/// newer sample wins. Both inputs sorted; the result is sorted.
-pub fn merge_newer(into: &mut Vec<Sample>, newer: &[Sample]) {
-    if newer.is_empty() {
-        return;
-    }
-    if into.last().is_none_or(|last| last.t < newer[0].t) {
-        into.extend_from_slice(newer);
-        return;
-    }
-    let old = std::mem::take(into);
-    into.reserve(old.len() + newer.len());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() && j < newer.len() {
-        match old[i].t.cmp(&newer[j].t) {
-            std::cmp::Ordering::Less => {
-                into.push(old[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                into.push(newer[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                into.push(newer[j]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    into.extend_from_slice(&old[i..]);
-    into.extend_from_slice(&newer[j..]);
-}
-
-/// Samples of `samples` (sorted) inside `range`, inclusive.
-pub fn in_range(samples: &[Sample], range: TimeRange) -> &[Sample] {
-    let lo = samples.partition_point(|s| s.t < range.min);
-    let hi = samples.partition_point(|s| s.t <= range.max);
-    &samples[lo..hi.max(lo)]
 }
 
 /// Series in memory, for tests and the conformance runner.
@@ -139,34 +99,5 @@ impl SeriesSource for MemorySource {
                 })
             })
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(t: i64, v: f64) -> Sample {
-        Sample::new(t, v)
-    }
-
-    #[test]
-    fn newer_samples_win_on_equal_timestamps() {
-        let mut a = vec![s(1, 1.0), s(3, 1.0), s(5, 1.0)];
-        merge_newer(&mut a, &[s(2, 2.0), s(3, 2.0), s(6, 2.0)]);
-        assert_eq!(
-            a,
-            vec![s(1, 1.0), s(2, 2.0), s(3, 2.0), s(5, 1.0), s(6, 2.0)]
-        );
-        let mut b = vec![s(1, 1.0)];
-        merge_newer(&mut b, &[s(2, 2.0)]);
-        assert_eq!(b, vec![s(1, 1.0), s(2, 2.0)]);
-    }
-
-    #[test]
-    fn range_is_inclusive() {
-        let v = vec![s(1, 0.0), s(2, 0.0), s(3, 0.0), s(4, 0.0)];
-        assert_eq!(in_range(&v, TimeRange::new(2, 3)).len(), 2);
-        assert!(in_range(&v, TimeRange::new(5, 9)).is_empty());
     }
 }

@@ -54,9 +54,11 @@ struct World {
     bucket: Bucket,
     engine: Engine,
     ids: ulid::Generator,
+    /// Compact every load into blocks before evaluating.
+    compact: bool,
 }
 
-fn world() -> World {
+fn world(compact: bool) -> World {
     let bucket = Bucket::in_memory();
     let source = BucketSource::new(
         bucket.clone(),
@@ -76,6 +78,7 @@ fn world() -> World {
         bucket,
         engine,
         ids: ulid::Generator::new(),
+        compact,
     }
 }
 
@@ -108,6 +111,20 @@ async fn load(w: &mut World, l: &Load) {
         .put(&SegmentKey::new(tenant, id).path(), bytes.into())
         .await
         .expect("put");
+    if w.compact {
+        // As of a day from now, so every segment is past its grace and
+        // every block range is settled: segments become blocks, blocks of
+        // one range merge, days merge, rollups are made.
+        let now = stratus_model::Clock::now_ms(&stratus_model::SystemClock) + 86_400_000;
+        let c = stratus_compactor::Compactor::new(
+            w.bucket.clone(),
+            stratus_compactor::CompactorConfig::default(),
+            stratus_compactor::CompactorMetrics::new(
+                &mut prometheus_client::registry::Registry::default(),
+            ),
+        );
+        c.run_once(now).await.expect("compaction pass");
+    }
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -438,7 +455,7 @@ fn check_expected(e: &Eval, r: &QueryResult) -> Result<(), String> {
     }
 }
 
-async fn run_folder(folder: &str, dialect: Dialect) -> Stats {
+async fn run_folder(folder: &str, dialect: Dialect, compact: bool) -> Stats {
     let data = stratus_tests::promqltest_data().join(folder);
     let files = load_dir_as(&data, dialect).expect("test files parse");
     let classes = load_classification(&data.join("CLASSIFICATION.tsv")).expect("classification");
@@ -458,11 +475,11 @@ async fn run_folder(folder: &str, dialect: Dialect) -> Stats {
     };
     let mut per_file: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
     for f in &files {
-        let mut w = world();
+        let mut w = world(compact);
         for c in &f.commands {
             match c {
                 Command::Load(l) => load(&mut w, l).await,
-                Command::Clear { .. } => w = world(),
+                Command::Clear { .. } => w = world(compact),
                 Command::Eval(e) => {
                     let key = (f.name.clone(), e.line);
                     let counts = per_file.entry(f.name.clone()).or_default();
@@ -495,7 +512,14 @@ async fn run_folder(folder: &str, dialect: Dialect) -> Stats {
             }
         }
     }
-    let mut report = format!("PromQL conformance, {folder}:\n");
+    let mut report = format!(
+        "PromQL conformance, {folder}{}:\n",
+        if compact {
+            ", read from compacted blocks"
+        } else {
+            ""
+        }
+    );
     for (file, (p, fl, s)) in &per_file {
         let _ = writeln!(
             report,
@@ -530,12 +554,26 @@ fn verdict(folder: &str, s: Stats) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_v3_0_core_evals() {
-    let s = run_folder("v3.0", Dialect::Legacy).await;
+    let s = run_folder("v3.0", Dialect::Legacy, false).await;
+    verdict("v3.0", s);
+}
+
+/// The same evals with every load compacted into Parquet blocks first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_v3_0_core_evals_from_blocks() {
+    let s = run_folder("v3.0", Dialect::Legacy, true).await;
     verdict("v3.0", s);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_main_core_evals() {
-    let s = run_folder("main", Dialect::Current).await;
+    let s = run_folder("main", Dialect::Current, false).await;
+    verdict("main", s);
+}
+
+/// The same evals with every load compacted into Parquet blocks first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_main_core_evals_from_blocks() {
+    let s = run_folder("main", Dialect::Current, true).await;
     verdict("main", s);
 }

@@ -214,6 +214,9 @@ pub enum CodecError {
          {offset} and the footer"
     )]
     SegmentTrailingData { extra: usize, offset: usize },
+    // ---- catalog ----
+    #[error("{0}")]
+    Catalog(String),
 }
 
 /// Shows bytes as ASCII with escapes, e.g. `ST\x00G`.

@@ -3,12 +3,14 @@
 //! bytes, no IO. The byte layouts are specified in `docs/format/`.
 
 mod bitstream;
+pub mod catalog;
 mod chunk;
 mod error;
 mod interner;
 mod segment;
 pub mod varint;
 
+pub use catalog::{BlockEntry, Catalog, PendingDelete, Tombstone};
 pub use chunk::{decode_chunk, encode_chunk, ChunkEncoder, ChunkIter};
 pub use error::{CodecError, Result};
 pub use interner::Interner;

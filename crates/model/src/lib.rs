@@ -10,7 +10,9 @@ mod tenant;
 pub use labels::{Label, Labels, LabelsError, NameValidation, METRIC_NAME};
 pub use matcher::{compile_regex, matches_all, LabelMatcher, MatchKind};
 pub use metadata::{MetricMetadata, MetricType};
-pub use sample::{is_stale_nan, Sample, TimeRange, STALE_NAN, STALE_NAN_BITS};
+pub use sample::{
+    in_range, is_stale_nan, merge_newer, Sample, TimeRange, STALE_NAN, STALE_NAN_BITS,
+};
 pub use tenant::{TenantError, TenantId, ANONYMOUS_TENANT};
 
 /// The time source, passed in so tests can set "now".

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! tenants/<tenant>/segments/<ULID>.seg      L0 segments written by ingest
+//! tenants/<tenant>/blocks/<ULID>.parquet    blocks written by the compactor
+//! tenants/<tenant>/catalog.stc              the tenant's catalog
 //! ```
 //!
 //! Later formats (blocks, catalog, rules) add their keys to this module.
@@ -15,6 +17,61 @@ use ulid::Ulid;
 const TENANTS: &str = "tenants";
 const SEGMENTS: &str = "segments";
 const SEGMENT_SUFFIX: &str = ".seg";
+const BLOCKS: &str = "blocks";
+const BLOCK_SUFFIX: &str = ".parquet";
+const CATALOG: &str = "catalog.stc";
+
+/// `tenants/<tenant>/catalog.stc`
+pub fn catalog(tenant: &TenantId) -> Path {
+    Path::from_iter([TENANTS, tenant.as_str(), CATALOG])
+}
+
+/// `tenants/<tenant>/blocks/`
+pub fn blocks_prefix(tenant: &TenantId) -> Path {
+    Path::from_iter([TENANTS, tenant.as_str(), BLOCKS])
+}
+
+/// The key of a block.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockKey {
+    tenant: TenantId,
+    id: Ulid,
+}
+
+impl BlockKey {
+    pub fn new(tenant: TenantId, id: Ulid) -> Self {
+        Self { tenant, id }
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub fn id(&self) -> Ulid {
+        self.id
+    }
+
+    pub fn path(&self) -> Path {
+        let file = format!("{}{BLOCK_SUFFIX}", self.id);
+        Path::from_iter([TENANTS, self.tenant.as_str(), BLOCKS, file.as_str()])
+    }
+
+    /// Parses `tenants/<tenant>/blocks/<ULID>.parquet`.
+    pub fn parse(path: &Path) -> Option<Self> {
+        let parts: Vec<_> = path.parts().collect();
+        let [root, tenant, dir, file] = parts.as_slice() else {
+            return None;
+        };
+        if root.as_ref() != TENANTS || dir.as_ref() != BLOCKS {
+            return None;
+        }
+        let id = file.as_ref().strip_suffix(BLOCK_SUFFIX)?;
+        Some(Self {
+            tenant: TenantId::new(tenant.as_ref()).ok()?,
+            id: Ulid::from_string(id).ok()?,
+        })
+    }
+}
 
 /// `tenants/`: the parent of every tenant's objects.
 pub fn tenants_root() -> Path {
@@ -116,6 +173,20 @@ mod tests {
         ] {
             assert_eq!(SegmentKey::parse(&Path::from(p)), None, "{p}");
         }
+    }
+
+    #[test]
+    fn block_and_catalog_keys() {
+        let t = TenantId::new("t1").expect("tenant");
+        let id = Ulid::from_parts(5, 6);
+        let k = BlockKey::new(t.clone(), id);
+        assert_eq!(k.path().as_ref(), format!("tenants/t1/blocks/{id}.parquet"));
+        assert_eq!(BlockKey::parse(&k.path()), Some(k));
+        assert_eq!(
+            SegmentKey::parse(&BlockKey::new(t.clone(), id).path()),
+            None
+        );
+        assert_eq!(catalog(&t).as_ref(), "tenants/t1/catalog.stc");
     }
 
     #[test]

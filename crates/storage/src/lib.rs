@@ -7,6 +7,7 @@
 //! benchmarks.
 
 mod bucket;
+pub mod catalog;
 mod config;
 mod error;
 mod fault;
@@ -18,7 +19,7 @@ pub use bucket::{Bucket, ObjectInfo, ObjectVersion};
 pub use config::{S3Config, StorageBackend, StorageConfig};
 pub use error::{Result, StorageError};
 pub use fault::{FaultConfig, FaultyStore};
-pub use keys::SegmentKey;
+pub use keys::{BlockKey, SegmentKey};
 pub use local::LocalStore;
 pub use retry::RetryPolicy;
 

@@ -1,0 +1,205 @@
+//! One compaction pass over every tenant, and the loop around it.
+
+use std::time::{Duration, Instant};
+
+use stratus_model::TenantId;
+use stratus_storage::catalog;
+use stratus_storage::keys::{blocks_prefix, segments_prefix, tenants_root};
+use stratus_storage::{BlockKey, Bucket, SegmentKey};
+use tracing::{error, info, warn};
+
+use crate::exec::{Executor, JobOutcome};
+use crate::metrics::CompactorMetrics;
+use crate::plan::{plan, BlockObject, Job, SegmentRef};
+use crate::{CompactorConfig, CompactorError, Result};
+
+/// Totals of one pass.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    pub tenants: usize,
+    pub jobs: usize,
+    pub conflicts: usize,
+    pub blocks_written: usize,
+    pub segments_compacted: usize,
+    pub objects_deleted: usize,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub samples_written: u64,
+}
+
+impl PassReport {
+    fn add(&mut self, o: &JobOutcome) {
+        self.jobs += 1;
+        self.conflicts += usize::from(!o.committed);
+        self.blocks_written += o.blocks_written;
+        self.segments_compacted += o.segments_compacted;
+        self.objects_deleted += o.objects_deleted;
+        self.bytes_read += o.bytes_read;
+        self.bytes_written += o.bytes_written;
+        self.samples_written += o.samples_written;
+    }
+}
+
+/// Plans and runs jobs per tenant until nothing is left to do (bounded, so
+/// a pass always ends).
+pub struct Compactor {
+    pub bucket: Bucket,
+    pub cfg: CompactorConfig,
+    pub metrics: CompactorMetrics,
+}
+
+const MAX_ROUNDS_PER_TENANT: usize = 1_000;
+
+fn job_name(j: &Job) -> &'static str {
+    match j {
+        Job::CompactSegments { .. } => "compact_segments",
+        Job::Merge { .. } => "merge",
+        Job::Downsample { .. } => "downsample",
+        Job::Retire { .. } => "retire",
+        Job::DeleteDue { .. } => "delete_due",
+        Job::DeleteOrphans { .. } => "delete_orphans",
+    }
+}
+
+impl Compactor {
+    pub fn new(bucket: Bucket, cfg: CompactorConfig, metrics: CompactorMetrics) -> Self {
+        Self {
+            bucket,
+            cfg,
+            metrics,
+        }
+    }
+
+    /// One complete pass as of `now_ms`.
+    pub async fn run_once(&self, now_ms: i64) -> Result<PassReport> {
+        let started = Instant::now();
+        let mut report = PassReport::default();
+        let tenants = self.bucket.list_dirs(&tenants_root()).await?;
+        let mut failures = Vec::new();
+        for name in tenants {
+            let Ok(tenant) = TenantId::new(&name) else {
+                warn!(folder = %name, "ignoring a tenants/ folder that is not a tenant id");
+                continue;
+            };
+            report.tenants += 1;
+            if let Err(e) = self.run_tenant(&tenant, now_ms, &mut report).await {
+                error!(tenant = %tenant, error = %e, "compaction of tenant failed");
+                self.metrics.failure(e.reason());
+                failures.push(e);
+            }
+        }
+        self.metrics.record_pass(&report, started.elapsed());
+        match failures.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    async fn run_tenant(
+        &self,
+        tenant: &TenantId,
+        now_ms: i64,
+        report: &mut PassReport,
+    ) -> Result<()> {
+        let exec = Executor {
+            bucket: &self.bucket,
+            cfg: &self.cfg,
+            tenant,
+            now_ms,
+        };
+        for _ in 0..MAX_ROUNDS_PER_TENANT {
+            let base = catalog::load(&self.bucket, tenant).await?;
+            let segments = self.segments(tenant).await?;
+            let lag = segments
+                .iter()
+                .filter(|s| s.ulid_ms >= base.catalog.segment_watermark_ms)
+                .map(|s| now_ms - s.ulid_ms)
+                .max()
+                .unwrap_or(0);
+            self.metrics.set_lag(tenant, lag);
+            let blocks = self.block_objects(tenant).await?;
+            let jobs = plan(&base.catalog, &segments, &blocks, now_ms, &self.cfg);
+            if jobs.is_empty() {
+                return Ok(());
+            }
+            // Deleting orphans does not touch the catalog; everything else
+            // commits, after which the plan is made again from the new one.
+            let mut committed_one = false;
+            for job in &jobs {
+                let touches_catalog = !matches!(job, Job::DeleteOrphans { .. });
+                if touches_catalog && committed_one {
+                    break;
+                }
+                let outcome = exec.run(job, &base).await?;
+                self.metrics.job(job_name(job), &outcome);
+                report.add(&outcome);
+                if touches_catalog {
+                    committed_one = true;
+                }
+            }
+        }
+        Err(CompactorError::Catalog(format!(
+            "tenant {tenant} still had work after {MAX_ROUNDS_PER_TENANT} rounds"
+        )))
+    }
+
+    async fn segments(&self, tenant: &TenantId) -> Result<Vec<SegmentRef>> {
+        Ok(self
+            .bucket
+            .list(&segments_prefix(tenant))
+            .await?
+            .into_iter()
+            .filter_map(|o| {
+                let k = SegmentKey::parse(&o.key)?;
+                Some(SegmentRef {
+                    key: o.key.to_string(),
+                    ulid_ms: k.id().timestamp_ms() as i64,
+                    bytes: o.size,
+                })
+            })
+            .collect())
+    }
+
+    async fn block_objects(&self, tenant: &TenantId) -> Result<Vec<BlockObject>> {
+        Ok(self
+            .bucket
+            .list(&blocks_prefix(tenant))
+            .await?
+            .into_iter()
+            .filter_map(|o| {
+                let k = BlockKey::parse(&o.key)?;
+                Some(BlockObject {
+                    id: k.id().to_string(),
+                    ulid_ms: k.id().timestamp_ms() as i64,
+                })
+            })
+            .collect())
+    }
+
+    /// Runs a pass every `interval` until `stop` resolves.
+    pub async fn run_loop(
+        &self,
+        interval: Duration,
+        clock: &dyn stratus_model::Clock,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            match self.run_once(clock.now_ms()).await {
+                Ok(r) if r.jobs > 0 => info!(
+                    jobs = r.jobs,
+                    blocks = r.blocks_written,
+                    segments = r.segments_compacted,
+                    deleted = r.objects_deleted,
+                    "compaction pass done"
+                ),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "compaction pass failed; next pass will retry"),
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}

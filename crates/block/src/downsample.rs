@@ -1,0 +1,303 @@
+//! Downsampling raw samples into per-window aggregates.
+//!
+//! The rules, also in `docs/format/block.md`:
+//!
+//! * Windows are `[t0, t0 + step)` with `t0` a multiple of `step`
+//!   (counted from the Unix epoch, also for negative times). A window's
+//!   point has `t = t0 + step - 1`, the last millisecond of the window, so
+//!   a point never summarises samples later than its own timestamp.
+//! * Staleness markers are skipped entirely: they count for nothing, and a
+//!   window holding only staleness markers has no point.
+//! * `count` is the number of other samples, `sum` their sum (so any other
+//!   NaN makes it NaN), `min`/`max` the smallest/largest value where a NaN
+//!   loses against any number (as `min_over_time` in Prometheus), `last`
+//!   the raw value of the window's last sample.
+//! * `counter` is the reset-adjusted running counter at the window's last
+//!   non-NaN sample: with `v_1, v_2, ...` the non-NaN values of the input in
+//!   time order, `offset_1 = 0`, `offset_i = offset_{i-1} + v_{i-1}` when
+//!   `v_i < v_{i-1}` (a counter reset: Prometheus assumes a restart from
+//!   zero) and `offset_{i-1}` otherwise; `counter_i = v_i + offset_i`.
+//!   So the counter starts at the first raw value, never decreases within a
+//!   block, and `counter_last - counter_first_window` is exactly the
+//!   increase Prometheus computes over the raw samples between those two
+//!   points. Without resets it equals `last` bit for bit. A window whose
+//!   samples are all NaN repeats the previous counter (NaN if there was
+//!   none).
+
+use stratus_model::{is_stale_nan, Sample};
+
+/// The aggregates of one downsampling window. Compares bit-exact, like
+/// [`Sample`].
+#[derive(Debug, Clone, Copy)]
+pub struct AggrPoint {
+    /// The last millisecond of the window.
+    pub t: i64,
+    pub count: f64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The raw value of the window's last sample.
+    pub last: f64,
+    /// The reset-adjusted counter at the window's last sample.
+    pub counter: f64,
+}
+
+impl AggrPoint {
+    /// The six values in column order: count, sum, min, max, last, counter.
+    pub fn values(&self) -> [f64; 6] {
+        [
+            self.count,
+            self.sum,
+            self.min,
+            self.max,
+            self.last,
+            self.counter,
+        ]
+    }
+
+    /// The counter reset offset reached at this point: `counter - last`.
+    /// See `docs/format/block.md` on joining blocks.
+    pub fn counter_offset(&self) -> f64 {
+        self.counter - self.last
+    }
+}
+
+impl PartialEq for AggrPoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.t == other.t
+            && self
+                .values()
+                .iter()
+                .zip(other.values())
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+}
+
+impl Eq for AggrPoint {}
+
+/// Start of the window holding `t`.
+pub(crate) fn window_start(t: i64, step_ms: i64) -> i64 {
+    t - t.rem_euclid(step_ms)
+}
+
+struct Window {
+    start: i64,
+    count: f64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    last: f64,
+}
+
+/// Downsamples the samples of one series (in time order) into one point per
+/// `step_ms` window that holds samples other than staleness markers.
+/// Returns nothing when `step_ms` is not positive.
+pub fn downsample(samples: &[Sample], step_ms: i64) -> Vec<AggrPoint> {
+    if step_ms <= 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut window: Option<Window> = None;
+    let mut counter = f64::NAN;
+    let mut offset = 0.0;
+    let mut prev: Option<f64> = None;
+    let flush = |w: Window, counter: f64, out: &mut Vec<AggrPoint>| {
+        out.push(AggrPoint {
+            t: w.start.saturating_add(step_ms - 1),
+            count: w.count,
+            sum: w.sum,
+            min: w.min,
+            max: w.max,
+            last: w.last,
+            counter,
+        });
+    };
+    for s in samples {
+        if is_stale_nan(s.v) {
+            continue;
+        }
+        let start = window_start(s.t, step_ms);
+        match &mut window {
+            Some(w) if w.start == start => {
+                w.count += 1.0;
+                w.sum += s.v;
+                if s.v < w.min || w.min.is_nan() {
+                    w.min = s.v;
+                }
+                if s.v > w.max || w.max.is_nan() {
+                    w.max = s.v;
+                }
+                w.last = s.v;
+            }
+            _ => {
+                if let Some(w) = window.take() {
+                    flush(w, counter, &mut out);
+                }
+                window = Some(Window {
+                    start,
+                    count: 1.0,
+                    sum: s.v,
+                    min: s.v,
+                    max: s.v,
+                    last: s.v,
+                });
+            }
+        }
+        if !s.v.is_nan() {
+            if let Some(p) = prev {
+                if s.v < p {
+                    offset += p;
+                }
+            }
+            counter = s.v + offset;
+            prev = Some(s.v);
+        }
+    }
+    if let Some(w) = window {
+        flush(w, counter, &mut out);
+    }
+    out
+}
+
+/// The increase PromQL's `increase()` sees over `samples` (without
+/// extrapolation): the sum of non-negative deltas, a drop counting as a
+/// restart from zero. NaN values are skipped. Used by tests and by
+/// whoever checks downsampled answers against raw ones.
+pub fn raw_increase(samples: &[Sample]) -> f64 {
+    let mut total = 0.0;
+    let mut prev: Option<f64> = None;
+    for s in samples.iter().filter(|s| !s.v.is_nan()) {
+        if let Some(p) = prev {
+            total += if s.v >= p { s.v - p } else { s.v };
+        }
+        prev = Some(s.v);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stratus_model::STALE_NAN;
+
+    fn s(t: i64, v: f64) -> Sample {
+        Sample::new(t, v)
+    }
+
+    fn p(t: i64, count: f64, sum: f64, min: f64, max: f64, last: f64, counter: f64) -> AggrPoint {
+        AggrPoint {
+            t,
+            count,
+            sum,
+            min,
+            max,
+            last,
+            counter,
+        }
+    }
+
+    #[test]
+    fn aggregates_per_window() {
+        // Windows of 100 ms: [0,100), [100,200), [300,400).
+        let raw = [
+            s(0, 3.0),
+            s(50, 1.0),
+            s(99, 2.0),
+            s(100, 10.0),
+            s(150, -4.0),
+            s(300, 7.5),
+        ];
+        assert_eq!(
+            downsample(&raw, 100),
+            vec![
+                p(99, 3.0, 6.0, 1.0, 3.0, 2.0, 5.0),
+                p(199, 2.0, 6.0, -4.0, 10.0, -4.0, 9.0),
+                p(399, 1.0, 7.5, 7.5, 7.5, 7.5, 20.5),
+            ]
+        );
+        // counter: 3; 1 < 3 is a reset (offset 3): 4; 2: 5 | 10: 13;
+        // -4 < 10 is a reset (offset 13): 9 | 7.5: 20.5.
+    }
+
+    #[test]
+    fn counter_with_resets_by_hand() {
+        // A counter 10, 20, reset to 5, 15 | 25, reset to 2 | 4.
+        let raw = [
+            s(0, 10.0),
+            s(10, 20.0),
+            s(20, 5.0),
+            s(30, 15.0),
+            s(40, 25.0),
+            s(50, 2.0),
+            s(60, 4.0),
+        ];
+        let pts = downsample(&raw, 40);
+        // offsets: 0, 0, 20, 20, 20, 45, 45
+        // counters: 10, 20, 25, 35, 45, 47, 49
+        assert_eq!(
+            pts,
+            vec![
+                p(39, 4.0, 50.0, 5.0, 20.0, 15.0, 35.0),
+                p(79, 3.0, 31.0, 2.0, 25.0, 4.0, 49.0),
+            ]
+        );
+        // Prometheus's increase over all raw samples: 10 + 5 + 10 + 10 + 2 + 2.
+        assert_eq!(raw_increase(&raw), 39.0);
+        // counter_last - counter_first_sample (= the first raw value).
+        assert_eq!(pts[1].counter - raw[0].v, 39.0);
+        assert_eq!(pts[1].counter_offset(), 45.0);
+    }
+
+    #[test]
+    fn counter_without_resets_equals_last_bit_for_bit() {
+        let raw: Vec<Sample> = (0..100).map(|i| s(i * 15_000, 0.1 * i as f64)).collect();
+        for pt in downsample(&raw, 300_000) {
+            assert_eq!(pt.counter.to_bits(), pt.last.to_bits());
+            assert_eq!(pt.count, 20.0);
+        }
+    }
+
+    #[test]
+    fn stale_markers_are_skipped() {
+        let raw = [
+            s(0, 1.0),
+            s(10, STALE_NAN),
+            s(20, 3.0),
+            // A window with only a staleness marker has no point.
+            s(110, STALE_NAN),
+            s(220, 0.5),
+            s(230, STALE_NAN),
+        ];
+        assert_eq!(
+            downsample(&raw, 100),
+            vec![
+                p(99, 2.0, 4.0, 1.0, 3.0, 3.0, 3.0),
+                // 0.5 < 3: a reset, offset 3.
+                p(299, 1.0, 0.5, 0.5, 0.5, 0.5, 3.5),
+            ]
+        );
+    }
+
+    #[test]
+    fn other_nans_count_but_do_not_move_the_counter() {
+        let raw = [s(0, f64::NAN), s(10, 2.0), s(100, f64::NAN)];
+        let pts = downsample(&raw, 100);
+        assert_eq!(pts.len(), 2);
+        assert_eq!(pts[0].count, 2.0);
+        assert!(pts[0].sum.is_nan());
+        assert_eq!((pts[0].min, pts[0].max, pts[0].counter), (2.0, 2.0, 2.0));
+        // Only NaN in the second window: min/max/last NaN, counter carried.
+        assert!(pts[1].min.is_nan() && pts[1].last.is_nan());
+        assert_eq!(pts[1].counter, 2.0);
+        // No non-NaN value yet: counter NaN.
+        assert!(downsample(&[s(0, f64::NAN)], 100)[0].counter.is_nan());
+    }
+
+    #[test]
+    fn windows_are_aligned_for_negative_times() {
+        let pts = downsample(&[s(-1, 1.0), s(0, 2.0)], 100);
+        assert_eq!(pts.iter().map(|p| p.t).collect::<Vec<_>>(), [-1, 99]);
+        assert!(downsample(&[s(0, 1.0)], 0).is_empty());
+        assert!(downsample(&[], 100).is_empty());
+    }
+}

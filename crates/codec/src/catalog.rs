@@ -1,0 +1,241 @@
+//! The per-tenant catalog: which blocks are live, up to where segments are
+//! compacted, what is waiting to be deleted, and the delete requests. It is
+//! only ever replaced with a conditional write, so two compactors can never
+//! both commit from the same state. Layout: `docs/format/catalog.md`.
+//!
+//! ```text
+//! magic "STCT" | version u8 = 1 | flags u8 = 0 | JSON body | crc32c u32 LE | magic "STCT"
+//! ```
+
+use serde::{Deserialize, Serialize};
+use stratus_model::MetricMetadata;
+
+use crate::error::{CodecError, Result};
+
+pub const CATALOG_MAGIC: [u8; 4] = *b"STCT";
+pub const CATALOG_VERSION: u8 = 1;
+
+/// What one tenant's data consists of, besides the segments above the
+/// watermark.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// Incremented by every update.
+    pub generation: u64,
+    /// When the update was made (ms).
+    pub updated_ms: i64,
+    /// Every segment whose ULID time is below this (ms) is in the blocks
+    /// below (or was empty). Readers read only segments at or above it.
+    pub segment_watermark_ms: i64,
+    pub blocks: Vec<BlockEntry>,
+    pub pending_deletes: Vec<PendingDelete>,
+    pub tombstones: Vec<Tombstone>,
+    /// Metric metadata carried over from compacted segments, one entry per
+    /// metric family (the latest seen).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// One live block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockEntry {
+    /// ULID; later ids win over earlier ones on equal series and timestamp.
+    pub id: String,
+    /// 1: from segments; 2: merged blocks of one 2 h range; 3: a 24 h block.
+    pub level: u8,
+    /// 0 for raw samples, else the downsampling step (ms).
+    pub resolution_ms: i64,
+    /// The block covers `[min_time, max_time)` (ms).
+    pub min_time: i64,
+    pub max_time: i64,
+    pub series: u64,
+    pub samples: u64,
+    pub bytes: u64,
+    /// For downsampled blocks: the raw block they were made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// An object to delete once `due_ms` has passed (so queries that listed
+/// it still find it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PendingDelete {
+    Block {
+        id: String,
+        due_ms: i64,
+    },
+    /// Every segment whose ULID time is below `before_ms`.
+    SegmentsBefore {
+        before_ms: i64,
+        due_ms: i64,
+    },
+}
+
+impl PendingDelete {
+    pub fn due_ms(&self) -> i64 {
+        match self {
+            PendingDelete::Block { due_ms, .. } | PendingDelete::SegmentsBefore { due_ms, .. } => {
+                *due_ms
+            }
+        }
+    }
+}
+
+/// A delete request: the series matching `selector` lose their samples in
+/// `[min_time, max_time]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tombstone {
+    pub id: String,
+    /// A PromQL series selector, e.g. `{job="api", instance=~"a.*"}`.
+    pub selector: String,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub created_ms: i64,
+}
+
+impl Catalog {
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let body =
+            serde_json::to_vec(self).map_err(|e| CodecError::Catalog(format!("encoding: {e}")))?;
+        let mut out = Vec::with_capacity(body.len() + 14);
+        out.extend_from_slice(&CATALOG_MAGIC);
+        out.push(CATALOG_VERSION);
+        out.push(0);
+        out.extend_from_slice(&body);
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&CATALOG_MAGIC);
+        Ok(out)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Catalog> {
+        let bad = |m: String| CodecError::Catalog(m);
+        if bytes.len() < 14 {
+            return Err(bad(format!(
+                "catalog is {} bytes, at least 14 expected",
+                bytes.len()
+            )));
+        }
+        if bytes[..4] != CATALOG_MAGIC || bytes[bytes.len() - 4..] != CATALOG_MAGIC {
+            return Err(bad(
+                "bad catalog magic: expected \"STCT\" at both ends".into()
+            ));
+        }
+        if bytes[4] != CATALOG_VERSION {
+            return Err(bad(format!(
+                "unsupported catalog version {} (this build reads version {CATALOG_VERSION})",
+                bytes[4]
+            )));
+        }
+        if bytes[5] != 0 {
+            return Err(bad(format!("unsupported catalog flags {:#04x}", bytes[5])));
+        }
+        let crc_at = bytes.len() - 8;
+        let mut stored = [0u8; 4];
+        stored.copy_from_slice(&bytes[crc_at..crc_at + 4]);
+        let stored = u32::from_le_bytes(stored);
+        let computed = crc32c::crc32c(&bytes[..crc_at]);
+        if stored != computed {
+            return Err(bad(format!(
+                "catalog checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+            )));
+        }
+        serde_json::from_slice(&bytes[6..crc_at])
+            .map_err(|e| bad(format!("catalog body is not valid: {e}")))
+    }
+
+    /// Blocks of a resolution overlapping `[min, max]`, oldest id first.
+    pub fn blocks_overlapping(&self, resolution_ms: i64, min: i64, max: i64) -> Vec<&BlockEntry> {
+        let mut v: Vec<&BlockEntry> = self
+            .blocks
+            .iter()
+            .filter(|b| b.resolution_ms == resolution_ms && b.min_time <= max && b.max_time > min)
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Catalog {
+        Catalog {
+            generation: 3,
+            updated_ms: 1_700_000_000_000,
+            segment_watermark_ms: 1_699_999_000_000,
+            blocks: vec![BlockEntry {
+                id: "01HZZZZZZZZZZZZZZZZZZZZZZZ".into(),
+                level: 1,
+                resolution_ms: 0,
+                min_time: 0,
+                max_time: 7_200_000,
+                series: 10,
+                samples: 4800,
+                bytes: 12_345,
+                source: None,
+            }],
+            pending_deletes: vec![
+                PendingDelete::Block {
+                    id: "01HAAAAAAAAAAAAAAAAAAAAAAA".into(),
+                    due_ms: 5,
+                },
+                PendingDelete::SegmentsBefore {
+                    before_ms: 4,
+                    due_ms: 6,
+                },
+            ],
+            tombstones: vec![Tombstone {
+                id: "01HBBBBBBBBBBBBBBBBBBBBBBB".into(),
+                selector: r#"{job="x"}"#.into(),
+                min_time: 0,
+                max_time: 10,
+                created_ms: 1,
+            }],
+            metadata: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = sample();
+        assert_eq!(Catalog::decode(&c.encode().expect("encode")), Ok(c));
+        assert_eq!(
+            Catalog::decode(&Catalog::default().encode().expect("encode")),
+            Ok(Catalog::default())
+        );
+    }
+
+    #[test]
+    fn every_byte_flip_and_truncation_is_detected() {
+        let bytes = sample().encode().expect("encode");
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x55;
+            assert!(Catalog::decode(&b).is_err(), "flip at {i}");
+        }
+        for n in 0..bytes.len() {
+            assert!(Catalog::decode(&bytes[..n]).is_err(), "truncated to {n}");
+        }
+    }
+
+    #[test]
+    fn unknown_versions_are_refused_by_name() {
+        let mut b = sample().encode().expect("encode");
+        b[4] = 9;
+        let err = Catalog::decode(&b).expect_err("version").to_string();
+        assert!(err.contains("version 9"), "{err}");
+    }
+
+    #[test]
+    fn overlap_selection() {
+        let c = sample();
+        assert_eq!(c.blocks_overlapping(0, 7_199_999, 8_000_000).len(), 1);
+        assert!(c.blocks_overlapping(0, 7_200_000, 8_000_000).is_empty());
+        assert!(c.blocks_overlapping(300_000, 0, 10).is_empty());
+    }
+}
