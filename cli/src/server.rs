@@ -138,7 +138,10 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     if components.query {
         let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
             bucket.clone(),
-            BucketSourceOptions::default(),
+            BucketSourceOptions {
+                listing_ttl: cfg.query_listing_ttl,
+                ..BucketSourceOptions::default()
+            },
         ));
         app = app.merge(stratus_query::api::router(QueryState {
             engine: Engine::new(source.clone(), cfg.engine.clone()),

@@ -121,6 +121,12 @@ pub struct Settings {
     #[arg(long, env = "STRATUS_QUERY_MAX_SERIES")]
     pub query_max_series: Option<usize>,
 
+    /// How long the querier reuses a tenant's catalog and segment listing;
+    /// new data becomes visible after at most this long [default: 1s]
+    #[arg(long, env = "STRATUS_QUERY_LISTING_TTL", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub query_listing_ttl: Option<Duration>,
+
     /// Time between compaction passes [default: 1m]
     #[arg(long, env = "STRATUS_COMPACTION_INTERVAL", value_parser = duration)]
     #[serde(default, with = "humantime_serde")]
@@ -163,6 +169,7 @@ pub struct Resolved {
     pub engine: EngineOptions,
     pub compactor: CompactorConfig,
     pub compaction_interval: Duration,
+    pub query_listing_ttl: Duration,
     pub log_level: String,
 }
 
@@ -204,6 +211,7 @@ impl Settings {
             query_timeout,
             query_max_samples,
             query_max_series,
+            query_listing_ttl,
             compaction_interval,
             segment_grace,
             delete_delay,
@@ -306,6 +314,7 @@ impl Settings {
                 }
             },
             compaction_interval: self.compaction_interval.unwrap_or(Duration::from_secs(60)),
+            query_listing_ttl: self.query_listing_ttl.unwrap_or(Duration::from_secs(1)),
             log_level: self.log_level.unwrap_or_else(|| "info".into()),
         })
     }

@@ -17,16 +17,29 @@ use stratus_storage::{catalog, BlockKey, Bucket, SegmentKey, StorageConfig};
 const H: i64 = 3_600_000;
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Writes 40 segments covering 30 hours of 20 series; some timestamps are
 /// written twice with different values. Returns what a reader must see.
-async fn write_segments(bucket: &Bucket, tenant: &TenantId, base: i64) -> BTreeMap<Labels, BTreeMap<i64, f64>> {
+async fn write_segments(
+    bucket: &Bucket,
+    tenant: &TenantId,
+    base: i64,
+) -> BTreeMap<Labels, BTreeMap<i64, f64>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut expected: BTreeMap<Labels, BTreeMap<i64, f64>> = BTreeMap::new();
     let series: Vec<Labels> = (0..20)
-        .map(|i| Labels::from_pairs([("__name__", "safety_total".to_string()), ("i", i.to_string())]).expect("labels"))
+        .map(|i| {
+            Labels::from_pairs([
+                ("__name__", "safety_total".to_string()),
+                ("i", i.to_string()),
+            ])
+            .expect("labels")
+        })
         .collect();
     for seg in 0..40i64 {
         let mut b = SegmentBuilder::new(tenant);
@@ -35,7 +48,12 @@ async fn write_segments(bucket: &Bucket, tenant: &TenantId, base: i64) -> BTreeM
         let start = base - 30 * H + seg * 45 * 60_000 - if seg % 4 == 3 { 5 * 60_000 } else { 0 };
         for l in &series {
             let samples: Vec<Sample> = (0..((45 * 60_000) / 15_000))
-                .map(|k| Sample::new(start + k * 15_000 + 7, rng.random_range(0.0..1e6f64).round()))
+                .map(|k| {
+                    Sample::new(
+                        start + k * 15_000 + 7,
+                        rng.random_range(0.0..1e6f64).round(),
+                    )
+                })
                 .collect();
             for s in &samples {
                 expected.entry(l.clone()).or_default().insert(s.t, s.v);
@@ -45,7 +63,10 @@ async fn write_segments(bucket: &Bucket, tenant: &TenantId, base: i64) -> BTreeM
         // ULIDs in write order, older than the grace period.
         let id = ulid::Ulid::from_parts((base - 20 * H + seg * 1000) as u64, rng.random());
         bucket
-            .put(&SegmentKey::new(tenant.clone(), id).path(), b.finish().expect("segment").into())
+            .put(
+                &SegmentKey::new(tenant.clone(), id).path(),
+                b.finish().expect("segment").into(),
+            )
             .await
             .expect("put");
     }
@@ -81,7 +102,10 @@ async fn racing_and_killed_compactors_keep_every_sample_exactly_once() {
     let mut kills = 0;
     // Passes as of later and later times: segments, range merges, day
     // merges, rollups, due deletes.
-    for (round, now) in [base, base + 2 * H, base + 30 * H, base + 60 * H].into_iter().enumerate() {
+    for (round, now) in [base, base + 2 * H, base + 30 * H, base + 60 * H]
+        .into_iter()
+        .enumerate()
+    {
         // Compactors killed at random moments, while there is work.
         for _ in 0..4 {
             let mut c = compactor(bin, &data, now).spawn().expect("spawn");
@@ -98,13 +122,25 @@ async fn racing_and_killed_compactors_keep_every_sample_exactly_once() {
         let (sa, sb) = (a.wait().expect("wait a"), b.wait().expect("wait b"));
         assert!(sa.success() && sb.success(), "round {round}: {sa} {sb}");
     }
-    assert!(kills >= 4, "only {kills} compactors were still running when killed");
+    assert!(
+        kills >= 4,
+        "only {kills} compactors were still running when killed"
+    );
     // A last clean pass far enough ahead for every delay to have passed.
     let end = base + 100 * H;
-    assert!(compactor(bin, &data, end).status().expect("final").success());
-    assert!(compactor(bin, &data, end).status().expect("settle").success());
+    assert!(compactor(bin, &data, end)
+        .status()
+        .expect("final")
+        .success());
+    assert!(compactor(bin, &data, end)
+        .status()
+        .expect("settle")
+        .success());
 
-    let cat = catalog::load(&bucket, &tenant).await.expect("catalog").catalog;
+    let cat = catalog::load(&bucket, &tenant)
+        .await
+        .expect("catalog")
+        .catalog;
     // Every sample once, across the raw blocks the catalog points at.
     let mut seen: HashMap<Labels, BTreeMap<i64, (f64, usize)>> = HashMap::new();
     for b in cat.blocks.iter().filter(|b| b.resolution_ms == 0) {
@@ -120,10 +156,14 @@ async fn racing_and_killed_compactors_keep_every_sample_exactly_once() {
     }
     let mut checked = 0;
     for (labels, want) in &expected {
-        let got = seen.get(labels).unwrap_or_else(|| panic!("series {labels} missing"));
+        let got = seen
+            .get(labels)
+            .unwrap_or_else(|| panic!("series {labels} missing"));
         assert_eq!(got.len(), want.len(), "{labels}: sample count");
         for (t, v) in want {
-            let (gv, n) = got.get(t).unwrap_or_else(|| panic!("{labels} @ {t} missing"));
+            let (gv, n) = got
+                .get(t)
+                .unwrap_or_else(|| panic!("{labels} @ {t} missing"));
             assert_eq!(*n, 1, "{labels} @ {t} stored {n} times");
             assert_eq!(gv, v, "{labels} @ {t}: the newest write wins");
             checked += 1;
@@ -133,7 +173,11 @@ async fn racing_and_killed_compactors_keep_every_sample_exactly_once() {
     let segs = bucket.list(&segments_prefix(&tenant)).await.expect("list");
     assert!(segs.is_empty(), "{} segments left", segs.len());
     let objects = bucket.list(&blocks_prefix(&tenant)).await.expect("list");
-    assert_eq!(objects.len(), cat.blocks.len(), "only referenced blocks remain");
+    assert_eq!(
+        objects.len(),
+        cat.blocks.len(),
+        "only referenced blocks remain"
+    );
     assert!(cat.pending_deletes.is_empty(), "{:?}", cat.pending_deletes);
     println!(
         "checked {checked} samples of {} series once each; {kills} compactors killed mid-pass; {} live blocks",

@@ -195,7 +195,7 @@ async fn promql_answers_match_prometheus() {
         0,
         &dir.path().join("data"),
         &dir.path().join("stratus.log"),
-        &["--commit-window", "50ms"],
+        &["--commit-window", "50ms", "--query-listing-ttl", "0s"],
     )
     .expect("stratus");
     let prom_dir = dir.path().join("prometheus");
@@ -231,40 +231,7 @@ async fn promql_answers_match_prometheus() {
         seconds(times.at_ms)
     );
 
-    let evals = times.evaluations();
-    let jobs: Vec<(&str, String, Evaluation)> = QUERIES
-        .iter()
-        .flat_map(|q| evals.iter().map(move |e| (*q, render(q, &times), *e)))
-        .collect();
-    let outcomes: Vec<Outcome> = futures::stream::iter(jobs)
-        .map(|(template, query, eval)| {
-            let (client, s_base, p_base) = (&client, &s_base, &p_base);
-            async move {
-                let path = eval.request_path(&query);
-                let s = get_answer(client, s_base, &path).await.expect("stratus");
-                let p = get_answer(client, p_base, &path).await.expect("prometheus");
-                let ordered = matches!(eval, Evaluation::Instant { .. }) && is_ordered(&query);
-                let mismatch = compare(&s.json, &p.json, ordered)
-                    .err()
-                    .map(|diff| Mismatch {
-                        query,
-                        eval,
-                        diff,
-                        stratus: trim(&s.body, 600),
-                        prometheus: trim(&p.body, 600),
-                    });
-                Outcome {
-                    template,
-                    eval,
-                    prometheus: Shape::of(&p.json, eval),
-                    mismatch,
-                }
-            }
-        })
-        .buffered(PARALLEL)
-        .collect()
-        .await;
-
+    let (evals, outcomes) = run_corpus(&client, &s_base, &p_base, &times).await;
     let corpus_problems = check_corpus(&outcomes);
     let never_data: Vec<&str> = QUERIES
         .iter()
@@ -319,4 +286,93 @@ async fn promql_answers_match_prometheus() {
         );
     }
     assert!(report.is_empty(), "{report}");
+
+    // The same answers once the data is in blocks: after a pass as of an
+    // hour from now (2 h blocks), and as of 30 h from now (day blocks and
+    // rollups; the segments are deleted by then).
+    let data_dir = dir.path().join("data");
+    for (phase, ahead_h) in [("2h blocks", 1i64), ("day blocks", 30)] {
+        let now = now_ms() + ahead_h * 3_600_000;
+        for _ in 0..2 {
+            let status = std::process::Command::new(bin)
+                .args(["compactor", "--once", "--log-level", "warn", "--data-dir"])
+                .arg(&data_dir)
+                .arg("--now")
+                .arg(format!("{}", now as f64 / 1000.0))
+                .status()
+                .expect("compactor");
+            assert!(status.success(), "compactor pass for {phase}: {status}");
+        }
+        let (_, outcomes) = run_corpus(&client, &s_base, &p_base, &times).await;
+        let bad: Vec<String> = outcomes
+            .into_iter()
+            .filter_map(|o| o.mismatch)
+            .map(|m| {
+                format!(
+                    "--- {}\n    {}\n{}    stratus:    {}\n    prometheus: {}",
+                    m.query, m.eval, m.diff, m.stratus, m.prometheus
+                )
+            })
+            .collect();
+        println!(
+            "differential after compaction into {phase}: {} mismatches",
+            bad.len()
+        );
+        assert!(
+            bad.is_empty(),
+            "after compaction into {phase}:\n{}",
+            bad.join("\n")
+        );
+    }
+    let segments_left = std::fs::read_dir(data_dir.join("tenants/anonymous/segments"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        segments_left, 0,
+        "compacted segments are deleted after the delay"
+    );
+}
+
+/// Runs every query of the corpus in every evaluation against both.
+async fn run_corpus(
+    client: &reqwest::Client,
+    s_base: &str,
+    p_base: &str,
+    times: &Times,
+) -> (Vec<Evaluation>, Vec<Outcome>) {
+    let evals = times.evaluations();
+    let jobs: Vec<(&str, String, Evaluation)> = QUERIES
+        .iter()
+        .flat_map(|q| evals.iter().map(move |e| (*q, render(q, times), *e)))
+        .collect();
+    let outcomes: Vec<Outcome> = futures::stream::iter(jobs)
+        .map(|(template, query, eval)| {
+            let (client, s_base, p_base) = (client, s_base, p_base);
+            async move {
+                let path = eval.request_path(&query);
+                let s = get_answer(client, s_base, &path).await.expect("stratus");
+                let p = get_answer(client, p_base, &path).await.expect("prometheus");
+                let ordered = matches!(eval, Evaluation::Instant { .. }) && is_ordered(&query);
+                let mismatch = compare(&s.json, &p.json, ordered)
+                    .err()
+                    .map(|diff| Mismatch {
+                        query,
+                        eval,
+                        diff,
+                        stratus: trim(&s.body, 600),
+                        prometheus: trim(&p.body, 600),
+                    });
+                Outcome {
+                    template,
+                    eval,
+                    prometheus: Shape::of(&p.json, eval),
+                    mismatch,
+                }
+            }
+        })
+        .buffered(PARALLEL)
+        .collect()
+        .await;
+
+    (evals, outcomes)
 }
