@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod bench;
 mod server;
 mod settings;
@@ -46,6 +47,9 @@ enum Command {
     Query(Settings),
     /// Only compaction: segments to blocks, rollups, retention, deletes
     Compactor(CompactorArgs),
+    /// Look into the bucket: catalogs, blocks
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Benchmarks that print their figures
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -108,6 +112,10 @@ fn main() -> anyhow::Result<()> {
             let cfg = a.settings.load()?.resolve()?;
             init_logging(&cfg.log_level);
             runtime.block_on(server::compactor(cfg, a.once, a.now.as_deref()))
+        }
+        Command::Admin(a) => {
+            init_logging("warn");
+            runtime.block_on(admin::run(a))
         }
         Command::Bench(b) => {
             init_logging("warn");

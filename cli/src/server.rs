@@ -149,6 +149,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             clock: Arc::new(SystemClock),
             multitenancy: cfg.http.multitenancy,
             max_body_bytes: cfg.http.max_body_bytes,
+            admin: cfg.enable_admin_api.then(|| bucket.clone()),
         }));
     }
     let registry: SharedRegistry = Arc::new(Mutex::new(registry));

@@ -127,6 +127,10 @@ pub struct Settings {
     #[serde(default, with = "humantime_serde")]
     pub query_listing_ttl: Option<Duration>,
 
+    /// Serve POST /api/v1/admin/tsdb/delete_series [default: false]
+    #[arg(long, env = "STRATUS_ENABLE_ADMIN_API", num_args = 0..=1, default_missing_value = "true")]
+    pub enable_admin_api: Option<bool>,
+
     /// Time between compaction passes [default: 1m]
     #[arg(long, env = "STRATUS_COMPACTION_INTERVAL", value_parser = duration)]
     #[serde(default, with = "humantime_serde")]
@@ -170,6 +174,7 @@ pub struct Resolved {
     pub compactor: CompactorConfig,
     pub compaction_interval: Duration,
     pub query_listing_ttl: Duration,
+    pub enable_admin_api: bool,
     pub log_level: String,
 }
 
@@ -212,6 +217,7 @@ impl Settings {
             query_max_samples,
             query_max_series,
             query_listing_ttl,
+            enable_admin_api,
             compaction_interval,
             segment_grace,
             delete_delay,
@@ -315,6 +321,7 @@ impl Settings {
             },
             compaction_interval: self.compaction_interval.unwrap_or(Duration::from_secs(60)),
             query_listing_ttl: self.query_listing_ttl.unwrap_or(Duration::from_secs(1)),
+            enable_admin_api: self.enable_admin_api.unwrap_or(false),
             log_level: self.log_level.unwrap_or_else(|| "info".into()),
         })
     }

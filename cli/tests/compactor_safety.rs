@@ -179,6 +179,38 @@ async fn racing_and_killed_compactors_keep_every_sample_exactly_once() {
         "only referenced blocks remain"
     );
     assert!(cat.pending_deletes.is_empty(), "{:?}", cat.pending_deletes);
+    // The admin commands show the same catalog and read its blocks.
+    let out = Command::new(bin)
+        .args(["admin", "blocks", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("admin blocks");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        listed["anonymous"],
+        serde_json::to_value(&cat).expect("catalog json")
+    );
+    let raw = cat
+        .blocks
+        .iter()
+        .find(|b| b.resolution_ms == 0)
+        .expect("a raw block");
+    let out = Command::new(bin)
+        .args(["admin", "inspect", &raw.id, "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("admin inspect");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text.contains(&format!("{} series, {} samples", raw.series, raw.samples)),
+        "{text}"
+    );
     println!(
         "checked {checked} samples of {} series once each; {kills} compactors killed mid-pass; {} live blocks",
         expected.len(),

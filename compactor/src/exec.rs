@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use stratus_block::{BlockOptions, Resolution};
-use stratus_codec::{decode_segment, BlockEntry, Catalog, PendingDelete};
+use stratus_codec::{decode_segment, BlockEntry, Catalog, PendingDelete, Tombstone};
 use stratus_model::{merge_newer, Labels, Sample, TenantId};
 use stratus_storage::catalog::{self, CommitError, Versioned};
 use stratus_storage::keys::segments_prefix;
@@ -67,6 +67,13 @@ impl Executor<'_> {
             Job::Downsample { block, step_ms } => self.downsample(base, block, *step_ms).await,
             Job::Retire { blocks } => self.retire(base, blocks).await,
             Job::DeleteDue { entries } => self.delete_due(base, entries).await,
+            Job::Rewrite { blocks } => self.rewrite(base, blocks).await,
+            Job::DropTombstone { id } => Ok(JobOutcome {
+                committed: self
+                    .commit(base, |c| c.tombstones.retain(|t| &t.id != id))
+                    .await?,
+                ..JobOutcome::default()
+            }),
             Job::DeleteOrphans { blocks } => {
                 let mut out = JobOutcome::default();
                 for id in blocks {
@@ -175,6 +182,87 @@ impl Executor<'_> {
         }
     }
 
+    /// Removes what the catalog's delete requests cover.
+    fn apply_tombstones(catalog: &Catalog, series: &mut SeriesMap) {
+        for t in &catalog.tombstones {
+            let Some(matchers) = t.label_matchers() else {
+                continue;
+            };
+            for (labels, samples) in series.iter_mut() {
+                Tombstone::apply(&matchers, t, labels, samples);
+            }
+        }
+        series.retain(|_, s| !s.is_empty());
+    }
+
+    async fn rewrite(&self, base: &Versioned, ids: &[String]) -> Result<JobOutcome> {
+        let mut out = JobOutcome::default();
+        if !Self::all_live(&base.catalog, ids) {
+            return Ok(out);
+        }
+        let mut added = Vec::new();
+        for id in ids {
+            let Some(entry) = base.catalog.blocks.iter().find(|b| &b.id == id) else {
+                continue;
+            };
+            let (bytes, _) = self.bucket.get(&self.block_key(id)?.path()).await?;
+            out.bytes_read += bytes.len() as u64;
+            if entry.resolution_ms == 0 {
+                let (_, read) = stratus_block::read_all(&bytes)?;
+                let mut series: SeriesMap = read.into_iter().collect();
+                Self::apply_tombstones(&base.catalog, &mut series);
+                if !series.is_empty() {
+                    added.push(
+                        self.write_raw(
+                            &series,
+                            entry.min_time,
+                            entry.max_time,
+                            entry.level,
+                            &mut out,
+                        )
+                        .await?,
+                    );
+                }
+            } else {
+                let (_, mut read) = stratus_block::read_all_downsampled(&bytes)?;
+                for t in &base.catalog.tombstones {
+                    let Some(m) = t.label_matchers() else {
+                        continue;
+                    };
+                    for (labels, points) in read.iter_mut() {
+                        if stratus_model::matches_all(&m, labels) {
+                            // A window is dropped when it overlaps the range.
+                            points.retain(|p| {
+                                p.t < t.min_time || p.t - entry.resolution_ms >= t.max_time
+                            });
+                        }
+                    }
+                }
+                read.retain(|(_, p)| !p.is_empty());
+                if !read.is_empty() {
+                    added.push(
+                        self.write_rollup(entry, entry.resolution_ms, read, &mut out)
+                            .await?,
+                    );
+                }
+            }
+        }
+        let due = self.delete_later();
+        out.committed = self
+            .commit(base, |c| {
+                c.blocks.retain(|b| !ids.contains(&b.id));
+                c.blocks.extend(added);
+                for id in ids {
+                    c.pending_deletes.push(PendingDelete::Block {
+                        id: id.clone(),
+                        due_ms: due,
+                    });
+                }
+            })
+            .await?;
+        Ok(out)
+    }
+
     fn delete_later(&self) -> i64 {
         self.now_ms + ms(self.cfg.delete_delay)
     }
@@ -206,6 +294,7 @@ impl Executor<'_> {
             }
             out.segments_compacted += 1;
         }
+        Self::apply_tombstones(&base.catalog, &mut series);
         let range = ms(self.cfg.block_range);
         let mut windows: BTreeMap<i64, SeriesMap> = BTreeMap::new();
         for (labels, samples) in series {
@@ -312,11 +401,34 @@ impl Executor<'_> {
             })
             .filter(|(_, a)| !a.is_empty())
             .collect();
-        let opts = self.options(source.min_time, source.max_time);
+        let mut entry = self
+            .write_rollup(&source, step_ms, aggregated, &mut out)
+            .await?;
+        entry.source = Some(id.to_string());
+        out.committed = self
+            .commit(base, |c| {
+                if c.blocks.iter().any(|b| b.id == id) {
+                    c.blocks.push(entry);
+                }
+            })
+            .await?;
+        Ok(out)
+    }
+
+    /// Writes a rollup at `step_ms` covering the range of `like`, with its
+    /// level and source (callers may change the source).
+    async fn write_rollup(
+        &self,
+        like: &BlockEntry,
+        step_ms: i64,
+        aggregated: Vec<(Labels, Vec<stratus_block::AggrPoint>)>,
+        out: &mut JobOutcome,
+    ) -> Result<BlockEntry> {
+        let opts = self.options(like.min_time, like.max_time);
         let bytes = stratus_block::write_downsampled_block(
             self.tenant,
-            source.min_time,
-            source.max_time,
+            like.min_time,
+            like.max_time,
             step_ms,
             aggregated.iter().map(|(l, a)| (l, a.as_slice())),
             &opts,
@@ -324,7 +436,8 @@ impl Executor<'_> {
         let info = stratus_block::inspect(&bytes)?.info;
         if info.resolution != (Resolution::Downsampled { step_ms }) {
             return Err(CompactorError::Verify(format!(
-                "rollup of {id} does not read back as a {step_ms} ms rollup"
+                "rollup of [{}, {}) does not read back as a {step_ms} ms rollup",
+                like.min_time, like.max_time
             )));
         }
         let new = new_id();
@@ -335,25 +448,17 @@ impl Executor<'_> {
         .await?;
         out.blocks_written += 1;
         out.bytes_written += bytes.len() as u64;
-        let entry = BlockEntry {
+        Ok(BlockEntry {
             id: new.to_string(),
-            level: source.level,
+            level: like.level,
             resolution_ms: step_ms,
-            min_time: source.min_time,
-            max_time: source.max_time,
+            min_time: like.min_time,
+            max_time: like.max_time,
             series: aggregated.len() as u64,
             samples: info.num_samples,
             bytes: bytes.len() as u64,
-            source: Some(id.to_string()),
-        };
-        out.committed = self
-            .commit(base, |c| {
-                if c.blocks.iter().any(|b| b.id == id) {
-                    c.blocks.push(entry);
-                }
-            })
-            .await?;
-        Ok(out)
+            source: like.source.clone(),
+        })
     }
 
     async fn retire(&self, base: &Versioned, ids: &[String]) -> Result<JobOutcome> {

@@ -48,6 +48,15 @@ pub enum Job {
     DeleteDue { entries: Vec<PendingDelete> },
     /// Delete blocks no catalog points at.
     DeleteOrphans { blocks: Vec<String> },
+    /// Write these blocks again without what the tombstones cover.
+    Rewrite { blocks: Vec<String> },
+    /// Forget a tombstone that every block already applies.
+    DropTombstone { id: String },
+}
+
+/// The time in a block id (a ULID); 0 for ids that are not ULIDs.
+pub fn id_ms(id: &str) -> i64 {
+    ulid::Ulid::from_string(id).map_or(0, |u| u.timestamp_ms() as i64)
 }
 
 fn align_down(t: i64, step: i64) -> i64 {
@@ -202,6 +211,39 @@ pub fn plan(
                     });
                 }
             }
+        }
+    }
+
+    // Delete requests: once the segments from before a request are in
+    // blocks, rewrite the blocks written before it; then forget it.
+    for t in &catalog.tombstones {
+        // Wait until every segment written before the request is in blocks
+        // (and any still uploading then would be visible by now).
+        let uncompacted_before = segments
+            .iter()
+            .any(|s| s.ulid_ms >= catalog.segment_watermark_ms && s.ulid_ms <= t.created_ms);
+        if uncompacted_before || t.created_ms >= cutoff {
+            continue;
+        }
+        let stale: Vec<String> = catalog
+            .blocks
+            .iter()
+            .filter(|b| {
+                b.min_time <= t.max_time && b.max_time > t.min_time && id_ms(&b.id) <= t.created_ms
+            })
+            // Rollups of a live raw block are made again from its rewrite.
+            .filter(|b| {
+                b.resolution_ms == 0 || b.source.as_deref().is_none_or(|s| !live.contains(s))
+            })
+            .map(|b| b.id.clone())
+            .collect();
+        let waiting = catalog.blocks.iter().any(|b| {
+            b.min_time <= t.max_time && b.max_time > t.min_time && id_ms(&b.id) <= t.created_ms
+        });
+        if !stale.is_empty() {
+            jobs.push(Job::Rewrite { blocks: stale });
+        } else if !waiting {
+            jobs.push(Job::DropTombstone { id: t.id.clone() });
         }
     }
 

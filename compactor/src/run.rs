@@ -58,6 +58,8 @@ fn job_name(j: &Job) -> &'static str {
         Job::Retire { .. } => "retire",
         Job::DeleteDue { .. } => "delete_due",
         Job::DeleteOrphans { .. } => "delete_orphans",
+        Job::Rewrite { .. } => "rewrite",
+        Job::DropTombstone { .. } => "drop_tombstone",
     }
 }
 

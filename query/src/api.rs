@@ -37,6 +37,8 @@ pub struct QueryState {
     pub multitenancy: bool,
     /// Largest request body (form-encoded queries).
     pub max_body_bytes: usize,
+    /// The bucket, when the admin API (delete requests) is enabled.
+    pub admin: Option<stratus_storage::Bucket>,
 }
 
 /// The query routes, to be merged into the server's router.
@@ -52,6 +54,10 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/format_query", get(format_query).post(format_query))
         .route("/api/v1/parse_query", get(parse_query).post(parse_query))
         .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            axum::routing::post(delete_series).put(delete_series),
+        )
         // No rules are evaluated yet (the ruler comes later): Prometheus's
         // answers for a server without rules, so Grafana's alerting view works.
         .route("/api/v1/rules", get(|| async { ok(r#"{"groups":[]}"#) }))
@@ -506,6 +512,105 @@ async fn parse_query(
         Ok(data) => ok(&data),
         Err(e) => fail(e),
     }
+}
+
+/// Prometheus's `delete_series`: records a delete request (tombstone) per
+/// `match[]` selector in the tenant's catalog. Readers hide the samples at
+/// once; the compactor removes them from the blocks.
+async fn delete_series(
+    State(st): State<QueryState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let Some(bucket) = st.admin.clone() else {
+            return Err(QueryError::Unavailable(
+                "admin APIs disabled; start Stratus with --enable-admin-api".into(),
+            ));
+        };
+        let (tenant, p) = request(&st, &Method::POST, &headers, raw, body).await?;
+        let selectors = p.all("match[]");
+        if selectors.is_empty() {
+            return Err(QueryError::bad("no match[] parameter provided"));
+        }
+        let min_time = time_or(&p, "start", params::MIN_TIME)?;
+        let max_time = time_or(&p, "end", params::MAX_TIME)?;
+        let now = st.clock.now_ms();
+        let mut tombstones = Vec::new();
+        for s in selectors {
+            for group in parser_matchers(s)? {
+                tombstones.push(stratus_codec::Tombstone {
+                    id: ulid::Ulid::new().to_string(),
+                    matchers: group,
+                    min_time,
+                    max_time,
+                    created_ms: now,
+                });
+            }
+        }
+        for _ in 0..20 {
+            let base = stratus_storage::catalog::load(&bucket, &tenant)
+                .await
+                .map_err(|e| QueryError::Storage(e.to_string()))?;
+            let mut next = base.catalog.clone();
+            next.tombstones.extend(tombstones.iter().cloned());
+            next.generation += 1;
+            next.updated_ms = now;
+            match stratus_storage::catalog::commit(&bucket, &tenant, &base, &next).await {
+                Ok(_) => return Ok(()),
+                Err(stratus_storage::catalog::CommitError::Conflict { .. }) => continue,
+                Err(e) => return Err(QueryError::Storage(e.to_string())),
+            }
+        }
+        Err(QueryError::Storage(
+            "the catalog kept changing; retry the delete request".into(),
+        ))
+    };
+    match run.await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+/// The matchers of a selector as stored in a tombstone; one group per `or`.
+fn parser_matchers(s: &str) -> Result<Vec<Vec<stratus_codec::TombstoneMatcher>>, QueryError> {
+    use promql_parser::label::MatchOp;
+    let expr = parse(s)?;
+    let Expr::VectorSelector(vs) = expr else {
+        return Err(QueryError::bad(format!(
+            "invalid parameter \"match[]\": {s:?} is not a series selector"
+        )));
+    };
+    let conv = |m: &promql_parser::label::Matcher| stratus_codec::TombstoneMatcher {
+        name: m.name.clone(),
+        op: match m.op {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::Re(_) => "=~",
+            MatchOp::NotRe(_) => "!~",
+        }
+        .into(),
+        value: m.value.clone(),
+    };
+    let mut base: Vec<stratus_codec::TombstoneMatcher> = Vec::new();
+    if let Some(n) = &vs.name {
+        base.push(stratus_codec::TombstoneMatcher {
+            name: stratus_model::METRIC_NAME.into(),
+            op: "=".into(),
+            value: n.clone(),
+        });
+    }
+    base.extend(vs.matchers.matchers.iter().map(conv));
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![base]);
+    }
+    Ok(vs
+        .matchers
+        .or_matchers
+        .iter()
+        .map(|g| base.iter().cloned().chain(g.iter().map(conv)).collect())
+        .collect())
 }
 
 async fn buildinfo() -> Response {

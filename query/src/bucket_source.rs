@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use futures::{stream, StreamExt, TryStreamExt};
 use moka::sync::Cache;
 use stratus_block::{read_raw, BlockError, BlockFooter, Fetched, FOOTER_HINT};
-use stratus_codec::{decode_segment, BlockEntry, Catalog, Segment, SegmentSeries};
+use stratus_codec::{decode_segment, BlockEntry, Catalog, Segment, SegmentSeries, Tombstone};
 use stratus_model::{
     merge_newer, Labels, MetricMetadata, Sample, TenantId, TimeRange, METRIC_NAME,
 };
@@ -340,13 +340,11 @@ fn coalesce(ranges: &[std::ops::Range<u64>], gap: u64) -> Vec<std::ops::Range<u6
 /// Removes the samples delete requests cover.
 fn apply_tombstones(cat: &Catalog, series: &mut HashMap<Labels, Vec<Sample>>) {
     for t in &cat.tombstones {
-        let Ok(matchers) = crate::matcher::selector(&t.selector) else {
+        let Some(matchers) = t.label_matchers() else {
             continue;
         };
         for (labels, samples) in series.iter_mut() {
-            if matches_all(&matchers, labels) {
-                samples.retain(|s| s.t < t.min_time || s.t > t.max_time);
-            }
+            Tombstone::apply(&matchers, t, labels, samples);
         }
     }
 }

@@ -18,6 +18,9 @@ pub enum QueryError {
     TooManySeries { limit: usize },
     #[error("{0}")]
     Storage(String),
+    /// A feature that is switched off: `unavailable`, HTTP 503.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl QueryError {
@@ -38,6 +41,7 @@ impl QueryError {
             | QueryError::TooManySeries { .. } => "execution",
             QueryError::Timeout => "timeout",
             QueryError::Storage(_) => "internal",
+            QueryError::Unavailable(_) => "unavailable",
         }
     }
 
@@ -50,6 +54,7 @@ impl QueryError {
             | QueryError::TooManySeries { .. } => 422,
             QueryError::Timeout => 503,
             QueryError::Storage(_) => 500,
+            QueryError::Unavailable(_) => 503,
         }
     }
 }

@@ -83,17 +83,54 @@ impl PendingDelete {
     }
 }
 
-/// A delete request: the series matching `selector` lose their samples in
-/// `[min_time, max_time]`.
+/// A delete request: the series matching every matcher lose their samples
+/// in `[min_time, max_time]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tombstone {
     pub id: String,
-    /// A PromQL series selector, e.g. `{job="api", instance=~"a.*"}`.
-    pub selector: String,
+    pub matchers: Vec<TombstoneMatcher>,
     pub min_time: i64,
     pub max_time: i64,
     pub created_ms: i64,
+}
+
+/// One label matcher of a delete request; `op` is `=`, `!=`, `=~` or `!~`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TombstoneMatcher {
+    pub name: String,
+    pub op: String,
+    pub value: String,
+}
+
+impl Tombstone {
+    /// The matchers as label matchers; `None` if one cannot be compiled.
+    pub fn label_matchers(&self) -> Option<Vec<stratus_model::LabelMatcher>> {
+        use stratus_model::LabelMatcher;
+        self.matchers
+            .iter()
+            .map(|m| match m.op.as_str() {
+                "=" => Some(LabelMatcher::equal(&m.name, &m.value)),
+                "!=" => Some(LabelMatcher::not_equal(&m.name, &m.value)),
+                "=~" => LabelMatcher::regex(&m.name, &m.value, false).ok(),
+                "!~" => LabelMatcher::regex(&m.name, &m.value, true).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Removes the samples this request covers from a series.
+    pub fn apply(
+        matchers: &[stratus_model::LabelMatcher],
+        t: &Tombstone,
+        labels: &stratus_model::Labels,
+        samples: &mut Vec<stratus_model::Sample>,
+    ) {
+        if stratus_model::matches_all(matchers, labels) {
+            samples.retain(|s| s.t < t.min_time || s.t > t.max_time);
+        }
+    }
 }
 
 impl Catalog {
@@ -191,7 +228,11 @@ mod tests {
             ],
             tombstones: vec![Tombstone {
                 id: "01HBBBBBBBBBBBBBBBBBBBBBBB".into(),
-                selector: r#"{job="x"}"#.into(),
+                matchers: vec![TombstoneMatcher {
+                    name: "job".into(),
+                    op: "=~".into(),
+                    value: "x.*".into(),
+                }],
                 min_time: 0,
                 max_time: 10,
                 created_ms: 1,
@@ -229,6 +270,27 @@ mod tests {
         b[4] = 9;
         let err = Catalog::decode(&b).expect_err("version").to_string();
         assert!(err.contains("version 9"), "{err}");
+    }
+
+    #[test]
+    fn tombstones_match_and_cut_their_range() {
+        let c = sample();
+        let t = &c.tombstones[0];
+        let m = t.label_matchers().expect("matchers");
+        let hit = stratus_model::Labels::from_pairs([("job", "xy")]).expect("labels");
+        let miss = stratus_model::Labels::from_pairs([("job", "y")]).expect("labels");
+        let all: Vec<stratus_model::Sample> = (0..20)
+            .map(|t| stratus_model::Sample::new(t, 1.0))
+            .collect();
+        let mut a = all.clone();
+        Tombstone::apply(&m, t, &hit, &mut a);
+        assert_eq!(
+            a.iter().map(|s| s.t).collect::<Vec<_>>(),
+            (11..20).collect::<Vec<_>>()
+        );
+        let mut b = all.clone();
+        Tombstone::apply(&m, t, &miss, &mut b);
+        assert_eq!(b, all);
     }
 
     #[test]

@@ -68,6 +68,7 @@ fn app_with(opts: EngineOptions) -> Router {
         clock: Arc::new(Fixed),
         multitenancy: false,
         max_body_bytes: 1 << 20,
+        admin: None,
     })
 }
 
