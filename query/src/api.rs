@@ -131,9 +131,19 @@ fn time_or(p: &Params, name: &str, default: i64) -> Result<i64, QueryError> {
     }
 }
 
-/// The engine with the request's `timeout` applied (never above the server's).
-fn engine_for(st: &QueryState, p: &Params) -> Result<Engine, QueryError> {
+/// The engine with the request's `timeout` (never above the server's) and
+/// `max_source_resolution` (`raw`, a duration such as `5m`, or `auto`: a
+/// fifth of the step) applied.
+fn engine_for(st: &QueryState, p: &Params, step_ms: Option<i64>) -> Result<Engine, QueryError> {
     let mut opts = st.engine.options().clone();
+    match p.get("max_source_resolution").map(str::trim) {
+        None | Some("" | "raw" | "0" | "0s") => {}
+        Some("auto") => opts.max_source_resolution_ms = step_ms.map_or(0, |s| s / 5),
+        Some(v) => {
+            opts.max_source_resolution_ms =
+                parse_duration(v, "max_source_resolution")?.as_millis() as i64
+        }
+    }
     if let Some(t) = p.get("timeout").filter(|v| !v.is_empty()) {
         let d = parse_duration(t, "timeout")?;
         if d > Duration::ZERO && d < opts.timeout {
@@ -154,7 +164,7 @@ async fn query(
         let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let q = required(&p, "query")?;
         let t = time_or(&p, "time", st.clock.now_ms())?;
-        let r = engine_for(&st, &p)?.instant(&tenant, q, t).await?;
+        let r = engine_for(&st, &p, None)?.instant(&tenant, q, t).await?;
         Ok::<_, QueryError>(json::query_result(&r.value, &r.annotations))
     };
     match run.await {
@@ -192,7 +202,7 @@ async fn query_range(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
             ));
         }
-        let r = engine_for(&st, &p)?
+        let r = engine_for(&st, &p, Some(step_ms))?
             .range(&tenant, q, start, end, step_ms)
             .await?;
         Ok(json::query_result(&r.value, &r.annotations))

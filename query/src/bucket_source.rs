@@ -14,7 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{stream, StreamExt, TryStreamExt};
 use moka::sync::Cache;
-use stratus_block::{read_raw, BlockError, BlockFooter, Fetched, FOOTER_HINT};
+use stratus_block::{
+    read_downsampled, read_raw, AggrPoint, BlockError, BlockFooter, Fetched, ReadPlan, FOOTER_HINT,
+};
 use stratus_codec::{decode_segment, BlockEntry, Catalog, Segment, SegmentSeries, Tombstone};
 use stratus_model::{
     merge_newer, Labels, MetricMetadata, Sample, TenantId, TimeRange, METRIC_NAME,
@@ -26,7 +28,7 @@ use stratus_storage::{Bucket, ObjectPath, SegmentKey};
 use ulid::Ulid;
 
 use crate::matcher::{matches_all, LabelMatcher, MatchKind};
-use crate::source::{in_range, Series, SeriesSource, SourceError};
+use crate::source::{in_range, SelectHints, Selection, Series, SeriesSource, SourceError};
 
 #[derive(Debug, Clone)]
 pub struct BucketSourceOptions {
@@ -201,37 +203,6 @@ impl BucketSource {
         }
     }
 
-    /// The series of one raw block that match, read with ranged GETs.
-    async fn read_block(
-        &self,
-        tenant: &TenantId,
-        b: &BlockEntry,
-        matchers: &[LabelMatcher],
-        range: TimeRange,
-    ) -> Result<Vec<(Labels, Vec<Sample>)>, SourceError> {
-        let id = Ulid::from_string(&b.id)
-            .map_err(|e| SourceError::Corrupt(format!("block id {}: {e}", b.id)))?;
-        let key = BlockKey::new(tenant.clone(), id).path();
-        let footer = self.footer(&key, b.bytes).await?;
-        let plan = footer.plan(matchers, range);
-        if plan.is_empty() {
-            return Ok(Vec::new());
-        }
-        let corrupt = |e: BlockError| SourceError::Corrupt(format!("block {key}: {e}"));
-        // Label pages first, then only the chunks of the rows that match.
-        let mut fetched = Fetched::new();
-        self.fetch(
-            &key,
-            coalesce(&plan.label_ranges, COALESCE_GAP),
-            &mut fetched,
-        )
-        .await?;
-        let refined = footer.refine(&plan, &fetched, matchers).map_err(corrupt)?;
-        let missing = fetched.missing(&refined.coalesce(COALESCE_GAP));
-        self.fetch(&key, missing, &mut fetched).await?;
-        read_raw(&footer, &refined, &fetched, matchers, range).map_err(corrupt)
-    }
-
     async fn listing(&self, tenant: &TenantId) -> Result<Arc<Vec<ObjectPath>>, SourceError> {
         let cached = !self.opts.listing_ttl.is_zero();
         if let Some(l) = self.listings.get(tenant).filter(|_| cached) {
@@ -275,10 +246,102 @@ impl BucketSource {
             .try_collect()
             .await
     }
+
+    /// Fetches what `matchers` over `range` need from a block: the label
+    /// pages first, then only the chunks of the rows that match.
+    async fn fetch_block(
+        &self,
+        tenant: &TenantId,
+        b: &BlockEntry,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Option<(Arc<BlockFooter>, ReadPlan, Fetched, ObjectPath)>, SourceError> {
+        let id = Ulid::from_string(&b.id)
+            .map_err(|e| SourceError::Corrupt(format!("block id {}: {e}", b.id)))?;
+        let key = BlockKey::new(tenant.clone(), id).path();
+        let footer = self.footer(&key, b.bytes).await?;
+        let plan = footer.plan(matchers, range);
+        if plan.is_empty() {
+            return Ok(None);
+        }
+        let mut fetched = Fetched::new();
+        self.fetch(
+            &key,
+            coalesce(&plan.label_ranges, COALESCE_GAP),
+            &mut fetched,
+        )
+        .await?;
+        let refined = footer
+            .refine(&plan, &fetched, matchers)
+            .map_err(|e| SourceError::Corrupt(format!("block {key}: {e}")))?;
+        let missing = fetched.missing(&refined.coalesce(COALESCE_GAP));
+        self.fetch(&key, missing, &mut fetched).await?;
+        Ok(Some((footer, refined, fetched, key)))
+    }
+
+    /// The series of one raw block that match, read with ranged GETs.
+    async fn read_block(
+        &self,
+        tenant: &TenantId,
+        b: &BlockEntry,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, SourceError> {
+        let Some((footer, plan, fetched, key)) =
+            self.fetch_block(tenant, b, matchers, range).await?
+        else {
+            return Ok(Vec::new());
+        };
+        read_raw(&footer, &plan, &fetched, matchers, range)
+            .map_err(|e| SourceError::Corrupt(format!("block {key}: {e}")))
+    }
+
+    /// The series of one rollup block that match.
+    async fn read_rollup(
+        &self,
+        tenant: &TenantId,
+        b: &BlockEntry,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<(Labels, Vec<AggrPoint>)>, SourceError> {
+        let Some((footer, plan, fetched, key)) =
+            self.fetch_block(tenant, b, matchers, range).await?
+        else {
+            return Ok(Vec::new());
+        };
+        read_downsampled(&footer, &plan, &fetched, matchers, range)
+            .map_err(|e| SourceError::Corrupt(format!("block {key}: {e}")))
+    }
 }
 
 /// Ranges closer than this are read with one GET.
 const COALESCE_GAP: u64 = 64 * 1024;
+
+/// True for the functions served by the reset-adjusted rollup counter.
+fn counter_function(func: Option<&str>) -> bool {
+    matches!(func, Some("rate" | "increase" | "irate"))
+}
+
+/// Which rollup aggregate stands in for the raw samples, given what the
+/// evaluator does with them.
+fn aggregate_for(func: Option<&str>) -> fn(&AggrPoint) -> f64 {
+    match func {
+        Some("sum_over_time") => |p| p.sum,
+        // The engine sums the per-window counts.
+        Some("count_over_time" | "present_over_time") => |p| p.count,
+        Some("min_over_time") => |p| p.min,
+        Some("max_over_time") => |p| p.max,
+        Some("avg_over_time") => |p| {
+            if p.count > 0.0 {
+                p.sum / p.count
+            } else {
+                f64::NAN
+            }
+        },
+        // Plain selectors and the rest: the value at the window's end.
+        _ => |p| p.last,
+    }
+}
 
 impl BucketSource {
     async fn select_with(
@@ -286,12 +349,78 @@ impl BucketSource {
         tenant: &TenantId,
         matchers: &[LabelMatcher],
         range: TimeRange,
+        hints: &SelectHints,
         fresh: bool,
-    ) -> Result<Vec<Series>, SourceError> {
+    ) -> Result<Selection, SourceError> {
         let cat = self.catalog(tenant, fresh).await?;
+        let raw_all = cat.blocks_overlapping(0, range.min, range.max);
+        // Rollups at the coarsest step allowed, or the finest one where raw
+        // data is gone (retention); by default only where no raw block is.
+        let steps: std::collections::BTreeSet<i64> = cat
+            .blocks
+            .iter()
+            .filter(|b| b.resolution_ms > 0)
+            .map(|b| b.resolution_ms)
+            .collect();
+        let prefer_rollups = hints.max_source_resolution_ms > 0;
+        let step = if prefer_rollups {
+            steps
+                .range(..=hints.max_source_resolution_ms)
+                .next_back()
+                .copied()
+        } else {
+            steps.iter().next().copied()
+        };
+        let mut rollups: Vec<&BlockEntry> = match step {
+            Some(s) => cat.blocks_overlapping(s, range.min, range.max),
+            None => Vec::new(),
+        };
+        let overlaps =
+            |a: &BlockEntry, b: &BlockEntry| a.min_time < b.max_time && a.max_time > b.min_time;
+        let raw: Vec<&BlockEntry> = if prefer_rollups {
+            raw_all
+                .into_iter()
+                .filter(|b| {
+                    !rollups
+                        .iter()
+                        .any(|r| r.min_time <= b.min_time && r.max_time >= b.max_time)
+                })
+                .collect()
+        } else {
+            rollups.retain(|r| !raw_all.iter().any(|b| overlaps(b, r)));
+            raw_all
+        };
+        rollups.sort_by_key(|r| r.min_time);
+
         let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
-        // Blocks oldest id first: later ids win.
-        for b in cat.blocks_overlapping(0, range.min, range.max) {
+        // Rollups hold the oldest data; counters are chained across blocks.
+        let value = aggregate_for(hints.func.as_deref());
+        let counter = counter_function(hints.func.as_deref());
+        let mut offsets: HashMap<Labels, f64> = HashMap::new();
+        for r in &rollups {
+            for (labels, points) in self.read_rollup(tenant, r, matchers, range).await? {
+                let offset = offsets.get(&labels).copied().unwrap_or(0.0);
+                let samples: Vec<Sample> = points
+                    .iter()
+                    .map(|p| {
+                        Sample::new(
+                            p.t,
+                            if counter {
+                                p.counter + offset
+                            } else {
+                                value(p)
+                            },
+                        )
+                    })
+                    .collect();
+                if let Some(last) = points.last() {
+                    offsets.insert(labels.clone(), offset + last.counter_offset());
+                }
+                merge_newer(merged.entry(labels).or_default(), &samples);
+            }
+        }
+        // Raw blocks oldest id first: later ids win.
+        for b in raw {
             for (labels, samples) in self.read_block(tenant, b, matchers, range).await? {
                 merge_newer(merged.entry(labels).or_default(), &samples);
             }
@@ -315,13 +444,20 @@ impl BucketSource {
             }
         }
         apply_tombstones(&cat, &mut merged);
-        let mut out: Vec<Series> = merged
+        let mut series: Vec<Series> = merged
             .into_iter()
             .filter(|(_, s)| !s.is_empty())
             .map(|(labels, samples)| Series { labels, samples })
             .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Selection {
+            series,
+            resolution_ms: if rollups.is_empty() {
+                0
+            } else {
+                step.unwrap_or(0)
+            },
+        })
     }
 }
 
@@ -357,11 +493,27 @@ impl SeriesSource for BucketSource {
         matchers: &[LabelMatcher],
         range: TimeRange,
     ) -> Result<Vec<Series>, SourceError> {
+        Ok(self
+            .select_hinted(tenant, matchers, range, &SelectHints::default())
+            .await?
+            .series)
+    }
+
+    async fn select_hinted(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        hints: &SelectHints,
+    ) -> Result<Selection, SourceError> {
         // A block may be replaced and deleted while we read an old catalog:
         // then read the current one, once.
-        match self.select_with(tenant, matchers, range, false).await {
+        match self
+            .select_with(tenant, matchers, range, hints, false)
+            .await
+        {
             Err(SourceError::Storage(StorageError::NotFound { .. })) => {
-                self.select_with(tenant, matchers, range, true).await
+                self.select_with(tenant, matchers, range, hints, true).await
             }
             other => other,
         }

@@ -1,7 +1,7 @@
 //! Running a query: parse, fetch the data each selector needs, evaluate,
 //! and shape the result as Prometheus does.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use crate::eval::{
     at_ms, offset_ms, selector_key, EvalLimits, Evaluator, Prefetched, StepSeries, Val,
 };
 use crate::matcher::LabelMatcher;
-use crate::source::{Series, SeriesSource};
+use crate::source::{SelectHints, Selection, Series, SeriesSource};
 
 /// Engine settings; defaults follow Prometheus.
 #[derive(Debug, Clone)]
@@ -27,6 +27,9 @@ pub struct EngineOptions {
     pub default_subquery_step: Duration,
     /// Most series a selector may return.
     pub max_series: usize,
+    /// Rollups of at most this step (ms) may serve the query even where raw
+    /// data is kept (`max_source_resolution`); 0: only where raw data is gone.
+    pub max_source_resolution_ms: i64,
 }
 
 impl Default for EngineOptions {
@@ -37,6 +40,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
             max_series: 500_000,
+            max_source_resolution_ms: 0,
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct QueryResult {
     pub annotations: Annotations,
     /// Samples the selectors loaded.
     pub samples_loaded: usize,
+    /// The coarsest rollup step any selector was served at (0: raw data only).
+    pub resolution_ms: i64,
 }
 
 #[derive(Clone)]
@@ -174,23 +180,40 @@ impl Engine {
         let mut wanted = Vec::new();
         collect_selectors(expr, (start, end), start, end, lookback, &mut wanted);
         let mut data = Prefetched::new();
+        let mut resolutions: HashMap<usize, i64> = HashMap::new();
         let mut loaded = 0;
-        for (vs, range) in wanted {
+        for (vs, range, func) in wanted {
             let key = selector_key(vs);
-            let series = tokio_timeout(deadline, self.select(tenant, vs, range)).await??;
-            if series.len() > self.opts.max_series {
+            let hints = SelectHints {
+                func: func.map(str::to_string),
+                max_source_resolution_ms: self.opts.max_source_resolution_ms,
+            };
+            let mut sel = tokio_timeout(deadline, self.select(tenant, vs, range, &hints)).await??;
+            // A plain selector over rollups looks back one rollup step.
+            if func.is_none() && sel.resolution_ms > lookback {
+                let wider = TimeRange::new(
+                    range.max - (range.max - range.min) + lookback - sel.resolution_ms,
+                    range.max,
+                );
+                sel = tokio_timeout(deadline, self.select(tenant, vs, wider, &hints)).await??;
+            }
+            if sel.series.len() > self.opts.max_series {
                 return Err(QueryError::TooManySeries {
                     limit: self.opts.max_series,
                 });
             }
-            loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
+            loaded += sel.series.iter().map(|s| s.samples.len()).sum::<usize>();
             // A selector evaluated more than once (inside a subquery) keeps
             // the widest range fetched.
-            let keep = data.get(&key).is_none_or(|old: &Vec<Series>| {
-                old.iter().map(|s| s.samples.len()).sum::<usize>() < loaded
-            });
+            let size = |v: &Vec<Series>| v.iter().map(|s| s.samples.len()).sum::<usize>();
+            let keep = data
+                .get(&key)
+                .is_none_or(|old| size(old) < size(&sel.series));
             if keep {
-                data.insert(key, series);
+                if sel.resolution_ms > 0 {
+                    resolutions.insert(key, sel.resolution_ms);
+                }
+                data.insert(key, sel.series);
             }
         }
         let limits = EvalLimits {
@@ -207,6 +230,7 @@ impl Engine {
             query_start: start,
             query_end: end,
             data: &data,
+            resolutions: &resolutions,
             limits: &limits,
             annotations: &mut annotations,
             samples: 0,
@@ -225,6 +249,7 @@ impl Engine {
             value,
             annotations,
             samples_loaded: loaded,
+            resolution_ms: resolutions.values().copied().max().unwrap_or(0),
         })
     }
 
@@ -233,7 +258,8 @@ impl Engine {
         tenant: &TenantId,
         vs: &VectorSelector,
         range: TimeRange,
-    ) -> Result<Vec<Series>, QueryError> {
+        hints: &SelectHints,
+    ) -> Result<Selection, QueryError> {
         let mut base = Vec::new();
         if let Some(name) = &vs.name {
             base.push(LabelMatcher::equal(METRIC_NAME, name));
@@ -259,17 +285,18 @@ impl Engine {
             }
             gs
         };
-        let mut out: Vec<Series> = Vec::new();
+        let mut out = Selection::default();
         let mut seen = HashSet::new();
         for matchers in groups {
             let found = self
                 .source
-                .select(tenant, &matchers, range)
+                .select_hinted(tenant, &matchers, range, hints)
                 .await
                 .map_err(|e| QueryError::Storage(e.to_string()))?;
-            for s in found {
+            out.resolution_ms = out.resolution_ms.max(found.resolution_ms);
+            for s in found.series {
                 if seen.insert(s.labels.clone()) {
-                    out.push(s);
+                    out.series.push(s);
                 }
             }
         }
@@ -313,6 +340,10 @@ fn type_name(t: ValueType) -> &'static str {
     }
 }
 
+/// A selector, the time range its evaluation reads, and the function whose
+/// range argument it is.
+type Wanted<'e> = (&'e VectorSelector, TimeRange, Option<&'static str>);
+
 /// Every selector with the time range its evaluation reads, given the
 /// window `(start, end)` its enclosing expression is evaluated over.
 fn collect_selectors<'e>(
@@ -321,7 +352,7 @@ fn collect_selectors<'e>(
     qs: i64,
     qe: i64,
     lookback: i64,
-    out: &mut Vec<(&'e VectorSelector, TimeRange)>,
+    out: &mut Vec<Wanted<'e>>,
 ) {
     let window = |off: i64, at: Option<i64>, back: i64| match at {
         Some(a) => TimeRange::new(a - off - back, a - off),
@@ -330,7 +361,7 @@ fn collect_selectors<'e>(
     match e {
         Expr::VectorSelector(vs) => {
             let r = window(offset_ms(&vs.offset), at_ms(&vs.at, qs, qe), lookback);
-            out.push((vs, r));
+            out.push((vs, r, None));
         }
         Expr::MatrixSelector(ms) => {
             let r = window(
@@ -338,7 +369,7 @@ fn collect_selectors<'e>(
                 at_ms(&ms.vs.at, qs, qe),
                 ms.range.as_millis() as i64,
             );
-            out.push((&ms.vs, r));
+            out.push((&ms.vs, r, None));
         }
         Expr::Subquery(sq) => {
             let r = window(
@@ -362,7 +393,12 @@ fn collect_selectors<'e>(
         Expr::Paren(p) => collect_selectors(&p.expr, (start, end), qs, qe, lookback, out),
         Expr::Call(c) => {
             for a in &c.args.args {
+                let before = out.len();
                 collect_selectors(a, (start, end), qs, qe, lookback, out);
+                // A range argument tells the source what its data is for.
+                if matches!(a.as_ref(), Expr::MatrixSelector(_)) && out.len() == before + 1 {
+                    out[before].2 = Some(c.func.name);
+                }
             }
         }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}

@@ -100,6 +100,8 @@ pub struct Evaluator<'a> {
     pub query_start: i64,
     pub query_end: i64,
     pub data: &'a Prefetched,
+    /// Rollup step of the selectors served from rollups (by selector key).
+    pub resolutions: &'a HashMap<usize, i64>,
     pub limits: &'a EvalLimits,
     pub annotations: &'a mut Annotations,
     /// Samples held by values built so far, for the max-samples limit.
@@ -206,7 +208,16 @@ impl Evaluator<'_> {
 
     /// An instant-vector selector: at each step, the newest sample within
     /// the lookback window, unless it is a staleness marker.
+    /// The rollup step a selector was served at (0: raw data).
+    pub fn resolution(&self, vs: &VectorSelector) -> i64 {
+        self.resolutions
+            .get(&selector_key(vs))
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn vector_selector(&mut self, vs: &VectorSelector) -> Result<Vec<StepSeries>, QueryError> {
+        let lookback = self.lookback.max(self.resolution(vs));
         let off = offset_ms(&vs.offset);
         let at = at_ms(&vs.at, self.query_start, self.query_end);
         let steps = self.steps();
@@ -216,7 +227,7 @@ impl Evaluator<'_> {
             let mut points = Vec::new();
             for i in 0..steps {
                 let r = at.unwrap_or_else(|| self.ts(i)) - off;
-                if let Some(v) = lookback_value(&s.samples, r, self.lookback) {
+                if let Some(v) = lookback_value(&s.samples, r, lookback) {
                     points.push((i as u32, v.v));
                 }
             }
@@ -299,6 +310,7 @@ impl Evaluator<'_> {
             query_start: self.query_start,
             query_end: self.query_end,
             data: self.data,
+            resolutions: self.resolutions,
             limits: self.limits,
             annotations: &mut *self.annotations,
             samples: self.samples,

@@ -16,4 +16,4 @@ pub use annotations::Annotations;
 pub use bucket_source::{BucketSource, BucketSourceOptions};
 pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
 pub use error::QueryError;
-pub use source::{MemorySource, Series, SeriesSource, SourceError};
+pub use source::{MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError};

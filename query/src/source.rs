@@ -27,8 +27,42 @@ pub enum SourceError {
     Corrupt(String),
 }
 
+/// What the evaluator will do with a selector's data, so a source can serve
+/// it from rollups with the right aggregate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectHints {
+    /// The function whose range argument the selector is (`rate`,
+    /// `max_over_time`, ...); `None` for a plain instant selector.
+    pub func: Option<String>,
+    /// Rollups of at most this step (ms) may be used even where raw data is
+    /// still kept; 0 uses rollups only where raw data is gone.
+    pub max_source_resolution_ms: i64,
+}
+
+/// Series, and the rollup step they were read at (0: raw samples).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    pub series: Vec<Series>,
+    pub resolution_ms: i64,
+}
+
 #[async_trait]
 pub trait SeriesSource: Send + Sync {
+    /// [`SeriesSource::select`] with hints; sources without rollups ignore
+    /// them.
+    async fn select_hinted(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        _hints: &SelectHints,
+    ) -> Result<Selection, SourceError> {
+        Ok(Selection {
+            series: self.select(tenant, matchers, range).await?,
+            resolution_ms: 0,
+        })
+    }
+
     /// Every series that matches all `matchers` and has samples in `range`
     /// (inclusive), with those samples.
     async fn select(

@@ -255,3 +255,103 @@ async fn retention_drops_old_blocks_from_answers_and_the_bucket() {
     assert_eq!(blocks, cat.blocks.len(), "only live blocks remain");
     println!("objects before retention {before}, after {after}");
 }
+
+/// Answers of `query` at `t` for job "a" through an engine with `max_res`,
+/// and the rollup step it read.
+async fn answer(w: &World, query: &str, t: i64, max_res: i64) -> (f64, i64) {
+    let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
+        w.bucket.clone(),
+        BucketSourceOptions {
+            listing_ttl: Duration::ZERO,
+            ..BucketSourceOptions::default()
+        },
+    ));
+    let engine = Engine::new(
+        source,
+        EngineOptions {
+            max_source_resolution_ms: max_res,
+            ..EngineOptions::default()
+        },
+    );
+    let r = engine.instant(&w.tenant, query, t).await.expect("query");
+    let v = match r.value {
+        stratus_query::QueryValue::Vector(v) => v
+            .iter()
+            .find(|(l, _)| l.get("job") == Some("a"))
+            .map_or(f64::NAN, |(_, s)| s.v),
+        other => panic!("{other:?}"),
+    };
+    (v, r.resolution_ms)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_answer_within_their_resolution_and_replace_expired_raw_data() {
+    let w = world().await;
+    w.pass(w.now + H, CompactorConfig::default()).await;
+    w.pass(w.now + D, CompactorConfig::default()).await;
+    let cat = catalog::load(&w.bucket, &w.tenant)
+        .await
+        .expect("catalog")
+        .catalog;
+    assert!(
+        cat.blocks.iter().any(|b| b.resolution_ms == 300_000)
+            && cat.blocks.iter().any(|b| b.resolution_ms == H)
+    );
+
+    // A counter growing by 1 a minute, reset every 6 h; 1 sample a minute.
+    // At window ends, with ranges made of whole windows, max, count, sum
+    // and plain values from rollups are exact; increase and rate
+    // extrapolate from sparser points and may differ by one step's growth.
+    let cases: [(&str, Option<f64>); 6] = [
+        ("increase(kept_total[3h])", Some(1.0)),
+        ("rate(kept_total[3h]) * 60", Some(1.0 / 180.0)),
+        ("max_over_time(kept_total[3h])", None),
+        ("count_over_time(kept_total[3h])", None),
+        ("sum_over_time(kept_total[3h])", None),
+        ("kept_total", None),
+    ];
+    let mut compared = 0;
+    for res in [300_000i64, H] {
+        let minutes = (res / 60_000) as f64;
+        for k in 1..6 {
+            // Evaluate at window ends, inside the first day.
+            let t = w.base + 3 * H + k * 2 * res - 1;
+            for (q, per_minute) in cases {
+                let (raw, raw_res) = answer(&w, q, t, 0).await;
+                let (rolled, used) = answer(&w, q, t, res).await;
+                assert_eq!(
+                    raw_res, 0,
+                    "raw data is kept: {q} must not read rollups by default"
+                );
+                assert_eq!(
+                    used, res,
+                    "{q} with max_source_resolution {res} reads {res} ms rollups"
+                );
+                let tolerance = per_minute.map_or(1e-9 * raw.abs(), |m| m * 2.0 * minutes);
+                assert!(
+                    (raw - rolled).abs() <= tolerance,
+                    "{q} at +{}m with {res} ms rollups: raw {raw}, rollups {rolled}",
+                    (t - w.base) / 60_000
+                );
+                compared += 1;
+            }
+        }
+    }
+    // Raw data still kept: the default answer is the raw one, exactly.
+    let t = w.base + 5 * H;
+    let (raw, _) = answer(&w, "increase(kept_total[3h])", t, 0).await;
+    // Once raw data of the first day is gone, rollups answer by default.
+    let mut cfg = CompactorConfig::default();
+    cfg.retention_raw = Duration::from_secs(2 * 24 * 3600);
+    w.pass(w.base + 3 * D + H, cfg).await;
+    let (after, used) = answer(&w, "increase(kept_total[3h])", t, 0).await;
+    assert_eq!(
+        used, 300_000,
+        "expired raw data is answered from the finest rollups"
+    );
+    assert!(
+        after.is_finite() && (after - raw).abs() <= 2.0 * 5.0,
+        "raw {raw}, after retention {after}"
+    );
+    println!("compared {compared} answers from rollups with raw ones; after raw retention: {raw} -> {after}");
+}

@@ -179,6 +179,15 @@ impl Evaluator<'_> {
                 })?;
                 Ok(Val::Vector(v))
             }
+            "count_over_time" if self.served_by_rollups(arg(0)?) => {
+                // Each rollup point holds the count of its window.
+                let a = self.range_arg(arg(0)?)?;
+                Ok(Val::Vector(self.over_windows(
+                    &a,
+                    false,
+                    |_, _, w, _, _, _| Ok(rf::sum_over_time(w)),
+                )?))
+            }
             "avg_over_time" | "sum_over_time" | "min_over_time" | "max_over_time"
             | "count_over_time" | "last_over_time" | "present_over_time" | "stddev_over_time"
             | "stdvar_over_time" | "mad_over_time" => {
@@ -433,6 +442,15 @@ impl Evaluator<'_> {
                     "function {name}() is not supported yet"
                 )))
             }
+        }
+    }
+
+    /// True when a range argument's data came from rollups.
+    fn served_by_rollups(&self, e: &Expr) -> bool {
+        match e {
+            Expr::MatrixSelector(ms) => self.resolution(&ms.vs) > 0,
+            Expr::Paren(p) => self.served_by_rollups(&p.expr),
+            _ => false,
         }
     }
 
