@@ -322,6 +322,11 @@ fn counter_function(func: Option<&str>) -> bool {
     matches!(func, Some("rate" | "increase" | "irate"))
 }
 
+/// True for the functions whose rollup points hold a count of samples.
+fn counts_windows(func: Option<&str>) -> bool {
+    matches!(func, Some("count_over_time" | "present_over_time"))
+}
+
 /// Which rollup aggregate stands in for the raw samples, given what the
 /// evaluator does with them.
 fn aggregate_for(func: Option<&str>) -> fn(&AggrPoint) -> f64 {
@@ -397,8 +402,10 @@ impl BucketSource {
         let value = aggregate_for(hints.func.as_deref());
         let counter = counter_function(hints.func.as_deref());
         let mut offsets: HashMap<Labels, f64> = HashMap::new();
+        let mut rollup_points = 0;
         for r in &rollups {
             for (labels, points) in self.read_rollup(tenant, r, matchers, range).await? {
+                rollup_points += points.len();
                 let offset = offsets.get(&labels).copied().unwrap_or(0.0);
                 let samples: Vec<Sample> = points
                     .iter()
@@ -419,10 +426,20 @@ impl BucketSource {
                 merge_newer(merged.entry(labels).or_default(), &samples);
             }
         }
+        // Where rollups answer part of the range, the engine treats every
+        // point as a window; a raw sample is a window of one.
+        let as_windows = rollup_points > 0 && counts_windows(hints.func.as_deref());
+        let raw_points = |samples: &[Sample]| -> Vec<Sample> {
+            if as_windows {
+                samples.iter().map(|s| Sample::new(s.t, 1.0)).collect()
+            } else {
+                samples.to_vec()
+            }
+        };
         // Raw blocks oldest id first: later ids win.
         for b in raw {
             for (labels, samples) in self.read_block(tenant, b, matchers, range).await? {
-                merge_newer(merged.entry(labels).or_default(), &samples);
+                merge_newer(merged.entry(labels).or_default(), &raw_points(&samples));
             }
         }
         let segments = self.segments(tenant).await?;
@@ -440,7 +457,10 @@ impl BucketSource {
                 if samples.is_empty() || !matches_all(matchers, &s.labels) {
                     continue;
                 }
-                merge_newer(merged.entry(s.labels.clone()).or_default(), samples);
+                merge_newer(
+                    merged.entry(s.labels.clone()).or_default(),
+                    &raw_points(samples),
+                );
             }
         }
         apply_tombstones(&cat, &mut merged);
@@ -452,7 +472,7 @@ impl BucketSource {
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Selection {
             series,
-            resolution_ms: if rollups.is_empty() {
+            resolution_ms: if rollup_points == 0 {
                 0
             } else {
                 step.unwrap_or(0)

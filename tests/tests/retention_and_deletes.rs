@@ -220,15 +220,30 @@ async fn retention_drops_old_blocks_from_answers_and_the_bucket() {
     cfg.retention_raw = Duration::from_secs(2 * 24 * 3600);
     let at = w.base + 3 * D + H;
     w.pass(at, cfg.clone()).await;
+    // Raw samples past retention are gone from the answers' source, but the
+    // day's rollups (kept longer, as in Thanos) still answer it.
     assert_eq!(
         w.count("a", w.base, w.base + D).await,
-        0.0,
-        "expired data is no longer answered"
+        1440.0,
+        "expired raw ranges are answered from rollups"
+    );
+    assert_eq!(
+        w.count("a", w.base + D / 2, w.base + D + D / 2).await,
+        1440.0,
+        "a window half in rollups and half in raw blocks counts each sample once"
     );
     assert_eq!(
         w.count("a", w.base + D, w.base + 2 * D).await,
         1440.0,
         "newer data stays"
+    );
+    // Once the rollups expire too, nothing answers the first day.
+    cfg.retention_downsampled = Duration::from_secs(2 * 24 * 3600);
+    w.pass(at, cfg.clone()).await;
+    assert_eq!(
+        w.count("a", w.base, w.base + D).await,
+        0.0,
+        "expired data is no longer answered"
     );
     // The expired blocks are deleted once the delay has passed.
     w.pass(at + 20 * 60_000, cfg.clone()).await;
