@@ -14,7 +14,7 @@ use axum::Router;
 use promql_parser::parser::Expr;
 use stratus_model::{Clock, Labels, TenantId, TimeRange};
 
-use crate::engine::{parse, Engine};
+use crate::engine::{parse, Engine, QueryResult};
 use crate::error::QueryError;
 use crate::matcher::LabelMatcher;
 use crate::source::SeriesSource;
@@ -153,6 +153,23 @@ fn engine_for(st: &QueryState, p: &Params, step_ms: Option<i64>) -> Result<Engin
     Ok(st.engine.with_options(opts))
 }
 
+/// Tells the user when an answer was computed from rollups, which are
+/// exact only where windows line up with the rollup step.
+fn note_resolution(r: &mut QueryResult) {
+    if r.resolution_ms > 0 {
+        let step = if r.resolution_ms % 3_600_000 == 0 {
+            format!("{}h", r.resolution_ms / 3_600_000)
+        } else if r.resolution_ms % 60_000 == 0 {
+            format!("{}m", r.resolution_ms / 60_000)
+        } else {
+            format!("{}s", r.resolution_ms / 1000)
+        };
+        r.annotations.info(format!(
+            "PromQL info: some data was read from {step} rollups (downsampled), not raw samples"
+        ));
+    }
+}
+
 async fn query(
     State(st): State<QueryState>,
     method: Method,
@@ -164,7 +181,8 @@ async fn query(
         let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let q = required(&p, "query")?;
         let t = time_or(&p, "time", st.clock.now_ms())?;
-        let r = engine_for(&st, &p, None)?.instant(&tenant, q, t).await?;
+        let mut r = engine_for(&st, &p, None)?.instant(&tenant, q, t).await?;
+        note_resolution(&mut r);
         Ok::<_, QueryError>(json::query_result(&r.value, &r.annotations))
     };
     match run.await {
@@ -202,9 +220,10 @@ async fn query_range(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
             ));
         }
-        let r = engine_for(&st, &p, Some(step_ms))?
+        let mut r = engine_for(&st, &p, Some(step_ms))?
             .range(&tenant, q, start, end, step_ms)
             .await?;
+        note_resolution(&mut r);
         Ok(json::query_result(&r.value, &r.annotations))
     };
     match run.await {

@@ -405,7 +405,9 @@ impl BucketSource {
         let mut rollup_points = 0;
         for r in &rollups {
             for (labels, points) in self.read_rollup(tenant, r, matchers, range).await? {
-                rollup_points += points.len();
+                // Windows are left-open: a point at the range's start is
+                // never used.
+                rollup_points += points.iter().filter(|p| p.t > range.min).count();
                 let offset = offsets.get(&labels).copied().unwrap_or(0.0);
                 let samples: Vec<Sample> = points
                     .iter()

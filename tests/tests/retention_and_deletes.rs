@@ -90,6 +90,11 @@ impl World {
 
     /// Samples of `job` in `[from, to)` as the API counts them.
     async fn count(&self, job: &str, from: i64, to: i64) -> f64 {
+        self.count_with_infos(job, from, to).await.0
+    }
+
+    /// The count, and the `infos` the API attached to the answer.
+    async fn count_with_infos(&self, job: &str, from: i64, to: i64) -> (f64, Vec<String>) {
         let q = format!(
             "count_over_time(kept_total{{job=\"{job}\"}}[{}s])",
             (to - from) / 1000
@@ -109,9 +114,18 @@ impl World {
             .await
             .expect("body");
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        v["data"]["result"][0]["value"][1]
+        let count = v["data"]["result"][0]["value"][1]
             .as_str()
-            .map_or(0.0, |s| s.parse().expect("number"))
+            .map_or(0.0, |s| s.parse().expect("number"));
+        let infos = v["infos"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (count, infos)
     }
 
     /// Samples of `job` in `[from, to)` physically in the raw blocks.
@@ -222,11 +236,17 @@ async fn retention_drops_old_blocks_from_answers_and_the_bucket() {
     w.pass(at, cfg.clone()).await;
     // Raw samples past retention are gone from the answers' source, but the
     // day's rollups (kept longer, as in Thanos) still answer it.
+    let (count, infos) = w.count_with_infos("a", w.base, w.base + D).await;
     assert_eq!(
-        w.count("a", w.base, w.base + D).await,
-        1440.0,
+        count, 1440.0,
         "expired raw ranges are answered from rollups"
     );
+    assert!(
+        infos.iter().any(|i| i.contains("5m rollups")),
+        "the answer says it came from rollups: {infos:?}"
+    );
+    let (_, infos) = w.count_with_infos("a", w.base + D, w.base + 2 * D).await;
+    assert!(infos.is_empty(), "raw answers carry no note: {infos:?}");
     assert_eq!(
         w.count("a", w.base + D / 2, w.base + D + D / 2).await,
         1440.0,
