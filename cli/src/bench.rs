@@ -3,6 +3,7 @@
 
 use clap::Subcommand;
 
+mod compact;
 mod dataset;
 mod ingest;
 mod procstat;
@@ -18,11 +19,16 @@ pub enum BenchCommand {
     /// Query latency of dashboard queries on the same data in Stratus and,
     /// with `--compare-prometheus`, in Prometheus
     Query(query::QueryArgs),
+    /// Bytes per sample of the compactor's 2 h and 24 h blocks and the CPU
+    /// to build them; `--compare-prometheus` builds Prometheus blocks of the
+    /// same data with promtool
+    Compact(compact::CompactArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Query(args) => query::run(args).await,
+        BenchCommand::Compact(args) => compact::run(args).await,
     }
 }

@@ -28,6 +28,8 @@ pub struct JobOutcome {
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub samples_written: u64,
+    /// Points (windows) written to rollups.
+    pub rollup_points_written: u64,
     /// False when the catalog changed under us: the job's blocks (if any)
     /// are now orphans, to be deleted by a later pass.
     pub committed: bool,
@@ -231,9 +233,12 @@ impl Executor<'_> {
                     };
                     for (labels, points) in read.iter_mut() {
                         if stratus_model::matches_all(&m, labels) {
-                            // A window is dropped when it overlaps the range.
+                            // A window is dropped when the part of it its
+                            // point summarises, (end - step, t], overlaps the range.
+                            let step = entry.resolution_ms;
                             points.retain(|p| {
-                                p.t < t.min_time || p.t - entry.resolution_ms >= t.max_time
+                                p.t < t.min_time
+                                    || stratus_block::window_end(p.t, step) - step >= t.max_time
                             });
                         }
                     }
@@ -448,6 +453,7 @@ impl Executor<'_> {
         .await?;
         out.blocks_written += 1;
         out.bytes_written += bytes.len() as u64;
+        out.rollup_points_written += info.num_samples;
         Ok(BlockEntry {
             id: new.to_string(),
             level: like.level,

@@ -132,13 +132,17 @@ fn time_or(p: &Params, name: &str, default: i64) -> Result<i64, QueryError> {
 }
 
 /// The engine with the request's `timeout` (never above the server's) and
-/// `max_source_resolution` (`raw`, a duration such as `5m`, or `auto`: a
-/// fifth of the step) applied.
+/// `max_source_resolution` applied: `raw`, a duration such as `5m`, or
+/// `auto` (the default): rollups up to a fifth of a range query's step, so
+/// every step spans at least five rollup points, as Thanos's query
+/// frontend does. Instant queries read raw data unless asked otherwise.
+/// Ranges whose raw data is past retention are answered from rollups in
+/// every mode.
 fn engine_for(st: &QueryState, p: &Params, step_ms: Option<i64>) -> Result<Engine, QueryError> {
     let mut opts = st.engine.options().clone();
     match p.get("max_source_resolution").map(str::trim) {
-        None | Some("" | "raw" | "0" | "0s") => {}
-        Some("auto") => opts.max_source_resolution_ms = step_ms.map_or(0, |s| s / 5),
+        Some("raw" | "0" | "0s") => {}
+        None | Some("" | "auto") => opts.max_source_resolution_ms = step_ms.map_or(0, |s| s / 5),
         Some(v) => {
             opts.max_source_resolution_ms =
                 parse_duration(v, "max_source_resolution")?.as_millis() as i64

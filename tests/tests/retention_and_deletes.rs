@@ -93,16 +93,25 @@ impl World {
         self.count_with_infos(job, from, to).await.0
     }
 
-    /// The count, and the `infos` the API attached to the answer.
+    /// Samples of `job` in `(from, to]`, a PromQL window: with `from` and
+    /// `to` on rollup window ends, rollups count exactly.
+    async fn window_count(&self, job: &str, from: i64, to: i64) -> (f64, Vec<String>) {
+        self.count_at(job, to - from, to).await
+    }
+
+    /// The count of samples in `[from, to)`, and the `infos` the API
+    /// attached to the answer.
     async fn count_with_infos(&self, job: &str, from: i64, to: i64) -> (f64, Vec<String>) {
-        let q = format!(
-            "count_over_time(kept_total{{job=\"{job}\"}}[{}s])",
-            (to - from) / 1000
-        );
+        self.count_at(job, to - from, to - 1).await
+    }
+
+    /// `count_over_time` of `job` over `range` ms at `at`, and the infos.
+    async fn count_at(&self, job: &str, range: i64, at: i64) -> (f64, Vec<String>) {
+        let q = format!("count_over_time(kept_total{{job=\"{job}\"}}[{}ms])", range);
         let uri = format!(
             "/api/v1/query?query={}&time={}",
             urlencode(&q),
-            (to - 1) as f64 / 1000.0
+            at as f64 / 1000.0
         );
         let resp = self
             .app
@@ -236,7 +245,7 @@ async fn retention_drops_old_blocks_from_answers_and_the_bucket() {
     w.pass(at, cfg.clone()).await;
     // Raw samples past retention are gone from the answers' source, but the
     // day's rollups (kept longer, as in Thanos) still answer it.
-    let (count, infos) = w.count_with_infos("a", w.base, w.base + D).await;
+    let (count, infos) = w.window_count("a", w.base, w.base + D).await;
     assert_eq!(
         count, 1440.0,
         "expired raw ranges are answered from rollups"
@@ -248,7 +257,9 @@ async fn retention_drops_old_blocks_from_answers_and_the_bucket() {
     let (_, infos) = w.count_with_infos("a", w.base + D, w.base + 2 * D).await;
     assert!(infos.is_empty(), "raw answers carry no note: {infos:?}");
     assert_eq!(
-        w.count("a", w.base + D / 2, w.base + D + D / 2).await,
+        w.window_count("a", w.base + D / 2, w.base + D + D / 2)
+            .await
+            .0,
         1440.0,
         "a window half in rollups and half in raw blocks counts each sample once"
     );
@@ -350,7 +361,7 @@ async fn rollups_answer_within_their_resolution_and_replace_expired_raw_data() {
         let minutes = (res / 60_000) as f64;
         for k in 1..6 {
             // Evaluate at window ends, inside the first day.
-            let t = w.base + 3 * H + k * 2 * res - 1;
+            let t = w.base + 3 * H + k * 2 * res;
             for (q, per_minute) in cases {
                 let (raw, raw_res) = answer(&w, q, t, 0).await;
                 let (rolled, used) = answer(&w, q, t, res).await;
@@ -376,8 +387,10 @@ async fn rollups_answer_within_their_resolution_and_replace_expired_raw_data() {
     let t = w.base + 5 * H;
     let (raw, _) = answer(&w, "increase(kept_total[3h])", t, 0).await;
     // Once raw data of the first day is gone, rollups answer by default.
-    let mut cfg = CompactorConfig::default();
-    cfg.retention_raw = Duration::from_secs(2 * 24 * 3600);
+    let cfg = CompactorConfig {
+        retention_raw: Duration::from_secs(2 * 24 * 3600),
+        ..CompactorConfig::default()
+    };
     w.pass(w.base + 3 * D + H, cfg).await;
     let (after, used) = answer(&w, "increase(kept_total[3h])", t, 0).await;
     assert_eq!(
@@ -389,4 +402,116 @@ async fn rollups_answer_within_their_resolution_and_replace_expired_raw_data() {
         "raw {raw}, after retention {after}"
     );
     println!("compared {compared} answers from rollups with raw ones; after raw retention: {raw} -> {after}");
+}
+
+/// `query_range` over the API; the values of job "a" and the infos.
+async fn range(
+    w: &World,
+    query: &str,
+    start: i64,
+    end: i64,
+    step: i64,
+    extra: &str,
+) -> (Vec<f64>, Vec<String>) {
+    let uri = format!(
+        "/api/v1/query_range?query={}&start={}&end={}&step={}{extra}",
+        urlencode(query),
+        start as f64 / 1000.0,
+        end as f64 / 1000.0,
+        step / 1000
+    );
+    let resp = w
+        .app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).expect("req"))
+        .await
+        .expect("resp");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let values = v["data"]["result"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .find(|s| s["metric"]["job"] == "a")
+        .map(|s| {
+            s["values"]
+                .as_array()
+                .expect("values")
+                .iter()
+                .map(|p| p[1].as_str().expect("value").parse().expect("number"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let infos = v["infos"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    (values, infos)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_queries_with_long_steps_read_rollups_by_default() {
+    let w = world().await;
+    w.pass(w.now + H, CompactorConfig::default()).await;
+    w.pass(w.now + D, CompactorConfig::default()).await;
+    let q = "sum_over_time(kept_total[1h])";
+    let (start, end) = (w.base + 2 * H, w.base + 2 * D);
+
+    // A dashboard step of 1 h: a fifth of it allows 5 m rollups.
+    let (auto, infos) = range(&w, q, start, end, H, "").await;
+    assert!(
+        infos.iter().any(|i| i.contains("5m rollups")),
+        "a 1 h step reads 5 m rollups: {infos:?}"
+    );
+    let (raw, raw_infos) = range(&w, q, start, end, H, "&max_source_resolution=raw").await;
+    assert!(raw_infos.is_empty(), "raw on request: {raw_infos:?}");
+    assert_eq!(auto.len(), raw.len());
+    assert!(!raw.is_empty());
+    // Whole windows: sums from rollups equal sums of raw samples.
+    for (k, (a, r)) in auto.iter().zip(&raw).enumerate() {
+        assert!(
+            (a - r).abs() <= 1e-9 * r.abs(),
+            "step {k}: rollups {a}, raw {r}"
+        );
+    }
+
+    // A short step stays on raw samples.
+    let (_, infos) = range(&w, q, start, start + 6 * H, 60_000, "").await;
+    assert!(infos.is_empty(), "a 1 m step reads raw samples: {infos:?}");
+    // 1 h rollups need a step of 5 h or more.
+    let (_, infos) = range(&w, q, start, end, 5 * H, "").await;
+    assert!(
+        infos.iter().any(|i| i.contains("1h rollups")),
+        "a 5 h step reads 1 h rollups: {infos:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_past_its_deadline_stops_between_jobs_and_the_next_goes_on() {
+    let w = world().await;
+    let c = Compactor::new(
+        w.bucket.clone(),
+        CompactorConfig::default(),
+        CompactorMetrics::new(&mut Registry::default()),
+    );
+    let spent = c
+        .run_once_until(w.now + H, Some(std::time::Instant::now()))
+        .await
+        .expect("pass");
+    assert!(spent.unfinished, "{spent:?}");
+    assert_eq!(spent.jobs, 0, "no job starts after the deadline");
+    let later = std::time::Instant::now() + Duration::from_secs(600);
+    let full = c
+        .run_once_until(w.now + H, Some(later))
+        .await
+        .expect("pass");
+    assert!(!full.unfinished && full.blocks_written > 0, "{full:?}");
+    assert_eq!(w.count("a", w.base, w.base + D).await, 1440.0);
 }

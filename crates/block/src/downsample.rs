@@ -2,10 +2,14 @@
 //!
 //! The rules, also in `docs/format/block.md`:
 //!
-//! * Windows are `[t0, t0 + step)` with `t0` a multiple of `step`
-//!   (counted from the Unix epoch, also for negative times). A window's
-//!   point has `t = t0 + step - 1`, the last millisecond of the window, so
-//!   a point never summarises samples later than its own timestamp.
+//! * Windows are `(e - step, e]` with `e` a multiple of `step` (counted
+//!   from the Unix epoch, also for negative times): left-open and
+//!   right-closed like PromQL's range windows, so a range `(T - r, T]` with
+//!   `T` and `r` multiples of `step` covers exactly the windows whose points
+//!   lie in it. A window's point has the timestamp of the window's last
+//!   sample that is not a staleness marker, so a point never summarises
+//!   samples later than its own timestamp and always lies inside the block
+//!   its samples came from.
 //! * Staleness markers are skipped entirely: they count for nothing, and a
 //!   window holding only staleness markers has no point.
 //! * `count` is the number of other samples, `sum` their sum (so any other
@@ -30,7 +34,7 @@ use stratus_model::{is_stale_nan, Sample};
 /// [`Sample`].
 #[derive(Debug, Clone, Copy)]
 pub struct AggrPoint {
-    /// The last millisecond of the window.
+    /// The timestamp of the window's last sample (staleness markers aside).
     pub t: i64,
     pub count: f64,
     pub sum: f64,
@@ -75,13 +79,18 @@ impl PartialEq for AggrPoint {
 
 impl Eq for AggrPoint {}
 
-/// Start of the window holding `t`.
-pub(crate) fn window_start(t: i64, step_ms: i64) -> i64 {
-    t - t.rem_euclid(step_ms)
+/// End of the window `(end - step, end]` holding `t`: the smallest multiple
+/// of `step_ms` not before `t`. Saturates at `i64::MAX`.
+pub fn window_end(t: i64, step_ms: i64) -> i64 {
+    match t.rem_euclid(step_ms) {
+        0 => t,
+        r => t.saturating_add(step_ms - r),
+    }
 }
 
 struct Window {
-    start: i64,
+    end: i64,
+    t: i64,
     count: f64,
     sum: f64,
     min: f64,
@@ -103,7 +112,7 @@ pub fn downsample(samples: &[Sample], step_ms: i64) -> Vec<AggrPoint> {
     let mut prev: Option<f64> = None;
     let flush = |w: Window, counter: f64, out: &mut Vec<AggrPoint>| {
         out.push(AggrPoint {
-            t: w.start.saturating_add(step_ms - 1),
+            t: w.t,
             count: w.count,
             sum: w.sum,
             min: w.min,
@@ -116,9 +125,10 @@ pub fn downsample(samples: &[Sample], step_ms: i64) -> Vec<AggrPoint> {
         if is_stale_nan(s.v) {
             continue;
         }
-        let start = window_start(s.t, step_ms);
+        let end = window_end(s.t, step_ms);
         match &mut window {
-            Some(w) if w.start == start => {
+            Some(w) if w.end == end => {
+                w.t = s.t;
                 w.count += 1.0;
                 w.sum += s.v;
                 if s.v < w.min || w.min.is_nan() {
@@ -134,7 +144,8 @@ pub fn downsample(samples: &[Sample], step_ms: i64) -> Vec<AggrPoint> {
                     flush(w, counter, &mut out);
                 }
                 window = Some(Window {
-                    start,
+                    end,
+                    t: s.t,
                     count: 1.0,
                     sum: s.v,
                     min: s.v,
@@ -198,38 +209,39 @@ mod tests {
 
     #[test]
     fn aggregates_per_window() {
-        // Windows of 100 ms: [0,100), [100,200), [300,400).
+        // Windows of 100 ms: (0,100], (100,200], (300,400].
         let raw = [
-            s(0, 3.0),
+            s(1, 3.0),
             s(50, 1.0),
             s(99, 2.0),
             s(100, 10.0),
             s(150, -4.0),
-            s(300, 7.5),
+            s(200, 7.5),
+            s(301, 8.0),
         ];
         assert_eq!(
             downsample(&raw, 100),
             vec![
-                p(99, 3.0, 6.0, 1.0, 3.0, 2.0, 5.0),
-                p(199, 2.0, 6.0, -4.0, 10.0, -4.0, 9.0),
-                p(399, 1.0, 7.5, 7.5, 7.5, 7.5, 20.5),
+                p(100, 4.0, 16.0, 1.0, 10.0, 10.0, 13.0),
+                p(200, 2.0, 3.5, -4.0, 7.5, 7.5, 20.5),
+                p(301, 1.0, 8.0, 8.0, 8.0, 8.0, 21.0),
             ]
         );
-        // counter: 3; 1 < 3 is a reset (offset 3): 4; 2: 5 | 10: 13;
-        // -4 < 10 is a reset (offset 13): 9 | 7.5: 20.5.
+        // counter: 3; 1 < 3 is a reset (offset 3): 4; 2: 5; 10: 13 |
+        // -4 < 10 is a reset (offset 3 + 10): 9; 7.5: 20.5 | 8: 21.
     }
 
     #[test]
     fn counter_with_resets_by_hand() {
         // A counter 10, 20, reset to 5, 15 | 25, reset to 2 | 4.
         let raw = [
-            s(0, 10.0),
-            s(10, 20.0),
-            s(20, 5.0),
-            s(30, 15.0),
-            s(40, 25.0),
-            s(50, 2.0),
-            s(60, 4.0),
+            s(1, 10.0),
+            s(11, 20.0),
+            s(21, 5.0),
+            s(31, 15.0),
+            s(41, 25.0),
+            s(51, 2.0),
+            s(61, 4.0),
         ];
         let pts = downsample(&raw, 40);
         // offsets: 0, 0, 20, 20, 20, 45, 45
@@ -237,8 +249,8 @@ mod tests {
         assert_eq!(
             pts,
             vec![
-                p(39, 4.0, 50.0, 5.0, 20.0, 15.0, 35.0),
-                p(79, 3.0, 31.0, 2.0, 25.0, 4.0, 49.0),
+                p(31, 4.0, 50.0, 5.0, 20.0, 15.0, 35.0),
+                p(61, 3.0, 31.0, 2.0, 25.0, 4.0, 49.0),
             ]
         );
         // Prometheus's increase over all raw samples: 10 + 5 + 10 + 10 + 2 + 2.
@@ -250,7 +262,7 @@ mod tests {
 
     #[test]
     fn counter_without_resets_equals_last_bit_for_bit() {
-        let raw: Vec<Sample> = (0..100).map(|i| s(i * 15_000, 0.1 * i as f64)).collect();
+        let raw: Vec<Sample> = (1..=100).map(|i| s(i * 15_000, 0.1 * i as f64)).collect();
         for pt in downsample(&raw, 300_000) {
             assert_eq!(pt.counter.to_bits(), pt.last.to_bits());
             assert_eq!(pt.count, 20.0);
@@ -260,27 +272,29 @@ mod tests {
     #[test]
     fn stale_markers_are_skipped() {
         let raw = [
-            s(0, 1.0),
-            s(10, STALE_NAN),
-            s(20, 3.0),
+            s(1, 1.0),
+            s(11, STALE_NAN),
+            s(21, 3.0),
             // A window with only a staleness marker has no point.
-            s(110, STALE_NAN),
-            s(220, 0.5),
-            s(230, STALE_NAN),
+            s(111, STALE_NAN),
+            s(221, 0.5),
+            // The point takes the time of the last sample that is not a
+            // staleness marker.
+            s(231, STALE_NAN),
         ];
         assert_eq!(
             downsample(&raw, 100),
             vec![
-                p(99, 2.0, 4.0, 1.0, 3.0, 3.0, 3.0),
+                p(21, 2.0, 4.0, 1.0, 3.0, 3.0, 3.0),
                 // 0.5 < 3: a reset, offset 3.
-                p(299, 1.0, 0.5, 0.5, 0.5, 0.5, 3.5),
+                p(221, 1.0, 0.5, 0.5, 0.5, 0.5, 3.5),
             ]
         );
     }
 
     #[test]
     fn other_nans_count_but_do_not_move_the_counter() {
-        let raw = [s(0, f64::NAN), s(10, 2.0), s(100, f64::NAN)];
+        let raw = [s(1, f64::NAN), s(10, 2.0), s(101, f64::NAN)];
         let pts = downsample(&raw, 100);
         assert_eq!(pts.len(), 2);
         assert_eq!(pts[0].count, 2.0);
@@ -295,8 +309,17 @@ mod tests {
 
     #[test]
     fn windows_are_aligned_for_negative_times() {
-        let pts = downsample(&[s(-1, 1.0), s(0, 2.0)], 100);
-        assert_eq!(pts.iter().map(|p| p.t).collect::<Vec<_>>(), [-1, 99]);
+        let raw = [s(-100, 1.0), s(-99, 2.0), s(0, 3.0), s(1, 4.0)];
+        let pts = downsample(&raw, 100);
+        assert_eq!(pts.iter().map(|p| p.t).collect::<Vec<_>>(), [-100, 0, 1]);
+        assert_eq!(
+            pts.iter().map(|p| p.count).collect::<Vec<_>>(),
+            [1.0, 2.0, 1.0]
+        );
+        assert_eq!(window_end(-150, 100), -100);
+        assert_eq!(window_end(-100, 100), -100);
+        assert_eq!(window_end(1, 100), 100);
+        assert_eq!(window_end(i64::MAX - 1, 100), i64::MAX);
         assert!(downsample(&[s(0, 1.0)], 0).is_empty());
         assert!(downsample(&[], 100).is_empty());
     }

@@ -1,5 +1,6 @@
 //! Parquet blocks: every series of one tenant for one time range, one row
-//! per series, raw samples as XOR chunk columns or downsampled aggregates.
+//! per series, raw samples as chunk columns (each cell XOR or bit-packed,
+//! whichever is smaller) or downsampled aggregates.
 //! The layout is specified in `docs/format/block.md`.
 //!
 //! Pure functions over bytes, no IO. Writing takes sorted series and
@@ -14,6 +15,7 @@
 //!    the matching rows with [`BlockFooter::refine`], fetch
 //!    [`Fetched::missing`] ranges and read with the refined plan.
 
+mod cell;
 mod downsample;
 mod error;
 mod fingerprint;
@@ -25,7 +27,7 @@ mod read;
 mod schema;
 mod write;
 
-pub use downsample::{downsample, raw_increase, AggrPoint};
+pub use downsample::{downsample, raw_increase, window_end, AggrPoint};
 pub use error::{BlockError, Result};
 pub use fingerprint::fingerprint;
 pub use footer::{BlockFooter, FOOTER_HINT};
@@ -36,7 +38,7 @@ pub use options::{BlockInfo, BlockOptions, BLOCK_VERSION};
 pub use plan::ReadPlan;
 pub use read::{read_downsampled, read_raw, Fetched};
 pub use schema::{Resolution, AGGREGATES};
-pub use write::{write_downsampled_block, write_raw_block};
+pub use write::{write_downsampled_block, write_raw_block, RawBlockWriter};
 
 /// One series of a raw block: its labels and samples in time order.
 pub type RawSeries = (stratus_model::Labels, Vec<stratus_model::Sample>);

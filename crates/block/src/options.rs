@@ -10,7 +10,7 @@ use crate::error::{BlockError, Result};
 use crate::schema::Resolution;
 
 /// The layout version this crate writes and the only one it reads.
-pub const BLOCK_VERSION: &str = "1";
+pub const BLOCK_VERSION: &str = "2";
 
 pub const KEY_VERSION: &str = "stratus.block.version";
 pub const KEY_TENANT: &str = "stratus.block.tenant";
@@ -30,7 +30,9 @@ const KEY_PREFIX: &str = "stratus.block.";
 
 const FINGERPRINT_ALGORITHM: &str = "fnv1a64";
 const CHECKSUM_ALGORITHM: &str = "crc32c";
-const CHUNK_ENCODING: &str = "xor";
+/// Every chunk cell starts with a tag byte: `0x00` xor, `0x01` packed,
+/// `0x02` ref (downsampled blocks only).
+const CHUNK_ENCODING: &str = "xor,packed,ref";
 
 /// How a block is cut into row groups, pages and chunk columns. Readers do
 /// not need these: everything they need is in the file.
@@ -56,18 +58,19 @@ pub struct BlockOptions {
 }
 
 /// Sensible for 2 h raw blocks: 30 min chunk columns (120 samples at a
-/// 15 s scrape interval), 32 KiB chunk pages, 16,384-row row groups (see
-/// `docs/format/block.md` for the measurements). For 24 h blocks use 2 h
-/// chunk columns and larger chunk pages (e.g. 128 KiB) so the page index
-/// stays small; for downsampled blocks a width holding a few hundred
-/// points (e.g. 24 h at 5 min, 10 days at 1 h).
+/// 15 s scrape interval), 16 KiB chunk pages (about 140 rows of such
+/// cells), 16,384-row row groups (see `docs/format/block.md` for the
+/// measurements). For 24 h blocks use 2 h chunk columns and larger chunk
+/// pages (e.g. 64 KiB) so the page index stays small; for downsampled
+/// blocks a width holding a few hundred points (e.g. 24 h at 5 min, 10
+/// days at 1 h).
 impl Default for BlockOptions {
     fn default() -> Self {
         Self {
             chunk_width_ms: 30 * 60 * 1000,
             row_group_rows: 16 * 1024,
             label_page_rows: 1024,
-            chunk_page_bytes: 32 * 1024,
+            chunk_page_bytes: 16 * 1024,
             compress_chunks: true,
             zstd_level: 3,
             bloom_fpp: 0.01,

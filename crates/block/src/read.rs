@@ -14,9 +14,9 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::serialized_reader::SerializedPageReader;
-use stratus_codec::ChunkIter;
 use stratus_model::{matches_all, Label, LabelMatcher, Labels, Sample, TimeRange};
 
+use crate::cell::{self, CellError};
 use crate::downsample::AggrPoint;
 use crate::error::{guard, BlockError, Result};
 use crate::fingerprint::fingerprint;
@@ -404,37 +404,45 @@ fn decode_cell(
     mut f: impl FnMut(Sample),
 ) -> Result<()> {
     let name = || footer.layout.column_names()[column].clone();
-    let chunk_err = |source| BlockError::Chunk {
+    let corrupt = |reason: String| BlockError::CorruptRow {
         row_group: rg,
         row: d.row,
-        column: name(),
-        source,
+        reason,
     };
     let (start, end) = footer.info.chunk_range(k);
     let mut prev: Option<i64> = None;
-    let iter = ChunkIter::new(bytes).map_err(chunk_err)?;
-    if iter.num_samples() == 0 {
-        return Err(BlockError::CorruptRow {
-            row_group: rg,
-            row: d.row,
-            reason: format!("chunk column {} holds an empty chunk", name()),
-        });
-    }
-    for s in iter {
-        let s = s.map_err(chunk_err)?;
+    let mut bad: Option<i64> = None;
+    let n = cell::decode_cell(bytes, start, |s| {
+        if bad.is_some() {
+            return;
+        }
         if s.t < start || s.t >= end || prev.is_some_and(|p| s.t <= p) {
-            return Err(BlockError::CorruptRow {
-                row_group: rg,
-                row: d.row,
-                reason: format!(
-                    "chunk column {} has a sample at {} out of order or outside [{start}, {end})",
-                    name(),
-                    s.t
-                ),
-            });
+            bad = Some(s.t);
+            return;
         }
         prev = Some(s.t);
         f(s);
+    })
+    .map_err(|e| match e {
+        CellError::Xor(source) => BlockError::Chunk {
+            row_group: rg,
+            row: d.row,
+            column: name(),
+            source,
+        },
+        other => corrupt(format!("chunk column {}: {other}", name())),
+    })?;
+    if n == 0 {
+        return Err(corrupt(format!(
+            "chunk column {} holds an empty chunk",
+            name()
+        )));
+    }
+    if let Some(t) = bad {
+        return Err(corrupt(format!(
+            "chunk column {} has a sample at {t} out of order or outside [{start}, {end})",
+            name()
+        )));
     }
     Ok(())
 }
@@ -536,8 +544,16 @@ pub fn read_downsampled(
                     });
                 }
                 let mut per_aggr: Vec<Vec<Sample>> = Vec::with_capacity(AGGREGATES.len());
-                for (j, cell) in cells.iter().enumerate() {
+                for j in 0..cells.len() {
                     let mut v = Vec::new();
+                    let cell = cell::resolve(cells, j).map_err(|e| BlockError::CorruptRow {
+                        row_group: sel.row_group,
+                        row: d.row,
+                        reason: format!(
+                            "chunk column {}: {e}",
+                            footer.layout.column_names()[columns.start + j]
+                        ),
+                    })?;
                     if let Some(bytes) = cell {
                         decode_cell(
                             footer,

@@ -15,10 +15,10 @@ use parquet::file::properties::{
 };
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
-use stratus_codec::{encode_chunk, ChunkEncoder};
 use stratus_model::{Labels, Sample, TenantId, METRIC_NAME};
 
-use crate::downsample::AggrPoint;
+use crate::cell::{dedupe, encode_cell};
+use crate::downsample::{window_end, AggrPoint};
 use crate::error::{BlockError, Result};
 use crate::fingerprint::fingerprint;
 use crate::options::{chunk_range, num_chunks, to_key_values, BlockInfo, BlockOptions};
@@ -130,29 +130,85 @@ pub fn write_raw_block<'a>(
     series: impl IntoIterator<Item = (&'a Labels, &'a [Sample])>,
     opts: &BlockOptions,
 ) -> Result<Vec<u8>> {
-    opts.validate()?;
-    let n = num_chunks(min_time, max_time, opts.chunk_width_ms)?;
-    let mut rows = Vec::new();
-    let mut prev: Option<&Labels> = None;
+    let mut writer = RawBlockWriter::new(tenant, min_time, max_time, opts)?;
     for (labels, samples) in series {
-        check_labels(prev, labels)?;
+        writer.push(labels, samples)?;
+    }
+    writer.finish()
+}
+
+/// Writes a raw block one series at a time, for callers that do not hold
+/// every series' samples at once: each series is encoded when pushed and
+/// only its cells are kept. Gives the same bytes as [`write_raw_block`]
+/// (which uses it) and checks the same things.
+pub struct RawBlockWriter<'a> {
+    tenant: TenantId,
+    min_time: i64,
+    max_time: i64,
+    opts: BlockOptions,
+    num_chunks: usize,
+    rows: Vec<Row<'a>>,
+}
+
+impl<'a> RawBlockWriter<'a> {
+    pub fn new(
+        tenant: &TenantId,
+        min_time: i64,
+        max_time: i64,
+        opts: &BlockOptions,
+    ) -> Result<Self> {
+        opts.validate()?;
+        let num_chunks = num_chunks(min_time, max_time, opts.chunk_width_ms)?;
+        Ok(Self {
+            tenant: tenant.clone(),
+            min_time,
+            max_time,
+            opts: opts.clone(),
+            num_chunks,
+            rows: Vec::new(),
+        })
+    }
+
+    /// Adds the next series: after the previous one in block order, with
+    /// at least one sample, strictly increasing timestamps inside the
+    /// block.
+    pub fn push(&mut self, labels: &'a Labels, samples: &[Sample]) -> Result<()> {
+        let (min_time, max_time) = (self.min_time, self.max_time);
+        check_labels(self.rows.last().map(|r| r.labels), labels)?;
         check_times(labels, samples.iter().map(|s| s.t), min_time, max_time)?;
-        let mut cells = vec![None; n];
-        for (k, run) in runs_by_chunk(samples, |s| s.t, min_time, opts.chunk_width_ms) {
-            let mut buf = Vec::new();
-            encode_chunk(run, &mut buf);
-            cells[k] = Some(buf);
+        let width = self.opts.chunk_width_ms;
+        let mut cells = vec![None; self.num_chunks];
+        for (k, run) in runs_by_chunk(samples, |s| s.t, min_time, width) {
+            let (start, _) = chunk_range(min_time, max_time, width, k);
+            cells[k] = Some(encode_cell(run, start));
         }
-        rows.push(Row {
+        self.rows.push(Row {
             labels,
             min_t: samples[0].t,
             max_t: samples[samples.len() - 1].t,
             points: samples.len() as u64,
             cells,
         });
-        prev = Some(labels);
+        Ok(())
     }
-    write_rows(tenant, min_time, max_time, Resolution::Raw, n, rows, opts)
+
+    /// Series pushed so far.
+    pub fn num_series(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Writes the Parquet file.
+    pub fn finish(self) -> Result<Vec<u8>> {
+        write_rows(
+            &self.tenant,
+            self.min_time,
+            self.max_time,
+            Resolution::Raw,
+            self.num_chunks,
+            self.rows,
+            &self.opts,
+        )
+    }
 }
 
 /// Writes a downsampled block of points made by
@@ -189,31 +245,28 @@ pub fn write_downsampled_block<'a>(
     for (labels, points) in series {
         check_labels(prev, labels)?;
         check_times(labels, points.iter().map(|p| p.t), min_time, max_time)?;
-        if let Some(p) = points
-            .iter()
-            .find(|p| (i128::from(p.t) + 1).rem_euclid(i128::from(step_ms)) != 0)
+        if let Some(w) = points
+            .windows(2)
+            .find(|w| window_end(w[0].t, step_ms) == window_end(w[1].t, step_ms))
         {
             return Err(BlockError::InvalidOptions {
                 what: "step_ms",
                 reason: format!(
-                    "series {labels}: point at {} is not the last millisecond of a {step_ms} ms window",
-                    p.t
+                    "series {labels}: points at {} and {} fall in the same {step_ms} ms window",
+                    w[0].t, w[1].t
                 ),
             });
         }
         let mut cells = vec![None; n * per];
         for (k, run) in runs_by_chunk(points, |p| p.t, min_time, opts.chunk_width_ms) {
-            let mut encoders: Vec<ChunkEncoder> = (0..per).map(|_| ChunkEncoder::new()).collect();
-            for p in run {
-                for (e, v) in encoders.iter_mut().zip(p.values()) {
-                    e.append(p.t, v);
-                }
+            let (start, _) = chunk_range(min_time, max_time, opts.chunk_width_ms, k);
+            let mut column = Vec::with_capacity(run.len());
+            for j in 0..per {
+                column.clear();
+                column.extend(run.iter().map(|p| Sample::new(p.t, p.values()[j])));
+                cells[k * per + j] = Some(encode_cell(&column, start));
             }
-            for (j, e) in encoders.into_iter().enumerate() {
-                let mut buf = Vec::new();
-                e.finish(&mut buf);
-                cells[k * per + j] = Some(buf);
-            }
+            dedupe(&mut cells[k * per..(k + 1) * per]);
         }
         rows.push(Row {
             labels,

@@ -14,21 +14,23 @@ const STEP: i64 = 5 * 60_000;
 
 /// Per window, straight from the definition: group, then aggregate.
 fn oracle(samples: &[Sample], step: i64) -> Vec<(i64, f64, f64, f64, f64, f64)> {
-    let mut windows: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    // Windows are (end - step, end]; a point takes its last sample's time.
+    let mut windows: BTreeMap<i64, (i64, Vec<f64>)> = BTreeMap::new();
     for s in samples.iter().filter(|s| !is_stale_nan(s.v)) {
-        windows
-            .entry(s.t.div_euclid(step) * step)
-            .or_default()
-            .push(s.v);
+        let w = windows
+            .entry((s.t + step - 1).div_euclid(step) * step)
+            .or_default();
+        w.0 = s.t;
+        w.1.push(s.v);
     }
     windows
-        .into_iter()
-        .map(|(t0, vs)| {
+        .into_values()
+        .map(|(t, vs)| {
             let nums: Vec<f64> = vs.iter().copied().filter(|v| !v.is_nan()).collect();
             let min = nums.iter().copied().fold(f64::NAN, f64::min);
             let max = nums.iter().copied().fold(f64::NAN, f64::max);
             (
-                t0 + step - 1,
+                t,
                 vs.len() as f64,
                 vs.iter().sum(),
                 min,
@@ -213,12 +215,12 @@ fn counter_increase_matches_raw_across_blocks() {
 fn stale_markers_are_not_aggregated() {
     let labels = Labels::from_pairs([("__name__", "g")]).expect("labels");
     let raw = vec![
-        Sample::new(0, 1.0),
-        Sample::new(15_000, 2.0),
-        Sample::new(30_000, STALE_NAN),
+        Sample::new(15_000, 1.0),
+        Sample::new(30_000, 2.0),
+        Sample::new(45_000, STALE_NAN),
         // A window with only a staleness marker.
         Sample::new(STEP + 10, STALE_NAN),
-        Sample::new(2 * STEP, 4.0),
+        Sample::new(2 * STEP + 10, 4.0),
     ];
     let points = downsample(&raw, STEP);
     assert_eq!(points.len(), 2);
@@ -226,7 +228,9 @@ fn stale_markers_are_not_aggregated() {
         (points[0].count, points[0].sum, points[0].last),
         (2.0, 3.0, 2.0)
     );
-    assert_eq!(points[1].t, 3 * STEP - 1);
+    // A point takes the time of its window's last sample that is not a
+    // staleness marker.
+    assert_eq!((points[0].t, points[1].t), (30_000, 2 * STEP + 10));
     let back = block(&[(labels, points.clone())], 0, 2 * HOUR);
     assert_eq!(back[0].1, points);
 }
@@ -239,7 +243,8 @@ fn node_exporter_like_data_downsamples_into_a_much_smaller_block() {
         .iter()
         .map(|(l, s)| (l.clone(), downsample(s, STEP)))
         .collect();
-    assert!(points.iter().all(|(_, p)| p.len() == 24));
+    // The scrape at 0 closes the window (-5m, 0]; 24 windows follow.
+    assert!(points.iter().all(|(_, p)| p.len() == 25));
     let t = TenantId::new("team-a").expect("tenant");
     let opts = BlockOptions {
         chunk_width_ms: 2 * HOUR,

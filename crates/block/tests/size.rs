@@ -22,10 +22,10 @@ fn write(d: &Dataset, opts: &BlockOptions) -> Vec<u8> {
     .expect("write")
 }
 
-/// Generous bound: the XOR chunks of this dataset's random-walk gauges
-/// take about 3 bytes per sample; labels, fingerprints, checksums and the
-/// footer add about 2%.
-const MAX_BYTES_PER_SAMPLE: f64 = 3.3;
+/// Generous bound: the packed cells of this dataset take about 0.93 bytes
+/// per sample (the bits of each change), labels, fingerprints, checksums
+/// and the footer add about 5%.
+const MAX_BYTES_PER_SAMPLE: f64 = 1.15;
 
 #[test]
 fn small_node_exporter_block_size() {
@@ -47,23 +47,35 @@ fn node_exporter_200_hosts_2h() {
     let d = node_exporter(200, 480, 0, 1);
     let samples: usize = d.series.iter().map(|s| s.1.len()).sum();
     println!("{} series, {samples} samples", d.series.len());
-    // XOR chunk bytes per sample by metric, to see where the bytes go.
-    let mut by_name: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for (l, s) in &d.series {
-        let mut buf = Vec::new();
-        for part in s.chunks(120) {
-            stratus_codec::encode_chunk(part, &mut buf);
-        }
-        let e = by_name
+    // Chunk column bytes per sample by metric (a block per metric), to see
+    // where the bytes go.
+    let mut by_name: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, (l, _)) in d.series.iter().enumerate() {
+        by_name
             .entry(l.metric_name().unwrap_or("").to_string())
-            .or_default();
-        e.0 += buf.len();
-        e.1 += s.len();
+            .or_default()
+            .push(i);
     }
-    for (name, (bytes, n)) in &by_name {
+    for (name, rows) in &by_name {
+        let file = write_raw_block(
+            &TenantId::new("team-a").expect("tenant"),
+            0,
+            2 * HOUR,
+            rows.iter()
+                .map(|&i| (&d.series[i].0, d.series[i].1.as_slice())),
+            &BlockOptions::default(),
+        )
+        .expect("write");
+        let stats = inspect(&file).expect("inspect");
+        let chunks: u64 = stats
+            .columns
+            .iter()
+            .filter(|c| c.name.starts_with("__chunk_"))
+            .map(|c| c.compressed_bytes)
+            .sum();
         println!(
             "  {name}: {:.3} chunk bytes/sample",
-            *bytes as f64 / *n as f64
+            chunks as f64 / stats.info.num_samples as f64
         );
     }
     let mut sizes = Vec::new();

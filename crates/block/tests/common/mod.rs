@@ -115,8 +115,11 @@ impl<'a> Querier<'a> {
     }
 }
 
-/// A node-exporter-like host: ~240 series, counters and gauges, as in
-/// `cli/src/bench/dataset.rs` (same kinds and label shapes, smaller code).
+/// A node-exporter-like host: 238 series, counters and gauges, as in
+/// `cli/src/bench/dataset.rs` (same kinds, label shapes and value forms:
+/// whole counters, memory in whole kB, filesystem bytes in 4096-byte
+/// blocks, loads with two decimals, durations in whole nanoseconds; one
+/// random stream for all series, so smaller code).
 pub struct Dataset {
     pub series: Vec<(Labels, Vec<Sample>)>,
 }
@@ -124,8 +127,18 @@ pub struct Dataset {
 #[derive(Clone, Copy)]
 enum Kind {
     Counter(f64),
-    Gauge(f64, f64),
+    /// Level, step in units, and the unit: `k * u` when `u >= 1`, else
+    /// `k / (1 / u)`.
+    Gauge(f64, i64, f64),
     Bucket(usize, usize),
+}
+
+fn unit_value(k: i64, unit: f64) -> f64 {
+    if unit >= 1.0 {
+        k as f64 * unit
+    } else {
+        k as f64 / (1.0 / unit).round()
+    }
 }
 
 pub fn node_exporter(hosts: usize, scrapes: usize, start: i64, seed: u64) -> Dataset {
@@ -166,7 +179,7 @@ pub fn node_exporter(hosts: usize, scrapes: usize, start: i64, seed: u64) -> Dat
             push(
                 &format!("node_memory_M{m:02}_bytes"),
                 &[],
-                Kind::Gauge(8e9, 262_144.0),
+                Kind::Gauge(8e9, 256, 1024.0),
             );
         }
         for (device, fstype, mountpoint) in mounts {
@@ -184,7 +197,11 @@ pub fn node_exporter(hosts: usize, scrapes: usize, start: i64, seed: u64) -> Dat
                         ("fstype", fstype),
                         ("mountpoint", mountpoint),
                     ],
-                    Kind::Gauge(5e11, 65_536.0),
+                    if f.ends_with("_bytes") {
+                        Kind::Gauge(5e11, 16, 4096.0)
+                    } else {
+                        Kind::Gauge(3.2e7, 16, 1.0)
+                    },
                 );
             }
         }
@@ -220,7 +237,7 @@ pub fn node_exporter(hosts: usize, scrapes: usize, start: i64, seed: u64) -> Dat
             }
         }
         for f in ["load1", "load5", "load15"] {
-            push(&format!("node_{f}"), &[], Kind::Gauge(2.0, 0.05));
+            push(&format!("node_{f}"), &[], Kind::Gauge(2.0, 5, 0.01));
         }
         for handler in ["/api/v1/query", "/api/v1/query_range", "/metrics"] {
             for (i, b) in le.iter().enumerate() {
@@ -246,12 +263,12 @@ pub fn node_exporter(hosts: usize, scrapes: usize, start: i64, seed: u64) -> Dat
             push(
                 "node_scrape_collector_duration_seconds",
                 &[("collector", &c)],
-                Kind::Gauge(0.002, 0.0001),
+                Kind::Gauge(0.002, 100_000, 1e-9),
             );
             push(
                 "node_scrape_collector_success",
                 &[("collector", &c)],
-                Kind::Gauge(1.0, 0.0),
+                Kind::Gauge(1.0, 0, 1.0),
             );
         }
     }
@@ -263,9 +280,11 @@ pub fn node_exporter(hosts: usize, scrapes: usize, start: i64, seed: u64) -> Dat
             Labels::from_pairs(l.iter().map(|(a, b)| (a.as_str(), b.as_str()))).expect("labels"),
             Vec::with_capacity(scrapes),
         ));
+        // Counters and buckets hold their value, gauges their units.
         state.push(match *kind {
             Kind::Counter(rate) => rng.random_range(0.0..rate * 1000.0f64).round(),
-            Kind::Gauge(level, _) => level * rng.random_range(0.5..1.5),
+            Kind::Gauge(level, 0, unit) => (level / unit).round(),
+            Kind::Gauge(level, _, unit) => (level / unit * rng.random_range(0.5..1.5)).round(),
             Kind::Bucket(..) => 0.0,
         });
     }
@@ -274,17 +293,25 @@ pub fn node_exporter(hosts: usize, scrapes: usize, start: i64, seed: u64) -> Dat
         let mut observations = 0.0;
         for (i, (_, kind)) in defs.iter().enumerate() {
             let v = match *kind {
-                Kind::Counter(rate) => state[i] + rng.random_range(0.0..rate).round(),
-                Kind::Gauge(_, 0.0) => state[i],
-                Kind::Gauge(_, step) => (state[i] + rng.random_range(-step..=step)).max(0.0),
+                Kind::Counter(rate) => {
+                    state[i] += rng.random_range(0.0..rate).round();
+                    state[i]
+                }
+                Kind::Gauge(_, step, unit) => {
+                    if step != 0 {
+                        let k = state[i] as i64 + rng.random_range(-step..=step);
+                        state[i] = k.max(0) as f64;
+                    }
+                    unit_value(state[i] as i64, unit)
+                }
                 Kind::Bucket(index, of) => {
                     if index == 0 {
                         observations = rng.random_range(0.0..40.0f64).round();
                     }
-                    state[i] + (observations * (index + 1) as f64 / of as f64).round()
+                    state[i] += (observations * (index + 1) as f64 / of as f64).round();
+                    state[i]
                 }
             };
-            state[i] = v;
             series[i].1.push(Sample::new(t, v));
         }
     }
