@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 export STRATUS_MOTO_SERVER=${STRATUS_MOTO_SERVER:-$PWD/.tools/moto/bin/moto_server}
 
 cargo fmt --all -- --check
+# Terraform formatting (the HCL itself is parsed by functions/tests/terraform.rs).
+if command -v terraform >/dev/null 2>&1; then
+  terraform fmt -check -recursive infra/terraform localstack
+else
+  echo "WARNING: terraform is not installed: terraform fmt -check NOT run" >&2
+fi
 cargo clippy --workspace --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

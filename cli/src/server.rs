@@ -67,6 +67,7 @@ pub async fn compactor(cfg: Resolved, once: bool, now: Option<&str>) -> anyhow::
     let metrics = CompactorMetrics::new(&mut registry);
     let c = Compactor::new(bucket, cfg.compactor.clone(), metrics);
     if once {
+        let c = c.with_progress(std::sync::Arc::new(print_progress));
         let now_ms = match now {
             Some(t) => {
                 stratus_query::api::parse_time(t, "now").map_err(|e| anyhow::anyhow!("{e}"))?
@@ -83,6 +84,56 @@ pub async fn compactor(cfg: Resolved, once: bool, now: Option<&str>) -> anyhow::
     c.run_loop(cfg.compaction_interval, &SystemClock, shutdown_signal())
         .await;
     Ok(())
+}
+
+/// One line per finished job on stderr: what it did and the pass so far.
+fn print_progress(d: &stratus_compactor::JobDone<'_>) {
+    let o = d.outcome;
+    let mut what = Vec::new();
+    if o.segments_compacted > 0 {
+        what.push(format!("{} segments in", o.segments_compacted));
+    }
+    if o.blocks_written > 0 {
+        let content = if o.rollup_points_written > 0 {
+            format!("{} rollup points", o.rollup_points_written)
+        } else {
+            format!("{} samples", o.samples_written)
+        };
+        what.push(format!(
+            "{} block{} out ({content}, {})",
+            o.blocks_written,
+            if o.blocks_written == 1 { "" } else { "s" },
+            human_bytes(o.bytes_written)
+        ));
+    }
+    if o.objects_deleted > 0 {
+        what.push(format!("{} objects deleted", o.objects_deleted));
+    }
+    if !o.committed {
+        what.push("lost a race, planned again".into());
+    }
+    eprintln!(
+        "[{}] job {} {}: {} in {:.1}s; {} more planned; pass so far: {} blocks, {} segments, {} read, {} written",
+        d.tenant,
+        d.pass.jobs,
+        d.kind,
+        if what.is_empty() { "done".into() } else { what.join(", ") },
+        d.elapsed.as_secs_f64(),
+        d.planned_left,
+        d.pass.blocks_written,
+        d.pass.segments_compacted,
+        human_bytes(d.pass.bytes_read),
+        human_bytes(d.pass.bytes_written),
+    );
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
 }
 
 /// Runs until SIGINT or SIGTERM, then stops taking requests, writes the

@@ -10,9 +10,10 @@ pub mod plan;
 pub mod run;
 
 pub use config::CompactorConfig;
+pub use exec::JobOutcome;
 pub use metrics::CompactorMetrics;
 pub use plan::{plan, BlockObject, Job, SegmentRef};
-pub use run::{Compactor, PassReport};
+pub use run::{Compactor, JobDone, PassReport, ProgressFn};
 
 pub type Result<T, E = CompactorError> = std::result::Result<T, E>;
 

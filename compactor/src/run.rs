@@ -25,6 +25,9 @@ pub struct PassReport {
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub samples_written: u64,
+    /// The pass stopped at its deadline with work left; the next pass
+    /// goes on from the catalog (every finished job is committed).
+    pub unfinished: bool,
 }
 
 impl PassReport {
@@ -40,12 +43,31 @@ impl PassReport {
     }
 }
 
+/// One finished job, for progress reports.
+#[derive(Debug, Clone)]
+pub struct JobDone<'a> {
+    pub tenant: &'a TenantId,
+    /// `compact_segments`, `merge`, `downsample`, ...
+    pub kind: &'static str,
+    /// Jobs of the current plan still to run after this one (the plan is
+    /// made again after every catalog commit, so this is a lower bound).
+    pub planned_left: usize,
+    pub outcome: &'a JobOutcome,
+    pub elapsed: Duration,
+    /// Totals of the pass so far, this job included.
+    pub pass: &'a PassReport,
+}
+
+/// Called after every job of a pass.
+pub type ProgressFn = std::sync::Arc<dyn Fn(&JobDone<'_>) + Send + Sync>;
+
 /// Plans and runs jobs per tenant until nothing is left to do (bounded, so
 /// a pass always ends).
 pub struct Compactor {
     pub bucket: Bucket,
     pub cfg: CompactorConfig,
     pub metrics: CompactorMetrics,
+    pub progress: Option<ProgressFn>,
 }
 
 const MAX_ROUNDS_PER_TENANT: usize = 1_000;
@@ -69,11 +91,31 @@ impl Compactor {
             bucket,
             cfg,
             metrics,
+            progress: None,
         }
+    }
+
+    /// Reports every finished job to `f` (`stratus compactor --once`
+    /// prints them).
+    pub fn with_progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
+        self
     }
 
     /// One complete pass as of `now_ms`.
     pub async fn run_once(&self, now_ms: i64) -> Result<PassReport> {
+        self.run_once_until(now_ms, None).await
+    }
+
+    /// A pass as of `now_ms` that starts no job after `deadline` (the
+    /// scheduled Lambda form: the budget ends well before the function's
+    /// timeout). Every job commits on its own, so stopping between jobs is
+    /// a checkpoint; the report says whether work was left.
+    pub async fn run_once_until(
+        &self,
+        now_ms: i64,
+        deadline: Option<Instant>,
+    ) -> Result<PassReport> {
         let started = Instant::now();
         let mut report = PassReport::default();
         let tenants = self.bucket.list_dirs(&tenants_root()).await?;
@@ -83,8 +125,15 @@ impl Compactor {
                 warn!(folder = %name, "ignoring a tenants/ folder that is not a tenant id");
                 continue;
             };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                report.unfinished = true;
+                break;
+            }
             report.tenants += 1;
-            if let Err(e) = self.run_tenant(&tenant, now_ms, &mut report).await {
+            if let Err(e) = self
+                .run_tenant(&tenant, now_ms, deadline, &mut report)
+                .await
+            {
                 error!(tenant = %tenant, error = %e, "compaction of tenant failed");
                 self.metrics.failure(e.reason());
                 failures.push(e);
@@ -101,6 +150,7 @@ impl Compactor {
         &self,
         tenant: &TenantId,
         now_ms: i64,
+        deadline: Option<Instant>,
         report: &mut PassReport,
     ) -> Result<()> {
         let exec = Executor {
@@ -127,14 +177,29 @@ impl Compactor {
             // Deleting orphans does not touch the catalog; everything else
             // commits, after which the plan is made again from the new one.
             let mut committed_one = false;
-            for job in &jobs {
+            for (i, job) in jobs.iter().enumerate() {
                 let touches_catalog = !matches!(job, Job::DeleteOrphans { .. });
                 if touches_catalog && committed_one {
                     break;
                 }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    report.unfinished = true;
+                    return Ok(());
+                }
+                let began = Instant::now();
                 let outcome = exec.run(job, &base).await?;
                 self.metrics.job(job_name(job), &outcome);
                 report.add(&outcome);
+                if let Some(f) = &self.progress {
+                    f(&JobDone {
+                        tenant,
+                        kind: job_name(job),
+                        planned_left: jobs.len() - i - 1,
+                        outcome: &outcome,
+                        elapsed: began.elapsed(),
+                        pass: report,
+                    });
+                }
                 if touches_catalog {
                     committed_one = true;
                 }

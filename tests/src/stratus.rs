@@ -23,6 +23,19 @@ impl StratusProcess {
         log: &Path,
         extra: &[&str],
     ) -> anyhow::Result<Self> {
+        Self::start_with_env(bin, port, data_dir, log, extra, &[])
+    }
+
+    /// As [`StratusProcess::start`], with extra environment variables
+    /// (credentials for an S3 emulator, say).
+    pub fn start_with_env(
+        bin: &Path,
+        port: u16,
+        data_dir: &Path,
+        log: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let port = if port == 0 { crate::free_port()? } else { port };
         let mut cmd = Command::new(bin);
         cmd.arg("all")
@@ -31,6 +44,7 @@ impl StratusProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env("STRATUS_LOG_LEVEL", "info");
         let mut child = ChildGuard::spawn("stratus", cmd, log)?;
         child

@@ -1,0 +1,236 @@
+//! Settings from environment variables, read once at cold start. The
+//! names are those of the server's flags (`STRATUS_*`); each function's
+//! list below is what `infra/terraform` must set for it, which a test
+//! checks against the HCL.
+
+use std::time::Duration;
+
+use stratus_compactor::CompactorConfig;
+use stratus_ingest::HttpLimits;
+use stratus_query::EngineOptions;
+use stratus_storage::{StorageBackend, StorageConfig};
+
+/// Read by the ingest function.
+pub const INGEST: &[&str] = &[
+    "STRATUS_S3_BUCKET",
+    "STRATUS_MULTITENANCY",
+    "STRATUS_MAX_BODY_BYTES",
+    "STRATUS_LOG_LEVEL",
+];
+/// Read by the query function.
+pub const QUERY: &[&str] = &[
+    "STRATUS_S3_BUCKET",
+    "STRATUS_MULTITENANCY",
+    "STRATUS_QUERY_TIMEOUT",
+    "STRATUS_LOG_LEVEL",
+];
+/// Read by the compactor function.
+pub const COMPACTOR: &[&str] = &[
+    "STRATUS_S3_BUCKET",
+    "STRATUS_COMPACTION_BUDGET",
+    "STRATUS_RETENTION_RAW",
+    "STRATUS_RETENTION_DOWNSAMPLED",
+    "STRATUS_LOG_LEVEL",
+];
+/// Read by the API Gateway authorizer.
+pub const AUTHORIZER: &[&str] = &["STRATUS_BEARER_TOKEN_SHA256", "STRATUS_LOG_LEVEL"];
+
+/// Every function and what it reads, by the name `functions/` and
+/// `infra/terraform` give it.
+pub const FUNCTIONS: &[(&str, &[&str])] = &[
+    ("ingest", INGEST),
+    ("query", QUERY),
+    ("compactor", COMPACTOR),
+    ("authorizer", AUTHORIZER),
+];
+
+/// Read when set, for S3-compatible emulators (LocalStack, moto); AWS
+/// deployments leave them unset. Credentials and region come from the
+/// Lambda environment (`AWS_*`), as for any AWS SDK.
+pub const LOCAL_ONLY: &[&str] = &["STRATUS_S3_ENDPOINT", "STRATUS_S3_PATH_STYLE"];
+
+/// What the functions are configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub storage: StorageConfig,
+    pub http: HttpLimits,
+    pub engine: EngineOptions,
+    pub compactor: CompactorConfig,
+    /// How long one scheduled compaction keeps starting jobs.
+    pub compaction_budget: Duration,
+    /// SHA-256 digests (lowercase hex) of the bearer tokens the authorizer
+    /// accepts.
+    pub token_sha256: Vec<String>,
+    pub log_level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            storage: StorageConfig::default(),
+            http: HttpLimits::default(),
+            engine: EngineOptions::default(),
+            compactor: CompactorConfig::default(),
+            compaction_budget: Duration::from_secs(600),
+            token_sha256: Vec::new(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// From the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// From `get(name)`; unset or empty names keep their defaults. Errors
+    /// name the variable, what it holds and what was expected.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut s = Settings::default();
+        if let Some(bucket) = get("STRATUS_S3_BUCKET") {
+            s.storage.backend = StorageBackend::S3;
+            s.storage.s3.bucket = bucket;
+        }
+        s.storage.s3.endpoint = get("STRATUS_S3_ENDPOINT");
+        if let Some(v) = get("STRATUS_S3_PATH_STYLE") {
+            s.storage.s3.path_style = boolean("STRATUS_S3_PATH_STYLE", &v)?;
+        }
+        if let Some(v) = get("STRATUS_MULTITENANCY") {
+            s.http.multitenancy = boolean("STRATUS_MULTITENANCY", &v)?;
+        }
+        if let Some(v) = get("STRATUS_MAX_BODY_BYTES") {
+            s.http.max_body_bytes = v.parse().map_err(|_| {
+                anyhow::anyhow!("STRATUS_MAX_BODY_BYTES must be a number of bytes, got {v:?}")
+            })?;
+        }
+        if let Some(v) = get("STRATUS_QUERY_TIMEOUT") {
+            s.engine.timeout = duration("STRATUS_QUERY_TIMEOUT", &v)?;
+        }
+        if let Some(v) = get("STRATUS_COMPACTION_BUDGET") {
+            s.compaction_budget = duration("STRATUS_COMPACTION_BUDGET", &v)?;
+        }
+        if let Some(v) = get("STRATUS_RETENTION_RAW") {
+            s.compactor.retention_raw = duration("STRATUS_RETENTION_RAW", &v)?;
+        }
+        if let Some(v) = get("STRATUS_RETENTION_DOWNSAMPLED") {
+            s.compactor.retention_downsampled = duration("STRATUS_RETENTION_DOWNSAMPLED", &v)?;
+        }
+        if let Some(v) = get("STRATUS_BEARER_TOKEN_SHA256") {
+            s.token_sha256 = v
+                .split(',')
+                .map(|d| d.trim().to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect();
+            if let Some(bad) = s
+                .token_sha256
+                .iter()
+                .find(|d| d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                anyhow::bail!(
+                    "STRATUS_BEARER_TOKEN_SHA256 must hold SHA-256 digests as 64 hex digits, comma-separated; got {bad:?}"
+                );
+            }
+        }
+        if let Some(v) = get("STRATUS_LOG_LEVEL") {
+            s.log_level = v;
+        }
+        Ok(s)
+    }
+
+    /// Fails with the variable to set when no bucket was configured.
+    pub fn require_bucket(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.storage.backend == StorageBackend::S3,
+            "STRATUS_S3_BUCKET is not set: the function needs the name of the bucket that holds the data"
+        );
+        Ok(())
+    }
+}
+
+fn boolean(name: &str, v: &str) -> anyhow::Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => anyhow::bail!("{name} must be true or false, got {v:?}"),
+    }
+}
+
+fn duration(name: &str, v: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(v.trim()).map_err(|e| {
+        anyhow::anyhow!("{name} must be a duration such as 30s, 10m or 30d, got {v:?}: {e}")
+    })
+}
+
+/// Logs as JSON-less plain lines at `level` (Lambda adds the timestamp
+/// and request id in CloudWatch).
+pub fn init_logging(level: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let s = from(&[
+            ("STRATUS_S3_BUCKET", "metrics"),
+            ("STRATUS_MULTITENANCY", "true"),
+            ("STRATUS_MAX_BODY_BYTES", "1024"),
+            ("STRATUS_QUERY_TIMEOUT", "30s"),
+            ("STRATUS_COMPACTION_BUDGET", "5m"),
+            ("STRATUS_RETENTION_RAW", "30d"),
+            ("STRATUS_RETENTION_DOWNSAMPLED", "0s"),
+            ("STRATUS_BEARER_TOKEN_SHA256", &"A".repeat(64)),
+            ("STRATUS_LOG_LEVEL", "debug"),
+        ])
+        .expect("settings");
+        assert_eq!(s.storage.backend, StorageBackend::S3);
+        assert_eq!(s.storage.s3.bucket, "metrics");
+        assert!(s.http.multitenancy);
+        assert_eq!(s.http.max_body_bytes, 1024);
+        assert_eq!(s.engine.timeout, Duration::from_secs(30));
+        assert_eq!(s.compaction_budget, Duration::from_secs(300));
+        assert_eq!(s.compactor.retention_raw, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.token_sha256, vec!["a".repeat(64)]);
+        assert_eq!(s.log_level, "debug");
+        s.require_bucket().expect("bucket");
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_what_was_expected() {
+        let e = from(&[("STRATUS_QUERY_TIMEOUT", "soon")]).expect_err("bad");
+        assert!(
+            e.to_string()
+                .contains("STRATUS_QUERY_TIMEOUT must be a duration"),
+            "{e}"
+        );
+        let e = from(&[("STRATUS_MULTITENANCY", "maybe")]).expect_err("bad");
+        assert!(e.to_string().contains("true or false"), "{e}");
+        let e = from(&[("STRATUS_BEARER_TOKEN_SHA256", "abc")]).expect_err("bad");
+        assert!(e.to_string().contains("64 hex digits"), "{e}");
+        let e = from(&[])
+            .expect("defaults")
+            .require_bucket()
+            .expect_err("no bucket");
+        assert!(e.to_string().contains("STRATUS_S3_BUCKET"), "{e}");
+    }
+}

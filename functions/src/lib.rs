@@ -1,0 +1,175 @@
+//! Wiring of the Lambda functions: the same axum routers as `stratus all`
+//! for ingest and query, one bounded compaction pass per scheduled
+//! invocation, and the bearer-token authorizer of the optional API
+//! Gateway. Settings come from environment variables read once at cold
+//! start ([`env`]); the binaries in `src/bin/` only call into this crate.
+
+pub mod authorizer;
+pub mod env;
+pub mod local;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use stratus_compactor::{Compactor, CompactorMetrics, PassReport};
+use stratus_ingest::{CommitConfig, Committer, IngestMetrics, IngestState, Limits, Sink};
+use stratus_model::{Clock, SystemClock};
+use stratus_query::api::QueryState;
+use stratus_query::{BucketSource, BucketSourceOptions, Engine, SeriesSource};
+use stratus_storage::Bucket;
+
+pub use env::Settings;
+
+/// Largest response body the query function returns. A buffered Lambda
+/// response carries at most 6 MB of JSON including the escaping of the
+/// body, so a body is kept well below that; larger answers are refused
+/// with a Prometheus-style error rather than cut off.
+pub const MAX_BUFFERED_BODY: usize = 4 << 20;
+
+/// The ingest function's router: `POST /api/v1/write` and `/api/v1/push`
+/// exactly as in the server, each request written as its own segment
+/// before it is acknowledged (commit window 0: an invocation that returned
+/// has nothing left in memory).
+pub fn ingest_app(bucket: Bucket, settings: &Settings) -> Router {
+    let metrics = IngestMetrics::new(&mut Registry::default());
+    let committer = Committer::start(
+        CommitConfig {
+            window: Duration::ZERO,
+            ..CommitConfig::default()
+        },
+        Sink::Bucket(bucket),
+        metrics.clone(),
+    );
+    stratus_ingest::router(IngestState {
+        committer,
+        limits: Arc::new(Limits::default()),
+        http: Arc::new(settings.http.clone()),
+        metrics,
+        clock: Arc::new(SystemClock),
+    })
+    .merge(health())
+}
+
+/// The query function's router: the Prometheus HTTP API of the server
+/// (admin endpoints off), with answers too large for a buffered Lambda
+/// response refused.
+pub fn query_app(bucket: Bucket, settings: &Settings) -> Router {
+    let source: Arc<dyn SeriesSource> =
+        Arc::new(BucketSource::new(bucket, BucketSourceOptions::default()));
+    stratus_query::api::router(QueryState {
+        engine: Engine::new(source.clone(), settings.engine.clone()),
+        source,
+        clock: Arc::new(SystemClock),
+        multitenancy: settings.http.multitenancy,
+        max_body_bytes: settings.http.max_body_bytes,
+        admin: None,
+    })
+    .merge(health())
+    .layer(axum::middleware::from_fn(refuse_oversized))
+}
+
+fn health() -> Router {
+    Router::new()
+        .route("/-/healthy", get(|| async { "Stratus is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Stratus is Ready.\n" }))
+}
+
+/// Buffers the response and replaces one larger than
+/// [`MAX_BUFFERED_BODY`] by a 422 in the Prometheus API's error shape.
+async fn refuse_oversized(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let (parts, body) = resp.into_parts();
+    match axum::body::to_bytes(body, MAX_BUFFERED_BODY).await {
+        Ok(bytes) => Response::from_parts(parts, axum::body::Body::from(bytes)),
+        Err(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({
+                "status": "error",
+                "errorType": "execution",
+                "error": format!(
+                    "the answer is larger than {} MiB, the most this Lambda function returns in one response; \
+                     select fewer series (more matchers, or aggregate), a shorter range or a larger step",
+                    MAX_BUFFERED_BODY >> 20
+                ),
+            })
+            .to_string(),
+        )
+            .into_response(),
+    }
+}
+
+/// The compactor's input: what EventBridge Scheduler sends with the
+/// context attributes the Terraform module puts in the schedule's input.
+/// Every field is optional, so a test or a hand-made `{}` works too.
+#[derive(Debug, Default, Deserialize)]
+pub struct ScheduledEvent {
+    /// `<aws.scheduler.scheduled-time>`, RFC 3339: the pass runs as of
+    /// this time (retries of one schedule see the same time).
+    #[serde(default)]
+    pub scheduled_time: Option<String>,
+    /// `<aws.scheduler.execution-id>`, logged.
+    #[serde(default)]
+    pub execution_id: Option<String>,
+}
+
+/// What one scheduled compaction answers (and logs).
+#[derive(Debug, Serialize)]
+pub struct CompactionResult {
+    pub now_ms: i64,
+    pub tenants: usize,
+    pub jobs: usize,
+    pub blocks_written: usize,
+    pub segments_compacted: usize,
+    pub objects_deleted: usize,
+    /// The budget ran out with work left; the next invocation goes on.
+    pub unfinished: bool,
+}
+
+/// One compaction pass for a scheduled invocation. It starts no job after
+/// `budget`, or after the invocation's own deadline less a margin, so the
+/// function returns well before its timeout; every finished job is
+/// committed, so the next invocation goes on where this one stopped.
+pub async fn compact(
+    bucket: Bucket,
+    settings: &Settings,
+    event: &ScheduledEvent,
+    invocation_deadline: Option<Instant>,
+) -> anyhow::Result<CompactionResult> {
+    let now_ms = match &event.scheduled_time {
+        Some(t) => stratus_query::api::parse_time(t, "scheduled_time")
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => SystemClock.now_ms(),
+    };
+    let mut deadline = Instant::now() + settings.compaction_budget;
+    if let Some(d) = invocation_deadline {
+        // Leave a fifth of what is left, at least 30 s, for the job that
+        // is running when the budget ends.
+        let left = d.saturating_duration_since(Instant::now());
+        let margin = (left / 5).max(Duration::from_secs(30)).min(left);
+        deadline = deadline.min(d - margin);
+    }
+    let compactor = Compactor::new(
+        bucket,
+        settings.compactor.clone(),
+        CompactorMetrics::new(&mut Registry::default()),
+    );
+    let r: PassReport = compactor.run_once_until(now_ms, Some(deadline)).await?;
+    Ok(CompactionResult {
+        now_ms,
+        tenants: r.tenants,
+        jobs: r.jobs,
+        blocks_written: r.blocks_written,
+        segments_compacted: r.segments_compacted,
+        objects_deleted: r.objects_deleted,
+        unfinished: r.unfinished,
+    })
+}

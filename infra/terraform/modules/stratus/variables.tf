@@ -1,0 +1,222 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions are named <prefix>-<function>)."
+  type        = string
+  default     = "stratus"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,39}$", var.name_prefix))
+    error_message = "name_prefix must be 1-40 characters of lowercase letters, digits and hyphens."
+  }
+}
+
+variable "bucket_name" {
+  description = "Name of the S3 bucket to create. Null derives <name_prefix>-metrics-<account id>."
+  type        = string
+  default     = null
+}
+
+variable "artifacts_dir" {
+  description = "Directory holding <function>/bootstrap.zip as built by `cargo lambda build --release --arm64 --output-format zip` (normally <repo>/target/lambda)."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes them."
+  type        = map(string)
+  default     = {}
+}
+
+# --- Bucket -----------------------------------------------------------------
+
+variable "kms_key_arn" {
+  description = "KMS key for SSE-KMS (with an S3 bucket key). Null uses SSE-S3 (AES256)."
+  type        = string
+  default     = null
+}
+
+variable "versioning" {
+  description = "Enable bucket versioning. Noncurrent versions then expire after noncurrent_version_days."
+  type        = bool
+  default     = false
+}
+
+variable "noncurrent_version_days" {
+  description = "Days after which noncurrent object versions expire (only with versioning)."
+  type        = number
+  default     = 7
+}
+
+variable "retention_backstop_days" {
+  description = "Lifecycle rule expiring every object under tenants/ this many days after it was written, a backstop behind the compactor's retention. It also bounds \"forever\" retention. 0 disables the rule."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.retention_backstop_days >= 0 && floor(var.retention_backstop_days) == var.retention_backstop_days
+    error_message = "retention_backstop_days must be a whole number >= 0."
+  }
+}
+
+variable "force_destroy" {
+  description = "Allow `terraform destroy` to delete a bucket that still holds objects."
+  type        = bool
+  default     = false
+}
+
+# --- What the functions read (STRATUS_*) -------------------------------------
+
+variable "multitenancy" {
+  description = "Take the tenant from the X-Scope-OrgID header (STRATUS_MULTITENANCY); false stores everything as tenant `anonymous`."
+  type        = bool
+  default     = false
+}
+
+variable "max_body_bytes" {
+  description = "Largest accepted remote_write body in bytes (STRATUS_MAX_BODY_BYTES). A synchronous Lambda invocation carries at most 6 MB, so larger values have no effect."
+  type        = number
+  default     = 6291456
+}
+
+variable "query_timeout" {
+  description = "PromQL evaluation timeout, a humantime duration (STRATUS_QUERY_TIMEOUT). Keep it below the query function's timeout."
+  type        = string
+  default     = "50s"
+
+  validation {
+    condition     = can(regex("^([0-9]+ ?[a-zµ]+ ?)+$", var.query_timeout))
+    error_message = "query_timeout must be a humantime duration such as \"30s\" or \"2m\"."
+  }
+}
+
+variable "compaction_budget" {
+  description = "How long one scheduled compaction pass keeps starting jobs, a humantime duration (STRATUS_COMPACTION_BUDGET). Must stay below the compactor's timeout."
+  type        = string
+  default     = "10m"
+
+  validation {
+    condition     = can(regex("^([0-9]+ ?[a-zµ]+ ?)+$", var.compaction_budget))
+    error_message = "compaction_budget must be a humantime duration such as \"10m\"."
+  }
+}
+
+variable "retention_raw" {
+  description = "Retention of raw samples, a humantime duration (STRATUS_RETENTION_RAW); \"0s\" keeps them forever."
+  type        = string
+  default     = "30d"
+
+  validation {
+    condition     = can(regex("^([0-9]+ ?[a-zµ]+ ?)+$", var.retention_raw))
+    error_message = "retention_raw must be a humantime duration such as \"30d\"."
+  }
+}
+
+variable "retention_downsampled" {
+  description = "Retention of downsampled rollups, a humantime duration (STRATUS_RETENTION_DOWNSAMPLED); \"0s\" keeps them forever (up to retention_backstop_days)."
+  type        = string
+  default     = "0s"
+
+  validation {
+    condition     = can(regex("^([0-9]+ ?[a-zµ]+ ?)+$", var.retention_downsampled))
+    error_message = "retention_downsampled must be a humantime duration such as \"365d\" or \"0s\"."
+  }
+}
+
+variable "log_level" {
+  description = "Log filter of every function (STRATUS_LOG_LEVEL), e.g. \"info\" or \"debug\"."
+  type        = string
+  default     = "info"
+}
+
+variable "bearer_token_sha256s" {
+  description = "Lowercase hex SHA-256 digests of the bearer tokens the API Gateway authorizer accepts (STRATUS_BEARER_TOKEN_SHA256, comma-joined). Required when enable_api_gateway is true."
+  type        = list(string)
+  default     = []
+  sensitive   = true
+
+  validation {
+    condition     = alltrue([for d in var.bearer_token_sha256s : can(regex("^[0-9a-f]{64}$", d))])
+    error_message = "Every entry of bearer_token_sha256s must be 64 lowercase hex characters (sha256sum of the token)."
+  }
+}
+
+# --- Function sizing --------------------------------------------------------
+
+variable "memory_mb" {
+  description = "Memory (MB) per function; Lambda allocates CPU in proportion (1769 MB = one vCPU)."
+  type        = map(number)
+  default = {
+    ingest     = 512
+    query      = 1769
+    compactor  = 3008
+    authorizer = 128
+  }
+
+  validation {
+    condition     = alltrue([for f in ["ingest", "query", "compactor", "authorizer"] : contains(keys(var.memory_mb), f)])
+    error_message = "memory_mb must have an entry for each of ingest, query, compactor and authorizer."
+  }
+}
+
+variable "timeout_s" {
+  description = "Timeout (seconds) per function."
+  type        = map(number)
+  default = {
+    ingest     = 30
+    query      = 60
+    compactor  = 900
+    authorizer = 5
+  }
+
+  validation {
+    condition     = alltrue([for f in ["ingest", "query", "compactor", "authorizer"] : contains(keys(var.timeout_s), f)])
+    error_message = "timeout_s must have an entry for each of ingest, query, compactor and authorizer."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions per function (keys ingest, query, compactor, authorizer); a missing key leaves that function unreserved. The compactor defaults to 1: concurrent passes are safe (the catalog is updated by conditional writes) but only waste work."
+  type        = map(number)
+  default     = { compactor = 1 }
+}
+
+variable "query_ephemeral_storage_mb" {
+  description = "Size of the query function's /tmp (MB), where its caches live (STRATUS_CACHE_DIR=/tmp/stratus-cache)."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = var.query_ephemeral_storage_mb >= 512 && var.query_ephemeral_storage_mb <= 10240
+    error_message = "query_ephemeral_storage_mb must be between 512 and 10240."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of each function's CloudWatch log group, in days (0 = never expire)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (0, 1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
+
+# --- Schedule and API Gateway -----------------------------------------------
+
+variable "compaction_schedule" {
+  description = "EventBridge Scheduler expression running the compactor."
+  type        = string
+  default     = "rate(5 minutes)"
+}
+
+variable "enable_api_gateway" {
+  description = "Also create an API Gateway HTTP API with a bearer-token Lambda authorizer in front of ingest and query (and the authorizer function)."
+  type        = bool
+  default     = false
+}
+
+variable "authorizer_cache_ttl_seconds" {
+  description = "How long API Gateway caches an authorizer decision per Authorization header (0-3600)."
+  type        = number
+  default     = 300
+}
