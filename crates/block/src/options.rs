@@ -350,12 +350,15 @@ mod tests {
             from_key_values(None),
             Err(BlockError::MissingMetadata { key: KEY_VERSION })
         );
-        let mut kvs = to_key_values(&info());
-        kvs[0].value = Some("2".into());
-        assert!(matches!(
-            from_key_values(Some(&kvs)),
-            Err(BlockError::UnsupportedVersion { .. })
-        ));
+        // A future version, and version 1 of the development builds.
+        for v in ["3", "1"] {
+            let mut kvs = to_key_values(&info());
+            kvs[0].value = Some(v.into());
+            assert!(matches!(
+                from_key_values(Some(&kvs)),
+                Err(BlockError::UnsupportedVersion { .. })
+            ));
+        }
         // A changed value fails the checksum...
         let mut kvs = to_key_values(&info());
         kvs[1].value = Some("team-b".into());
