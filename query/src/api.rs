@@ -174,6 +174,28 @@ fn note_resolution(r: &mut QueryResult) {
     }
 }
 
+/// Runs `f`; with a `stats` parameter (Prometheus's `stats=all`), also
+/// returns the `stats` object of the answer: the evaluation time in
+/// Prometheus's `timings` shape, and the bucket requests the query made
+/// (`storage`: GETs, bytes they returned, LISTs). Requests answered from
+/// caches are not requests.
+async fn with_stats<T>(p: &Params, f: impl std::future::Future<Output = T>) -> (T, Option<String>) {
+    if p.get("stats").is_none_or(str::is_empty) {
+        return (f.await, None);
+    }
+    let stats = std::sync::Arc::new(stratus_storage::RequestStats::default());
+    let started = std::time::Instant::now();
+    let out = stratus_storage::RequestStats::scope(stats.clone(), f).await;
+    let secs = started.elapsed().as_secs_f64();
+    let c = stats.counts();
+    let json = format!(
+        "{{\"timings\":{{\"evalTotalTime\":{secs},\"resultSortTime\":0,\"queryPreparationTime\":0,\"innerEvalTime\":{secs},\"execQueueTime\":0,\"execTotalTime\":{secs}}},\
+         \"storage\":{{\"getRequests\":{},\"getBytes\":{},\"listRequests\":{}}}}}",
+        c.gets, c.get_bytes, c.lists
+    );
+    (out, Some(json))
+}
+
 async fn query(
     State(st): State<QueryState>,
     method: Method,
@@ -185,9 +207,15 @@ async fn query(
         let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let q = required(&p, "query")?;
         let t = time_or(&p, "time", st.clock.now_ms())?;
-        let mut r = engine_for(&st, &p, None)?.instant(&tenant, q, t).await?;
+        let engine = engine_for(&st, &p, None)?;
+        let (r, stats) = with_stats(&p, engine.instant(&tenant, q, t)).await;
+        let mut r = r?;
         note_resolution(&mut r);
-        Ok::<_, QueryError>(json::query_result(&r.value, &r.annotations))
+        Ok::<_, QueryError>(json::query_result_with_stats(
+            &r.value,
+            &r.annotations,
+            stats.as_deref(),
+        ))
     };
     match run.await {
         Ok(body) => respond(StatusCode::OK, body),
@@ -224,11 +252,15 @@ async fn query_range(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
             ));
         }
-        let mut r = engine_for(&st, &p, Some(step_ms))?
-            .range(&tenant, q, start, end, step_ms)
-            .await?;
+        let engine = engine_for(&st, &p, Some(step_ms))?;
+        let (r, stats) = with_stats(&p, engine.range(&tenant, q, start, end, step_ms)).await;
+        let mut r = r?;
         note_resolution(&mut r);
-        Ok(json::query_result(&r.value, &r.annotations))
+        Ok(json::query_result_with_stats(
+            &r.value,
+            &r.annotations,
+            stats.as_deref(),
+        ))
     };
     match run.await {
         Ok(body) => respond(StatusCode::OK, body),

@@ -515,3 +515,43 @@ async fn a_pass_past_its_deadline_stops_between_jobs_and_the_next_goes_on() {
     assert!(!full.unfinished && full.blocks_written > 0, "{full:?}");
     assert_eq!(w.count("a", w.base, w.base + D).await, 1440.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_all_reports_the_bucket_requests_a_query_made() {
+    let w = world().await;
+    let ask = |stats: &str| {
+        let uri = format!(
+            "/api/v1/query?query={}&time={}{stats}",
+            urlencode("sum(kept_total)"),
+            (w.base + D) as f64 / 1000.0
+        );
+        let app = w.app.clone();
+        async move {
+            let resp = app
+                .oneshot(Request::get(uri).body(Body::empty()).expect("req"))
+                .await
+                .expect("resp");
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            serde_json::from_slice::<serde_json::Value>(&body).expect("json")
+        }
+    };
+    // A fresh source: the first query reads the segments it needs.
+    let first = ask("&stats=all").await;
+    let plain = ask("").await;
+    assert!(plain["data"].get("stats").is_none(), "{plain}");
+    let s = &first["data"]["stats"];
+    assert!(s["timings"]["evalTotalTime"].as_f64().is_some(), "{first}");
+    let gets = s["storage"]["getRequests"].as_u64().expect("gets");
+    let bytes = s["storage"]["getBytes"].as_u64().expect("bytes");
+    assert!(gets >= 4 && bytes > 0, "{s}");
+    assert!(s["storage"]["listRequests"].as_u64().expect("lists") >= 1);
+    // Decoded segments are cached: asking again fetches fewer objects.
+    let again = ask("&stats=all").await;
+    let gets_again = again["data"]["stats"]["storage"]["getRequests"]
+        .as_u64()
+        .expect("gets");
+    assert!(gets_again < gets, "first {gets} GETs, then {gets_again}");
+    assert_eq!(first["data"]["result"], again["data"]["result"]);
+}

@@ -223,6 +223,7 @@ impl Bucket {
             Ok((r.bytes().await?, version))
         })
         .await
+        .inspect(|(b, _)| crate::stats::record_get(b.len() as u64))
     }
 
     /// Reads bytes `range` of an object.
@@ -231,6 +232,7 @@ impl Bucket {
             self.store.get_range(key, range.clone())
         })
         .await
+        .inspect(|b| crate::stats::record_get(b.len() as u64))
     }
 
     pub async fn head(&self, key: &Path) -> Result<ObjectInfo> {
@@ -252,6 +254,7 @@ impl Bucket {
 
     /// Every object under `prefix`, sorted by key.
     pub async fn list(&self, prefix: &Path) -> Result<Vec<ObjectInfo>> {
+        crate::stats::record_list();
         let mut out: Vec<ObjectInfo> = self
             .with_retry("list", prefix, || {
                 self.store
@@ -268,6 +271,7 @@ impl Bucket {
     /// S3 pushes the offset down (`start-after`), so this is the cheap way to
     /// list what arrived since a known key.
     pub async fn list_after(&self, prefix: &Path, offset: &Path) -> Result<Vec<ObjectInfo>> {
+        crate::stats::record_list();
         let mut out: Vec<ObjectInfo> = self
             .with_retry("list", prefix, || {
                 self.store
@@ -282,6 +286,7 @@ impl Bucket {
 
     /// The names of the "folders" directly under `prefix`, sorted.
     pub async fn list_dirs(&self, prefix: &Path) -> Result<Vec<String>> {
+        crate::stats::record_list();
         let r = self
             .with_retry("list", prefix, || {
                 self.store.list_with_delimiter(Some(prefix))

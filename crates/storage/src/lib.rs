@@ -14,6 +14,7 @@ mod fault;
 pub mod keys;
 mod local;
 mod retry;
+mod stats;
 
 pub use bucket::{Bucket, ObjectInfo, ObjectVersion};
 pub use config::{S3Config, StorageBackend, StorageConfig};
@@ -22,5 +23,6 @@ pub use fault::{FaultConfig, FaultyStore};
 pub use keys::{BlockKey, SegmentKey};
 pub use local::LocalStore;
 pub use retry::RetryPolicy;
+pub use stats::{RequestCounts, RequestStats};
 
 pub use object_store::{memory::InMemory, path::Path as ObjectPath, ObjectStore};

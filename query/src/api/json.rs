@@ -101,7 +101,18 @@ fn write_annotations(out: &mut String, a: &Annotations) {
 }
 
 /// `{"status":"success","data":{"resultType":...,"result":...}}`.
+#[cfg(test)]
 pub fn query_result(v: &QueryValue, annotations: &Annotations) -> String {
+    query_result_with_stats(v, annotations, None)
+}
+
+/// The answer of a query, with `"stats":<stats>` (already encoded JSON) in
+/// `data`, where Prometheus puts the answer to `stats=all`.
+pub fn query_result_with_stats(
+    v: &QueryValue,
+    annotations: &Annotations,
+    stats: Option<&str>,
+) -> String {
     let mut out = String::with_capacity(256);
     out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":");
     match v {
@@ -134,6 +145,10 @@ pub fn query_result(v: &QueryValue, annotations: &Annotations) -> String {
             out.push_str("\"matrix\",\"result\":");
             write_matrix(&mut out, m);
         }
+    }
+    if let Some(stats) = stats {
+        out.push_str(",\"stats\":");
+        out.push_str(stats);
     }
     out.push('}');
     write_annotations(&mut out, annotations);
