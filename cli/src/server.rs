@@ -187,10 +187,14 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         compaction = Some((stop_tx, handle));
     }
     if components.query {
+        let cache = stratus_storage::RangeCache::new(&cfg.cache)
+            .await
+            .context("setting up the object cache (--cache-dir)")?;
         let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
             bucket.clone(),
             BucketSourceOptions {
                 listing_ttl: cfg.query_listing_ttl,
+                object_cache: Some(Arc::new(cache)),
                 ..BucketSourceOptions::default()
             },
         ));

@@ -127,6 +127,19 @@ pub struct Settings {
     #[serde(default, with = "humantime_serde")]
     pub query_listing_ttl: Option<Duration>,
 
+    /// Folder of the querier's disk cache of segments and block ranges
+    /// (the hybrid cache's disk tier); unset: memory only
+    #[arg(long, env = "STRATUS_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Memory for cached object bytes [default: 268435456]
+    #[arg(long, env = "STRATUS_CACHE_MEMORY_BYTES")]
+    pub cache_memory_bytes: Option<usize>,
+
+    /// Disk for cached object bytes, with --cache-dir [default: 1073741824]
+    #[arg(long, env = "STRATUS_CACHE_DISK_BYTES")]
+    pub cache_disk_bytes: Option<usize>,
+
     /// Serve POST /api/v1/admin/tsdb/delete_series [default: false]
     #[arg(long, env = "STRATUS_ENABLE_ADMIN_API", num_args = 0..=1, default_missing_value = "true")]
     pub enable_admin_api: Option<bool>,
@@ -174,6 +187,7 @@ pub struct Resolved {
     pub compactor: CompactorConfig,
     pub compaction_interval: Duration,
     pub query_listing_ttl: Duration,
+    pub cache: stratus_storage::RangeCacheConfig,
     pub enable_admin_api: bool,
     pub log_level: String,
 }
@@ -217,6 +231,9 @@ impl Settings {
             query_max_samples,
             query_max_series,
             query_listing_ttl,
+            cache_dir,
+            cache_memory_bytes,
+            cache_disk_bytes,
             enable_admin_api,
             compaction_interval,
             segment_grace,
@@ -321,6 +338,14 @@ impl Settings {
             },
             compaction_interval: self.compaction_interval.unwrap_or(Duration::from_secs(60)),
             query_listing_ttl: self.query_listing_ttl.unwrap_or(Duration::from_secs(1)),
+            cache: {
+                let d = stratus_storage::RangeCacheConfig::default();
+                stratus_storage::RangeCacheConfig {
+                    memory_bytes: self.cache_memory_bytes.unwrap_or(d.memory_bytes),
+                    disk_dir: self.cache_dir.clone(),
+                    disk_bytes: self.cache_disk_bytes.unwrap_or(d.disk_bytes),
+                }
+            },
             enable_admin_api: self.enable_admin_api.unwrap_or(false),
             log_level: self.log_level.unwrap_or_else(|| "info".into()),
         })

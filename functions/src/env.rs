@@ -8,7 +8,7 @@ use std::time::Duration;
 use stratus_compactor::CompactorConfig;
 use stratus_ingest::HttpLimits;
 use stratus_query::EngineOptions;
-use stratus_storage::{StorageBackend, StorageConfig};
+use stratus_storage::{RangeCacheConfig, StorageBackend, StorageConfig};
 
 /// Read by the ingest function.
 pub const INGEST: &[&str] = &[
@@ -22,6 +22,7 @@ pub const QUERY: &[&str] = &[
     "STRATUS_S3_BUCKET",
     "STRATUS_MULTITENANCY",
     "STRATUS_QUERY_TIMEOUT",
+    "STRATUS_CACHE_DIR",
     "STRATUS_LOG_LEVEL",
 ];
 /// Read by the compactor function.
@@ -56,6 +57,9 @@ pub struct Settings {
     pub http: HttpLimits,
     pub engine: EngineOptions,
     pub compactor: CompactorConfig,
+    /// The query function's object cache: memory, and a disk tier in
+    /// `/tmp` (`STRATUS_CACHE_DIR`), both kept across warm invocations.
+    pub cache: RangeCacheConfig,
     /// How long one scheduled compaction keeps starting jobs.
     pub compaction_budget: Duration,
     /// SHA-256 digests (lowercase hex) of the bearer tokens the authorizer
@@ -71,6 +75,11 @@ impl Default for Settings {
             http: HttpLimits::default(),
             engine: EngineOptions::default(),
             compactor: CompactorConfig::default(),
+            cache: RangeCacheConfig {
+                memory_bytes: 256 << 20,
+                disk_dir: None,
+                disk_bytes: 1 << 30,
+            },
             compaction_budget: Duration::from_secs(600),
             token_sha256: Vec::new(),
             log_level: "info".into(),
@@ -107,6 +116,9 @@ impl Settings {
         }
         if let Some(v) = get("STRATUS_QUERY_TIMEOUT") {
             s.engine.timeout = duration("STRATUS_QUERY_TIMEOUT", &v)?;
+        }
+        if let Some(dir) = get("STRATUS_CACHE_DIR") {
+            s.cache.disk_dir = Some(dir.into());
         }
         if let Some(v) = get("STRATUS_COMPACTION_BUDGET") {
             s.compaction_budget = duration("STRATUS_COMPACTION_BUDGET", &v)?;

@@ -62,8 +62,24 @@ pub fn ingest_app(bucket: Bucket, settings: &Settings) -> Router {
 /// (admin endpoints off), with answers too large for a buffered Lambda
 /// response refused.
 pub fn query_app(bucket: Bucket, settings: &Settings) -> Router {
-    let source: Arc<dyn SeriesSource> =
-        Arc::new(BucketSource::new(bucket, BucketSourceOptions::default()));
+    query_app_with_cache(bucket, settings, None)
+}
+
+/// [`query_app`] reading immutable objects through `cache` (the hybrid
+/// cache whose disk tier is in `/tmp`); it lives as long as the process,
+/// so warm invocations reuse it.
+pub fn query_app_with_cache(
+    bucket: Bucket,
+    settings: &Settings,
+    cache: Option<Arc<stratus_storage::RangeCache>>,
+) -> Router {
+    let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
+        bucket,
+        BucketSourceOptions {
+            object_cache: cache,
+            ..BucketSourceOptions::default()
+        },
+    ));
     stratus_query::api::router(QueryState {
         engine: Engine::new(source.clone(), settings.engine.clone()),
         source,

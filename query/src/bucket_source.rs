@@ -38,6 +38,9 @@ pub struct BucketSourceOptions {
     pub segment_cache_bytes: u64,
     /// Segment reads in flight at once.
     pub read_concurrency: usize,
+    /// Hybrid cache of immutable object bytes (segments, block ranges)
+    /// shared with other readers; none: every read goes to the bucket.
+    pub object_cache: Option<Arc<stratus_storage::RangeCache>>,
 }
 
 impl Default for BucketSourceOptions {
@@ -46,6 +49,7 @@ impl Default for BucketSourceOptions {
             listing_ttl: Duration::from_secs(1),
             segment_cache_bytes: 512 << 20,
             read_concurrency: 16,
+            object_cache: None,
         }
     }
 }
@@ -168,7 +172,7 @@ impl BucketSource {
         into: &mut Fetched,
     ) -> Result<(), SourceError> {
         let reads = ranges.into_iter().map(|r| async move {
-            let bytes = self.bucket.get_range(key, r.clone()).await?;
+            let bytes = self.read(key, Some(r.clone())).await?;
             Ok::<_, SourceError>((r, bytes))
         });
         let got: Vec<_> = stream::iter(reads)
@@ -182,13 +186,38 @@ impl BucketSource {
         Ok(())
     }
 
+    /// Bytes `range` (or all) of an immutable object, through the object
+    /// cache when there is one.
+    async fn read(
+        &self,
+        key: &ObjectPath,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<bytes::Bytes, SourceError> {
+        let get = async {
+            match &range {
+                Some(r) => self.bucket.get_range(key, r.clone()).await,
+                None => self.bucket.get(key).await.map(|(b, _)| b),
+            }
+        };
+        Ok(match &self.opts.object_cache {
+            Some(c) => {
+                c.get_or_fetch(
+                    stratus_storage::RangeCache::key(key.as_ref(), range.as_ref()),
+                    get,
+                )
+                .await?
+            }
+            None => get.await?,
+        })
+    }
+
     async fn footer(&self, key: &ObjectPath, len: u64) -> Result<Arc<BlockFooter>, SourceError> {
         if let Some(f) = self.footers.get(key) {
             return Ok(f);
         }
         let mut want = FOOTER_HINT.min(len);
         loop {
-            let tail = self.bucket.get_range(key, len - want..len).await?;
+            let tail = self.read(key, Some(len - want..len)).await?;
             match BlockFooter::parse(len, &tail) {
                 Ok(f) => {
                     let f = Arc::new(f);
@@ -225,7 +254,7 @@ impl BucketSource {
         if let Some(s) = self.segments.get(key) {
             return Ok(s);
         }
-        let (bytes, _) = self.bucket.get(key).await?;
+        let bytes = self.read(key, None).await?;
         let seg = decode_segment(&bytes)
             .map_err(|e| SourceError::Corrupt(format!("segment {key}: {e}")))?;
         let ulid_ms = SegmentKey::parse(key).map_or(0, |k| k.id().timestamp_ms() as i64);

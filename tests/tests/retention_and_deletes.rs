@@ -555,3 +555,63 @@ async fn stats_all_reports_the_bucket_requests_a_query_made() {
     assert!(gets_again < gets, "first {gets} GETs, then {gets_again}");
     assert_eq!(first["data"]["result"], again["data"]["result"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_querier_sharing_the_object_cache_fetches_no_segment_again() {
+    use stratus_storage::{RangeCache, RangeCacheConfig, RequestStats};
+    let w = world().await;
+    // Blocks for the first two days, segments for the rest.
+    w.pass(w.now + H, CompactorConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = Arc::new(
+        RangeCache::new(&RangeCacheConfig {
+            memory_bytes: 8 << 20,
+            disk_dir: Some(dir.path().join("cache")),
+            disk_bytes: 64 << 20,
+        })
+        .await
+        .expect("cache"),
+    );
+    let run = |cache: Option<Arc<RangeCache>>| {
+        let bucket = w.bucket.clone();
+        let tenant = w.tenant.clone();
+        let t = w.base + 2 * D + H;
+        async move {
+            let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
+                bucket,
+                BucketSourceOptions {
+                    object_cache: cache,
+                    ..BucketSourceOptions::default()
+                },
+            ));
+            let engine = Engine::new(source, EngineOptions::default());
+            let stats = Arc::new(RequestStats::default());
+            let r = RequestStats::scope(
+                stats.clone(),
+                engine.instant(&tenant, "sum(count_over_time(kept_total[3d]))", t),
+            )
+            .await
+            .expect("query");
+            (format!("{:?}", r.value), stats.counts())
+        }
+    };
+    let (first, cold) = run(Some(cache.clone())).await;
+    // A second querier process would start with empty memory caches of
+    // its own: only the shared object cache is warm.
+    let (second, warm) = run(Some(cache.clone())).await;
+    let (uncached, none) = run(None).await;
+    assert_eq!(first, second);
+    assert_eq!(first, uncached);
+    assert!(cold.gets > 1, "{cold:?}");
+    assert_eq!(
+        warm.gets, 1,
+        "only the catalog, which can change, is read again; blocks and segments come from the cache: {warm:?}"
+    );
+    assert_eq!(
+        none.gets, cold.gets,
+        "without a cache every object is fetched"
+    );
+    // Every object the first querier fetched (all but the catalog) was a
+    // hit for the second.
+    assert_eq!(cache.counts().hits, cold.gets - 1, "{:?}", cache.counts());
+}

@@ -7,6 +7,7 @@
 //! benchmarks.
 
 mod bucket;
+pub mod cache;
 pub mod catalog;
 mod config;
 mod error;
@@ -17,6 +18,7 @@ mod retry;
 mod stats;
 
 pub use bucket::{Bucket, ObjectInfo, ObjectVersion};
+pub use cache::{CacheCounts, RangeCache, RangeCacheConfig};
 pub use config::{S3Config, StorageBackend, StorageConfig};
 pub use error::{Result, StorageError};
 pub use fault::{FaultConfig, FaultyStore};

@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use stratus_functions::{compact, env, ingest_app, local, query_app, ScheduledEvent, Settings};
+use stratus_functions::{
+    compact, env, ingest_app, local, query_app_with_cache, ScheduledEvent, Settings,
+};
 use stratus_storage::Bucket;
 use tokio::net::TcpListener;
 
@@ -34,7 +36,9 @@ async fn main() -> anyhow::Result<()> {
     println!("query function URL: http://{}/", query.local_addr()?);
     println!("compactor: every {}", humantime::format_duration(schedule));
     let ingest_app = local::function_url(ingest_app(bucket.clone(), &settings));
-    let query_app = local::function_url(query_app(bucket.clone(), &settings));
+    let cache = std::sync::Arc::new(stratus_storage::RangeCache::new(&settings.cache).await?);
+    let query_app =
+        local::function_url(query_app_with_cache(bucket.clone(), &settings, Some(cache)));
     tokio::spawn(async move { axum::serve(ingest, ingest_app).await });
     tokio::spawn(async move { axum::serve(query, query_app).await });
     let mut tick = tokio::time::interval(schedule);

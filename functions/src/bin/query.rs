@@ -1,8 +1,10 @@
 //! The query Lambda function: the Prometheus HTTP API for Grafana through
 //! a Function URL or API Gateway.
 
-use stratus_functions::{env, query_app, Settings};
-use stratus_storage::Bucket;
+use std::sync::Arc;
+
+use stratus_functions::{env, query_app_with_cache, Settings};
+use stratus_storage::{Bucket, RangeCache};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -10,5 +12,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     env::init_logging(&settings.log_level);
     settings.require_bucket()?;
     let bucket = Bucket::from_config(&settings.storage)?;
-    lambda_http::run(query_app(bucket, &settings)).await
+    let cache = RangeCache::new(&settings.cache).await?;
+    lambda_http::run(query_app_with_cache(
+        bucket,
+        &settings,
+        Some(Arc::new(cache)),
+    ))
+    .await
 }

@@ -1,0 +1,181 @@
+//! A hybrid (memory + local disk) cache of immutable object bytes, on the
+//! `foyer` crate: whole segments and byte ranges of Parquet blocks. Keys
+//! are the object's path plus the range; segment and block paths carry a
+//! ULID that is never reused, so a key always names the same bytes and an
+//! entry can never be stale. Never put mutable objects (the catalog) here.
+
+use std::future::Future;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use foyer::{
+    BlockEngineConfig, DeviceBuilder, FsDeviceBuilder, HybridCache, HybridCacheBuilder,
+    HybridCachePolicy,
+};
+
+use crate::error::{Result, StorageError};
+
+/// Sizes of the two tiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeCacheConfig {
+    /// Memory tier, in bytes of cached data.
+    pub memory_bytes: usize,
+    /// Folder of the disk tier (`/tmp/...` in Lambda); none: memory only.
+    pub disk_dir: Option<PathBuf>,
+    /// Disk tier, in bytes.
+    pub disk_bytes: usize,
+}
+
+impl Default for RangeCacheConfig {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            disk_dir: None,
+            disk_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Hits, misses and evictions so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCounts {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+pub struct RangeCache {
+    inner: HybridCache<String, Bytes>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl std::fmt::Debug for RangeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RangeCache")
+            .field("counts", &self.counts())
+            .finish()
+    }
+}
+
+fn cache_err(what: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Config(format!("cache: {what}: {e}"))
+}
+
+impl RangeCache {
+    /// Builds the cache; the disk tier's folder is created if missing.
+    pub async fn new(cfg: &RangeCacheConfig) -> Result<Self> {
+        // Entries go to disk as they are inserted, so the disk tier also
+        // survives a restart of the process (it is recovered on open).
+        let builder = HybridCacheBuilder::new()
+            .with_name("stratus-objects")
+            .with_policy(HybridCachePolicy::WriteOnInsertion)
+            .memory(cfg.memory_bytes.max(1 << 20))
+            .with_weighter(|k: &String, v: &Bytes| k.len() + v.len())
+            .storage();
+        let builder = match &cfg.disk_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    cache_err(
+                        &format!("creating the disk tier folder {}", dir.display()),
+                        e,
+                    )
+                })?;
+                let device = FsDeviceBuilder::new(dir)
+                    .with_capacity(cfg.disk_bytes.max(64 << 20))
+                    .build()
+                    .map_err(|e| cache_err("opening the disk tier", e))?;
+                builder.with_engine_config(BlockEngineConfig::new(device))
+            }
+            None => builder,
+        };
+        let inner = builder
+            .build()
+            .await
+            .map_err(|e| cache_err("building", e))?;
+        Ok(Self {
+            inner,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        })
+    }
+
+    /// The cache key of `range` of the object at `path`; `None`: the whole
+    /// object.
+    pub fn key(path: &str, range: Option<&Range<u64>>) -> String {
+        match range {
+            Some(r) => format!("{path}#{}-{}", r.start, r.end),
+            None => format!("{path}#all"),
+        }
+    }
+
+    /// The cached bytes of `key`, or those `fetch` brings, which are then
+    /// cached.
+    pub async fn get_or_fetch<F>(&self, key: String, fetch: F) -> Result<Bytes>
+    where
+        F: Future<Output = Result<Bytes>>,
+    {
+        if let Ok(Some(e)) = self.inner.get(&key).await {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(e.value().clone());
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let bytes = fetch.await?;
+        self.inner.insert(key, bytes.clone());
+        Ok(bytes)
+    }
+
+    pub fn counts(&self) -> CacheCounts {
+        CacheCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes what is in flight to the disk tier and stops it.
+    pub async fn close(&self) -> Result<()> {
+        self.inner
+            .close()
+            .await
+            .map_err(|e| cache_err("closing", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_from_memory_and_from_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = RangeCacheConfig {
+            memory_bytes: 1 << 20,
+            disk_dir: Some(dir.path().join("cache")),
+            disk_bytes: 64 << 20,
+        };
+        let cache = RangeCache::new(&cfg).await.expect("cache");
+        let key = RangeCache::key("tenants/t/blocks/01J.parquet", Some(&(0..4)));
+        let got = cache
+            .get_or_fetch(key.clone(), async { Ok(Bytes::from_static(b"abcd")) })
+            .await
+            .expect("fetch");
+        assert_eq!(&got[..], b"abcd");
+        let never = || async { Err(StorageError::Config("must not be fetched".into())) };
+        // Second time: from memory, no fetch.
+        let again = cache.get_or_fetch(key.clone(), never()).await.expect("hit");
+        assert_eq!(&again[..], b"abcd");
+        assert_eq!(cache.counts(), CacheCounts { hits: 1, misses: 1 });
+        cache.close().await.expect("close");
+        drop(cache);
+        // A new process: memory is empty, the disk tier still has it.
+        let reopened = RangeCache::new(&cfg).await.expect("reopen");
+        let from_disk = reopened.get_or_fetch(key, never()).await.expect("disk hit");
+        assert_eq!(&from_disk[..], b"abcd");
+        assert_eq!(reopened.counts(), CacheCounts { hits: 1, misses: 0 });
+        assert_ne!(
+            RangeCache::key("a", None),
+            RangeCache::key("a", Some(&(0..1)))
+        );
+    }
+}
