@@ -44,6 +44,60 @@ async fn metrics(State(registry): State<SharedRegistry>) -> impl IntoResponse {
     }
 }
 
+/// Bucket reads of the process and the object cache's hits and misses,
+/// read at each scrape.
+#[derive(Debug)]
+struct StorageCollector {
+    cache: Option<Arc<stratus_storage::RangeCache>>,
+}
+
+impl prometheus_client::collector::Collector for StorageCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        let p = stratus_storage::process_counts();
+        let mut counters = vec![
+            (
+                "stratus_storage_get_requests",
+                "GET requests to the bucket (whole objects and ranges)",
+                p.gets,
+            ),
+            (
+                "stratus_storage_get_bytes",
+                "Bytes returned by GET requests to the bucket",
+                p.get_bytes,
+            ),
+            (
+                "stratus_storage_list_requests",
+                "LIST requests to the bucket",
+                p.lists,
+            ),
+        ];
+        if let Some(c) = &self.cache {
+            let c = c.counts();
+            counters.push((
+                "stratus_object_cache_hits",
+                "Object reads answered by the hybrid cache (memory or disk)",
+                c.hits,
+            ));
+            counters.push((
+                "stratus_object_cache_misses",
+                "Object reads the hybrid cache had to fetch from the bucket",
+                c.misses,
+            ));
+        }
+        for (name, help, v) in counters {
+            let counter = ConstCounter::new(v);
+            let m = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(m)?;
+        }
+        Ok(())
+    }
+}
+
 fn describe(cfg: &Resolved) -> String {
     match cfg.storage.backend {
         StorageBackend::Local => format!("local folder {}", cfg.storage.data_dir.display()),
@@ -186,15 +240,19 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         });
         compaction = Some((stop_tx, handle));
     }
+    let mut object_cache = None;
     if components.query {
-        let cache = stratus_storage::RangeCache::new(&cfg.cache)
-            .await
-            .context("setting up the object cache (--cache-dir)")?;
+        let cache = Arc::new(
+            stratus_storage::RangeCache::new(&cfg.cache)
+                .await
+                .context("setting up the object cache (--cache-dir)")?,
+        );
+        object_cache = Some(cache.clone());
         let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
             bucket.clone(),
             BucketSourceOptions {
                 listing_ttl: cfg.query_listing_ttl,
-                object_cache: Some(Arc::new(cache)),
+                object_cache: Some(cache),
                 ..BucketSourceOptions::default()
             },
         ));
@@ -207,6 +265,9 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             admin: cfg.enable_admin_api.then(|| bucket.clone()),
         }));
     }
+    registry.register_collector(Box::new(StorageCollector {
+        cache: object_cache,
+    }));
     let registry: SharedRegistry = Arc::new(Mutex::new(registry));
     let app = app
         .route("/metrics", get(metrics).with_state(registry))

@@ -220,6 +220,16 @@ remote_write:
         paths.len()
     );
     server.child.check_running().expect("server alive");
+    // The server reports its bucket reads and its object cache.
+    let m = get(&server.url("/metrics")).await;
+    for name in [
+        "stratus_storage_get_requests_total",
+        "stratus_storage_get_bytes_total",
+        "stratus_object_cache_misses_total",
+    ] {
+        let v = metric_sum(&m, name).unwrap_or(0.0);
+        assert!(v > 0.0, "{name} = {v} after answering queries");
+    }
     println!(
         "{} answers identical between the query function and server mode; {segments} segments compacted into {} blocks",
         paths.len(),

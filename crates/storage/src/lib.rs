@@ -25,6 +25,6 @@ pub use fault::{FaultConfig, FaultyStore};
 pub use keys::{BlockKey, SegmentKey};
 pub use local::LocalStore;
 pub use retry::RetryPolicy;
-pub use stats::{RequestCounts, RequestStats};
+pub use stats::{process_counts, RequestCounts, RequestStats};
 
 pub use object_store::{memory::InMemory, path::Path as ObjectPath, ObjectStore};

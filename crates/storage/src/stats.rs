@@ -30,6 +30,18 @@ tokio::task_local! {
     static CURRENT: Arc<RequestStats>;
 }
 
+/// Every request of the process, in scope or not (for `/metrics`).
+static PROCESS: RequestStats = RequestStats {
+    gets: AtomicU64::new(0),
+    get_bytes: AtomicU64::new(0),
+    lists: AtomicU64::new(0),
+};
+
+/// The GETs, bytes and LISTs of the whole process so far.
+pub fn process_counts() -> RequestCounts {
+    PROCESS.counts()
+}
+
 impl RequestStats {
     /// Runs `f` counting its storage requests into `stats`.
     pub async fn scope<F: Future>(stats: Arc<RequestStats>, f: F) -> F::Output {
@@ -46,6 +58,8 @@ impl RequestStats {
 }
 
 pub(crate) fn record_get(bytes: u64) {
+    PROCESS.gets.fetch_add(1, Ordering::Relaxed);
+    PROCESS.get_bytes.fetch_add(bytes, Ordering::Relaxed);
     let _ = CURRENT.try_with(|s| {
         s.gets.fetch_add(1, Ordering::Relaxed);
         s.get_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -53,6 +67,7 @@ pub(crate) fn record_get(bytes: u64) {
 }
 
 pub(crate) fn record_list() {
+    PROCESS.lists.fetch_add(1, Ordering::Relaxed);
     let _ = CURRENT.try_with(|s| {
         s.lists.fetch_add(1, Ordering::Relaxed);
     });
