@@ -169,7 +169,19 @@ impl Compactor {
                 .max()
                 .unwrap_or(0);
             self.metrics.set_lag(tenant, lag);
-            let blocks = self.block_objects(tenant).await?;
+            // A block's ULID carries the wall-clock time it was written. One
+            // written less than `orphan_delay` ago may belong to a pass that
+            // is still running (another compactor's, about to commit it), so
+            // it is never an orphan yet, whatever time this pass runs as
+            // (`--now` ahead of the clock would otherwise see it as old).
+            let wall = stratus_model::Clock::now_ms(&stratus_model::SystemClock);
+            let orphan_delay = crate::config::ms(self.cfg.orphan_delay);
+            let blocks: Vec<BlockObject> = self
+                .block_objects(tenant)
+                .await?
+                .into_iter()
+                .filter(|b| b.ulid_ms.saturating_add(orphan_delay) <= wall)
+                .collect();
             let jobs = plan(&base.catalog, &segments, &blocks, now_ms, &self.cfg);
             if jobs.is_empty() {
                 return Ok(());
