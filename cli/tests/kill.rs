@@ -17,6 +17,9 @@ use stratus_tests::stratus::StratusProcess;
 const WRITERS: usize = 4;
 const SAMPLES_PER_REQUEST: usize = 50;
 const KILLS: usize = 8;
+/// Acknowledged samples to wait for between two kills (8 × 1 600 > the
+/// 10 000 the tests require in all).
+const PROGRESS_PER_RUN: usize = 1_600;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -79,7 +82,19 @@ async fn write_through_kills(data: &Path, logs: &Path, extra: &[&str]) -> HashSe
         .collect();
 
     for k in 1..=KILLS {
-        let wait = rand::rng().random_range(150..700);
+        // Kill once the writers have had a fair share of acknowledgements
+        // since the last restart (progress, not time: the machine may be
+        // slow), then at a random moment after that.
+        let target = acked.lock().expect("lock").len() + PROGRESS_PER_RUN;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while acked.lock().expect("lock").len() < target {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writers made no progress for 60 s after restart {k}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let wait = rand::rng().random_range(0..300);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let mut guard = server.lock().expect("lock");
         if let Some(mut s) = guard.take() {
