@@ -47,6 +47,8 @@ enum Command {
     Query(Settings),
     /// Only compaction: segments to blocks, rollups, retention, deletes
     Compactor(CompactorArgs),
+    /// Only the ruler and the notifier (and the rules/alerts/silences APIs)
+    Ruler(Settings),
     /// Look into the bucket: catalogs, blocks
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -88,6 +90,7 @@ fn main() -> anyhow::Result<()> {
                 ingest: true,
                 query: true,
                 compactor: true,
+                ruler: true,
             },
         ),
         Command::Ingest(s) => serve(
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
                 ingest: true,
                 query: false,
                 compactor: false,
+                ruler: false,
             },
         ),
         Command::Query(s) => serve(
@@ -106,6 +110,17 @@ fn main() -> anyhow::Result<()> {
                 ingest: false,
                 query: true,
                 compactor: false,
+                ruler: false,
+            },
+        ),
+        Command::Ruler(s) => serve(
+            &runtime,
+            s,
+            server::Components {
+                ingest: false,
+                query: false,
+                compactor: false,
+                ruler: true,
             },
         ),
         Command::Compactor(a) => {

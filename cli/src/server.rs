@@ -112,6 +112,8 @@ pub struct Components {
     pub ingest: bool,
     pub query: bool,
     pub compactor: bool,
+    /// The ruler and the notifier.
+    pub ruler: bool,
 }
 
 /// `stratus compactor`: one pass (`--once`) or a loop until a signal.
@@ -265,6 +267,78 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             admin: cfg.enable_admin_api.then(|| bucket.clone()),
         }));
     }
+    let mut alerting_loop = None;
+    if components.query || components.ruler {
+        let config_text = match &cfg.alertmanager_config {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                format!("reading the Alertmanager configuration {}", path.display())
+            })?),
+            None => None,
+        };
+        let config = stratus_alerting::service::notifier_config(config_text.as_deref())
+            .with_context(|| match &cfg.alertmanager_config {
+                Some(p) => format!("in {}", p.display()),
+                None => "in the built-in notifier configuration".into(),
+            })?;
+        let notifier = Arc::new(
+            stratus_notifier::Notifier::new(
+                bucket.clone(),
+                config,
+                stratus_notifier::NotifierOptions {
+                    external_url: cfg.ruler.external_url.clone(),
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let store = stratus_ruler::store::RuleStore::new(bucket.clone());
+        app = app.merge(stratus_alerting::router(stratus_alerting::AlertingApi {
+            store: store.clone(),
+            options: cfg.ruler.clone(),
+            notifier: notifier.clone(),
+            multitenancy: cfg.http.multitenancy,
+        }));
+        if components.ruler {
+            // Rule output goes through the ingest path: the server's own
+            // committer when it takes writes, one of its own otherwise.
+            let c = match &committer {
+                Some(c) => c.clone(),
+                None => {
+                    let c = Committer::start(
+                        cfg.commit.clone(),
+                        Sink::Bucket(bucket.clone()),
+                        IngestMetrics::new(&mut registry),
+                    );
+                    committer = Some(c.clone());
+                    c
+                }
+            };
+            let ruler = stratus_ruler::Ruler::new(
+                store,
+                Arc::new(stratus_alerting::EngineQuerier::over_bucket(
+                    bucket.clone(),
+                    cfg.engine.clone(),
+                )),
+                Arc::new(stratus_alerting::CommitterAppender::new(c)),
+                Arc::new(stratus_alerting::NotifierSender::new(notifier.clone())),
+                cfg.ruler.clone(),
+            );
+            let alerting = stratus_alerting::Alerting {
+                ruler: Arc::new(ruler),
+                notifier: Some(notifier),
+            };
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let tick = cfg.ruler_tick;
+            let handle = tokio::spawn(async move {
+                alerting
+                    .run_loop(tick, async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+            alerting_loop = Some((stop_tx, handle));
+        }
+    }
     registry.register_collector(Box::new(StorageCollector {
         cache: object_cache,
     }));
@@ -288,6 +362,10 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("http server failed")?;
+    if let Some((stop, handle)) = alerting_loop {
+        let _ = stop.send(());
+        let _ = handle.await;
+    }
     if let Some(c) = committer {
         info!("shutting down: writing the open batch");
         c.shutdown().await;

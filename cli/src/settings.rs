@@ -169,6 +169,31 @@ pub struct Settings {
     #[serde(default, with = "humantime_serde")]
     pub retention_downsampled: Option<Duration>,
 
+    /// Alertmanager configuration (YAML: route, receivers, inhibit_rules)
+    /// of the built-in notifier; without it alerts are kept and shown but
+    /// sent nowhere
+    #[arg(long, env = "STRATUS_ALERTMANAGER_CONFIG", value_name = "FILE")]
+    pub alertmanager_config: Option<PathBuf>,
+
+    /// How often the ruler looks for due rule groups and the notifier for
+    /// due notifications [default: 5s]
+    #[arg(long, env = "STRATUS_RULER_TICK", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub ruler_tick: Option<Duration>,
+
+    /// Interval of rule groups that set none [default: 1m]
+    #[arg(long, env = "STRATUS_RULER_EVALUATION_INTERVAL", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub ruler_evaluation_interval: Option<Duration>,
+
+    /// Add an always-firing Watchdog alert to every tenant [default: false]
+    #[arg(long, env = "STRATUS_RULER_WATCHDOG", num_args = 0..=1, default_missing_value = "true")]
+    pub ruler_watchdog: Option<bool>,
+
+    /// URL users reach Stratus at, for alert links [default: none]
+    #[arg(long, env = "STRATUS_EXTERNAL_URL", value_name = "URL")]
+    pub external_url: Option<String>,
+
     /// Log filter, e.g. info or stratus_ingest=debug [default: info]
     #[arg(long, env = "STRATUS_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -189,6 +214,9 @@ pub struct Resolved {
     pub query_listing_ttl: Duration,
     pub cache: stratus_storage::RangeCacheConfig,
     pub enable_admin_api: bool,
+    pub alertmanager_config: Option<PathBuf>,
+    pub ruler_tick: Duration,
+    pub ruler: stratus_ruler::RulerOptions,
     pub log_level: String,
 }
 
@@ -240,6 +268,11 @@ impl Settings {
             delete_delay,
             retention_raw,
             retention_downsampled,
+            alertmanager_config,
+            ruler_tick,
+            ruler_evaluation_interval,
+            ruler_watchdog,
+            external_url,
             log_level
         ))
     }
@@ -347,6 +380,26 @@ impl Settings {
                 }
             },
             enable_admin_api: self.enable_admin_api.unwrap_or(false),
+            alertmanager_config: self.alertmanager_config,
+            ruler_tick: {
+                let t = self.ruler_tick.unwrap_or(Duration::from_secs(5));
+                if t.is_zero() {
+                    bail!("ruler_tick must be above 0, got 0s");
+                }
+                t
+            },
+            ruler: {
+                let r = stratus_ruler::RulerOptions {
+                    evaluation_interval: self
+                        .ruler_evaluation_interval
+                        .unwrap_or(Duration::from_secs(60)),
+                    watchdog: self.ruler_watchdog.unwrap_or(false),
+                    external_url: self.external_url.unwrap_or_default(),
+                    ..stratus_ruler::RulerOptions::default()
+                };
+                r.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+                r
+            },
             log_level: self.log_level.unwrap_or_else(|| "info".into()),
         })
     }

@@ -33,6 +33,25 @@ pub const COMPACTOR: &[&str] = &[
     "STRATUS_RETENTION_DOWNSAMPLED",
     "STRATUS_LOG_LEVEL",
 ];
+/// Read by the ruler function.
+pub const RULER: &[&str] = &[
+    "STRATUS_S3_BUCKET",
+    "STRATUS_RULER_BUDGET",
+    "STRATUS_RULER_WATCHDOG",
+    "STRATUS_EXTERNAL_URL",
+    "STRATUS_QUERY_TIMEOUT",
+    "STRATUS_ALERTMANAGER_CONFIG_KEY",
+    "STRATUS_LOG_LEVEL",
+];
+/// Read by the notifier function.
+pub const NOTIFIER: &[&str] = &[
+    "STRATUS_S3_BUCKET",
+    "STRATUS_NOTIFIER_BUDGET",
+    "STRATUS_NOTIFIER_TICK",
+    "STRATUS_EXTERNAL_URL",
+    "STRATUS_ALERTMANAGER_CONFIG_KEY",
+    "STRATUS_LOG_LEVEL",
+];
 /// Read by the API Gateway authorizer.
 pub const AUTHORIZER: &[&str] = &["STRATUS_BEARER_TOKEN_SHA256", "STRATUS_LOG_LEVEL"];
 
@@ -42,6 +61,8 @@ pub const FUNCTIONS: &[(&str, &[&str])] = &[
     ("ingest", INGEST),
     ("query", QUERY),
     ("compactor", COMPACTOR),
+    ("ruler", RULER),
+    ("notifier", NOTIFIER),
     ("authorizer", AUTHORIZER),
 ];
 
@@ -65,6 +86,16 @@ pub struct Settings {
     /// SHA-256 digests (lowercase hex) of the bearer tokens the authorizer
     /// accepts.
     pub token_sha256: Vec<String>,
+    /// The ruler's options (`STRATUS_RULER_WATCHDOG`, `STRATUS_EXTERNAL_URL`).
+    pub ruler: stratus_ruler::RulerOptions,
+    /// How long one ruler / notifier invocation keeps running passes.
+    pub ruler_budget: Duration,
+    pub notifier_budget: Duration,
+    /// Time between two passes within one invocation.
+    pub ruler_tick: Duration,
+    pub notifier_tick: Duration,
+    /// Bucket key of the notifier's Alertmanager configuration (YAML).
+    pub alertmanager_config_key: Option<String>,
     pub log_level: String,
 }
 
@@ -82,6 +113,12 @@ impl Default for Settings {
             },
             compaction_budget: Duration::from_secs(600),
             token_sha256: Vec::new(),
+            ruler: stratus_ruler::RulerOptions::default(),
+            ruler_budget: Duration::from_secs(50),
+            notifier_budget: Duration::from_secs(50),
+            ruler_tick: Duration::from_secs(5),
+            notifier_tick: Duration::from_secs(10),
+            alertmanager_config_key: None,
             log_level: "info".into(),
         }
     }
@@ -145,6 +182,26 @@ impl Settings {
                 );
             }
         }
+        if let Some(v) = get("STRATUS_RULER_BUDGET") {
+            s.ruler_budget = duration("STRATUS_RULER_BUDGET", &v)?;
+        }
+        if let Some(v) = get("STRATUS_NOTIFIER_BUDGET") {
+            s.notifier_budget = duration("STRATUS_NOTIFIER_BUDGET", &v)?;
+        }
+        if let Some(v) = get("STRATUS_NOTIFIER_TICK") {
+            s.notifier_tick = duration("STRATUS_NOTIFIER_TICK", &v)?;
+            anyhow::ensure!(
+                !s.notifier_tick.is_zero(),
+                "STRATUS_NOTIFIER_TICK must be above 0, got {v:?}"
+            );
+        }
+        if let Some(v) = get("STRATUS_RULER_WATCHDOG") {
+            s.ruler.watchdog = boolean("STRATUS_RULER_WATCHDOG", &v)?;
+        }
+        if let Some(v) = get("STRATUS_EXTERNAL_URL") {
+            s.ruler.external_url = v;
+        }
+        s.alertmanager_config_key = get("STRATUS_ALERTMANAGER_CONFIG_KEY");
         if let Some(v) = get("STRATUS_LOG_LEVEL") {
             s.log_level = v;
         }

@@ -190,8 +190,65 @@ fn roles_grant_least_privilege_on_the_bucket() {
     let (query, _) = grants(&blocks, "query_s3");
     assert_eq!(
         query,
-        set(&["s3:GetObject", "s3:ListBucket"]),
-        "query only reads"
+        set(&[
+            "s3:DeleteObject",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject"
+        ]),
+        "query reads, and manages rule files and silences"
+    );
+    let writes = |doc: &str| {
+        let d = find(&blocks, "data", &["aws_iam_policy_document", doc]).expect(doc);
+        d.body
+            .blocks()
+            .filter(|b| b.identifier.as_str() == "statement")
+            .filter(|s| {
+                attr(&s.body, "actions")
+                    .map(strings)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|a| a == "s3:PutObject" || a == "s3:DeleteObject")
+            })
+            .flat_map(|s| match attr(&s.body, "resources") {
+                Some(Expression::Array(items)) => items.iter().map(text).collect(),
+                Some(other) => vec![text(other)],
+                None => Vec::new(),
+            })
+            .map(|r| r.trim_matches('"').to_string())
+            .collect::<Vec<_>>()
+    };
+    let query_writes = writes("query_s3");
+    assert!(
+        !query_writes.is_empty()
+            && query_writes
+                .iter()
+                .all(|r| r.ends_with("/tenants/*/rules/*")
+                    || r.ends_with("/tenants/*/notifier/silences/*")),
+        "query writes rule files and silences only: {query_writes:?}"
+    );
+    let (ruler, _) = grants(&blocks, "ruler_s3");
+    assert_eq!(
+        ruler,
+        set(&["s3:GetObject", "s3:ListBucket", "s3:PutObject"]),
+        "the ruler never deletes"
+    );
+    let ruler_writes = writes("ruler_s3");
+    assert!(
+        ruler_writes
+            .iter()
+            .all(|r| r.ends_with("/tenants/*/segments/*")
+                || r.ends_with("/tenants/*/ruler/*")
+                || r.ends_with("/tenants/*/notifier/*")),
+        "the ruler writes segments, its state and alerts for the notifier only: {ruler_writes:?}"
+    );
+    let notifier_writes = writes("notifier_s3");
+    assert!(
+        !notifier_writes.is_empty()
+            && notifier_writes
+                .iter()
+                .all(|r| r.ends_with("/tenants/*/notifier/*")),
+        "the notifier touches its own objects only: {notifier_writes:?}"
     );
     let (compactor, _) = grants(&blocks, "compactor_s3");
     assert_eq!(
@@ -225,6 +282,32 @@ fn the_example_uses_the_module_and_exposes_the_urls() {
         assert!(
             find(&blocks, "output", &[out]).is_some(),
             "the example outputs {out}"
+        );
+    }
+}
+
+#[test]
+fn scheduled_functions_have_a_schedule_the_scheduler_may_invoke() {
+    let blocks = blocks(&module_dir());
+    let policy = find(&blocks, "data", &["aws_iam_policy_document", "scheduler"])
+        .map(|b| hcl::format::to_string(&b.body).expect("formats"))
+        .expect("data.aws_iam_policy_document.scheduler");
+    for name in ["compactor", "ruler", "notifier"] {
+        let s = find(&blocks, "resource", &["aws_scheduler_schedule", name])
+            .unwrap_or_else(|| panic!("no aws_scheduler_schedule.{name}"));
+        let target = s
+            .body
+            .blocks()
+            .find(|b| b.identifier.as_str() == "target")
+            .unwrap_or_else(|| panic!("{name}'s schedule has no target"));
+        assert_eq!(
+            attr(&target.body, "arn").map(text),
+            Some(format!("aws_lambda_function.{name}.arn")),
+            "the {name} schedule invokes the {name} function"
+        );
+        assert!(
+            policy.contains(&format!("aws_lambda_function.{name}")),
+            "the scheduler role may invoke {name}"
         );
     }
 }

@@ -57,6 +57,13 @@ pub struct Alert {
     /// The first evaluation a firing alert's series was missing at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_firing_since: Option<i64>,
+    /// The evaluation the alert was last handed to the sender at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent_at: Option<i64>,
+    /// `endsAt` of the last send of a firing alert: when the receiver may
+    /// consider it resolved if no newer send arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<i64>,
 }
 
 /// Floats as Prometheus writes them in JSON (`"NaN"`, `"+Inf"`, `"1.5"`),
@@ -173,6 +180,8 @@ impl AlertingRule<'_> {
                     fired_at: None,
                     resolved_at: None,
                     keep_firing_since: None,
+                    last_sent_at: None,
+                    valid_until: None,
                 },
             );
         }

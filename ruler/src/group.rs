@@ -44,11 +44,39 @@ impl RuleAppender for DiscardAppender {
     }
 }
 
+/// How a rule's last evaluation went, as Prometheus's API reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleHealth {
+    /// Not evaluated yet.
+    #[default]
+    Unknown,
+    Ok,
+    Err,
+}
+
+impl RuleHealth {
+    fn is_unknown(&self) -> bool {
+        *self == RuleHealth::Unknown
+    }
+}
+
 /// Per-rule state that outlives an evaluation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RuleState {
     /// The rule's name, to notice a changed group.
     pub name: String,
+    #[serde(default, skip_serializing_if = "RuleHealth::is_unknown")]
+    pub health: RuleHealth,
+    /// Why the last evaluation failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Scheduled time of the rule's last evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluation_ms: Option<i64>,
+    /// How long the last evaluation took (query, state, append).
+    #[serde(default)]
+    pub evaluation_us: u64,
     /// Alerting rules only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub alerts: BTreeMap<String, Alert>,
@@ -67,12 +95,24 @@ pub struct GroupState {
     pub last_evaluation_ms: Option<i64>,
 }
 
+/// Where a rule's evaluation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleErrorKind {
+    /// The query failed: alert state did not move.
+    Query,
+    /// The result was refused (limit, duplicate label sets).
+    Result,
+    /// The output could not be written; alert state did move.
+    Append,
+}
+
 /// Why one rule failed in an evaluation; the others still ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleEvalError {
     /// 0-based position in the group.
     pub index: usize,
     pub rule: String,
+    pub kind: RuleErrorKind,
     pub message: String,
 }
 
@@ -182,74 +222,105 @@ pub async fn evaluate_group(
                 ..RuleState::default()
             };
         }
-        let fail = |message: String| RuleEvalError {
-            index,
-            rule: name.to_string(),
-            message,
-        };
-        let result = match ctx.querier.instant(ctx.tenant, &rule.expr, query_t).await {
-            Ok(r) => r,
-            Err(e) => {
-                eval.errors.push(fail(format!("query failed: {e:#}")));
-                if rule.alert.is_some() {
-                    // Unchanged, as in Prometheus: a failed query neither
-                    // resolves nor advances alerts.
-                    eval.alerts.push(RuleAlerts {
-                        rule: name.to_string(),
-                        alerts: rs.alerts.values().cloned().collect(),
-                    });
-                }
-                continue;
+        let started = std::time::Instant::now();
+        let errors_before = eval.errors.len();
+        eval_rule(rule, group.limit, rs, ctx, &mut eval, index).await;
+        rs.last_evaluation_ms = Some(t_ms);
+        rs.evaluation_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match eval.errors.get(errors_before) {
+            Some(e) => {
+                rs.health = RuleHealth::Err;
+                rs.last_error = Some(e.message.clone());
             }
-        };
-        let produced = if rule.alert.is_some() {
-            let ar = AlertingRule {
-                name,
-                for_ms: rule.for_.map_or(0, |d| d.as_millis()),
-                keep_firing_for_ms: rule.keep_firing_for.map_or(0, |d| d.as_millis()),
-                labels: &rule.labels,
-                annotations: &rule.annotations,
-                external_labels: ctx.external_labels,
-                external_url: ctx.external_url,
-            };
-            let mut st = AlertingRuleState {
-                active: std::mem::take(&mut rs.alerts),
-            };
-            let r = ar.eval(&mut st, &result, t_ms, query_t, group.limit);
-            rs.alerts = st.active;
-            eval.alerts.push(RuleAlerts {
-                rule: name.to_string(),
-                alerts: rs.alerts.values().cloned().collect(),
-            });
-            r
-        } else {
-            record(rule, name, result, query_t, group.limit)
-        };
-        let mut samples = match produced {
-            Ok(s) => s,
-            Err(e) => {
-                eval.errors.push(fail(e));
-                continue;
-            }
-        };
-        let now: BTreeSet<BTreeMap<String, String>> =
-            samples.iter().map(|(l, _)| to_map(l)).collect();
-        for gone in rs.series.iter().filter(|s| !now.contains(*s)) {
-            if let Ok(l) = Labels::from_pairs(gone.clone()) {
-                samples.push((l, Sample::new(query_t, STALE_NAN)));
+            None => {
+                rs.health = RuleHealth::Ok;
+                rs.last_error = None;
             }
         }
-        rs.series = now.into_iter().collect();
-        if !samples.is_empty() {
-            if let Err(e) = ctx.appender.append(ctx.tenant, &samples).await {
-                eval.errors
-                    .push(fail(format!("writing rule output failed: {e:#}")));
-            }
-        }
-        eval.samples.extend(samples);
     }
     state.last_evaluation_ms = Some(t_ms);
     eval
+}
+
+/// One rule of [`evaluate_group`]; problems go to `eval.errors`.
+async fn eval_rule(
+    rule: &Rule,
+    limit: usize,
+    rs: &mut RuleState,
+    ctx: EvalContext<'_>,
+    eval: &mut GroupEvaluation,
+    index: usize,
+) {
+    let (t_ms, query_t) = (eval.t_ms, eval.query_t_ms);
+    let name = rule.name();
+    let fail = |kind: RuleErrorKind, message: String| RuleEvalError {
+        index,
+        rule: name.to_string(),
+        kind,
+        message,
+    };
+    let result = match ctx.querier.instant(ctx.tenant, &rule.expr, query_t).await {
+        Ok(r) => r,
+        Err(e) => {
+            eval.errors
+                .push(fail(RuleErrorKind::Query, format!("query failed: {e:#}")));
+            if rule.alert.is_some() {
+                // Unchanged, as in Prometheus: a failed query neither
+                // resolves nor advances alerts.
+                eval.alerts.push(RuleAlerts {
+                    rule: name.to_string(),
+                    alerts: rs.alerts.values().cloned().collect(),
+                });
+            }
+            return;
+        }
+    };
+    let produced = if rule.alert.is_some() {
+        let ar = AlertingRule {
+            name,
+            for_ms: rule.for_.map_or(0, |d| d.as_millis()),
+            keep_firing_for_ms: rule.keep_firing_for.map_or(0, |d| d.as_millis()),
+            labels: &rule.labels,
+            annotations: &rule.annotations,
+            external_labels: ctx.external_labels,
+            external_url: ctx.external_url,
+        };
+        let mut st = AlertingRuleState {
+            active: std::mem::take(&mut rs.alerts),
+        };
+        let r = ar.eval(&mut st, &result, t_ms, query_t, limit);
+        rs.alerts = st.active;
+        eval.alerts.push(RuleAlerts {
+            rule: name.to_string(),
+            alerts: rs.alerts.values().cloned().collect(),
+        });
+        r
+    } else {
+        record(rule, name, result, query_t, limit)
+    };
+    let mut samples = match produced {
+        Ok(s) => s,
+        Err(e) => {
+            eval.errors.push(fail(RuleErrorKind::Result, e));
+            return;
+        }
+    };
+    let now: BTreeSet<BTreeMap<String, String>> = samples.iter().map(|(l, _)| to_map(l)).collect();
+    for gone in rs.series.iter().filter(|s| !now.contains(*s)) {
+        if let Ok(l) = Labels::from_pairs(gone.clone()) {
+            samples.push((l, Sample::new(query_t, STALE_NAN)));
+        }
+    }
+    rs.series = now.into_iter().collect();
+    if !samples.is_empty() {
+        if let Err(e) = ctx.appender.append(ctx.tenant, &samples).await {
+            eval.errors.push(fail(
+                RuleErrorKind::Append,
+                format!("writing rule output failed: {e:#}"),
+            ));
+        }
+    }
+    eval.samples.extend(samples);
 }
 
 #[cfg(test)]

@@ -218,10 +218,8 @@ async fn series_labels_values_and_metadata() {
     assert_eq!(body["data"], "sum by (job) (rate(x[5m]))");
     let (_, body) = call(get("/api/v1/query_exemplars?query=up&start=0&end=1")).await;
     assert_eq!(body["data"], serde_json::json!([]));
-    let (_, body) = call(get("/api/v1/rules")).await;
-    assert_eq!(body["data"], serde_json::json!({"groups": []}));
-    let (_, body) = call(get("/api/v1/alerts")).await;
-    assert_eq!(body["data"], serde_json::json!({"alerts": []}));
+    // /api/v1/rules and /api/v1/alerts belong to the ruler's router
+    // (stratus-alerting), merged next to this one by the binaries.
 }
 
 #[tokio::test]

@@ -51,12 +51,23 @@ data "aws_iam_policy_document" "ingest_s3" {
   }
 }
 
-# query: reads everything under tenants/ (segments, blocks, catalogs).
+# query: reads everything under tenants/ (segments, blocks, catalogs) and
+# serves the management APIs: rule files (Mimir's ruler config API) and
+# silences, the only objects it writes or deletes.
 data "aws_iam_policy_document" "query_s3" {
   statement {
     sid       = "ReadTenants"
     actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.this.arn}/tenants/*"]
+  }
+
+  statement {
+    sid     = "ManageRulesAndSilences"
+    actions = ["s3:PutObject", "s3:DeleteObject"]
+    resources = [
+      "${aws_s3_bucket.this.arn}/tenants/*/rules/*",
+      "${aws_s3_bucket.this.arn}/tenants/*/notifier/silences/*",
+    ]
   }
 
   statement {
@@ -99,19 +110,93 @@ data "aws_iam_policy_document" "compactor_s3" {
   }
 }
 
+# ruler: reads everything under tenants/ (it queries, like the query
+# function), writes recording-rule segments, its own state and history, and
+# hands alerts to the notifier.
+data "aws_iam_policy_document" "ruler_s3" {
+  statement {
+    sid       = "ReadAlertmanagerConfig"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.this.arn}/${local.alertmanager_config_key}"]
+  }
+
+  statement {
+    sid       = "ReadTenants"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.this.arn}/tenants/*"]
+  }
+
+  statement {
+    sid     = "WriteSegmentsStateAlerts"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${aws_s3_bucket.this.arn}/tenants/*/segments/*",
+      "${aws_s3_bucket.this.arn}/tenants/*/ruler/*",
+      "${aws_s3_bucket.this.arn}/tenants/*/notifier/*",
+    ]
+  }
+
+  statement {
+    sid       = "ListBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.this.arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.kms_keys
+    content {
+      sid       = "EncryptDecryptObjects"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
+}
+
+# notifier: its own objects only (alerts, groups, notification log, silences).
+data "aws_iam_policy_document" "notifier_s3" {
+  statement {
+    sid       = "ReadAlertmanagerConfig"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.this.arn}/${local.alertmanager_config_key}"]
+  }
+
+  statement {
+    sid       = "ReadWriteNotifier"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.this.arn}/tenants/*/notifier/*"]
+  }
+
+  statement {
+    sid       = "ListBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.this.arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.kms_keys
+    content {
+      sid       = "EncryptDecryptObjects"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
+}
+
 # The authorizer gets no S3 policy at all.
 resource "aws_iam_role_policy" "s3" {
   for_each = {
     ingest    = data.aws_iam_policy_document.ingest_s3.json
     query     = data.aws_iam_policy_document.query_s3.json
     compactor = data.aws_iam_policy_document.compactor_s3.json
+    ruler     = data.aws_iam_policy_document.ruler_s3.json
+    notifier  = data.aws_iam_policy_document.notifier_s3.json
   }
   name   = "s3"
   role   = aws_iam_role.this[each.key].id
   policy = each.value
 }
 
-# EventBridge Scheduler may invoke the compactor and nothing else.
+# EventBridge Scheduler may invoke the compactor, the ruler and the notifier, nothing else.
 data "aws_iam_policy_document" "scheduler_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -128,20 +213,22 @@ data "aws_iam_policy_document" "scheduler_assume" {
 }
 
 resource "aws_iam_role" "scheduler" {
-  name               = "${var.name_prefix}-compactor-scheduler"
+  name               = "${var.name_prefix}-scheduler"
   assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
   tags               = var.tags
 }
 
 data "aws_iam_policy_document" "scheduler" {
   statement {
-    actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.compactor.arn, "${aws_lambda_function.compactor.arn}:*"]
+    actions = ["lambda:InvokeFunction"]
+    resources = flatten([
+      for f in [aws_lambda_function.compactor, aws_lambda_function.ruler, aws_lambda_function.notifier] : [f.arn, "${f.arn}:*"]
+    ])
   }
 }
 
 resource "aws_iam_role_policy" "scheduler" {
-  name   = "invoke-compactor"
+  name   = "invoke-scheduled-functions"
   role   = aws_iam_role.scheduler.id
   policy = data.aws_iam_policy_document.scheduler.json
 }

@@ -96,6 +96,79 @@ resource "aws_lambda_function" "compactor" {
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.logs]
 }
 
+resource "aws_lambda_function" "ruler" {
+  function_name                  = local.functions["ruler"]
+  description                    = "Stratus ruler: evaluates due rule groups, hands alerts to the notifier"
+  role                           = aws_iam_role.this["ruler"].arn
+  runtime                        = "provided.al2023"
+  handler                        = "bootstrap"
+  architectures                  = ["arm64"]
+  filename                       = "${var.artifacts_dir}/ruler/bootstrap.zip"
+  source_code_hash               = filebase64sha256("${var.artifacts_dir}/ruler/bootstrap.zip")
+  memory_size                    = var.memory_mb["ruler"]
+  timeout                        = var.timeout_s["ruler"]
+  reserved_concurrent_executions = lookup(var.reserved_concurrency, "ruler", null)
+
+  environment {
+    variables = {
+      STRATUS_S3_BUCKET      = aws_s3_bucket.this.id
+      STRATUS_RULER_BUDGET   = var.ruler_budget
+      STRATUS_RULER_WATCHDOG = tostring(var.ruler_watchdog)
+      STRATUS_EXTERNAL_URL   = var.external_url
+      STRATUS_QUERY_TIMEOUT  = var.query_timeout
+      STRATUS_LOG_LEVEL      = var.log_level
+      # Read at cold start when the object exists (see alertmanager_config).
+      STRATUS_ALERTMANAGER_CONFIG_KEY = local.alertmanager_config_key
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.duration_s.ruler_budget == null || local.duration_s.ruler_budget < var.timeout_s["ruler"]
+      error_message = "ruler_budget must stay below the ruler's timeout (timeout_s[\"ruler\"])."
+    }
+  }
+
+  tags       = var.tags
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.logs]
+}
+
+resource "aws_lambda_function" "notifier" {
+  function_name                  = local.functions["notifier"]
+  description                    = "Stratus notifier: groups, silences, inhibits, routes and sends alerts"
+  role                           = aws_iam_role.this["notifier"].arn
+  runtime                        = "provided.al2023"
+  handler                        = "bootstrap"
+  architectures                  = ["arm64"]
+  filename                       = "${var.artifacts_dir}/notifier/bootstrap.zip"
+  source_code_hash               = filebase64sha256("${var.artifacts_dir}/notifier/bootstrap.zip")
+  memory_size                    = var.memory_mb["notifier"]
+  timeout                        = var.timeout_s["notifier"]
+  reserved_concurrent_executions = lookup(var.reserved_concurrency, "notifier", null)
+
+  environment {
+    variables = {
+      STRATUS_S3_BUCKET       = aws_s3_bucket.this.id
+      STRATUS_NOTIFIER_BUDGET = var.notifier_budget
+      STRATUS_NOTIFIER_TICK   = var.notifier_tick
+      STRATUS_EXTERNAL_URL    = var.external_url
+      STRATUS_LOG_LEVEL       = var.log_level
+      # Read at cold start when the object exists (see alertmanager_config).
+      STRATUS_ALERTMANAGER_CONFIG_KEY = local.alertmanager_config_key
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.duration_s.notifier_budget == null || local.duration_s.notifier_budget < var.timeout_s["notifier"]
+      error_message = "notifier_budget must stay below the notifier's timeout (timeout_s[\"notifier\"])."
+    }
+  }
+
+  tags       = var.tags
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.logs]
+}
+
 resource "aws_lambda_function" "authorizer" {
   count = var.enable_api_gateway ? 1 : 0
 
@@ -171,4 +244,76 @@ resource "aws_scheduler_schedule" "compactor" {
   }
 
   depends_on = [aws_iam_role_policy.scheduler]
+}
+
+# The ruler and the notifier are not retried either: state is in the bucket
+# and the next invocation carries on from it (missed evaluations are counted).
+resource "aws_lambda_function_event_invoke_config" "alerting" {
+  for_each                     = toset(["ruler", "notifier"])
+  function_name                = local.functions[each.key]
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 60
+
+  depends_on = [aws_lambda_function.ruler, aws_lambda_function.notifier]
+}
+
+resource "aws_scheduler_schedule" "ruler" {
+  name                = "${var.name_prefix}-ruler"
+  description         = "Evaluates the Stratus rule groups that are due"
+  schedule_expression = var.ruler_schedule
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.ruler.arn
+    role_arn = aws_iam_role.scheduler.arn
+    input = jsonencode({
+      scheduled_time = "<aws.scheduler.scheduled-time>"
+      execution_id   = "<aws.scheduler.execution-id>"
+    })
+
+    retry_policy {
+      maximum_retry_attempts = 0
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.scheduler]
+}
+
+resource "aws_scheduler_schedule" "notifier" {
+  name                = "${var.name_prefix}-notifier"
+  description         = "Runs the Stratus notifier (grouping timers, retries)"
+  schedule_expression = var.notifier_schedule
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.notifier.arn
+    role_arn = aws_iam_role.scheduler.arn
+    input = jsonencode({
+      scheduled_time = "<aws.scheduler.scheduled-time>"
+      execution_id   = "<aws.scheduler.execution-id>"
+    })
+
+    retry_policy {
+      maximum_retry_attempts = 0
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.scheduler]
+}
+
+# The notifier's Alertmanager configuration, read by the ruler and notifier
+# functions at cold start. Without it alerts are kept and shown, not sent.
+resource "aws_s3_object" "alertmanager_config" {
+  count        = var.alertmanager_config == null ? 0 : 1
+  bucket       = aws_s3_bucket.this.id
+  key          = local.alertmanager_config_key
+  content      = var.alertmanager_config
+  content_type = "application/yaml"
+  tags         = var.tags
 }

@@ -2,12 +2,14 @@ data "aws_caller_identity" "current" {}
 
 locals {
   # The function keys used everywhere; the authorizer exists only with the API Gateway.
-  function_keys = concat(["ingest", "query", "compactor"], var.enable_api_gateway ? ["authorizer"] : [])
+  function_keys = concat(["ingest", "query", "compactor", "ruler", "notifier"], var.enable_api_gateway ? ["authorizer"] : [])
   functions     = { for f in local.function_keys : f => "${var.name_prefix}-${f}" }
 
   bucket_name = coalesce(var.bucket_name, "${var.name_prefix}-metrics-${data.aws_caller_identity.current.account_id}")
   cache_dir   = "/tmp/stratus-cache"
-  kms_keys    = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+  # Outside tenants/: no tenant-facing API can write it.
+  alertmanager_config_key = "config/alertmanager.yaml"
+  kms_keys                = var.kms_key_arn == null ? [] : [var.kms_key_arn]
 
   # Seconds of the single-unit durations ("90s", "10m", "30d"); null for anything else, which skips the checks.
   unit_s = { s = 1, m = 60, h = 3600, d = 86400 }
@@ -15,6 +17,8 @@ locals {
     for k, v in {
       query_timeout         = var.query_timeout
       compaction_budget     = var.compaction_budget
+      ruler_budget          = var.ruler_budget
+      notifier_budget       = var.notifier_budget
       retention_raw         = var.retention_raw
       retention_downsampled = var.retention_downsampled
     } : k => try(tonumber(regex("^([0-9]+)([smhd])$", v)[0]) * local.unit_s[regex("^([0-9]+)([smhd])$", v)[1]], null)

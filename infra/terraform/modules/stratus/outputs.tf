@@ -24,7 +24,7 @@ output "bucket_name" {
 }
 
 output "function_names" {
-  description = "Lambda function name by function key (ingest, query, compactor and, with the API Gateway, authorizer)."
+  description = "Lambda function name by function key (ingest, query, compactor, ruler, notifier and, with the API Gateway, authorizer)."
   value       = local.functions
 }
 

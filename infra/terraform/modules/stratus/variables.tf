@@ -148,12 +148,14 @@ variable "memory_mb" {
     ingest     = 512
     query      = 1769
     compactor  = 3008
+    ruler      = 1024
+    notifier   = 256
     authorizer = 128
   }
 
   validation {
-    condition     = alltrue([for f in ["ingest", "query", "compactor", "authorizer"] : contains(keys(var.memory_mb), f)])
-    error_message = "memory_mb must have an entry for each of ingest, query, compactor and authorizer."
+    condition     = alltrue([for f in ["ingest", "query", "compactor", "ruler", "notifier", "authorizer"] : contains(keys(var.memory_mb), f)])
+    error_message = "memory_mb must have an entry for each of ingest, query, compactor, ruler, notifier and authorizer."
   }
 }
 
@@ -164,19 +166,21 @@ variable "timeout_s" {
     ingest     = 30
     query      = 60
     compactor  = 900
+    ruler      = 120
+    notifier   = 120
     authorizer = 5
   }
 
   validation {
-    condition     = alltrue([for f in ["ingest", "query", "compactor", "authorizer"] : contains(keys(var.timeout_s), f)])
-    error_message = "timeout_s must have an entry for each of ingest, query, compactor and authorizer."
+    condition     = alltrue([for f in ["ingest", "query", "compactor", "ruler", "notifier", "authorizer"] : contains(keys(var.timeout_s), f)])
+    error_message = "timeout_s must have an entry for each of ingest, query, compactor, ruler, notifier and authorizer."
   }
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions per function (keys ingest, query, compactor, authorizer); a missing key leaves that function unreserved. The compactor defaults to 1: concurrent passes are safe (the catalog is updated by conditional writes) but only waste work."
+  description = "Reserved concurrent executions per function (keys ingest, query, compactor, ruler, notifier, authorizer); a missing key leaves that function unreserved. The compactor, ruler and notifier default to 1: concurrent runs are safe (their state is updated by conditional writes) but only waste work."
   type        = map(number)
-  default     = { compactor = 1 }
+  default     = { compactor = 1, ruler = 1, notifier = 1 }
 }
 
 variable "query_ephemeral_storage_mb" {
@@ -207,6 +211,55 @@ variable "compaction_schedule" {
   description = "EventBridge Scheduler expression running the compactor."
   type        = string
   default     = "rate(5 minutes)"
+}
+
+variable "ruler_schedule" {
+  description = "EventBridge Scheduler expression running the ruler. Each run evaluates every group that is due and, for intervals shorter than the schedule, keeps evaluating for ruler_budget."
+  type        = string
+  default     = "rate(1 minute)"
+}
+
+variable "ruler_budget" {
+  description = "How long one ruler invocation keeps evaluating groups as they fall due, a humantime duration (STRATUS_RULER_BUDGET). 0s evaluates once. Must stay below the ruler's timeout."
+  type        = string
+  default     = "50s"
+}
+
+variable "ruler_watchdog" {
+  description = "Add an always-firing Watchdog alert per tenant (a dead man's switch for the whole alerting path)."
+  type        = bool
+  default     = true
+}
+
+variable "notifier_schedule" {
+  description = "EventBridge Scheduler expression running the notifier."
+  type        = string
+  default     = "rate(1 minute)"
+}
+
+variable "notifier_budget" {
+  description = "How long one notifier invocation keeps ticking (group_wait, group_interval, retries), a humantime duration (STRATUS_NOTIFIER_BUDGET). Must stay below the notifier's timeout."
+  type        = string
+  default     = "50s"
+}
+
+variable "notifier_tick" {
+  description = "How often the notifier looks at its groups within one invocation (STRATUS_NOTIFIER_TICK): the resolution of group_wait and group_interval."
+  type        = string
+  default     = "10s"
+}
+
+variable "alertmanager_config" {
+  description = "Alertmanager configuration (YAML: route, receivers, inhibit_rules) of the built-in notifier, stored in the bucket as config/alertmanager.yaml. It may hold secrets (webhook URLs, routing keys): the bucket is private and encrypted. null: alerts are kept and shown but sent nowhere."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "external_url" {
+  description = "The URL users reach Stratus at (alert generatorURL, externalURL of notifications). Empty: the query Function URL is not known to the functions, and links are left out."
+  type        = string
+  default     = ""
 }
 
 variable "enable_api_gateway" {

@@ -1,0 +1,380 @@
+//! The HTTP APIs of rules and alerts:
+//!
+//! - Prometheus's read APIs: `GET /api/v1/rules`, `GET /api/v1/alerts`;
+//! - the Mimir/Cortex ruler config API, YAML in and out:
+//!   `GET /config/v1/rules`, `GET|POST|DELETE /api/v1/rules/{namespace}`
+//!   (also under `/config/v1/rules/...`), `GET|DELETE
+//!   /api/v1/rules/{namespace}/{group}`;
+//! - Alertmanager's v2 API over Stratus's notifier: `GET|POST
+//!   /api/v2/alerts`, `GET /api/v2/alerts/groups`, `GET|POST
+//!   /api/v2/silences`, `GET|DELETE /api/v2/silence/{id}`,
+//!   `GET /api/v2/status`.
+//!
+//! Everything is read from and written to the bucket, so any process
+//! serving these routes answers the same.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::json;
+use stratus_model::TenantId;
+use stratus_notifier::{Notifier, NotifierError, PostableAlert, PostableSilence};
+use stratus_ruler::api::{RuleKind, RulesFilter};
+use stratus_ruler::store::{group_yaml, namespaces_yaml, RuleStore};
+use stratus_ruler::{RulerError, RulerOptions};
+
+use crate::service::now_ms;
+
+/// What the routes need.
+#[derive(Clone)]
+pub struct AlertingApi {
+    pub store: RuleStore,
+    pub options: RulerOptions,
+    pub notifier: Arc<Notifier>,
+    /// Require `X-Scope-OrgID`; otherwise its absence means `anonymous`.
+    pub multitenancy: bool,
+}
+
+pub fn router(api: AlertingApi) -> Router {
+    Router::new()
+        .route("/api/v1/rules", get(prom_rules))
+        .route("/api/v1/alerts", get(prom_alerts))
+        .route("/config/v1/rules", get(all_namespaces))
+        .route(
+            "/api/v1/rules/{namespace}",
+            get(get_namespace).post(set_group).delete(delete_namespace),
+        )
+        .route(
+            "/config/v1/rules/{namespace}",
+            get(get_namespace).post(set_group).delete(delete_namespace),
+        )
+        .route(
+            "/api/v1/rules/{namespace}/{group}",
+            get(get_group).delete(delete_group),
+        )
+        .route(
+            "/config/v1/rules/{namespace}/{group}",
+            get(get_group).delete(delete_group),
+        )
+        .route("/api/v2/alerts", get(am_alerts).post(am_post_alerts))
+        .route("/api/v2/alerts/groups", get(am_groups))
+        .route("/api/v2/silences", get(list_silences).post(create_silence))
+        .route(
+            "/api/v2/silence/{id}",
+            get(get_silence).delete(expire_silence),
+        )
+        .route("/api/v2/status", get(am_status))
+        .with_state(Arc::new(api))
+}
+
+type Shared = State<Arc<AlertingApi>>;
+
+/// An error in the shape its API uses: Prometheus JSON on `/api/v1`,
+/// plain text elsewhere (Mimir's config API and Alertmanager answer text).
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    prometheus: bool,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            prometheus: false,
+        }
+    }
+
+    fn prometheus(mut self) -> Self {
+        self.prometheus = true;
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.prometheus {
+            let error_type = match self.status {
+                StatusCode::BAD_REQUEST => "bad_data",
+                StatusCode::NOT_FOUND => "not_found",
+                StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+                _ => "internal",
+            };
+            let body = json!({"status": "error", "errorType": error_type, "error": self.message});
+            (self.status, axum::Json(body)).into_response()
+        } else {
+            (self.status, format!("{}\n", self.message)).into_response()
+        }
+    }
+}
+
+impl From<RulerError> for ApiError {
+    fn from(e: RulerError) -> Self {
+        let status = match &e {
+            RulerError::InvalidRules(_) | RulerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            RulerError::NamespaceNotFound { .. } | RulerError::GroupNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            e if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<NotifierError> for ApiError {
+    fn from(e: NotifierError) -> Self {
+        let status = match &e {
+            NotifierError::BadRequest(_) | NotifierError::Config(_) => StatusCode::BAD_REQUEST,
+            NotifierError::SilenceNotFound(_) => StatusCode::NOT_FOUND,
+            e if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+fn tenant(api: &AlertingApi, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+    match headers.get("x-scope-orgid") {
+        Some(v) => {
+            let id = v.to_str().map_err(|_| {
+                ApiError::new(StatusCode::BAD_REQUEST, "X-Scope-OrgID is not valid ASCII")
+            })?;
+            TenantId::new(id).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid X-Scope-OrgID: {e}"),
+                )
+            })
+        }
+        None if api.multitenancy => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "no org id: multi-tenancy is on and the request has no X-Scope-OrgID header",
+        )),
+        None => Ok(TenantId::anonymous()),
+    }
+}
+
+fn success<T: Serialize>(data: T) -> Response {
+    axum::Json(json!({"status": "success", "data": data})).into_response()
+}
+
+fn yaml(text: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/yaml")], text).into_response()
+}
+
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"status": "success", "data": null, "errorType": "", "error": ""})),
+    )
+        .into_response()
+}
+
+/// `name=v&name[]=v` pairs of a query string.
+fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.as_deref().unwrap_or(""))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.trim_end_matches("[]").to_string(), v))
+        .collect()
+}
+
+async fn prom_rules(
+    State(api): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers).map_err(ApiError::prometheus)?;
+    let mut filter = RulesFilter::default();
+    for (k, v) in query_pairs(q) {
+        match k.as_str() {
+            "type" => {
+                filter.kind = match v.as_str() {
+                    "alert" => Some(RuleKind::Alert),
+                    "record" => Some(RuleKind::Record),
+                    other => {
+                        return Err(ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            format!("type must be alert or record, got {other:?}"),
+                        )
+                        .prometheus())
+                    }
+                }
+            }
+            "rule_name" => filter.rule_names.push(v),
+            "rule_group" => filter.group_names.push(v),
+            "file" => filter.files.push(v),
+            "exclude_alerts" => filter.exclude_alerts = v == "true",
+            _ => {}
+        }
+    }
+    let data = stratus_ruler::api::rules(&api.store, &t, &api.options, &filter)
+        .await
+        .map_err(|e| ApiError::from(e).prometheus())?;
+    Ok(success(data))
+}
+
+async fn prom_alerts(State(api): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers).map_err(ApiError::prometheus)?;
+    let data = stratus_ruler::api::alerts(&api.store, &t, &api.options)
+        .await
+        .map_err(|e| ApiError::from(e).prometheus())?;
+    Ok(success(data))
+}
+
+async fn all_namespaces(State(api): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let ns = api.store.namespaces(&t).await?;
+    if ns.is_empty() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no rule groups found"));
+    }
+    Ok(yaml(namespaces_yaml(&ns)))
+}
+
+async fn get_namespace(
+    State(api): Shared,
+    headers: HeaderMap,
+    Path(namespace): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let groups = api.store.namespace(&t, &namespace).await?;
+    Ok(yaml(namespaces_yaml(&BTreeMap::from([(
+        namespace, groups,
+    )]))))
+}
+
+async fn set_group(
+    State(api): Shared,
+    headers: HeaderMap,
+    Path(namespace): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the rule group is not UTF-8 YAML"))?;
+    api.store.set_group(&t, &namespace, text).await?;
+    Ok(accepted())
+}
+
+async fn delete_namespace(
+    State(api): Shared,
+    headers: HeaderMap,
+    Path(namespace): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    api.store.delete_namespace(&t, &namespace).await?;
+    Ok(accepted())
+}
+
+async fn get_group(
+    State(api): Shared,
+    headers: HeaderMap,
+    Path((namespace, group)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let g = api.store.group(&t, &namespace, &group).await?;
+    Ok(yaml(group_yaml(&g)))
+}
+
+async fn delete_group(
+    State(api): Shared,
+    headers: HeaderMap,
+    Path((namespace, group)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    api.store.delete_group(&t, &namespace, &group).await?;
+    Ok(accepted())
+}
+
+async fn am_alerts(State(api): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let alerts = api.notifier.alerts(&t, now_ms()).await?;
+    Ok(axum::Json(alerts).into_response())
+}
+
+async fn am_post_alerts(
+    State(api): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let alerts: Vec<PostableAlert> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON array of alerts (Alertmanager API v2): {e}"),
+        )
+    })?;
+    api.notifier.receive(&t, alerts, now_ms()).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn am_groups(State(api): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let groups = api.notifier.groups(&t, now_ms()).await?;
+    Ok(axum::Json(groups).into_response())
+}
+
+async fn list_silences(State(api): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let s = api.notifier.list_silences(&t, now_ms()).await?;
+    Ok(axum::Json(s).into_response())
+}
+
+async fn create_silence(
+    State(api): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let s: PostableSilence = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("expected a silence (Alertmanager API v2: matchers, startsAt, endsAt, createdBy, comment): {e}"),
+        )
+    })?;
+    let id = api.notifier.create_silence(&t, s, now_ms()).await?;
+    Ok(axum::Json(json!({"silenceID": id})).into_response())
+}
+
+async fn get_silence(
+    State(api): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    let s = api.notifier.list_silences(&t, now_ms()).await?;
+    match s.into_iter().find(|s| s.id == id) {
+        Some(s) => Ok(axum::Json(s).into_response()),
+        None => Err(NotifierError::SilenceNotFound(id).into()),
+    }
+}
+
+async fn expire_silence(
+    State(api): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = tenant(&api, &headers)?;
+    api.notifier.expire_silence(&t, &id, now_ms()).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Enough of Alertmanager's status for Grafana's Alertmanager data source.
+async fn am_status() -> Response {
+    axum::Json(json!({
+        "cluster": {"status": "disabled", "peers": []},
+        "config": {"original": ""},
+        "uptime": "",
+        "versionInfo": {"version": env!("CARGO_PKG_VERSION"), "branch": "", "buildDate": "", "buildUser": "", "goVersion": "", "revision": "stratus"},
+    }))
+    .into_response()
+}

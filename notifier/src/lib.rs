@@ -1,0 +1,75 @@
+//! Alertmanager-compatible notifier: a route tree, grouping, silences,
+//! inhibition, receivers and retries, with every bit of state in the bucket.
+//!
+//! The notifier is stateless between calls. Each call of [`Notifier`]
+//! (`receive`, `tick`, the silence calls) reads the tenant's objects, does
+//! one step and writes them back with conditional writes
+//! (`put_if_absent` / `put_if_match`); a lost write re-reads and redoes the
+//! step, a bounded number of times. `now` (Unix milliseconds) is a
+//! parameter everywhere, so the logic never reads a clock.
+//!
+//! # Sending once per group and interval
+//!
+//! A notification is decided against the notification log entry of its
+//! (receiver, integration, group), and goes through three writes:
+//!
+//! 1. **claim**: the entry, unchanged but for a claim `{owner, until}`, is
+//!    written conditionally on the version that was read. Of two notifiers
+//!    racing on the same group only one wins this write; the loser re-reads,
+//!    sees the live claim (or the committed send) and does nothing.
+//! 2. **send**, with retries inside the tick.
+//! 3. **commit** on success: the entry records the time and the firing and
+//!    resolved fingerprints, and the claim is dropped. On failure the claim
+//!    is released and the entry left as it was, so the next tick retries.
+//!
+//! The claim is written *before* the send, so concurrent notifiers never
+//! both send; the record of what was sent is written only *after* it was
+//! delivered, so a failure is never mistaken for a send. The one window
+//! left is a crash between a delivered send and its commit: the claim then
+//! expires after `claim_ttl` and another notifier sends again. We chose
+//! this (at-least-once on crashes) over committing before sending (which
+//! loses the notification on such a crash): receivers deduplicate on the
+//! group key (PagerDuty on `dedup_key`), a lost page is worse than a repeated
+//! one, and Alertmanager itself has the same window.
+//!
+//! # What is supported
+//!
+//! Receivers: `webhook_configs`, `slack_configs`, `pagerduty_configs`
+//! (Events API v2), `email_configs` (plain SMTP, see [`smtp`]) and the
+//! Stratus extension `alertmanager_configs: [{url}]`, which forwards the
+//! group's alerts to an external Alertmanager's `/api/v2/alerts` (give its
+//! route a short `repeat_interval`, e.g. `1m`, so the external Alertmanager
+//! does not time the alerts out). Templates are the subset documented in
+//! [`message`]. Not supported yet: template files, time intervals, other
+//! receiver kinds, STARTTLS.
+
+pub mod alert;
+pub mod config;
+pub mod dispatch;
+mod error;
+pub mod inhibit;
+pub mod matcher;
+pub mod message;
+mod metrics;
+pub mod nflog;
+mod notifier;
+pub mod route;
+pub mod silence;
+pub mod smtp;
+pub mod state;
+pub mod time;
+pub mod transport;
+
+pub use alert::{GettableAlert, PostableAlert, StoredAlert};
+pub use config::{Config, Integration, IntegrationKind, Receiver};
+pub use error::{NotifierError, Result};
+pub use matcher::{parse_matchers, LabelSet, Matcher};
+pub use message::{EmailMessage, NotificationData, Outgoing};
+pub use metrics::{MetricsSnapshot, NotifierMetrics};
+pub use notifier::{
+    AlertGroup, NotificationOutcome, Notifier, NotifierOptions, ReceiveReport, RetryOptions,
+    TickReport,
+};
+pub use route::{GroupBy, Route};
+pub use silence::{PostableSilence, Silence, SilenceState};
+pub use transport::{DeliveryError, NetTransport, Transport};

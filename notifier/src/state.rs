@@ -1,0 +1,193 @@
+//! The notifier's objects in the bucket and the read-modify-write loop that
+//! updates them with conditional writes. Formats: `docs/format/notifier.md`.
+//!
+//! ```text
+//! tenants/<t>/notifier/alerts.json            the alert set
+//! tenants/<t>/notifier/silences.json          the silences
+//! tenants/<t>/notifier/nflog/<sha256>.json    one notification-log entry per
+//!                                             (receiver, integration, group)
+//! ```
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stratus_model::TenantId;
+use stratus_storage::{keys, Bucket, ObjectPath, ObjectVersion, StorageError};
+
+use crate::alert::StoredAlert;
+use crate::silence::Silence;
+use crate::{NotifierError, Result};
+
+/// The format version every notifier object carries.
+pub const FORMAT_VERSION: u32 = 1;
+/// Conflicting writes tolerated before an update gives up.
+pub const MAX_CAS_ATTEMPTS: u32 = 10;
+
+/// `tenants/<t>/notifier/<parts...>`
+fn notifier_key(t: &TenantId, parts: &[&str]) -> ObjectPath {
+    let root = keys::tenant_root(t);
+    let root_parts = root.parts().map(|p| p.as_ref().to_string());
+    let ours = std::iter::once("notifier")
+        .chain(parts.iter().copied())
+        .map(str::to_string);
+    ObjectPath::from_iter(root_parts.chain(ours))
+}
+
+/// `tenants/<t>/notifier/alerts.json`
+pub fn alerts_key(t: &TenantId) -> ObjectPath {
+    notifier_key(t, &["alerts.json"])
+}
+
+/// `tenants/<t>/notifier/silences.json`
+pub fn silences_key(t: &TenantId) -> ObjectPath {
+    notifier_key(t, &["silences.json"])
+}
+
+/// `tenants/<t>/notifier/nflog/<hex sha256 of receiver, integration, group key>.json`
+pub fn nflog_key(t: &TenantId, receiver: &str, integration: &str, group_key: &str) -> ObjectPath {
+    let mut h = Sha256::new();
+    for part in [receiver, integration, group_key] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    notifier_key(t, &["nflog", &format!("{hex}.json")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_live_under_the_tenant() {
+        let t = TenantId::new("acme").expect("tenant");
+        assert_eq!(alerts_key(&t).as_ref(), "tenants/acme/notifier/alerts.json");
+        assert_eq!(
+            silences_key(&t).as_ref(),
+            "tenants/acme/notifier/silences.json"
+        );
+        let k = nflog_key(&t, "r", "webhook[0]", "{}:{}");
+        assert!(
+            k.as_ref().starts_with("tenants/acme/notifier/nflog/") && k.as_ref().ends_with(".json")
+        );
+        assert_ne!(k, nflog_key(&t, "r", "webhook[1]", "{}:{}"));
+    }
+}
+
+pub trait Versioned {
+    fn version(&self) -> u32;
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertsDoc {
+    pub version: u32,
+    pub alerts: Vec<StoredAlert>,
+}
+
+impl Default for AlertsDoc {
+    fn default() -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            alerts: Vec::new(),
+        }
+    }
+}
+
+impl Versioned for AlertsDoc {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SilencesDoc {
+    pub version: u32,
+    pub silences: Vec<Silence>,
+}
+
+impl Default for SilencesDoc {
+    fn default() -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            silences: Vec::new(),
+        }
+    }
+}
+
+impl Versioned for SilencesDoc {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+/// Reads `key`; a missing object is `(None, None)`.
+pub async fn load<T: DeserializeOwned + Versioned>(
+    bucket: &Bucket,
+    key: &ObjectPath,
+) -> Result<(Option<T>, Option<ObjectVersion>)> {
+    let (bytes, version) = match bucket.get(key).await {
+        Ok(v) => v,
+        Err(StorageError::NotFound { .. }) => return Ok((None, None)),
+        Err(e) => return Err(e.into()),
+    };
+    let corrupt = |message: String| NotifierError::Corrupt {
+        key: key.to_string(),
+        message,
+    };
+    let doc: T = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if doc.version() != FORMAT_VERSION {
+        return Err(corrupt(format!(
+            "expected format version {FORMAT_VERSION}, got {}",
+            doc.version()
+        )));
+    }
+    Ok((Some(doc), Some(version)))
+}
+
+/// Writes `doc` only if `key` is still at `prev` (absent when `None`).
+/// `Ok(None)`: another writer got there first.
+pub async fn write<T: Serialize>(
+    bucket: &Bucket,
+    key: &ObjectPath,
+    doc: &T,
+    prev: Option<&ObjectVersion>,
+) -> Result<Option<ObjectVersion>> {
+    let bytes = Bytes::from(serde_json::to_vec(doc).map_err(|e| NotifierError::Corrupt {
+        key: key.to_string(),
+        message: e.to_string(),
+    })?);
+    let r = match prev {
+        Some(v) => bucket.put_if_match(key, bytes, v).await,
+        None => bucket.put_if_absent(key, bytes).await,
+    };
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(StorageError::PreconditionFailed { .. } | StorageError::AlreadyExists { .. }) => {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Read-modify-write: `f` changes the document and says whether it did;
+/// on a lost conditional write the object is re-read and `f` runs again.
+pub async fn update<T, R, F>(bucket: &Bucket, key: &ObjectPath, mut f: F) -> Result<R>
+where
+    T: DeserializeOwned + Serialize + Versioned + Default,
+    F: FnMut(&mut T) -> Result<(R, bool)>,
+{
+    for _ in 0..MAX_CAS_ATTEMPTS {
+        let (doc, version) = load::<T>(bucket, key).await?;
+        let mut doc = doc.unwrap_or_default();
+        let (out, changed) = f(&mut doc)?;
+        if !changed || write(bucket, key, &doc, version.as_ref()).await?.is_some() {
+            return Ok(out);
+        }
+        tracing::debug!(key = %key, "conditional write lost, re-reading");
+    }
+    Err(NotifierError::Contention {
+        key: key.to_string(),
+        attempts: MAX_CAS_ATTEMPTS,
+    })
+}

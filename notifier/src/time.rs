@@ -1,0 +1,244 @@
+//! Times and durations as Alertmanager writes them: Prometheus durations
+//! (`30s`, `1h30m`, `1d`) in the configuration, RFC 3339 in the API. Inside
+//! the crate every instant is Unix milliseconds (`i64`).
+
+use std::fmt::Write;
+
+const UNITS: [(&str, i64); 7] = [
+    ("y", 365 * 86_400_000),
+    ("w", 7 * 86_400_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+/// Parses a Prometheus duration (`[0-9]+(y|w|d|h|m|s|ms)`, repeated with
+/// units in decreasing order, or `0`) into milliseconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let invalid = || format!("expected a duration like 30s, 5m or 1h30m, got {s:?}");
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let (mut rest, mut total, mut next_unit) = (s, 0i64, 0usize);
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: i64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let letters = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit = &rest[..letters];
+        rest = &rest[letters..];
+        let pos = UNITS[next_unit..]
+            .iter()
+            .position(|(u, _)| *u == unit)
+            .ok_or_else(invalid)?;
+        let mult = UNITS[next_unit + pos].1;
+        next_unit += pos + 1;
+        total = n
+            .checked_mul(mult)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(invalid)?;
+    }
+    Ok(total)
+}
+
+/// Prints milliseconds the way Prometheus does (`1h30m`, `0s`).
+pub fn format_duration(mut ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, mult) in UNITS {
+        if ms >= mult {
+            let _ = write!(out, "{}{unit}", ms / mult);
+            ms %= mult;
+        }
+    }
+    out
+}
+
+/// Go's zero time, which Alertmanager prints for "not set".
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// Parses an RFC 3339 time (`2024-05-01T12:00:00.5Z`, `...+02:00`) into
+/// Unix milliseconds. Go's zero time and the empty string are `None`.
+pub fn parse_rfc3339(s: &str) -> Result<Option<i64>, String> {
+    let invalid = || format!("expected an RFC 3339 time like 2024-05-01T12:00:00Z, got {s:?}");
+    if s.is_empty() || s.starts_with("0001-01-01T00:00:00") {
+        return Ok(None);
+    }
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return Err(invalid());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        s.get(r)
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return Err(invalid());
+    }
+    let mut i = 19;
+    let mut frac_ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return Err(invalid());
+        }
+        let digits = &s[start..i.min(start + 3)];
+        frac_ms =
+            digits.parse::<i64>().map_err(|_| invalid())? * 10i64.pow(3 - digits.len() as u32);
+    }
+    let offset_min = match &s[i..] {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && matches!(&tz[0..1], "+" | "-") && &tz[3..4] == ":" => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            let sign = if &tz[0..1] == "-" { -1 } else { 1 };
+            sign * (oh * 60 + om)
+        }
+        _ => return Err(invalid()),
+    };
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    Ok(Some(secs * 1000 + frac_ms))
+}
+
+/// Formats Unix milliseconds as RFC 3339 in UTC with milliseconds.
+pub fn format_rfc3339(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+}
+
+/// Formats Unix milliseconds as an RFC 5322 date for e-mail headers.
+pub fn format_rfc5322(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let wd = DAYS[days.rem_euclid(7) as usize];
+    let mon = MONTHS[(m - 1) as usize];
+    let (h, mi, s) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60);
+    format!("{wd}, {d:02} {mon} {y} {h:02}:{mi:02}:{s:02} +0000")
+}
+
+/// Serde helpers for optional RFC 3339 fields held as Unix milliseconds.
+pub(crate) mod opt_rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(ms) => s.serialize_str(&super::format_rfc3339(*ms)),
+            None => s.serialize_str(super::ZERO_TIME),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        match s {
+            None => Ok(None),
+            Some(s) => super::parse_rfc3339(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Serde helpers for required RFC 3339 fields held as Unix milliseconds.
+pub(crate) mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_rfc3339(*v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_rfc3339(&s)
+            .map_err(serde::de::Error::custom)?
+            .ok_or_else(|| serde::de::Error::custom("expected a time, got the zero time"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert_eq!(parse_duration("1d"), Ok(86_400_000));
+        assert!(parse_duration("30m1h").is_err());
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("").is_err());
+        assert_eq!(format_duration(5_400_000), "1h30m");
+    }
+
+    #[test]
+    fn rfc3339_round_trips_and_honours_offsets() {
+        let t = parse_rfc3339("2024-05-01T12:00:00.250Z")
+            .expect("parse")
+            .expect("set");
+        assert_eq!(format_rfc3339(t), "2024-05-01T12:00:00.250Z");
+        let off = parse_rfc3339("2024-05-01T14:00:00.25+02:00").expect("parse");
+        assert_eq!(off, Some(t));
+        assert_eq!(parse_rfc3339(ZERO_TIME), Ok(None));
+        assert!(parse_rfc3339("2024-05-01 nope").is_err());
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc5322(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+    }
+}

@@ -1,0 +1,340 @@
+//! What Prometheus's `GET /api/v1/rules` and `GET /api/v1/alerts` answer
+//! in `data`, built from the bucket alone (rule files and group states), as
+//! serde structs that serialise to Prometheus's JSON.
+
+use serde::Serialize;
+use stratus_model::TenantId;
+
+use std::collections::BTreeMap;
+
+use crate::alerting::{Alert, AlertState};
+use crate::error::Result;
+use crate::group::{RuleHealth, RuleState};
+use crate::rulefile::{Rule, RuleGroup};
+use crate::service::{millis, RulerOptions};
+use crate::state::{self, StoredGroup};
+use crate::store::RuleStore;
+use crate::timefmt::{rfc3339, ZERO_TIME};
+use crate::watchdog;
+
+/// `data` of `GET /api/v1/rules`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleDiscovery {
+    pub groups: Vec<ApiRuleGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiRuleGroup {
+    pub name: String,
+    /// The namespace.
+    pub file: String,
+    pub rules: Vec<ApiRule>,
+    /// Seconds.
+    pub interval: f64,
+    pub limit: usize,
+    /// Seconds the last evaluation took.
+    pub evaluation_time: f64,
+    /// RFC 3339; Go's zero time when never evaluated.
+    pub last_evaluation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ApiRule {
+    Alerting(ApiAlertingRule),
+    Recording(ApiRecordingRule),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiAlertingRule {
+    /// `firing` if any alert fires, else `pending` if any is pending, else
+    /// `inactive`.
+    pub state: &'static str,
+    pub name: String,
+    pub query: String,
+    /// `for`, seconds.
+    pub duration: f64,
+    pub keep_firing_for: f64,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub alerts: Vec<ApiAlert>,
+    pub health: RuleHealth,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub last_error: String,
+    pub evaluation_time: f64,
+    pub last_evaluation: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiRecordingRule {
+    pub name: String,
+    pub query: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub health: RuleHealth,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub last_error: String,
+    pub evaluation_time: f64,
+    pub last_evaluation: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// One pending or firing alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiAlert {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_firing_since: Option<String>,
+    /// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: `"1e+00"`.
+    pub value: String,
+}
+
+/// `data` of `GET /api/v1/alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertDiscovery {
+    pub alerts: Vec<ApiAlert>,
+}
+
+/// `type=` of `GET /api/v1/rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    Alert,
+    Record,
+}
+
+/// The filters of `GET /api/v1/rules`; empty lists match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RulesFilter {
+    pub kind: Option<RuleKind>,
+    pub rule_names: Vec<String>,
+    pub group_names: Vec<String>,
+    /// Namespaces (`file[]`).
+    pub files: Vec<String>,
+    pub exclude_alerts: bool,
+}
+
+impl RulesFilter {
+    fn filters_rules(&self) -> bool {
+        self.kind.is_some() || !self.rule_names.is_empty()
+    }
+
+    fn keeps(&self, rule: &Rule) -> bool {
+        let kind_ok = match self.kind {
+            None => true,
+            Some(RuleKind::Alert) => rule.alert.is_some(),
+            Some(RuleKind::Record) => rule.record.is_some(),
+        };
+        kind_ok && (self.rule_names.is_empty() || self.rule_names.iter().any(|n| n == rule.name()))
+    }
+}
+
+/// An expression as Prometheus prints a parsed one; the text as written
+/// when it does not parse (it was validated on upload).
+pub fn display_expr(expr: &str) -> String {
+    promql_parser::parser::parse(expr).map_or_else(|_| expr.to_string(), |e| e.to_string())
+}
+
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`.
+pub fn go_float_e(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let s = format!("{v:e}");
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let (sign, digits) = match exp.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exp),
+    };
+    format!("{mantissa}e{sign}{digits:0>2}")
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn time_or_zero(ms: Option<i64>) -> String {
+    ms.map_or_else(|| ZERO_TIME.to_string(), rfc3339)
+}
+
+fn api_alert(a: &Alert) -> ApiAlert {
+    ApiAlert {
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        state: a.state.as_str(),
+        active_at: Some(rfc3339(a.active_at)),
+        keep_firing_since: a.keep_firing_since.map(rfc3339),
+        value: go_float_e(a.value),
+    }
+}
+
+/// Pending and firing alerts, as Prometheus lists them (resolved ones kept
+/// for notification are left out).
+fn active_alerts(rs: &RuleState) -> impl Iterator<Item = &Alert> {
+    rs.alerts
+        .values()
+        .filter(|a| a.state != AlertState::Inactive)
+}
+
+fn api_rule(rule: &Rule, rs: Option<&RuleState>, with_alerts: bool) -> ApiRule {
+    let unknown = RuleState::default();
+    let rs = rs.filter(|s| s.name == rule.name()).unwrap_or(&unknown);
+    let evaluation_time = rs.evaluation_us as f64 / 1e6;
+    let last_evaluation = time_or_zero(rs.last_evaluation_ms);
+    let last_error = rs.last_error.clone().unwrap_or_default();
+    let query = display_expr(&rule.expr);
+    if rule.alert.is_some() {
+        let active: Vec<&Alert> = active_alerts(rs).collect();
+        let state = if active.iter().any(|a| a.state == AlertState::Firing) {
+            "firing"
+        } else if active.is_empty() {
+            "inactive"
+        } else {
+            "pending"
+        };
+        ApiRule::Alerting(ApiAlertingRule {
+            state,
+            name: rule.name().to_string(),
+            query,
+            duration: seconds(rule.for_.map_or(0, |d| d.as_millis())),
+            keep_firing_for: seconds(rule.keep_firing_for.map_or(0, |d| d.as_millis())),
+            labels: rule.labels.clone(),
+            annotations: rule.annotations.clone(),
+            alerts: if with_alerts {
+                active.into_iter().map(api_alert).collect()
+            } else {
+                Vec::new()
+            },
+            health: rs.health,
+            last_error,
+            evaluation_time,
+            last_evaluation,
+            kind: "alerting",
+        })
+    } else {
+        ApiRule::Recording(ApiRecordingRule {
+            name: rule.name().to_string(),
+            query,
+            labels: rule.labels.clone(),
+            health: rs.health,
+            last_error,
+            evaluation_time,
+            last_evaluation,
+            kind: "recording",
+        })
+    }
+}
+
+/// Every group of a tenant with its stored state, namespaces in order,
+/// groups in file order, the Watchdog last when enabled.
+async fn groups_with_state(
+    store: &RuleStore,
+    tenant: &TenantId,
+    options: &RulerOptions,
+    files: &[String],
+) -> Result<Vec<(String, RuleGroup, Option<StoredGroup>)>> {
+    let mut groups: Vec<(String, RuleGroup)> = store
+        .namespaces(tenant)
+        .await?
+        .into_iter()
+        .flat_map(|(ns, gs)| gs.into_iter().map(move |g| (ns.clone(), g)))
+        .collect();
+    if options.watchdog {
+        groups.push((watchdog::NAMESPACE.to_string(), watchdog::group()));
+    }
+    groups.retain(|(ns, _)| files.is_empty() || files.contains(ns));
+    let mut out = Vec::with_capacity(groups.len());
+    for (ns, g) in groups {
+        let st = state::load(store.bucket(), tenant, &ns, &g.name)
+            .await?
+            .map(|(s, _)| s);
+        out.push((ns, g, st));
+    }
+    Ok(out)
+}
+
+/// `data` of `GET /api/v1/rules` for `tenant`.
+pub async fn rules(
+    store: &RuleStore,
+    tenant: &TenantId,
+    options: &RulerOptions,
+    filter: &RulesFilter,
+) -> Result<RuleDiscovery> {
+    let mut out = Vec::new();
+    for (ns, g, st) in groups_with_state(store, tenant, options, &filter.files).await? {
+        if !filter.group_names.is_empty() && !filter.group_names.contains(&g.name) {
+            continue;
+        }
+        let rule_states = st.as_ref().map(|s| s.state.rules.as_slice()).unwrap_or(&[]);
+        let rules: Vec<ApiRule> = g
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| filter.keeps(r))
+            .map(|(i, r)| api_rule(r, rule_states.get(i), !filter.exclude_alerts))
+            .collect();
+        if rules.is_empty() && filter.filters_rules() {
+            continue;
+        }
+        out.push(ApiRuleGroup {
+            interval: seconds(
+                g.interval
+                    .map_or_else(|| millis(options.evaluation_interval), |d| d.as_millis()),
+            ),
+            limit: g.limit,
+            evaluation_time: st.as_ref().map_or(0.0, |s| s.evaluation_us as f64 / 1e6),
+            last_evaluation: time_or_zero(st.as_ref().and_then(|s| s.state.last_evaluation_ms)),
+            name: g.name,
+            file: ns,
+            rules,
+        });
+    }
+    Ok(RuleDiscovery { groups: out })
+}
+
+/// `data` of `GET /api/v1/alerts` for `tenant`: every pending and firing alert.
+pub async fn alerts(
+    store: &RuleStore,
+    tenant: &TenantId,
+    options: &RulerOptions,
+) -> Result<AlertDiscovery> {
+    let mut out = Vec::new();
+    for (_, g, st) in groups_with_state(store, tenant, options, &[]).await? {
+        let Some(st) = st else { continue };
+        for (rule, rs) in g.rules.iter().zip(&st.state.rules) {
+            if rule.alert.is_some() && rs.name == rule.name() {
+                out.extend(active_alerts(rs).map(api_alert));
+            }
+        }
+    }
+    Ok(AlertDiscovery { alerts: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_go() {
+        assert_eq!(go_float_e(1.0), "1e+00");
+        assert_eq!(go_float_e(0.0), "0e+00");
+        assert_eq!(go_float_e(1234.5), "1.2345e+03");
+        assert_eq!(go_float_e(0.001), "1e-03");
+        assert_eq!(go_float_e(-2.5e-300), "-2.5e-300");
+        assert_eq!(go_float_e(f64::NAN), "NaN");
+        assert_eq!(go_float_e(f64::NEG_INFINITY), "-Inf");
+    }
+}

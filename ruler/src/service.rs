@@ -1,0 +1,455 @@
+//! [`Ruler::run_once`]: one stateless pass over every tenant's due rule
+//! groups. See the crate docs for the order of writes and what a crash
+//! between them means.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use stratus_model::TenantId;
+use tracing::{debug, warn};
+use ulid::Ulid;
+
+use crate::error::{Result, RulerError};
+use crate::group::{evaluate_group, EvalContext, RuleAppender, RuleErrorKind, RuleQuerier};
+use crate::history;
+use crate::metrics::{GroupKey, RulerMetrics};
+use crate::notify::{AlertSender, OutgoingAlert, SendPolicy};
+use crate::rulefile::RuleGroup;
+use crate::schedule::{due, group_offset_ms};
+use crate::state::{self, Claim, Commit, StoredGroup};
+use crate::store::RuleStore;
+use crate::watchdog;
+
+/// Added to a claim's lifetime beyond the invocation's deadline, for an
+/// evaluation that started just before it.
+const CLAIM_GRACE_MS: i64 = 30_000;
+
+/// How the ruler runs; names match the CLI flags and environment variables
+/// the lead wires (`--ruler-evaluation-interval`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulerOptions {
+    /// Interval of groups that set none (Prometheus's
+    /// `global.evaluation_interval`).
+    #[serde(with = "humantime_serde")]
+    pub evaluation_interval: Duration,
+    /// Minimum time between two sends of a still-firing alert
+    /// (Prometheus's `--rules.alert.resend-delay`).
+    #[serde(with = "humantime_serde")]
+    pub resend_delay: Duration,
+    /// Slots of one group one invocation evaluates at most, catching up
+    /// from the oldest; older due slots are counted as missed.
+    pub max_slots_per_run: u32,
+    /// Groups evaluated at once.
+    pub concurrency: usize,
+    /// Adds the always-firing `Watchdog` alert to every tenant.
+    pub watchdog: bool,
+    /// Prefix of alerts' generator URLs and `$externalURL` in templates.
+    pub external_url: String,
+    /// `$externalLabels` in templates, and added to sent alerts that lack them.
+    pub external_labels: BTreeMap<String, String>,
+}
+
+impl Default for RulerOptions {
+    fn default() -> Self {
+        Self {
+            evaluation_interval: Duration::from_secs(60),
+            resend_delay: Duration::from_secs(60),
+            max_slots_per_run: 10,
+            concurrency: 4,
+            watchdog: false,
+            external_url: String::new(),
+            external_labels: BTreeMap::new(),
+        }
+    }
+}
+
+impl RulerOptions {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(RulerError::BadRequest(m));
+        if self.evaluation_interval.as_millis() == 0 {
+            return bad("ruler evaluation interval must be at least 1ms, got 0".into());
+        }
+        if self.max_slots_per_run == 0 {
+            return bad("ruler max slots per run must be at least 1, got 0".into());
+        }
+        if self.concurrency == 0 {
+            return bad("ruler concurrency must be at least 1, got 0".into());
+        }
+        Ok(())
+    }
+
+    fn interval_ms(&self, group: &RuleGroup) -> i64 {
+        group
+            .interval
+            .map_or_else(|| millis(self.evaluation_interval), |d| d.as_millis())
+            .max(1)
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What one [`Ruler::run_once`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Tenants and groups looked at.
+    pub tenants: usize,
+    pub groups: usize,
+    /// Evaluations committed, and rules that failed in them.
+    pub evaluations: u64,
+    pub failed_rules: u64,
+    /// Due slots skipped for good (beyond `max_slots_per_run`).
+    pub missed_evaluations: u64,
+    /// Due slots left for the next run because the deadline came.
+    pub deferred_evaluations: u64,
+    /// Groups another ruler was working on, and commits another ruler won.
+    pub busy_groups: u64,
+    pub lost_races: u64,
+    pub alerts_sent: u64,
+    /// Problems that did not stop the run (storage, unreadable objects,
+    /// failed sends), one line each.
+    pub errors: Vec<String>,
+}
+
+impl RunReport {
+    fn merge(&mut self, o: RunReport) {
+        self.evaluations += o.evaluations;
+        self.failed_rules += o.failed_rules;
+        self.missed_evaluations += o.missed_evaluations;
+        self.deferred_evaluations += o.deferred_evaluations;
+        self.busy_groups += o.busy_groups;
+        self.lost_races += o.lost_races;
+        self.alerts_sent += o.alerts_sent;
+        self.errors.extend(o.errors);
+    }
+}
+
+struct Job {
+    tenant: TenantId,
+    namespace: String,
+    group: RuleGroup,
+}
+
+/// The stateless ruler: everything it knows between invocations is in the
+/// bucket. Cheap to share behind an `Arc`.
+pub struct Ruler {
+    store: RuleStore,
+    querier: Arc<dyn RuleQuerier>,
+    appender: Arc<dyn RuleAppender>,
+    sender: Arc<dyn AlertSender>,
+    options: RulerOptions,
+    metrics: RulerMetrics,
+    /// This instance, in claims.
+    id: String,
+}
+
+impl Ruler {
+    pub fn new(
+        store: RuleStore,
+        querier: Arc<dyn RuleQuerier>,
+        appender: Arc<dyn RuleAppender>,
+        sender: Arc<dyn AlertSender>,
+        options: RulerOptions,
+    ) -> Self {
+        Self {
+            store,
+            querier,
+            appender,
+            sender,
+            options,
+            metrics: RulerMetrics::default(),
+            id: Ulid::new().to_string(),
+        }
+    }
+
+    pub fn store(&self) -> &RuleStore {
+        &self.store
+    }
+
+    pub fn options(&self) -> &RulerOptions {
+        &self.options
+    }
+
+    pub fn metrics(&self) -> &RulerMetrics {
+        &self.metrics
+    }
+
+    /// Evaluates every due slot of every group of every tenant, at the
+    /// slots' scheduled times. `now_ms` is the wall clock (Unix ms) at the
+    /// call; no evaluation starts after `deadline`.
+    pub async fn run_once(&self, now_ms: i64, deadline: Instant) -> RunReport {
+        let started = Instant::now();
+        let mut report = RunReport::default();
+        let (jobs, complete) = self.plan(&mut report).await;
+        report.groups = jobs.len();
+        let keep: BTreeSet<GroupKey> = jobs.iter().map(group_key).collect();
+        let mut outcomes = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let mut r = RunReport::default();
+                if let Err(e) = self
+                    .run_group(&job, now_ms, started, deadline, &mut r)
+                    .await
+                {
+                    warn!(tenant = %job.tenant, namespace = job.namespace, group = job.group.name,
+                          error = %e, "rule group evaluation failed");
+                    r.errors.push(format!(
+                        "tenant {} namespace {:?} group {:?}: {e}",
+                        job.tenant, job.namespace, job.group.name
+                    ));
+                }
+                r
+            })
+            .buffer_unordered(self.options.concurrency.max(1));
+        while let Some(r) = outcomes.next().await {
+            report.merge(r);
+        }
+        if complete {
+            self.metrics.retain(&keep);
+        }
+        report
+    }
+
+    /// Every group to look at; `false` when some listing failed.
+    async fn plan(&self, report: &mut RunReport) -> (Vec<Job>, bool) {
+        let mut complete = true;
+        let tenants = match self.store.all_tenants().await {
+            Ok(t) => t,
+            Err(e) => {
+                report.errors.push(format!("listing tenants: {e}"));
+                return (Vec::new(), false);
+            }
+        };
+        let mut jobs = Vec::new();
+        for tenant in tenants {
+            let names = match self.store.namespace_names(&tenant).await {
+                Ok(n) => n,
+                Err(e) => {
+                    report
+                        .errors
+                        .push(format!("tenant {tenant}: listing rule namespaces: {e}"));
+                    complete = false;
+                    continue;
+                }
+            };
+            if names.is_empty() && !self.options.watchdog {
+                continue;
+            }
+            report.tenants += 1;
+            for namespace in names {
+                match self.store.namespace(&tenant, &namespace).await {
+                    Ok(groups) => jobs.extend(groups.into_iter().map(|group| Job {
+                        tenant: tenant.clone(),
+                        namespace: namespace.clone(),
+                        group,
+                    })),
+                    Err(RulerError::NamespaceNotFound { .. }) => {}
+                    Err(e) => {
+                        report.errors.push(format!("tenant {tenant}: {e}"));
+                        complete = false;
+                    }
+                }
+            }
+            if self.options.watchdog {
+                jobs.push(Job {
+                    tenant: tenant.clone(),
+                    namespace: watchdog::NAMESPACE.to_string(),
+                    group: watchdog::group(),
+                });
+            }
+        }
+        (jobs, complete)
+    }
+
+    async fn run_group(
+        &self,
+        job: &Job,
+        now_ms: i64,
+        started: Instant,
+        deadline: Instant,
+        r: &mut RunReport,
+    ) -> Result<()> {
+        let bucket = self.store.bucket();
+        let (tenant, ns, group) = (&job.tenant, job.namespace.as_str(), &job.group);
+        let key = group_key(job);
+        let (mut obj, mut version) = match state::load(bucket, tenant, ns, &group.name).await? {
+            Some((o, v)) => (o, Some(v)),
+            None => (StoredGroup::new(ns, &group.name), None),
+        };
+        if obj.claim.as_ref().is_some_and(|c| c.expires_at_ms > now_ms) {
+            debug!(%tenant, namespace = ns, group = group.name, "group claimed by another ruler");
+            r.busy_groups += 1;
+            return Ok(());
+        }
+        let interval = self.options.interval_ms(group);
+        let offset = group_offset_ms(&format!("{tenant}/{ns}/{}", group.name), interval);
+        let Some(slot) = due(obj.state.last_evaluation_ms, now_ms, interval, offset) else {
+            return Ok(());
+        };
+        let total = slot.missed + 1;
+        let n = total.min(u64::from(self.options.max_slots_per_run.max(1)));
+        let missed = total - n;
+
+        // Claim the slots, so no other ruler evaluates (and appends) them.
+        let remaining = millis(deadline.saturating_duration_since(Instant::now()));
+        obj.claim = Some(Claim {
+            owner: self.id.clone(),
+            expires_at_ms: now_ms
+                .saturating_add(millis(started.elapsed()))
+                .saturating_add(remaining)
+                .saturating_add(CLAIM_GRACE_MS),
+        });
+        match state::commit(bucket, tenant, &obj, version.as_ref()).await? {
+            Commit::Written(v) => version = Some(v),
+            Commit::Lost => {
+                r.lost_races += 1;
+                self.metrics.update(&key, |m| m.lost_races_total += 1);
+                return Ok(());
+            }
+        }
+        if missed > 0 {
+            warn!(%tenant, namespace = ns, group = group.name, missed, "rule group missed evaluations");
+            r.missed_evaluations += missed;
+            self.metrics
+                .update(&key, |m| m.missed_evaluations_total += missed);
+        }
+
+        let ctx = EvalContext {
+            tenant,
+            querier: self.querier.as_ref(),
+            appender: self.appender.as_ref(),
+            external_labels: &self.options.external_labels,
+            external_url: &self.options.external_url,
+        };
+        let policy = SendPolicy {
+            resend_delay_ms: millis(self.options.resend_delay),
+            interval_ms: interval,
+            external_labels: &self.options.external_labels,
+            external_url: &self.options.external_url,
+        };
+        let exprs: Vec<String> = group
+            .rules
+            .iter()
+            .map(|rule| crate::api::display_expr(&rule.expr))
+            .collect();
+        for k in (0..n).rev() {
+            // n <= max_slots_per_run (a u32), so k fits an i64.
+            let t = slot.t_ms - i64::try_from(k).unwrap_or(0) * interval;
+            if Instant::now() >= deadline {
+                r.deferred_evaluations += k + 1;
+                obj.claim = None;
+                state::commit(bucket, tenant, &obj, version.as_ref()).await?;
+                return Ok(());
+            }
+            let lateness = now_ms + millis(started.elapsed()) - t;
+            let before = obj.state.clone();
+            let eval_started = Instant::now();
+            let eval = evaluate_group(group, &mut obj.state, ctx, t).await;
+            let not_sent: BTreeSet<usize> = eval
+                .errors
+                .iter()
+                .filter(|e| e.kind != RuleErrorKind::Append)
+                .map(|e| e.index)
+                .collect();
+            let mut outgoing: Vec<OutgoingAlert> = Vec::new();
+            for (i, (rule, rs)) in group
+                .rules
+                .iter()
+                .zip(obj.state.rules.iter_mut())
+                .enumerate()
+            {
+                if rule.alert.is_some() && !not_sent.contains(&i) {
+                    outgoing.extend(policy.select(rs.alerts.values_mut(), &exprs[i], t));
+                }
+            }
+            let duration_us = u64::try_from(eval_started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            obj.interval_ms = interval;
+            obj.evaluation_us = duration_us;
+            if k == 0 {
+                obj.claim = None;
+            }
+            match state::commit(bucket, tenant, &obj, version.as_ref()).await? {
+                Commit::Written(v) => version = Some(v),
+                Commit::Lost => {
+                    // Our claim expired and another ruler took the group:
+                    // its evaluation counts, ours is dropped unsent.
+                    warn!(%tenant, namespace = ns, group = group.name, t, "lost the group state commit, dropping our evaluation");
+                    r.lost_races += 1;
+                    self.metrics.update(&key, |m| m.lost_races_total += 1);
+                    return Ok(());
+                }
+            }
+            let failed = eval.errors.len() as u64;
+            r.evaluations += 1;
+            r.failed_rules += failed;
+            let events = history::transitions(ns, &group.name, &before, &obj.state, t);
+            if let Err(e) = history::append(bucket, tenant, ns, &group.name, t, events).await {
+                r.errors.push(format!(
+                    "tenant {tenant} namespace {ns:?} group {:?}: writing alert history: {e}",
+                    group.name
+                ));
+            }
+            let sent = outgoing.len() as u64;
+            let mut send_failed = false;
+            if !outgoing.is_empty() {
+                if let Err(e) = self.sender.send(tenant, outgoing).await {
+                    send_failed = true;
+                    warn!(%tenant, namespace = ns, group = group.name, error = %e, "sending alerts failed");
+                    r.errors.push(format!(
+                        "tenant {tenant} namespace {ns:?} group {:?}: sending {sent} alerts: {e:#}",
+                        group.name
+                    ));
+                } else {
+                    r.alerts_sent += sent;
+                }
+            }
+            self.metrics.update(&key, |m| {
+                m.evaluations_total += 1;
+                m.evaluation_failures_total += failed;
+                m.lateness_last_ms = lateness;
+                m.lateness_max_ms = m.lateness_max_ms.max(lateness);
+                m.duration_last_us = duration_us;
+                m.last_evaluation_ms = t;
+                if send_failed {
+                    m.send_failures_total += 1;
+                } else {
+                    m.alerts_sent_total += sent;
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+fn group_key(job: &Job) -> GroupKey {
+    GroupKey {
+        tenant: job.tenant.clone(),
+        namespace: job.namespace.clone(),
+        group: job.group.name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_validate_and_parse_human_durations() {
+        RulerOptions::default()
+            .validate()
+            .expect("defaults are valid");
+        let o: RulerOptions =
+            serde_json::from_str(r#"{"resend_delay":"2m","watchdog":true}"#).expect("parse");
+        assert_eq!(o.resend_delay, Duration::from_secs(120));
+        assert!(o.watchdog);
+        let bad = RulerOptions {
+            max_slots_per_run: 0,
+            ..RulerOptions::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! The stored state of one rule group: one JSON object per (tenant,
+//! namespace, group), read at the start of an invocation and replaced
+//! only with conditional writes. Format: `docs/format/ruler.md`.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use stratus_model::TenantId;
+use stratus_storage::{Bucket, ObjectVersion, StorageError};
+
+use crate::error::{Result, RulerError};
+use crate::group::GroupState;
+use crate::keys;
+
+/// The version of [`StoredGroup`] this code writes and reads.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// A ruler working on a group's slots: others leave the group alone until
+/// `expires_at_ms`, so a slot is evaluated (and its samples appended) once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The claiming ruler instance (a ULID).
+    pub owner: String,
+    /// Unix ms after which the claim is void (the claimer died).
+    pub expires_at_ms: i64,
+}
+
+/// The object at `tenants/<t>/ruler/state/<namespace>/<group>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredGroup {
+    pub version: u32,
+    pub namespace: String,
+    pub group: String,
+    /// The interval the last evaluation was scheduled with.
+    #[serde(default)]
+    pub interval_ms: i64,
+    /// Wall-clock duration of the last evaluation of the whole group.
+    #[serde(default)]
+    pub evaluation_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    /// Alert and series state; `state.last_evaluation_ms` is the last
+    /// evaluated slot.
+    pub state: GroupState,
+}
+
+impl StoredGroup {
+    pub fn new(namespace: &str, group: &str) -> Self {
+        Self {
+            version: STATE_FORMAT_VERSION,
+            namespace: namespace.to_string(),
+            group: group.to_string(),
+            interval_ms: 0,
+            evaluation_us: 0,
+            claim: None,
+            state: GroupState::default(),
+        }
+    }
+
+    pub fn decode(key: &str, bytes: &[u8]) -> Result<Self> {
+        let corrupt = |reason: String| RulerError::Corrupt {
+            key: key.to_string(),
+            reason,
+        };
+        let v: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(format!("expected JSON, got {e}")))?;
+        match v.get("version").and_then(serde_json::Value::as_u64) {
+            Some(n) if n == u64::from(STATE_FORMAT_VERSION) => {}
+            other => {
+                return Err(corrupt(format!(
+                    "expected group state version {STATE_FORMAT_VERSION}, got {other:?}"
+                )))
+            }
+        }
+        serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))
+    }
+
+    pub fn encode(&self, key: &str) -> Result<Bytes> {
+        serde_json::to_vec(self)
+            .map(Bytes::from)
+            .map_err(|e| RulerError::Corrupt {
+                key: key.to_string(),
+                reason: format!("cannot serialise group state: {e}"),
+            })
+    }
+}
+
+/// How a conditional write of a state object went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commit {
+    /// Written; the version to pass to the next write.
+    Written(ObjectVersion),
+    /// Another writer changed the object since we read it.
+    Lost,
+}
+
+/// Reads a group's state; `None` when it was never evaluated.
+pub async fn load(
+    bucket: &Bucket,
+    tenant: &TenantId,
+    namespace: &str,
+    group: &str,
+) -> Result<Option<(StoredGroup, ObjectVersion)>> {
+    let key = keys::state(tenant, namespace, group);
+    match bucket.get(&key).await {
+        Ok((bytes, version)) => Ok(Some((StoredGroup::decode(key.as_ref(), &bytes)?, version))),
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `obj` if the stored object is still at `expected` (`None`: if
+/// there is none).
+pub async fn commit(
+    bucket: &Bucket,
+    tenant: &TenantId,
+    obj: &StoredGroup,
+    expected: Option<&ObjectVersion>,
+) -> Result<Commit> {
+    let key = keys::state(tenant, &obj.namespace, &obj.group);
+    let data = obj.encode(key.as_ref())?;
+    let r = match expected {
+        Some(v) => bucket.put_if_match(&key, data, v).await,
+        None => bucket.put_if_absent(&key, data).await,
+    };
+    match r {
+        Ok(v) => Ok(Commit::Written(v)),
+        Err(StorageError::PreconditionFailed { .. } | StorageError::AlreadyExists { .. }) => {
+            Ok(Commit::Lost)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the state of one group (after the group was deleted).
+pub async fn delete(
+    bucket: &Bucket,
+    tenant: &TenantId,
+    namespace: &str,
+    group: &str,
+) -> Result<()> {
+    Ok(bucket
+        .delete(&keys::state(tenant, namespace, group))
+        .await?)
+}
+
+/// Deletes the state of every group of a namespace.
+pub async fn delete_namespace(bucket: &Bucket, tenant: &TenantId, namespace: &str) -> Result<()> {
+    for o in bucket
+        .list(&keys::state_namespace_prefix(tenant, namespace))
+        .await?
+    {
+        bucket.delete(&o.key).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stale_version_loses_the_commit() {
+        let bucket = Bucket::in_memory();
+        let t = TenantId::anonymous();
+        let mut obj = StoredGroup::new("ns", "g");
+        let Commit::Written(v1) = commit(&bucket, &t, &obj, None).await.expect("first") else {
+            panic!("first write must win")
+        };
+        assert_eq!(
+            commit(&bucket, &t, &obj, None).await.expect("second"),
+            Commit::Lost
+        );
+        obj.state.last_evaluation_ms = Some(60_000);
+        let Commit::Written(_) = commit(&bucket, &t, &obj, Some(&v1)).await.expect("update") else {
+            panic!("update at the read version must win")
+        };
+        assert_eq!(
+            commit(&bucket, &t, &obj, Some(&v1)).await.expect("stale"),
+            Commit::Lost
+        );
+        let (back, _) = load(&bucket, &t, "ns", "g")
+            .await
+            .expect("load")
+            .expect("exists");
+        assert_eq!(back, obj);
+    }
+
+    #[test]
+    fn unknown_versions_are_refused() {
+        let e = StoredGroup::decode(
+            "k",
+            br#"{"version":2,"namespace":"n","group":"g","state":{"rules":[]}}"#,
+        )
+        .expect_err("version 2");
+        assert!(
+            e.to_string()
+                .contains("expected group state version 1, got Some(2)"),
+            "{e}"
+        );
+        assert!(StoredGroup::decode("k", b"not json").is_err());
+    }
+}
