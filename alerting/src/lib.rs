@@ -6,8 +6,10 @@
 
 pub mod adapters;
 pub mod http;
+pub mod metrics;
 pub mod service;
 
 pub use adapters::{CommitterAppender, EngineQuerier};
 pub use http::{router, AlertingApi};
+pub use metrics::AlertingCollector;
 pub use service::{now_ms, Alerting, NotifierSender, PassReport};

@@ -327,6 +327,10 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
                 ruler: Arc::new(ruler),
                 notifier: Some(notifier),
             };
+            registry.register_collector(Box::new(stratus_alerting::AlertingCollector {
+                ruler: Some(alerting.ruler.clone()),
+                notifier: alerting.notifier.clone(),
+            }));
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let tick = cfg.ruler_tick;
             let handle = tokio::spawn(async move {

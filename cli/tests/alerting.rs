@@ -463,6 +463,30 @@ async fn threshold_alert_fires_once_survives_a_kill_respects_silences_and_resolv
         "no second notification for a"
     );
     pusher.abort();
+
+    // Self-metrics of the ruler and the notifier (of the restarted process).
+    let text = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    let metric = |name: &str| {
+        stratus_tests::prometheus::metric_sum(&text, name)
+            .unwrap_or_else(|e| panic!("{e}:\n{text}"))
+    };
+    assert!(
+        metric("stratus_ruler_evaluations_total") > 10.0,
+        "evaluations are counted"
+    );
+    assert_eq!(metric("stratus_ruler_evaluation_failures_total"), 0.0);
+    assert!(
+        metric("stratus_notifier_notifications_total") >= 3.0,
+        "firing and resolved a, firing b are counted"
+    );
+    assert!(metric("stratus_ruler_group_last_duration_seconds") > 0.0);
 }
 
 async fn push_to(client: &reqwest::Client, base: &str, a: f64, b: f64) {

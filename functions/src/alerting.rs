@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use stratus_alerting::service::{notifier_config, tick_all};
 use stratus_alerting::{now_ms, Alerting, CommitterAppender, EngineQuerier, NotifierSender};
@@ -19,7 +20,7 @@ use stratus_ruler::store::RuleStore;
 use stratus_ruler::Ruler;
 use stratus_storage::{Bucket, StorageError};
 
-use crate::Settings;
+use crate::{ScheduledEvent, Settings};
 
 /// The notifier with the configuration in the bucket, if there is one.
 pub async fn notifier(bucket: &Bucket, settings: &Settings) -> anyhow::Result<Arc<Notifier>> {
@@ -144,4 +145,42 @@ pub async fn run_notifier(
         }
         tokio::time::sleep(settings.notifier_tick).await;
     }
+}
+
+/// The invocation's deadline (Unix ms, as Lambda gives it) as an `Instant`.
+pub fn deadline(unix_ms: u64) -> Instant {
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(now))
+}
+
+/// The ruler function's handler: an EventBridge Scheduler event in, the
+/// [`AlertingResult`] out.
+pub async fn ruler_handler(
+    alerting: &Alerting,
+    settings: &Settings,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let input: ScheduledEvent = serde_json::from_value(event.payload).unwrap_or_default();
+    let r = run_ruler(alerting, settings, Some(deadline(event.context.deadline))).await;
+    tracing::info!(execution = ?input.execution_id, result = ?r, "ruler invocation");
+    Ok(serde_json::to_value(r)?)
+}
+
+/// The notifier function's handler.
+pub async fn notifier_handler(
+    notifier: &Notifier,
+    bucket: &Bucket,
+    settings: &Settings,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let input: ScheduledEvent = serde_json::from_value(event.payload).unwrap_or_default();
+    let r = run_notifier(
+        notifier,
+        bucket,
+        settings,
+        Some(deadline(event.context.deadline)),
+    )
+    .await;
+    tracing::info!(execution = ?input.execution_id, result = ?r, "notifier invocation");
+    Ok(serde_json::to_value(r)?)
 }

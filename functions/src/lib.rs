@@ -75,12 +75,29 @@ pub fn query_app_with_cache(
     cache: Option<Arc<stratus_storage::RangeCache>>,
 ) -> Router {
     let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
-        bucket,
+        bucket.clone(),
         BucketSourceOptions {
             object_cache: cache,
             ..BucketSourceOptions::default()
         },
     ));
+    // Rule files and silences are managed here too; their notifier never
+    // sends (that is the notifier function's job), so it needs no
+    // receivers.
+    let config = stratus_alerting::service::notifier_config(None)
+        .expect("the built-in notifier configuration is valid");
+    let notifier = stratus_notifier::Notifier::new(
+        bucket.clone(),
+        config,
+        stratus_notifier::NotifierOptions::default(),
+    )
+    .expect("the built-in notifier configuration is valid");
+    let alerting = stratus_alerting::router(stratus_alerting::AlertingApi {
+        store: stratus_ruler::store::RuleStore::new(bucket.clone()),
+        options: settings.ruler.clone(),
+        notifier: Arc::new(notifier),
+        multitenancy: settings.http.multitenancy,
+    });
     stratus_query::api::router(QueryState {
         engine: Engine::new(source.clone(), settings.engine.clone()),
         source,
@@ -89,6 +106,7 @@ pub fn query_app_with_cache(
         max_body_bytes: settings.http.max_body_bytes,
         admin: None,
     })
+    .merge(alerting)
     .merge(health())
     .layer(axum::middleware::from_fn(refuse_oversized))
 }

@@ -224,7 +224,7 @@ fn roles_grant_least_privilege_on_the_bucket() {
             && query_writes
                 .iter()
                 .all(|r| r.ends_with("/tenants/*/rules/*")
-                    || r.ends_with("/tenants/*/notifier/silences/*")),
+                    || r.ends_with("/tenants/*/notifier/silences.json")),
         "query writes rule files and silences only: {query_writes:?}"
     );
     let (ruler, _) = grants(&blocks, "ruler_s3");

@@ -66,7 +66,7 @@ data "aws_iam_policy_document" "query_s3" {
     actions = ["s3:PutObject", "s3:DeleteObject"]
     resources = [
       "${aws_s3_bucket.this.arn}/tenants/*/rules/*",
-      "${aws_s3_bucket.this.arn}/tenants/*/notifier/silences/*",
+      "${aws_s3_bucket.this.arn}/tenants/*/notifier/silences.json",
     ]
   }
 
