@@ -73,9 +73,12 @@ pub enum IntegrationKind {
         hello: String,
         auth: Option<(String, String)>,
     },
-    /// Stratus extension: forward to an external Alertmanager's `/api/v2/alerts`.
+    /// Stratus extension: forward to an external Alertmanager's
+    /// `/api/v2/alerts`, as Prometheus does: on every change, and every
+    /// `resend_interval` while alerts fire (default 1m).
     Alertmanager {
         url: String,
+        resend_interval_ms: i64,
     },
 }
 
@@ -88,6 +91,22 @@ impl Integration {
             IntegrationKind::PagerDuty { .. } => "pagerduty",
             IntegrationKind::Email { .. } => "email",
             IntegrationKind::Alertmanager { .. } => "alertmanager",
+        }
+    }
+
+    /// `webhook[0]`, `slack[1]`, ...: the name in the notification log.
+    pub fn id(&self) -> String {
+        format!("{}[{}]", self.name(), self.index)
+    }
+
+    /// For forwarding to an Alertmanager: how often firing alerts are
+    /// re-posted whatever `repeat_interval` says. `None` for notifications.
+    pub fn resend_interval_ms(&self) -> Option<i64> {
+        match self.kind {
+            IntegrationKind::Alertmanager {
+                resend_interval_ms, ..
+            } => Some(resend_interval_ms),
+            _ => None,
         }
     }
 }

@@ -9,12 +9,24 @@
 //! the group is flushed again at `t + k * group_interval`; a flush sends only
 //! if Alertmanager's dedup rules say so (new firing alert, newly resolved
 //! with `send_resolved`, all resolved, or `repeat_interval` passed).
-//! Resolved alerts already present at the last notification leave the group.
+//! Resolved alerts already stored as resolved at the last notification leave
+//! the group.
+//!
+//! Forwarding to an Alertmanager (`alertmanager_configs`) follows
+//! Prometheus's notifier instead of the dedup rules: the receiver resolves
+//! an alert once its `endsAt` (or its own `resolve_timeout`) passes, so
+//! while the receiver knows of firing alerts the group is re-posted at least
+//! every `resend_interval` (whatever `repeat_interval` says), and at any
+//! flush (`group_interval` after the last forward) where what it would
+//! post changed: an alert came, left, resolved, or got a new `endsAt` or
+//! annotations ([`crate::message::forward_digest`], kept in the log entry).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::alert::{fingerprint_hex, StoredAlert};
+use crate::config::Integration;
 use crate::matcher::LabelSet;
+use crate::message::forward_digest;
 use crate::nflog::{needs_update, LogEntry};
 use crate::route::Route;
 
@@ -85,38 +97,51 @@ pub enum Decision {
     },
 }
 
-/// Decides what the group `g` does on one integration at `now`.
+/// A tick early by up to this share of `resend_interval` still re-forwards,
+/// so ticks every `resend_interval` with some jitter do not skip a period.
+const RESEND_SLACK_DIVISOR: i64 = 10;
+
+/// Decides what the group `g` does on `integration` at `now`.
 pub fn decide(
     entry: Option<&LogEntry>,
     g: &Group<'_>,
     alerts: &[AlertView],
-    send_resolved: bool,
+    integration: &Integration,
     now: i64,
     me: &str,
 ) -> Decision {
-    if entry
-        .and_then(|e| e.claim.as_ref())
-        .is_some_and(|c| c.until_ms > now && c.owner != me)
-    {
+    if entry.is_some_and(|e| e.claimed_by_other(me, now)) {
         return Decision::Claimed;
     }
+    let send_resolved = integration.send_resolved;
     let last_sent = entry.and_then(|e| e.sent_at_ms);
     let members: Vec<usize> = g
         .members
         .iter()
         .copied()
         .filter(|&i| {
+            // Resolved already when the last notification went out (its
+            // end, and our copy of it, no later than that): it was told.
+            // A resolution that arrives late, with an end before the last
+            // notification, is still told.
             let a = &alerts[i].alert;
-            !(a.resolved_at(now) && last_sent.is_some_and(|s| a.ends_at_ms <= s))
+            !(a.resolved_at(now)
+                && last_sent.is_some_and(|s| a.ends_at_ms <= s && a.updated_at_ms <= s))
         })
         .collect();
     let route = g.route;
-    let at = match (entry.filter(|e| e.has_firing()), last_sent) {
+    let told_firing = entry.filter(|e| e.has_firing());
+    let mut resend_due = false;
+    let at = match (told_firing, last_sent) {
         (Some(_), Some(sent)) => {
-            if now < sent + route.group_interval_ms {
+            let elapsed = now - sent;
+            if let Some(resend) = integration.resend_interval_ms() {
+                resend_due = elapsed >= resend - resend / RESEND_SLACK_DIVISOR;
+            }
+            if elapsed < route.group_interval_ms && !resend_due {
                 return Decision::Wait;
             }
-            sent + (now - sent) / route.group_interval_ms * route.group_interval_ms
+            sent + elapsed / route.group_interval_ms * route.group_interval_ms
         }
         _ => {
             let start = members
@@ -139,21 +164,48 @@ pub fn decide(
     if firing.is_empty() && resolved.is_empty() {
         return Decision::Nothing;
     }
-    let fps = |v: &[usize]| -> BTreeSet<String> {
-        v.iter().map(|&i| alerts[i].fingerprint.clone()).collect()
+    let send = match (integration.resend_interval_ms(), told_firing) {
+        // Forwarding, as Prometheus posts to Alertmanager: every resend
+        // interval, and at a flush whenever what it would say changed.
+        (Some(_), Some(e)) => {
+            resend_due || {
+                let digest = forward_digest(
+                    shown(&firing, &resolved, send_resolved).map(|i| &alerts[i].alert),
+                    now,
+                );
+                e.forwarded_digest.as_deref() != Some(digest.as_str())
+            }
+        }
+        _ => {
+            let fps = |v: &[usize]| -> BTreeSet<String> {
+                v.iter().map(|&i| alerts[i].fingerprint.clone()).collect()
+            };
+            needs_update(
+                entry,
+                &fps(&firing),
+                &fps(&resolved),
+                send_resolved,
+                route.repeat_interval_ms,
+                at,
+            )
+        }
     };
-    if needs_update(
-        entry,
-        &fps(&firing),
-        &fps(&resolved),
-        send_resolved,
-        route.repeat_interval_ms,
-        at,
-    ) {
+    if send {
         Decision::Send { firing, resolved }
     } else {
         Decision::Nothing
     }
+}
+
+/// The alerts a notification shows: the firing ones, then the resolved
+/// ones if the integration sends resolved notifications.
+pub fn shown<'a>(
+    firing: &'a [usize],
+    resolved: &'a [usize],
+    send_resolved: bool,
+) -> impl Iterator<Item = usize> + 'a {
+    let resolved = if send_resolved { resolved } else { &[] };
+    firing.iter().chain(resolved).copied()
 }
 
 /// Builds the views of `alerts`: fingerprints, silences and inhibitions.

@@ -32,16 +32,48 @@
 //! group key (PagerDuty on `dedup_key`), a lost page is worse than a repeated
 //! one, and Alertmanager itself has the same window.
 //!
+//! # Forwarding to an Alertmanager
+//!
+//! `alertmanager_configs: [{url, send_resolved, resend_interval}]` (a
+//! Stratus extension) posts the group's alerts to an external
+//! Alertmanager's `/api/v2/alerts`. Such an Alertmanager resolves an alert
+//! once its `endsAt` passes (the ruler sets it about four minutes ahead) or,
+//! without one, after its own `resolve_timeout`, so a forward cannot wait
+//! for `repeat_interval`. It behaves like Prometheus's notifier instead:
+//! while the receiver knows of firing alerts, the group is re-posted at
+//! least every `resend_interval` (default `1m`; a tick up to a tenth early
+//! counts), and also at any flush (`group_interval` after the last forward)
+//! where what it would post changed: an alert came or left, resolved, or
+//! has a new `endsAt` or new annotations. Each alert goes with its current
+//! `startsAt` and `endsAt`, resolved ones too, so the external Alertmanager
+//! resolves them; a firing alert whose end the notifier made up from
+//! `resolve_timeout` goes without `endsAt`, so the receiver's own timeout
+//! runs from each post. The first forward still waits for `group_wait`,
+//! silences and inhibitions still apply, and the other integrations of the
+//! receiver keep Alertmanager's dedup and `repeat_interval`. Forwards use
+//! the same claim and commit; the log entry also keeps a digest of what was
+//! posted ([`message::forward_digest`]).
+//!
+//! # Collecting the notification log
+//!
+//! Each `tick` deletes the log entries of groups that no longer exist (all
+//! their alerts resolved, notified and collected, or their receiver gone
+//! from the configuration) once their last send is older than
+//! [`NotifierOptions::nflog_retention`] (5 days, Alertmanager's
+//! `--data.retention`). It reads at most
+//! [`NotifierOptions::nflog_gc_per_tick`] candidates per tick (one listing
+//! of the log plus that many reads and deletes). An entry is claimed for
+//! collection with a conditional write before it is deleted, so a
+//! notifier that is sending it, or that touched it after it was judged,
+//! keeps it; see `notifier/gc.rs`.
+//!
 //! # What is supported
 //!
 //! Receivers: `webhook_configs`, `slack_configs`, `pagerduty_configs`
 //! (Events API v2), `email_configs` (plain SMTP, see [`smtp`]) and the
-//! Stratus extension `alertmanager_configs: [{url}]`, which forwards the
-//! group's alerts to an external Alertmanager's `/api/v2/alerts` (give its
-//! route a short `repeat_interval`, e.g. `1m`, so the external Alertmanager
-//! does not time the alerts out). Templates are the subset documented in
-//! [`message`]. Not supported yet: template files, time intervals, other
-//! receiver kinds, STARTTLS.
+//! forwarding above. Templates are the subset documented in [`message`].
+//! Not supported yet: template files, time intervals, other receiver kinds,
+//! STARTTLS.
 
 pub mod alert;
 pub mod config;

@@ -309,31 +309,63 @@ pub fn render(integration: &Integration, data: &NotificationData) -> Outgoing {
                 data: format!("{}\r\n\r\n{body}", headers.join("\r\n")),
             })
         }
-        IntegrationKind::Alertmanager { url } => {
-            let alerts: Vec<Value> = data
-                .alerts
-                .iter()
-                .map(|a| {
-                    let mut v = json!({
-                        "labels": a.labels,
-                        "annotations": a.annotations,
-                        "startsAt": format_rfc3339(a.starts_at_ms),
-                        "generatorURL": a.generator_url,
-                    });
-                    // A firing alert whose end we made up is sent without
-                    // one, so the external Alertmanager applies its own timeout.
-                    if a.resolved_at(data.now) || !a.timeout {
-                        v["endsAt"] = json!(format_rfc3339(a.ends_at_ms));
-                    }
-                    v
-                })
-                .collect();
-            Outgoing::Http {
-                url: format!("{url}/api/v2/alerts"),
-                body: Value::Array(alerts),
-            }
-        }
+        IntegrationKind::Alertmanager { url, .. } => Outgoing::Http {
+            url: format!("{url}/api/v2/alerts"),
+            body: Value::Array(
+                data.alerts
+                    .iter()
+                    .map(|a| forwarded_alert(a, data.now))
+                    .collect(),
+            ),
+        },
     }
+}
+
+/// An alert as forwarded to an Alertmanager (its `PostableAlert`): the
+/// current start and end, so each forward moves the receiver's `endsAt`
+/// forward and a resolved alert resolves there. A firing alert whose end we
+/// made up (`resolve_timeout`) is sent without one, so the external
+/// Alertmanager applies its own timeout from the time of each forward.
+fn forwarded_alert(a: &StoredAlert, now: i64) -> Value {
+    let mut v = json!({
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "startsAt": format_rfc3339(a.starts_at_ms),
+        "generatorURL": a.generator_url,
+    });
+    if a.resolved_at(now) || !a.timeout {
+        v["endsAt"] = json!(format_rfc3339(a.ends_at_ms));
+    }
+    v
+}
+
+/// What a forward of `alerts` at `now` would tell an Alertmanager, as 32
+/// hex digits of SHA-256: the alerts (in fingerprint order), each with its
+/// status and exactly the fields [`render`] forwards. Equal digests mean
+/// the receiver would learn nothing new, only a later deadline.
+pub fn forward_digest<'a>(alerts: impl IntoIterator<Item = &'a StoredAlert>, now: i64) -> String {
+    let mut items: Vec<(String, bool, Value)> = alerts
+        .into_iter()
+        .map(|a| {
+            (
+                fingerprint_hex(a.fingerprint()),
+                a.resolved_at(now),
+                forwarded_alert(a, now),
+            )
+        })
+        .collect();
+    items.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut h = Sha256::new();
+    for (fp, resolved, alert) in &items {
+        h.update(fp.as_bytes());
+        h.update([u8::from(*resolved)]);
+        h.update(alert.to_string().as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -377,5 +409,32 @@ mod tests {
         assert_eq!(body["alerts"][0]["endsAt"], ZERO_TIME);
         assert_eq!(body["commonLabels"], json!({"team": "db"}));
         assert_eq!(body["commonAnnotations"], json!({"summary": "bad"}));
+    }
+
+    #[test]
+    fn the_forward_digest_changes_with_what_the_receiver_would_learn() {
+        let d = data();
+        let (a, b) = (d.alerts[0].clone(), d.alerts[1].clone());
+        let base = forward_digest([&a, &b], 1000);
+        assert_eq!(base.len(), 32);
+        assert_eq!(
+            base,
+            forward_digest([&b, &a], 1000),
+            "order does not matter"
+        );
+        // A made-up end is not forwarded, so moving it changes nothing...
+        let mut later = a.clone();
+        later.ends_at_ms += 60_000;
+        assert_eq!(base, forward_digest([&later, &b], 1000));
+        // ...but a sender's end, an annotation or a resolution does.
+        later.timeout = false;
+        assert_ne!(base, forward_digest([&later, &b], 1000));
+        let annotated = StoredAlert {
+            annotations: [("summary".to_string(), "worse".to_string())].into(),
+            ..a.clone()
+        };
+        assert_ne!(base, forward_digest([&annotated, &b], 1000));
+        assert_ne!(base, forward_digest([&a, &b], a.ends_at_ms));
+        assert_ne!(base, forward_digest([&a], 1000));
     }
 }

@@ -17,6 +17,8 @@ pub struct MetricsSnapshot {
     pub alerts_inhibited: u64,
     /// Notification-log writes lost to another notifier.
     pub nflog_conflicts_total: u64,
+    /// Notification-log entries of gone groups deleted.
+    pub nflog_collected_total: u64,
 }
 
 #[derive(Debug, Default)]

@@ -23,6 +23,10 @@ pub struct LogEntry {
     pub firing: BTreeSet<String>,
     #[serde(default)]
     pub resolved: BTreeSet<String>,
+    /// Forwarding to an Alertmanager only: [`crate::message::forward_digest`]
+    /// of the last forward, to tell a changed group from an unchanged one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_digest: Option<String>,
     /// Set while a notifier is sending; others stay away until `until_ms`.
     #[serde(default)]
     pub claim: Option<Claim>,
@@ -50,6 +54,7 @@ impl Default for LogEntry {
             sent_at_ms: None,
             firing: BTreeSet::new(),
             resolved: BTreeSet::new(),
+            forwarded_digest: None,
             claim: None,
         }
     }
@@ -59,6 +64,13 @@ impl LogEntry {
     /// Whether the receiver was last told that some alerts fire.
     pub fn has_firing(&self) -> bool {
         self.sent_at_ms.is_some() && !self.firing.is_empty()
+    }
+
+    /// Whether another notifier (any owner but `me`) holds a live claim.
+    pub fn claimed_by_other(&self, me: &str, now: i64) -> bool {
+        self.claim
+            .as_ref()
+            .is_some_and(|c| c.until_ms > now && c.owner != me)
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`Notifier`]: loads a tenant's state from the bucket, does one step
 //! (receive alerts, dispatch, change silences) and writes it back.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use rand::Rng;
@@ -12,8 +13,8 @@ use crate::alert::{
     merge_into, AlertStatus, GettableAlert, PostableAlert, ReceiverRef, StoredAlert,
 };
 use crate::config::{Config, Integration};
-use crate::dispatch::{annotate, decide, groups, AlertView, Decision, Group};
-use crate::message::{render, NotificationData, Outgoing};
+use crate::dispatch::{annotate, decide, groups, shown, AlertView, Decision, Group};
+use crate::message::{forward_digest, render, NotificationData, Outgoing};
 use crate::metrics::NotifierMetrics;
 use crate::nflog::{Claim, LogEntry};
 use crate::silence::{self, PostableSilence, Silence};
@@ -21,6 +22,7 @@ use crate::state::{self, AlertsDoc, SilencesDoc, MAX_CAS_ATTEMPTS};
 use crate::transport::{DeliveryError, NetTransport, Transport};
 use crate::{NotifierError, Result};
 
+mod gc;
 mod types;
 
 pub use types::{
@@ -145,11 +147,18 @@ impl Notifier {
         });
         let groups = groups(&self.config.route, &views);
         report.groups = groups.len();
+        let mut live = HashSet::new();
         for g in &groups {
             let Some(receiver) = self.config.receiver(&g.route.receiver) else {
                 continue;
             };
             for integration in &receiver.integrations {
+                live.insert(state::nflog_key(
+                    tenant,
+                    &receiver.name,
+                    &integration.id(),
+                    &g.key,
+                ));
                 if let Err(e) = self
                     .flush(tenant, g, integration, &views, now, &mut report)
                     .await
@@ -168,6 +177,13 @@ impl Notifier {
                 warn!(tenant = %tenant, error = %e, "could not drop old resolved alerts");
                 0
             });
+        report.nflog_collected = self
+            .collect_nflog(tenant, &live, now)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(tenant = %tenant, error = %e, "could not collect old notification-log entries");
+                0
+            });
         Ok(report)
     }
 
@@ -181,25 +197,19 @@ impl Notifier {
         report: &mut TickReport,
     ) -> Result<()> {
         let receiver = g.route.receiver.as_str();
-        let integ = format!("{}[{}]", integration.name(), integration.index);
+        let integ = integration.id();
         let key = state::nflog_key(tenant, receiver, &integ, &g.key);
         for _ in 0..MAX_CAS_ATTEMPTS {
             let (entry, version) = state::load::<LogEntry>(&self.bucket, &key).await?;
-            let (firing, resolved) = match decide(
-                entry.as_ref(),
-                g,
-                views,
-                integration.send_resolved,
-                now,
-                &self.instance,
-            ) {
-                Decision::Send { firing, resolved } => (firing, resolved),
-                Decision::Claimed => {
-                    report.claimed_elsewhere += 1;
-                    return Ok(());
-                }
-                Decision::Wait | Decision::Nothing => return Ok(()),
-            };
+            let (firing, resolved) =
+                match decide(entry.as_ref(), g, views, integration, now, &self.instance) {
+                    Decision::Send { firing, resolved } => (firing, resolved),
+                    Decision::Claimed => {
+                        report.claimed_elsewhere += 1;
+                        return Ok(());
+                    }
+                    Decision::Wait | Decision::Nothing => return Ok(()),
+                };
             let base = entry.unwrap_or_else(|| LogEntry {
                 receiver: receiver.into(),
                 integration: integ.clone(),
@@ -221,11 +231,9 @@ impl Notifier {
                 debug!(tenant = %tenant, group = %g.key, "another notifier wrote the log first, re-reading");
                 continue;
             };
-            let mut alerts: Vec<StoredAlert> =
-                firing.iter().map(|&i| views[i].alert.clone()).collect();
-            if integration.send_resolved {
-                alerts.extend(resolved.iter().map(|&i| views[i].alert.clone()));
-            }
+            let alerts: Vec<StoredAlert> = shown(&firing, &resolved, integration.send_resolved)
+                .map(|i| views[i].alert.clone())
+                .collect();
             let data = NotificationData {
                 receiver: receiver.into(),
                 group_key: g.key.clone(),
@@ -249,6 +257,9 @@ impl Notifier {
                         sent_at_ms: Some(now),
                         firing: fps(&firing),
                         resolved: fps(&resolved),
+                        forwarded_digest: integration
+                            .resend_interval_ms()
+                            .map(|_| forward_digest(&data.alerts, now)),
                         claim: None,
                         ..base
                     };
@@ -454,7 +465,7 @@ fn outcome(
 ) -> NotificationOutcome {
     NotificationOutcome {
         receiver: g.route.receiver.clone(),
-        integration: format!("{}[{}]", integration.name(), integration.index),
+        integration: integration.id(),
         group_key: g.key.clone(),
         firing,
         resolved,

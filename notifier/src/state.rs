@@ -8,7 +8,6 @@
 //!                                             (receiver, integration, group)
 //! ```
 
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -44,6 +43,11 @@ pub fn silences_key(t: &TenantId) -> ObjectPath {
     notifier_key(t, &["silences.json"])
 }
 
+/// `tenants/<t>/notifier/nflog`: every notification-log entry is under it.
+pub fn nflog_prefix(t: &TenantId) -> ObjectPath {
+    notifier_key(t, &["nflog"])
+}
+
 /// `tenants/<t>/notifier/nflog/<hex sha256 of receiver, integration, group key>.json`
 pub fn nflog_key(t: &TenantId, receiver: &str, integration: &str, group_key: &str) -> ObjectPath {
     let mut h = Sha256::new();
@@ -72,6 +76,9 @@ mod tests {
             k.as_ref().starts_with("tenants/acme/notifier/nflog/") && k.as_ref().ends_with(".json")
         );
         assert_ne!(k, nflog_key(&t, "r", "webhook[1]", "{}:{}"));
+        assert!(k
+            .as_ref()
+            .starts_with(&format!("{}/", nflog_prefix(&t).as_ref())));
     }
 }
 
@@ -135,7 +142,8 @@ pub async fn load<T: DeserializeOwned + Versioned>(
         key: key.to_string(),
         message,
     };
-    let doc: T = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let text = stratus_storage::sealed::open(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let doc: T = serde_json::from_slice(text).map_err(|e| corrupt(e.to_string()))?;
     if doc.version() != FORMAT_VERSION {
         return Err(corrupt(format!(
             "expected format version {FORMAT_VERSION}, got {}",
@@ -153,9 +161,11 @@ pub async fn write<T: Serialize>(
     doc: &T,
     prev: Option<&ObjectVersion>,
 ) -> Result<Option<ObjectVersion>> {
-    let bytes = Bytes::from(serde_json::to_vec(doc).map_err(|e| NotifierError::Corrupt {
-        key: key.to_string(),
-        message: e.to_string(),
+    let bytes = stratus_storage::sealed::seal(&serde_json::to_vec(doc).map_err(|e| {
+        NotifierError::Corrupt {
+            key: key.to_string(),
+            message: e.to_string(),
+        }
     })?);
     let r = match prev {
         Some(v) => bucket.put_if_match(key, bytes, v).await,

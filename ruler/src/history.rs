@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use stratus_model::TenantId;
@@ -191,7 +190,9 @@ pub async fn append(
         key: key.to_string(),
         reason: format!("cannot serialise history: {e}"),
     })?;
-    bucket.put(&key, Bytes::from(data)).await?;
+    bucket
+        .put(&key, stratus_storage::sealed::seal(&data))
+        .await?;
     Ok(())
 }
 
@@ -200,6 +201,7 @@ fn decode(key: &str, bytes: &[u8]) -> Result<HistoryObject> {
         key: key.to_string(),
         reason,
     };
+    let bytes = stratus_storage::sealed::open(bytes).map_err(|e| corrupt(e.to_string()))?;
     let v: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| corrupt(format!("expected JSON, got {e}")))?;
     match v.get("version").and_then(serde_json::Value::as_u64) {

@@ -63,6 +63,7 @@ impl StoredGroup {
             key: key.to_string(),
             reason,
         };
+        let bytes = stratus_storage::sealed::open(bytes).map_err(|e| corrupt(e.to_string()))?;
         let v: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| corrupt(format!("expected JSON, got {e}")))?;
         match v.get("version").and_then(serde_json::Value::as_u64) {
@@ -78,7 +79,7 @@ impl StoredGroup {
 
     pub fn encode(&self, key: &str) -> Result<Bytes> {
         serde_json::to_vec(self)
-            .map(Bytes::from)
+            .map(|v| stratus_storage::sealed::seal(&v))
             .map_err(|e| RulerError::Corrupt {
                 key: key.to_string(),
                 reason: format!("cannot serialise group state: {e}"),
@@ -191,7 +192,9 @@ mod tests {
     fn unknown_versions_are_refused() {
         let e = StoredGroup::decode(
             "k",
-            br#"{"version":2,"namespace":"n","group":"g","state":{"rules":[]}}"#,
+            &stratus_storage::sealed::seal(
+                br#"{"version":2,"namespace":"n","group":"g","state":{"rules":[]}}"#,
+            ),
         )
         .expect_err("version 2");
         assert!(
@@ -199,6 +202,12 @@ mod tests {
                 .contains("expected group state version 1, got Some(2)"),
             "{e}"
         );
-        assert!(StoredGroup::decode("k", b"not json").is_err());
+        assert!(StoredGroup::decode("k", &stratus_storage::sealed::seal(b"not json")).is_err());
+        // A damaged object is refused before parsing.
+        let good = StoredGroup::new("n", "g").encode("k").expect("encode");
+        let mut bad = good.to_vec();
+        bad[2] ^= 0x20;
+        let e = StoredGroup::decode("k", &bad).expect_err("damaged");
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
     }
 }

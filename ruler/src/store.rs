@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use stratus_model::TenantId;
 use stratus_storage::{Bucket, ObjectVersion, StorageError};
 
@@ -115,7 +114,8 @@ impl RuleStore {
             key: key.to_string(),
             reason,
         };
-        let text = std::str::from_utf8(&bytes)
+        let bytes = stratus_storage::sealed::open(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let text = std::str::from_utf8(bytes)
             .map_err(|e| corrupt(format!("expected UTF-8 YAML, got {e}")))?;
         let file = parse_rule_file(namespace, text).map_err(|e| corrupt(e.to_string()))?;
         Ok(Some((file, version)))
@@ -265,7 +265,7 @@ impl RuleStore {
                 },
                 other => other,
             })?;
-            let data = Bytes::from(render(&file)?);
+            let data = stratus_storage::sealed::seal(render(&file)?.as_bytes());
             let r = match &version {
                 Some(v) => self.bucket.put_if_match(&key, data, v).await,
                 None => self.bucket.put_if_absent(&key, data).await,

@@ -15,6 +15,7 @@ mod fault;
 pub mod keys;
 mod local;
 mod retry;
+pub mod sealed;
 mod stats;
 
 pub use bucket::{Bucket, ObjectInfo, ObjectVersion};

@@ -3,9 +3,11 @@
 
 use serde::Deserialize;
 
-use super::{http_url, Integration, IntegrationKind, RawGlobal, Receiver, Res};
+use super::{duration, http_url, Integration, IntegrationKind, RawGlobal, Receiver, Res};
 
 const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+/// Prometheus's `--rules.alert.resend-delay`.
+const DEFAULT_RESEND_INTERVAL_MS: i64 = 60_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +72,8 @@ struct RawEmail {
 struct RawForward {
     url: Option<String>,
     send_resolved: Option<bool>,
+    /// How often the group's alerts are re-posted while they fire.
+    resend_interval: Option<String>,
 }
 
 impl RawReceiver {
@@ -192,13 +196,23 @@ impl RawReceiver {
             });
         }
         for (index, a) in self.alertmanager_configs.iter().enumerate() {
-            let url = http_url(
-                &format!("{field}.alertmanager_configs[{index}].url"),
-                a.url.as_ref(),
+            let f = format!("{field}.alertmanager_configs[{index}]");
+            let url = http_url(&format!("{f}.url"), a.url.as_ref())?;
+            let resend_interval_ms = duration(
+                &format!("{f}.resend_interval"),
+                &a.resend_interval,
+                DEFAULT_RESEND_INTERVAL_MS,
             )?;
+            if resend_interval_ms <= 0 {
+                return Err(format!(
+                    "{f}.resend_interval: must be greater than 0, got {:?}",
+                    a.resend_interval.as_deref().unwrap_or_default()
+                ));
+            }
             integrations.push(Integration {
                 kind: IntegrationKind::Alertmanager {
                     url: url.trim_end_matches('/').to_string(),
+                    resend_interval_ms,
                 },
                 index,
                 send_resolved: a.send_resolved.unwrap_or(true),

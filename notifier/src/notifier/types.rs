@@ -37,6 +37,12 @@ pub struct NotifierOptions {
     /// Resolved alerts stay stored at least this long (and at least twice
     /// the longest `group_wait + group_interval`) so their resolution is sent.
     pub resolved_retention: Duration,
+    /// A notification-log entry whose group is gone is deleted once its
+    /// last send is older than this (Alertmanager's `--data.retention`).
+    pub nflog_retention: Duration,
+    /// At most this many candidate entries are read (and deleted) per
+    /// tick, so collecting stays cheap; the oldest-modified go first.
+    pub nflog_gc_per_tick: usize,
 }
 
 impl Default for NotifierOptions {
@@ -47,6 +53,8 @@ impl Default for NotifierOptions {
             send_timeout: Duration::from_secs(10),
             claim_ttl: Duration::from_secs(120),
             resolved_retention: Duration::from_secs(3600),
+            nflog_retention: Duration::from_secs(120 * 3600),
+            nflog_gc_per_tick: 20,
         }
     }
 }
@@ -83,6 +91,8 @@ pub struct TickReport {
     pub alerts_inhibited: usize,
     /// Resolved alerts dropped from the store.
     pub alerts_collected: usize,
+    /// Notification-log entries of gone groups deleted.
+    pub nflog_collected: usize,
 }
 
 /// An aggregation group as `GET /api/v2/alerts/groups` shows it.

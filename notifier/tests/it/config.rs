@@ -134,9 +134,19 @@ fn a_full_configuration_parses_with_defaults_and_inheritance() {
     }
     assert!(!slack.integrations[0].send_resolved);
     match &slack.integrations[1].kind {
-        IntegrationKind::Alertmanager { url } => assert_eq!(url, "http://127.0.0.1:9093"),
+        IntegrationKind::Alertmanager {
+            url,
+            resend_interval_ms,
+        } => assert_eq!(
+            (url.as_str(), *resend_interval_ms),
+            ("http://127.0.0.1:9093", 60_000),
+            "trailing slash dropped, resend_interval defaults to 1m"
+        ),
         other => panic!("expected forwarding, got {other:?}"),
     }
+    assert_eq!(slack.integrations[1].resend_interval_ms(), Some(60_000));
+    assert_eq!(slack.integrations[0].resend_interval_ms(), None);
+    assert_eq!(slack.integrations[1].id(), "alertmanager[0]");
     let pd = &c.receiver("pager").expect("pager").integrations[0];
     assert!(
         matches!(&pd.kind, IntegrationKind::PagerDuty { url, severity, .. } if url.contains("events.pagerduty.com") && severity == "critical")
@@ -232,4 +242,22 @@ fn errors_name_the_field() {
     assert!(e.contains("root route must not have matchers"), "{e}");
     let e = err(base);
     assert!(e.contains("route"), "{e}");
+    let forward = |interval: &str| {
+        format!("route: {{receiver: r}}\nreceivers: [{{name: r, alertmanager_configs: [{{url: 'http://am.example:9093', resend_interval: {interval}}}]}}]")
+    };
+    let e = err(&forward("0s"));
+    assert!(
+        e.contains("alertmanager_configs[0].resend_interval") && e.contains("greater than 0"),
+        "{e}"
+    );
+    let e = err(&forward("often"));
+    assert!(
+        e.contains("alertmanager_configs[0].resend_interval") && e.contains("often"),
+        "{e}"
+    );
+    let c = Config::from_yaml(&forward("30s")).expect("valid");
+    assert_eq!(
+        c.receivers[0].integrations[0].resend_interval_ms(),
+        Some(30_000)
+    );
 }

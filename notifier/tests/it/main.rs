@@ -4,6 +4,8 @@
 
 mod config;
 mod dispatch;
+mod forward;
+mod nflog_gc;
 mod receivers;
 
 use std::collections::VecDeque;
