@@ -1,6 +1,10 @@
 //! The HTTP APIs of rules and alerts:
 //!
 //! - Prometheus's read APIs: `GET /api/v1/rules`, `GET /api/v1/alerts`;
+//! - alert state history (Stratus's own): `GET /api/v1/alerts/history`
+//!   with `start`, `end` (default: the last 24 h), and any of `alertname`,
+//!   `namespace`, `group`, `state` (pending, firing, resolved, inactive;
+//!   repeatable) and `label=<name>=<value>` (repeatable);
 //! - the Mimir/Cortex ruler config API, YAML in and out:
 //!   `GET /config/v1/rules`, `GET|POST|DELETE /api/v1/rules/{namespace}`
 //!   (also under `/config/v1/rules/...`), `GET|DELETE
@@ -46,6 +50,7 @@ pub fn router(api: AlertingApi) -> Router {
     Router::new()
         .route("/api/v1/rules", get(prom_rules))
         .route("/api/v1/alerts", get(prom_alerts))
+        .route("/api/v1/alerts/history", get(alert_history))
         .route("/config/v1/rules", get(all_namespaces))
         .route(
             "/api/v1/rules/{namespace}",
@@ -377,4 +382,55 @@ async fn am_status() -> Response {
         "versionInfo": {"version": env!("CARGO_PKG_VERSION"), "branch": "", "buildDate": "", "buildUser": "", "goVersion": "", "revision": "stratus"},
     }))
     .into_response()
+}
+
+async fn alert_history(
+    State(api): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    use stratus_ruler::history::{HistoryFilter, Transition};
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m).prometheus();
+    let t = tenant(&api, &headers).map_err(ApiError::prometheus)?;
+    let mut filter = HistoryFilter::default();
+    let (mut start, mut end) = (None, None);
+    for (k, v) in query_pairs(q) {
+        match k.as_str() {
+            "start" | "end" => {
+                let ms = stratus_query::api::parse_time(&v, &k).map_err(|e| bad(e.to_string()))?;
+                if k == "start" {
+                    start = Some(ms);
+                } else {
+                    end = Some(ms);
+                }
+            }
+            "alertname" => filter.rule = Some(v),
+            "namespace" => filter.namespace = Some(v),
+            "group" => filter.group = Some(v),
+            "state" => filter.states.push(match v.as_str() {
+                "pending" => Transition::Pending,
+                "firing" => Transition::Firing,
+                "resolved" => Transition::Resolved,
+                "inactive" => Transition::Inactive,
+                other => {
+                    return Err(bad(format!(
+                        "state must be pending, firing, resolved or inactive, got {other:?}"
+                    )))
+                }
+            }),
+            "label" => {
+                let (name, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| bad(format!("label must be <name>=<value>, got {v:?}")))?;
+                filter.labels.insert(name.to_string(), value.to_string());
+            }
+            other => return Err(bad(format!("unknown parameter {other:?}"))),
+        }
+    }
+    let end = end.unwrap_or_else(now_ms);
+    let start = start.unwrap_or(end - 24 * 3_600_000);
+    let events = stratus_ruler::history::history(api.store.bucket(), &t, start, end, &filter)
+        .await
+        .map_err(|e| ApiError::from(e).prometheus())?;
+    Ok(success(events))
 }

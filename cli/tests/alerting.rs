@@ -440,6 +440,20 @@ async fn threshold_alert_fires_once_survives_a_kill_respects_silences_and_resolv
         "the silenced instance was notified"
     );
 
+    // The history tells when a went pending, fired and resolved, in order.
+    let h = get_json(
+        &client,
+        &server.url("/api/v1/alerts/history?alertname=HighTemp&label=instance%3Da"),
+    )
+    .await;
+    let states: Vec<&str> = h["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["state"].as_str())
+        .collect();
+    assert_eq!(states, ["pending", "firing", "resolved"], "{h}");
+
     // Expire the silence: b is notified now.
     let del = client
         .delete(server.url(&format!("/api/v2/silence/{silence_id}")))
