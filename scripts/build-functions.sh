@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUNCTIONS=(ingest query compactor authorizer)
+FUNCTIONS=(ingest query compactor ruler notifier authorizer)
 bins=()
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
 arch=(--arm64)
