@@ -58,18 +58,18 @@ pub struct CompactArgs {
     pub work_dir: Option<PathBuf>,
 }
 
-const HOUR: i64 = 3_600_000;
-const WINDOW: i64 = 2 * HOUR;
+pub(super) const HOUR: i64 = 3_600_000;
+pub(super) const WINDOW: i64 = 2 * HOUR;
 /// 2026-01-01T00:00:00Z: aligned to 2 h and 24 h.
 const START_MS: i64 = 1_767_225_600_000;
-const SEED: u64 = 42;
+pub(super) const SEED: u64 = 42;
 /// Series generated at once while building the long block.
 const BATCH: usize = 2048;
 
 /// The compactor's options for a block of `[min_time, max_time)`
 /// (`compactor/src/exec.rs`): chunk columns of a twelfth of the range,
 /// at least 30 min.
-fn compactor_options(min_time: i64, max_time: i64) -> BlockOptions {
+pub(super) fn compactor_options(min_time: i64, max_time: i64) -> BlockOptions {
     let width = max_time - min_time;
     BlockOptions {
         chunk_width_ms: (width / 12).max(30 * 60_000).min(width.max(1)),
@@ -123,7 +123,7 @@ impl Cpu {
 }
 
 /// The series' labels in the text exposition format: `name{a="b",...}`.
-fn exposition_name(labels: &Labels) -> String {
+pub(super) fn exposition_name(labels: &Labels) -> String {
     let mut out = labels.metric_name().unwrap_or("").to_string();
     let rest: Vec<String> = labels
         .iter()
@@ -147,7 +147,7 @@ fn exposition_name(labels: &Labels) -> String {
 
 /// Writes one window as OpenMetrics text, series after series (each in
 /// time order), timestamps in seconds.
-fn write_openmetrics(
+pub(super) fn write_openmetrics(
     path: &Path,
     names: &[String],
     order: &[usize],
@@ -170,7 +170,7 @@ fn write_openmetrics(
 }
 
 /// A promtool run in the background.
-struct Promtool {
+pub(super) struct Promtool {
     child: Child,
     input: PathBuf,
     started: Instant,
@@ -178,7 +178,12 @@ struct Promtool {
 }
 
 impl Promtool {
-    fn start(bin: &Path, input: PathBuf, out: &Path, window: usize) -> anyhow::Result<Self> {
+    pub(super) fn start(
+        bin: &Path,
+        input: PathBuf,
+        out: &Path,
+        window: usize,
+    ) -> anyhow::Result<Self> {
         let child = Command::new(bin)
             .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
             .arg(&input)
@@ -195,7 +200,7 @@ impl Promtool {
         })
     }
 
-    fn wait(self) -> anyhow::Result<()> {
+    pub(super) fn wait(self) -> anyhow::Result<()> {
         let out = self.child.wait_with_output()?;
         std::fs::remove_file(&self.input)?;
         if !out.status.success() {
@@ -288,7 +293,11 @@ fn breakdown(stats: &BlockStats) -> String {
     )
 }
 
-fn generate(gen: &mut super::dataset::SeriesGen, start: i64, scrapes: usize) -> Vec<Sample> {
+pub(super) fn generate(
+    gen: &mut super::dataset::SeriesGen,
+    start: i64,
+    scrapes: usize,
+) -> Vec<Sample> {
     (0..scrapes)
         .map(|k| Sample::new(start + k as i64 * 15_000, gen.next()))
         .collect()
@@ -669,7 +678,7 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn promtool_version(bin: &Path) -> String {
+pub(super) fn promtool_version(bin: &Path) -> String {
     Command::new(bin)
         .arg("--version")
         .output()

@@ -1,10 +1,15 @@
-//! `stratus bench query`: the dashboard queries of the query issue on the
-//! same data in a `stratus all` process and, with `--compare-prometheus`,
-//! in Prometheus, in the same run.
+//! `stratus bench query`: query latency on the same data in Stratus and,
+//! with `--compare-prometheus`, in Prometheus, in the same run.
 //!
-//! Data: one gauge series over 24 h, `--series` counter series and a
-//! classic histogram (10 instances x 12 buckets) over the last `--hours`,
-//! 15 s apart, written to both with remote_write in time order.
+//! Two datasets:
+//! - `--dataset node` (the default, issue 7): the node-exporter-like set
+//!   ([`super::dataset`]) as compacted blocks in a local-folder bucket read
+//!   with an injected latency per request, against Prometheus reading
+//!   promtool's blocks of the same data ([`node`]).
+//! - `--dataset small` (issue 3's figures): one gauge series over 24 h,
+//!   `--series` counter series and a classic histogram (10 instances x 12
+//!   buckets) over the last `--hours`, 15 s apart, written to a `stratus
+//!   all` process and to Prometheus with remote_write in time order.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,29 +17,92 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use stratus_ingest::proto::{LabelV1, SampleProto, TimeSeriesV1};
 
 use super::procstat::peak_rss_bytes;
 use super::servers::{self, median, now_ms, post_write, write_body, Server, Target};
 
+mod build;
+mod node;
+mod querier;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DatasetKind {
+    /// The node-exporter-like dataset as compacted blocks, with latency
+    /// injected per storage request
+    Node,
+    /// Issue 3's dashboard data, written with remote_write to `stratus all`
+    Small,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct QueryArgs {
-    /// Series of the counter `bench_cpu_seconds_total` (instances x 10 cpus)
+    /// Which data and queries
+    #[arg(long, value_enum, default_value_t = DatasetKind::Node)]
+    pub dataset: DatasetKind,
+    /// node: hosts of the dataset (238 series each; 420 hosts = 99 960 series)
+    #[arg(long, default_value_t = 420)]
+    pub hosts: usize,
+    /// Hours of data: node, a multiple of 2 up to 24 [default: 24]; small,
+    /// hours of counter and histogram data [default: 6]
+    #[arg(long)]
+    pub hours: Option<i64>,
+    /// node: latency added to every storage request of the querier, in ms
+    #[arg(long, default_value_t = 30)]
+    pub latency_ms: u64,
+    /// small: series of the counter `bench_cpu_seconds_total` (instances x 10 cpus)
     #[arg(long, default_value_t = 1000)]
     pub series: usize,
-    /// Hours of counter and histogram data (the gauge always covers 24 h)
-    #[arg(long, default_value_t = 6)]
-    pub hours: i64,
-    /// Warm runs per query; medians reported
-    #[arg(long, default_value_t = 7)]
-    pub runs: usize,
+    /// Warm runs per query; medians reported [default: 5 for node, 7 for small]
+    #[arg(long)]
+    pub runs: Option<usize>,
     /// Also load the data into Prometheus and run the same queries there
     #[arg(long)]
     pub compare_prometheus: bool,
     /// Prometheus binary [default: prometheus on PATH]
     #[arg(long, default_value = "prometheus")]
     pub prometheus_bin: PathBuf,
+    /// node: promtool binary [default: promtool on PATH]
+    #[arg(long, default_value = "promtool")]
+    pub promtool_bin: PathBuf,
+    /// node: where the bucket, Prometheus's TSDB and the OpenMetrics text
+    /// go [default: a temporary directory]
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// node: the query sample limit of both the querier
+    /// (`--query-max-samples`) and Prometheus (`--query.max-samples`);
+    /// Stratus counts every raw sample a range selector loads, Prometheus
+    /// only those of one step's windows
+    #[arg(long, default_value_t = 500_000_000)]
+    pub query_max_samples: usize,
+    /// Internal: serve the query API over the bucket in this folder, as
+    /// the querier child process of `--dataset node`
+    #[arg(long, hide = true)]
+    pub serve_querier: Option<PathBuf>,
+    /// Internal: the querier's disk cache folder
+    #[arg(long, hide = true)]
+    pub querier_cache_dir: Option<PathBuf>,
+    /// Internal: the querier's port
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub querier_port: u16,
+}
+
+pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
+    if let Some(bucket_dir) = &args.serve_querier {
+        return querier::serve(querier::ServeArgs {
+            bucket_dir: bucket_dir.clone(),
+            cache_dir: args.querier_cache_dir.clone(),
+            port: args.querier_port,
+            latency_ms: args.latency_ms,
+            max_samples: args.query_max_samples,
+        })
+        .await;
+    }
+    match args.dataset {
+        DatasetKind::Node => node::run(&args).await,
+        DatasetKind::Small => run_small(&args).await,
+    }
 }
 
 const STEP_MS: i64 = 15_000;
@@ -53,9 +121,9 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<LabelV1> {
 }
 
 /// The data as remote_write bodies of about 5 000 samples, in time order.
-fn bodies(args: &QueryArgs, end: i64) -> (Vec<Bytes>, usize) {
+fn bodies(args: &QueryArgs, hours: i64, end: i64) -> (Vec<Bytes>, usize) {
     let start24 = end - 24 * 3_600_000;
-    let start_h = end - args.hours * 3_600_000;
+    let start_h = end - hours * 3_600_000;
     let gauge = labels(&[("__name__", "bench_load"), ("instance", "single")]);
     let counters: Vec<Vec<LabelV1>> = (0..args.series)
         .map(|i| {
@@ -223,6 +291,7 @@ struct Measured {
 async fn measure(
     target: Target,
     args: &QueryArgs,
+    hours: i64,
     bodies: &[Bytes],
     end: i64,
     gauge_points: usize,
@@ -278,11 +347,11 @@ async fn measure(
         bytes: Vec::new(),
         peak_rss: 0,
     };
-    for q in queries(args.hours) {
+    for q in queries(hours) {
         let (cold, _) = range_query(&client, &server, &q, end).await?;
         let mut warm = Vec::new();
         let mut size = 0;
-        for _ in 0..args.runs.max(1) {
+        for _ in 0..args.runs.unwrap_or(7).max(1) {
             let (ms, n) = range_query(&client, &server, &q, end).await?;
             warm.push(ms);
             size = n;
@@ -295,23 +364,25 @@ async fn measure(
     Ok(m)
 }
 
-pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
+/// `--dataset small`: issue 3's dashboard queries on remote-written data.
+async fn run_small(args: &QueryArgs) -> anyhow::Result<()> {
+    let hours = args.hours.unwrap_or(6);
     let end = now_ms() - 60_000;
     let end = end - end.rem_euclid(STEP_MS);
-    let (bodies, samples) = bodies(&args, end);
+    let (bodies, samples) = bodies(args, hours, end);
     let gauge_points = (24 * 3_600_000 / STEP_MS) as usize + 1;
     println!(
         "dataset: 1 gauge series over 24h, {} counter series and 120 histogram bucket series over {}h, 15s apart: {samples} samples in {} requests",
         args.series,
-        args.hours,
+        hours,
         bodies.len()
     );
-    let stratus = measure(Target::Stratus, &args, &bodies, end, gauge_points)
+    let stratus = measure(Target::Stratus, args, hours, &bodies, end, gauge_points)
         .await
         .context("stratus")?;
     let prom = if args.compare_prometheus {
         Some(
-            measure(Target::Prometheus, &args, &bodies, end, gauge_points)
+            measure(Target::Prometheus, args, hours, &bodies, end, gauge_points)
                 .await
                 .context("prometheus")?,
         )
@@ -334,7 +405,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         "query (range)", "stratus cold", "stratus warm", "prom warm", "ratio", "bytes"
     );
     let mut ratios = Vec::new();
-    for (i, q) in queries(args.hours).iter().enumerate() {
+    for (i, q) in queries(hours).iter().enumerate() {
         let pw = prom.as_ref().map(|p| p.warm_ms[i]);
         let ratio = pw.map(|p| stratus.warm_ms[i] / p);
         if let Some(r) = ratio {
@@ -356,7 +427,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     let max = ratios.iter().copied().fold(f64::NAN, f64::max);
     println!(
         "summary: queries={} warm_ratio_max={}",
-        ratios.len().max(queries(args.hours).len()),
+        ratios.len().max(queries(hours).len()),
         if max.is_nan() {
             "n/a".to_string()
         } else {

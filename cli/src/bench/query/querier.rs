@@ -1,0 +1,227 @@
+//! The querier under test: a child process of this executable
+//! (`stratus bench query --serve-querier <bucket>`) serving the same query
+//! router as `stratus query`, over a local-folder bucket whose every
+//! request waits `--latency-ms` first ([`FaultyStore`]), as object storage
+//! does. `stratus query` has no flag for injected latency, hence this
+//! mode; a child process gives a really cold start (empty memory and disk
+//! caches) per measurement and its own peak RSS.
+//!
+//! Besides the API it serves `GET /bench/counts`: the process's bucket
+//! requests and object-cache hits and misses, so the bench can tell data
+//! GETs (every object-cache miss is one GET of a block range or segment)
+//! from catalog GETs (the rest).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use stratus_model::SystemClock;
+use stratus_query::api::QueryState;
+use stratus_query::{BucketSource, BucketSourceOptions, Engine, EngineOptions, SeriesSource};
+use stratus_storage::{
+    Bucket, FaultConfig, FaultyStore, LocalStore, RangeCache, RangeCacheConfig, RetryPolicy,
+};
+
+use super::super::procstat::peak_rss_bytes;
+use super::super::servers::{free_port, Server};
+
+/// How the querier child is set up.
+#[derive(Debug, Clone)]
+pub struct ServeArgs {
+    pub bucket_dir: PathBuf,
+    pub cache_dir: Option<PathBuf>,
+    pub port: u16,
+    pub latency_ms: u64,
+    pub max_samples: usize,
+}
+
+/// Bucket requests and object-cache lookups of the querier so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub gets: u64,
+    pub get_bytes: u64,
+    pub lists: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+}
+
+impl Counts {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        Counts {
+            gets: self.gets - earlier.gets,
+            get_bytes: self.get_bytes - earlier.get_bytes,
+            lists: self.lists - earlier.lists,
+            cache_hits: self.cache_hits - earlier.cache_hits,
+            cache_misses: self.cache_misses - earlier.cache_misses,
+        }
+    }
+
+    /// GETs of block ranges and segments: each object-cache miss is one.
+    pub fn data_gets(&self) -> u64 {
+        self.cache_misses
+    }
+
+    /// The other GETs: the catalog.
+    pub fn catalog_gets(&self) -> u64 {
+        self.gets.saturating_sub(self.cache_misses)
+    }
+}
+
+/// Serves the query API until the process is killed.
+pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let local = LocalStore::new(&a.bucket_dir)
+        .with_context(|| format!("opening the bucket folder {}", a.bucket_dir.display()))?;
+    let store = FaultyStore::new(
+        Arc::new(local),
+        FaultConfig {
+            latency: Duration::from_millis(a.latency_ms),
+            ..FaultConfig::default()
+        },
+    );
+    let bucket = Bucket::new(Arc::new(store), RetryPolicy::default());
+    // `stratus query`'s defaults, with a disk tier when a folder is given.
+    let cache = Arc::new(
+        RangeCache::new(&RangeCacheConfig {
+            disk_dir: a.cache_dir.clone(),
+            ..RangeCacheConfig::default()
+        })
+        .await
+        .context("setting up the object cache")?,
+    );
+    let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
+        bucket,
+        BucketSourceOptions {
+            object_cache: Some(cache.clone()),
+            ..BucketSourceOptions::default()
+        },
+    ));
+    let engine = Engine::new(
+        source.clone(),
+        EngineOptions {
+            max_samples: a.max_samples,
+            ..EngineOptions::default()
+        },
+    );
+    let counts = move || {
+        let p = stratus_storage::process_counts();
+        let c = cache.counts();
+        Json(Counts {
+            gets: p.gets,
+            get_bytes: p.get_bytes,
+            lists: p.lists,
+            cache_hits: c.hits,
+            cache_misses: c.misses,
+        })
+    };
+    let app = stratus_query::api::router(QueryState {
+        engine,
+        source,
+        clock: Arc::new(SystemClock),
+        multitenancy: false,
+        max_body_bytes: stratus_ingest::HttpLimits::default().max_body_bytes,
+        admin: None,
+    })
+    .route("/bench/counts", get(move || async move { counts() }))
+    .route("/-/ready", get(|| async { "Stratus is Ready.\n" }));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", a.port))?;
+    axum::serve(listener, app)
+        .await
+        .context("querier http server failed")
+}
+
+/// A running querier child; killed when dropped.
+pub struct Querier {
+    pub server: Server,
+    /// Its disk cache, removed with it.
+    _cache: tempfile::TempDir,
+}
+
+impl Querier {
+    /// Starts a querier over `bucket_dir` with empty caches (memory and a
+    /// fresh disk-tier folder under `work`) and waits until it answers.
+    pub async fn start(
+        client: &reqwest::Client,
+        bucket_dir: &Path,
+        work: &Path,
+        latency_ms: u64,
+        max_samples: usize,
+    ) -> anyhow::Result<Self> {
+        let cache = tempfile::tempdir_in(work)?;
+        let port = free_port()?;
+        let log = std::fs::File::create(work.join("querier.log"))?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(["bench", "query", "--serve-querier"])
+            .arg(bucket_dir)
+            .arg("--querier-cache-dir")
+            .arg(cache.path())
+            .arg("--querier-port")
+            .arg(port.to_string())
+            .arg("--latency-ms")
+            .arg(latency_ms.to_string())
+            .arg("--query-max-samples")
+            .arg(max_samples.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting the querier process")?;
+        let mut server = Server { child, port };
+        server.wait_ready(client).await?;
+        Ok(Self {
+            server,
+            _cache: cache,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    pub async fn counts(&self, client: &reqwest::Client) -> anyhow::Result<Counts> {
+        let r = client.get(self.url("/bench/counts")).send().await?;
+        let body = r.error_for_status()?.bytes().await?;
+        serde_json::from_slice(&body)
+            .context("the querier's /bench/counts is not the expected JSON")
+    }
+
+    /// Peak resident memory of the querier process so far (VmHWM).
+    pub fn peak_rss(&self) -> anyhow::Result<u64> {
+        peak_rss_bytes(self.server.child.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_gets_are_cache_misses_and_the_rest_is_the_catalog() {
+        let before = Counts {
+            gets: 10,
+            get_bytes: 1000,
+            lists: 2,
+            cache_hits: 5,
+            cache_misses: 8,
+        };
+        let after = Counts {
+            gets: 14,
+            get_bytes: 1500,
+            lists: 3,
+            cache_hits: 9,
+            cache_misses: 11,
+        };
+        let d = after.since(&before);
+        assert_eq!(d.data_gets(), 3);
+        assert_eq!(d.catalog_gets(), 1);
+        assert_eq!(d.get_bytes, 500);
+        assert_eq!(d.lists, 1);
+    }
+}
