@@ -20,7 +20,7 @@ use stratus_ruler::store::RuleStore;
 use stratus_ruler::Ruler;
 use stratus_storage::{Bucket, StorageError};
 
-use crate::{ScheduledEvent, Settings};
+use crate::{deadline, ScheduledEvent, Settings};
 
 /// The notifier with the configuration in the bucket, if there is one.
 pub async fn notifier(bucket: &Bucket, settings: &Settings) -> anyhow::Result<Arc<Notifier>> {
@@ -145,12 +145,6 @@ pub async fn run_notifier(
         }
         tokio::time::sleep(settings.notifier_tick).await;
     }
-}
-
-/// The invocation's deadline (Unix ms, as Lambda gives it) as an `Instant`.
-pub fn deadline(unix_ms: u64) -> Instant {
-    let now = u64::try_from(now_ms()).unwrap_or(0);
-    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(now))
 }
 
 /// The ruler function's handler: an EventBridge Scheduler event in, the

@@ -29,6 +29,13 @@ use stratus_storage::Bucket;
 
 pub use env::Settings;
 
+/// A Lambda invocation's deadline (Unix ms, as the runtime gives it) as an
+/// `Instant`.
+pub fn deadline(unix_ms: u64) -> Instant {
+    let now = u64::try_from(SystemClock.now_ms()).unwrap_or(0);
+    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(now))
+}
+
 /// Largest response body the query function returns. A buffered Lambda
 /// response carries at most 6 MB of JSON including the escaping of the
 /// body, so a body is kept well below that; larger answers are refused

@@ -2,101 +2,22 @@
 //! (`30s`, `1h30m`, `1d`) in the configuration, RFC 3339 in the API. Inside
 //! the crate every instant is Unix milliseconds (`i64`).
 
-use std::fmt::Write;
-
-const UNITS: [(&str, i64); 7] = [
-    ("y", 365 * 86_400_000),
-    ("w", 7 * 86_400_000),
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
+use stratus_model::time::{civil_from_days, days_from_civil};
 
 /// Parses a Prometheus duration (`[0-9]+(y|w|d|h|m|s|ms)`, repeated with
 /// units in decreasing order, or `0`) into milliseconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let invalid = || format!("expected a duration like 30s, 5m or 1h30m, got {s:?}");
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let (mut rest, mut total, mut next_unit) = (s, 0i64, 0usize);
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let n: i64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let letters = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let unit = &rest[..letters];
-        rest = &rest[letters..];
-        let pos = UNITS[next_unit..]
-            .iter()
-            .position(|(u, _)| *u == unit)
-            .ok_or_else(invalid)?;
-        let mult = UNITS[next_unit + pos].1;
-        next_unit += pos + 1;
-        total = n
-            .checked_mul(mult)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(invalid)?;
-    }
-    Ok(total)
+    stratus_model::time::parse_duration(s)
+        .map_err(|_| format!("expected a duration like 30s, 5m or 1h30m, got {s:?}"))
 }
 
 /// Prints milliseconds the way Prometheus does (`1h30m`, `0s`).
-pub fn format_duration(mut ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, mult) in UNITS {
-        if ms >= mult {
-            let _ = write!(out, "{}{unit}", ms / mult);
-            ms %= mult;
-        }
-    }
-    out
+pub fn format_duration(ms: i64) -> String {
+    stratus_model::time::format_duration(ms)
 }
 
 /// Go's zero time, which Alertmanager prints for "not set".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
 
 /// Parses an RFC 3339 time (`2024-05-01T12:00:00.5Z`, `...+02:00`) into
 /// Unix milliseconds. Go's zero time and the empty string are `None`.

@@ -9,16 +9,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PromDuration(pub i64);
 
-const UNITS: [(&str, i64); 7] = [
-    ("y", 365 * 24 * 3_600_000),
-    ("w", 7 * 24 * 3_600_000),
-    ("d", 24 * 3_600_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
 impl PromDuration {
     pub fn from_millis(ms: i64) -> Self {
         Self(ms)
@@ -31,63 +21,19 @@ impl PromDuration {
     /// Parses `[0-9]+(y|w|d|h|m|s|ms)` repeated, units in decreasing order
     /// and each at most once, or `0`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        if s.is_empty() {
-            return Err("empty duration string".into());
+        use stratus_model::time::{parse_duration, DurationError};
+        match parse_duration(s) {
+            Ok(ms) => Ok(Self(ms)),
+            Err(_) if s.is_empty() => Err("empty duration string".into()),
+            Err(DurationError::Invalid) => Err(format!("not a valid duration string: {s:?}")),
+            Err(DurationError::OutOfRange) => Err("duration out of range".into()),
         }
-        if s == "0" {
-            return Ok(Self(0));
-        }
-        let invalid = || format!("not a valid duration string: {s:?}");
-        let bytes = s.as_bytes();
-        let mut i = 0;
-        let mut next_unit = 0;
-        let mut total: i64 = 0;
-        while i < bytes.len() {
-            let start = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i == start {
-                return Err(invalid());
-            }
-            let n: i64 = s[start..i].parse().map_err(|_| invalid())?;
-            let unit_start = i;
-            while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            let unit = &s[unit_start..i];
-            let pos = UNITS[next_unit..]
-                .iter()
-                .position(|(u, _)| *u == unit)
-                .ok_or_else(invalid)?;
-            let mult = UNITS[next_unit + pos].1;
-            next_unit += pos + 1;
-            total = n
-                .checked_mul(mult)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(|| "duration out of range".to_string())?;
-        }
-        Ok(Self(total))
     }
 }
 
 impl fmt::Display for PromDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ms = self.0;
-        if ms == 0 {
-            return f.write_str("0s");
-        }
-        if ms < 0 {
-            f.write_str("-")?;
-            ms = -ms;
-        }
-        for (unit, mult) in UNITS {
-            if ms >= mult {
-                write!(f, "{}{unit}", ms / mult)?;
-                ms %= mult;
-            }
-        }
-        Ok(())
+        f.write_str(&stratus_model::time::format_duration(self.0))
     }
 }
 

@@ -2,21 +2,7 @@
 //! `time.Time` JSON: RFC 3339 in UTC, fraction without trailing zeros) and
 //! as calendar days for history keys.
 
-/// Year, month (1-12) and day (1-31) of a day count since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // d in 1..=31 and m in 1..=12 by construction.
-    (y, m as u32, d as u32)
-}
+use stratus_model::time::civil_from_days;
 
 /// `YYYY-MM-DD` of the UTC day `ms` falls in.
 pub fn date(ms: i64) -> String {

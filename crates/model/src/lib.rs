@@ -6,6 +6,7 @@ mod matcher;
 mod metadata;
 mod sample;
 mod tenant;
+pub mod time;
 
 pub use labels::{Label, Labels, LabelsError, NameValidation, METRIC_NAME};
 pub use matcher::{compile_regex, matches_all, LabelMatcher, MatchKind};

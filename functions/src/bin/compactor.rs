@@ -1,19 +1,9 @@
 //! The compactor Lambda function: one bounded compaction pass per
 //! EventBridge Scheduler invocation.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
 use lambda_runtime::{service_fn, LambdaEvent};
-use stratus_functions::{compact, env, CompactionResult, ScheduledEvent, Settings};
+use stratus_functions::{compact, deadline, env, CompactionResult, ScheduledEvent, Settings};
 use stratus_storage::Bucket;
-
-/// The invocation's deadline (Unix ms) as an `Instant`.
-fn deadline(unix_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(now_ms))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
