@@ -49,6 +49,7 @@ async fn metrics(State(registry): State<SharedRegistry>) -> impl IntoResponse {
 #[derive(Debug)]
 struct StorageCollector {
     cache: Option<Arc<stratus_storage::RangeCache>>,
+    results: Option<Arc<stratus_query::ResultsCache>>,
 }
 
 impl prometheus_client::collector::Collector for StorageCollector {
@@ -87,6 +88,39 @@ impl prometheus_client::collector::Collector for StorageCollector {
                 "stratus_object_cache_misses",
                 "Object reads the hybrid cache had to fetch from the bucket",
                 c.misses,
+            ));
+            counters.push((
+                "stratus_object_cache_memory_evictions",
+                "Entries the cache's memory tier evicted to make room (kept on the disk tier when there is one)",
+                c.memory_evictions,
+            ));
+            counters.push((
+                "stratus_object_cache_memory_evicted_bytes",
+                "Bytes of the entries the cache's memory tier evicted",
+                c.memory_evicted_bytes,
+            ));
+        }
+        if let Some(r) = &self.results {
+            let c = r.counts();
+            counters.push((
+                "stratus_query_results_cache_hits",
+                "Range-query splits answered from the results cache",
+                c.hits,
+            ));
+            counters.push((
+                "stratus_query_results_cache_misses",
+                "Range-query splits old enough to cache that had to be evaluated",
+                c.misses,
+            ));
+            counters.push((
+                "stratus_query_results_cache_uncacheable",
+                "Range-query splits too recent to cache, and queries never split (@ modifiers)",
+                c.uncacheable,
+            ));
+            counters.push((
+                "stratus_query_results_cache_evictions",
+                "Results evicted to stay under --query-results-cache-bytes",
+                c.evictions,
             ));
         }
         for (name, help, v) in counters {
@@ -243,6 +277,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         compaction = Some((stop_tx, handle));
     }
     let mut object_cache = None;
+    let mut results_cache = None;
     if components.query {
         let cache = Arc::new(
             stratus_storage::RangeCache::new(&cfg.cache)
@@ -250,6 +285,10 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
                 .context("setting up the object cache (--cache-dir)")?,
         );
         object_cache = Some(cache.clone());
+        results_cache = cfg
+            .results_cache
+            .clone()
+            .map(|o| Arc::new(stratus_query::ResultsCache::new(o)));
         let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
             bucket.clone(),
             BucketSourceOptions {
@@ -265,6 +304,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             multitenancy: cfg.http.multitenancy,
             max_body_bytes: cfg.http.max_body_bytes,
             admin: cfg.enable_admin_api.then(|| bucket.clone()),
+            results_cache: results_cache.clone(),
         }));
     }
     let mut alerting_loop = None;
@@ -345,6 +385,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     }
     registry.register_collector(Box::new(StorageCollector {
         cache: object_cache,
+        results: results_cache,
     }));
     let registry: SharedRegistry = Arc::new(Mutex::new(registry));
     let app = app

@@ -127,6 +127,27 @@ pub struct Settings {
     #[serde(default, with = "humantime_serde")]
     pub query_listing_ttl: Option<Duration>,
 
+    /// Memory for cached results of range-query splits; 0 turns the
+    /// results cache and splitting off [default: 268435456]
+    #[arg(long, env = "STRATUS_QUERY_RESULTS_CACHE_BYTES")]
+    pub query_results_cache_bytes: Option<u64>,
+
+    /// Range queries are split at multiples of this (UTC), and the splits
+    /// evaluated separately and cached [default: 24h]
+    #[arg(long, env = "STRATUS_QUERY_SPLIT_INTERVAL", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub query_split_interval: Option<Duration>,
+
+    /// Results with points newer than this are never cached: samples may
+    /// still arrive for them [default: 10m]
+    #[arg(long, env = "STRATUS_QUERY_CACHE_FRESHNESS", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub query_cache_freshness: Option<Duration>,
+
+    /// Splits of one range query evaluated at once [default: 2]
+    #[arg(long, env = "STRATUS_QUERY_SPLIT_CONCURRENCY")]
+    pub query_split_concurrency: Option<usize>,
+
     /// Folder of the querier's disk cache of segments and block ranges
     /// (the hybrid cache's disk tier); unset: memory only
     #[arg(long, env = "STRATUS_CACHE_DIR", value_name = "DIR")]
@@ -213,6 +234,8 @@ pub struct Resolved {
     pub compaction_interval: Duration,
     pub query_listing_ttl: Duration,
     pub cache: stratus_storage::RangeCacheConfig,
+    /// None: no results cache and no splitting.
+    pub results_cache: Option<stratus_query::ResultsCacheOptions>,
     pub enable_admin_api: bool,
     pub alertmanager_config: Option<PathBuf>,
     pub ruler_tick: Duration,
@@ -259,6 +282,10 @@ impl Settings {
             query_max_samples,
             query_max_series,
             query_listing_ttl,
+            query_results_cache_bytes,
+            query_split_interval,
+            query_cache_freshness,
+            query_split_concurrency,
             cache_dir,
             cache_memory_bytes,
             cache_disk_bytes,
@@ -378,6 +405,17 @@ impl Settings {
                     disk_dir: self.cache_dir.clone(),
                     disk_bytes: self.cache_disk_bytes.unwrap_or(d.disk_bytes),
                 }
+            },
+            results_cache: {
+                let d = stratus_query::ResultsCacheOptions::default();
+                let o = stratus_query::ResultsCacheOptions {
+                    max_bytes: self.query_results_cache_bytes.unwrap_or(d.max_bytes),
+                    split_interval: self.query_split_interval.unwrap_or(d.split_interval),
+                    max_freshness: self.query_cache_freshness.unwrap_or(d.max_freshness),
+                    concurrency: self.query_split_concurrency.unwrap_or(d.concurrency),
+                };
+                o.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+                (o.max_bytes > 0).then_some(o)
             },
             enable_admin_api: self.enable_admin_api.unwrap_or(false),
             alertmanager_config: self.alertmanager_config,

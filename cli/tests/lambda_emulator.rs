@@ -230,6 +230,11 @@ remote_write:
         let v = metric_sum(&m, name).unwrap_or(0.0);
         assert!(v > 0.0, "{name} = {v} after answering queries");
     }
+    // Exported even when nothing was evicted yet.
+    assert!(
+        metric_sum(&m, "stratus_object_cache_memory_evictions_total").is_ok(),
+        "no stratus_object_cache_memory_evictions_total in /metrics"
+    );
     println!(
         "{} answers identical between the query function and server mode; {segments} segments compacted into {} blocks",
         paths.len(),

@@ -112,6 +112,10 @@ pub fn query_app_with_cache(
         multitenancy: settings.http.multitenancy,
         max_body_bytes: settings.http.max_body_bytes,
         admin: None,
+        // Warm invocations reuse the results of old splits.
+        results_cache: Some(Arc::new(stratus_query::ResultsCache::new(
+            stratus_query::ResultsCacheOptions::default(),
+        ))),
     })
     .merge(alerting)
     .merge(health())

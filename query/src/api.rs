@@ -39,6 +39,9 @@ pub struct QueryState {
     pub max_body_bytes: usize,
     /// The bucket, when the admin API (delete requests) is enabled.
     pub admin: Option<stratus_storage::Bucket>,
+    /// Splits range queries by interval and reuses the answers of old
+    /// intervals; `None` evaluates every range query whole.
+    pub results_cache: Option<std::sync::Arc<crate::results::ResultsCache>>,
 }
 
 /// The query routes, to be merged into the server's router.
@@ -251,7 +254,23 @@ async fn query_range(
             ));
         }
         let engine = engine_for(&st, &p, Some(step_ms))?;
-        let (r, stats) = with_stats(&p, engine.range(&tenant, q, start, end, step_ms)).await;
+        let eval = async {
+            let Some(cache) = &st.results_cache else {
+                return engine.range(&tenant, q, start, end, step_ms).await;
+            };
+            let expr = parse(q)?;
+            let rq = crate::results::RangeQuery {
+                tenant: &tenant,
+                expr: &expr,
+                start,
+                end,
+                step: step_ms,
+            };
+            cache
+                .range(&engine, st.source.as_ref(), &rq, st.clock.now_ms())
+                .await
+        };
+        let (r, stats) = with_stats(&p, eval).await;
         let mut r = r?;
         note_resolution(&mut r);
         Ok(json::query_result_with_stats(

@@ -61,6 +61,9 @@ pub struct BucketSource {
     segments: Cache<ObjectPath, Arc<IndexedSegment>>,
     catalogs: Cache<TenantId, Arc<Catalog>>,
     footers: Cache<ObjectPath, Arc<BlockFooter>>,
+    /// Bounds the GETs in flight: blocks, their ranges and segments are
+    /// all read concurrently.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// A decoded segment with its series indexed by metric name.
@@ -140,6 +143,9 @@ impl BucketSource {
             .max_capacity(10_000)
             .build();
         let footers = Cache::builder().max_capacity(20_000).build();
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(
+            opts.read_concurrency.max(1) * 4,
+        ));
         Self {
             bucket,
             opts,
@@ -147,6 +153,7 @@ impl BucketSource {
             segments,
             catalogs,
             footers,
+            in_flight,
         }
     }
 
@@ -194,6 +201,11 @@ impl BucketSource {
         range: Option<std::ops::Range<u64>>,
     ) -> Result<bytes::Bytes, SourceError> {
         let get = async {
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|e| StorageError::Config(format!("read limiter closed: {e}")))?;
             match &range {
                 Some(r) => self.bucket.get_range(key, r.clone()).await,
                 None => self.bucket.get(key).await.map(|(b, _)| b),
@@ -386,45 +398,72 @@ impl BucketSource {
         hints: &SelectHints,
         fresh: bool,
     ) -> Result<Selection, SourceError> {
-        let cat = self.catalog(tenant, fresh).await?;
-        let raw_all = cat.blocks_overlapping(0, range.min, range.max);
-        // Rollups at the coarsest step allowed, or the finest one where raw
-        // data is gone (retention); by default only where no raw block is.
-        let steps: std::collections::BTreeSet<i64> = cat
-            .blocks
-            .iter()
-            .filter(|b| b.resolution_ms > 0)
-            .map(|b| b.resolution_ms)
-            .collect();
-        let prefer_rollups = hints.max_source_resolution_ms > 0;
-        let step = if prefer_rollups {
-            steps
-                .range(..=hints.max_source_resolution_ms)
-                .next_back()
-                .copied()
-        } else {
-            steps.iter().next().copied()
+        // The segment listing and segments are read while the catalog and
+        // then the blocks are.
+        let blocks = async {
+            let cat = self.catalog(tenant, fresh).await?;
+            let raw_all = cat.blocks_overlapping(0, range.min, range.max);
+            // Rollups at the coarsest step allowed, or the finest one where raw
+            // data is gone (retention); by default only where no raw block is.
+            let steps: std::collections::BTreeSet<i64> = cat
+                .blocks
+                .iter()
+                .filter(|b| b.resolution_ms > 0)
+                .map(|b| b.resolution_ms)
+                .collect();
+            let prefer_rollups = hints.max_source_resolution_ms > 0;
+            let step = if prefer_rollups {
+                steps
+                    .range(..=hints.max_source_resolution_ms)
+                    .next_back()
+                    .copied()
+            } else {
+                steps.iter().next().copied()
+            };
+            let mut rollups: Vec<&BlockEntry> = match step {
+                Some(s) => cat.blocks_overlapping(s, range.min, range.max),
+                None => Vec::new(),
+            };
+            let overlaps =
+                |a: &BlockEntry, b: &BlockEntry| a.min_time < b.max_time && a.max_time > b.min_time;
+            let raw: Vec<&BlockEntry> = if prefer_rollups {
+                raw_all
+                    .into_iter()
+                    .filter(|b| {
+                        !rollups
+                            .iter()
+                            .any(|r| r.min_time <= b.min_time && r.max_time >= b.max_time)
+                    })
+                    .collect()
+            } else {
+                rollups.retain(|r| !raw_all.iter().any(|b| overlaps(b, r)));
+                raw_all
+            };
+            rollups.sort_by_key(|r| r.min_time);
+
+            // Every block (and the segments) is read at once; the answers are
+            // merged in the order below, so which copy wins does not depend on
+            // which read finished first.
+            let width = self.opts.read_concurrency.max(1);
+            let rollup_reads: Vec<_> = rollups
+                .iter()
+                .map(|r| self.read_rollup(tenant, r, matchers, range))
+                .collect();
+            let rollup_reads = stream::iter(rollup_reads)
+                .buffered(width)
+                .try_collect::<Vec<_>>();
+            let raw_reads: Vec<_> = raw
+                .iter()
+                .map(|b| self.read_block(tenant, b, matchers, range))
+                .collect();
+            let raw_reads = stream::iter(raw_reads)
+                .buffered(width)
+                .try_collect::<Vec<_>>();
+            let (rollup_data, raw_data) = futures::try_join!(rollup_reads, raw_reads)?;
+            Ok::<_, SourceError>((cat, step, rollup_data, raw_data))
         };
-        let mut rollups: Vec<&BlockEntry> = match step {
-            Some(s) => cat.blocks_overlapping(s, range.min, range.max),
-            None => Vec::new(),
-        };
-        let overlaps =
-            |a: &BlockEntry, b: &BlockEntry| a.min_time < b.max_time && a.max_time > b.min_time;
-        let raw: Vec<&BlockEntry> = if prefer_rollups {
-            raw_all
-                .into_iter()
-                .filter(|b| {
-                    !rollups
-                        .iter()
-                        .any(|r| r.min_time <= b.min_time && r.max_time >= b.max_time)
-                })
-                .collect()
-        } else {
-            rollups.retain(|r| !raw_all.iter().any(|b| overlaps(b, r)));
-            raw_all
-        };
-        rollups.sort_by_key(|r| r.min_time);
+        let ((cat, step, rollup_data, raw_data), segments) =
+            futures::try_join!(blocks, self.segments(tenant))?;
 
         let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
         // Rollups hold the oldest data; counters are chained across blocks.
@@ -432,8 +471,8 @@ impl BucketSource {
         let counter = counter_function(hints.func.as_deref());
         let mut offsets: HashMap<Labels, f64> = HashMap::new();
         let mut rollup_points = 0;
-        for r in &rollups {
-            for (labels, points) in self.read_rollup(tenant, r, matchers, range).await? {
+        for block in rollup_data {
+            for (labels, points) in block {
                 // Windows are left-open: a point at the range's start is
                 // never used.
                 rollup_points += points.iter().filter(|p| p.t > range.min).count();
@@ -468,12 +507,15 @@ impl BucketSource {
             }
         };
         // Raw blocks oldest id first: later ids win.
-        for b in raw {
-            for (labels, samples) in self.read_block(tenant, b, matchers, range).await? {
-                merge_newer(merged.entry(labels).or_default(), &raw_points(&samples));
+        for block in raw_data {
+            for (labels, samples) in block {
+                if as_windows {
+                    merge_newer(merged.entry(labels).or_default(), &raw_points(&samples));
+                } else {
+                    merge_into(&mut merged, labels, samples);
+                }
             }
         }
-        let segments = self.segments(tenant).await?;
         for indexed in &segments {
             let seg = &indexed.segment;
             if seg.series.is_empty()
@@ -509,6 +551,17 @@ impl BucketSource {
                 step.unwrap_or(0)
             },
         })
+    }
+}
+
+/// Merges a later source's samples of `labels` into `merged`, moving them
+/// when the series is new.
+fn merge_into(merged: &mut HashMap<Labels, Vec<Sample>>, labels: Labels, samples: Vec<Sample>) {
+    match merged.entry(labels) {
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(samples);
+        }
+        std::collections::hash_map::Entry::Occupied(mut e) => merge_newer(e.get_mut(), &samples),
     }
 }
 
@@ -588,5 +641,24 @@ impl SeriesSource for BucketSource {
         let mut out: Vec<MetricMetadata> = by_family.into_values().collect();
         out.sort_by(|a, b| a.metric_family.cmp(&b.metric_family));
         Ok(out)
+    }
+
+    /// A hash of the delete requests: the only change to stored data that
+    /// alters old answers (compaction keeps them the same).
+    async fn cache_generation(&self, tenant: &TenantId) -> Result<u64, SourceError> {
+        let cat = self.catalog(tenant, false).await?;
+        let requests: Vec<_> = cat
+            .tombstones
+            .iter()
+            .map(|t| {
+                let matchers: Vec<_> = t
+                    .matchers
+                    .iter()
+                    .map(|m| (&m.name, &m.op, &m.value))
+                    .collect();
+                (&t.id, t.min_time, t.max_time, t.created_ms, matchers)
+            })
+            .collect();
+        Ok(crate::results::generation_of(&requests))
     }
 }

@@ -182,26 +182,31 @@ impl Engine {
         let mut data = Prefetched::new();
         let mut resolutions: HashMap<usize, i64> = HashMap::new();
         let mut loaded = 0;
-        for (vs, range, func) in wanted {
-            let key = selector_key(vs);
+        // Every selector's data is fetched at once.
+        let fetches = wanted.iter().map(|&(vs, range, func)| async move {
             let hints = SelectHints {
                 func: func.map(str::to_string),
                 max_source_resolution_ms: self.opts.max_source_resolution_ms,
             };
-            let mut sel = tokio_timeout(deadline, self.select(tenant, vs, range, &hints)).await??;
+            let mut sel = self.select(tenant, vs, range, &hints).await?;
             // A plain selector over rollups looks back one rollup step.
             if func.is_none() && sel.resolution_ms > lookback {
                 let wider = TimeRange::new(
                     range.max - (range.max - range.min) + lookback - sel.resolution_ms,
                     range.max,
                 );
-                sel = tokio_timeout(deadline, self.select(tenant, vs, wider, &hints)).await??;
+                sel = self.select(tenant, vs, wider, &hints).await?;
             }
             if sel.series.len() > self.opts.max_series {
                 return Err(QueryError::TooManySeries {
                     limit: self.opts.max_series,
                 });
             }
+            Ok::<_, QueryError>(sel)
+        });
+        let selections = tokio_timeout(deadline, futures::future::try_join_all(fetches)).await??;
+        for ((vs, _, _), sel) in wanted.iter().zip(selections) {
+            let key = selector_key(vs);
             loaded += sel.series.iter().map(|s| s.samples.len()).sum::<usize>();
             // A selector evaluated more than once (inside a subquery) keeps
             // the widest range fetched.

@@ -10,10 +10,12 @@ pub mod error;
 pub mod eval;
 pub mod functions;
 pub mod matcher;
+pub mod results;
 pub mod source;
 
 pub use annotations::Annotations;
 pub use bucket_source::{BucketSource, BucketSourceOptions};
 pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
 pub use error::QueryError;
+pub use results::{RangeQuery, ResultsCache, ResultsCacheCounts, ResultsCacheOptions};
 pub use source::{MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError};

@@ -76,6 +76,13 @@ pub trait SeriesSource: Send + Sync {
     async fn metadata(&self, _tenant: &TenantId) -> Result<Vec<MetricMetadata>, SourceError> {
         Ok(Vec::new())
     }
+
+    /// A number that changes whenever data already stored may answer
+    /// differently (delete requests), so cached results keyed by it are
+    /// never served stale. Appending new samples does not change it.
+    async fn cache_generation(&self, _tenant: &TenantId) -> Result<u64, SourceError> {
+        Ok(0)
+    }
 }
 
 /// Series in memory, for tests and the conformance runner.

@@ -66,6 +66,7 @@ async fn world() -> World {
         multitenancy: false,
         max_body_bytes: 1 << 20,
         admin: Some(bucket.clone()),
+        results_cache: None,
     });
     World {
         bucket,

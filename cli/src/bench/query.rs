@@ -67,7 +67,8 @@ pub struct QueryArgs {
     #[arg(long, default_value = "promtool")]
     pub promtool_bin: PathBuf,
     /// node: where the bucket, Prometheus's TSDB and the OpenMetrics text
-    /// go [default: a temporary directory]
+    /// go, kept afterwards: a later run with the same --hosts, --hours
+    /// and day reuses them [default: a temporary directory, removed]
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
     /// node: the query sample limit of both the querier
@@ -76,6 +77,10 @@ pub struct QueryArgs {
     /// only those of one step's windows
     #[arg(long, default_value_t = 500_000_000)]
     pub query_max_samples: usize,
+    /// node: memory of the querier's results cache of range-query splits
+    /// (`--query-results-cache-bytes`); 0 turns it and splitting off
+    #[arg(long, default_value_t = 256 << 20)]
+    pub results_cache_bytes: u64,
     /// Internal: serve the query API over the bucket in this folder, as
     /// the querier child process of `--dataset node`
     #[arg(long, hide = true)]
@@ -96,6 +101,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             port: args.querier_port,
             latency_ms: args.latency_ms,
             max_samples: args.query_max_samples,
+            results_cache_bytes: args.results_cache_bytes,
         })
         .await;
     }

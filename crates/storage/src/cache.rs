@@ -8,11 +8,12 @@ use std::future::Future;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use foyer::{
-    BlockEngineConfig, DeviceBuilder, FsDeviceBuilder, HybridCache, HybridCacheBuilder,
-    HybridCachePolicy,
+    BlockEngineConfig, DeviceBuilder, Event, EventListener, FsDeviceBuilder, HybridCache,
+    HybridCacheBuilder, HybridCachePolicy,
 };
 
 use crate::error::{Result, StorageError};
@@ -43,12 +44,37 @@ impl Default for RangeCacheConfig {
 pub struct CacheCounts {
     pub hits: u64,
     pub misses: u64,
+    /// Entries the memory tier evicted to make room (they stay on the disk
+    /// tier when there is one), and their bytes.
+    pub memory_evictions: u64,
+    pub memory_evicted_bytes: u64,
 }
 
 pub struct RangeCache {
     inner: HybridCache<String, Bytes>,
     hits: AtomicU64,
     misses: AtomicU64,
+    evictions: Arc<Evictions>,
+}
+
+/// Counts what the memory tier evicts.
+#[derive(Default)]
+struct Evictions {
+    entries: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl EventListener for Evictions {
+    type Key = String;
+    type Value = Bytes;
+
+    fn on_leave(&self, reason: Event, key: &String, value: &Bytes) {
+        if matches!(reason, Event::Evict) {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+            self.bytes
+                .fetch_add((key.len() + value.len()) as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for RangeCache {
@@ -68,8 +94,10 @@ impl RangeCache {
     pub async fn new(cfg: &RangeCacheConfig) -> Result<Self> {
         // Entries go to disk as they are inserted, so the disk tier also
         // survives a restart of the process (it is recovered on open).
+        let evictions = Arc::new(Evictions::default());
         let builder = HybridCacheBuilder::new()
             .with_name("stratus-objects")
+            .with_event_listener(evictions.clone())
             .with_policy(HybridCachePolicy::WriteOnInsertion)
             .memory(cfg.memory_bytes.max(1 << 20))
             .with_weighter(|k: &String, v: &Bytes| k.len() + v.len())
@@ -98,6 +126,7 @@ impl RangeCache {
             inner,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            evictions,
         })
     }
 
@@ -130,6 +159,8 @@ impl RangeCache {
         CacheCounts {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            memory_evictions: self.evictions.entries.load(Ordering::Relaxed),
+            memory_evicted_bytes: self.evictions.bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -165,17 +196,45 @@ mod tests {
         // Second time: from memory, no fetch.
         let again = cache.get_or_fetch(key.clone(), never()).await.expect("hit");
         assert_eq!(&again[..], b"abcd");
-        assert_eq!(cache.counts(), CacheCounts { hits: 1, misses: 1 });
+        assert_eq!((cache.counts().hits, cache.counts().misses), (1, 1));
         cache.close().await.expect("close");
         drop(cache);
         // A new process: memory is empty, the disk tier still has it.
         let reopened = RangeCache::new(&cfg).await.expect("reopen");
         let from_disk = reopened.get_or_fetch(key, never()).await.expect("disk hit");
         assert_eq!(&from_disk[..], b"abcd");
-        assert_eq!(reopened.counts(), CacheCounts { hits: 1, misses: 0 });
+        assert_eq!((reopened.counts().hits, reopened.counts().misses), (1, 0));
         assert_ne!(
             RangeCache::key("a", None),
             RangeCache::key("a", Some(&(0..1)))
+        );
+    }
+
+    #[tokio::test]
+    async fn counts_what_the_memory_tier_evicts() {
+        let cfg = RangeCacheConfig {
+            memory_bytes: 1 << 20,
+            disk_dir: None,
+            disk_bytes: 0,
+        };
+        let cache = RangeCache::new(&cfg).await.expect("cache");
+        // 64 entries of 64 KiB: four times the memory tier.
+        for i in 0..64u64 {
+            let key = RangeCache::key("tenants/t/blocks/01J.parquet", Some(&(i..i + 1)));
+            cache
+                .get_or_fetch(key, async { Ok(Bytes::from(vec![0u8; 64 << 10])) })
+                .await
+                .expect("fetch");
+        }
+        let c = cache.counts();
+        assert_eq!(c.misses, 64);
+        assert!(
+            c.memory_evictions >= 40,
+            "1 MiB holds at most 16 entries of 64 KiB, so at least 48 of 64 must have been evicted (some slack for sharding): {c:?}"
+        );
+        assert!(
+            c.memory_evicted_bytes >= c.memory_evictions * (64 << 10),
+            "{c:?}"
         );
     }
 }

@@ -48,6 +48,13 @@ fn app() -> Router {
 }
 
 fn app_with(opts: EngineOptions) -> Router {
+    app_cached(opts, None)
+}
+
+fn app_cached(
+    opts: EngineOptions,
+    results_cache: Option<Arc<crate::results::ResultsCache>>,
+) -> Router {
     let mem = MemorySource::new();
     let t = TenantId::anonymous();
     for (job, v) in [("a", 1.0), ("b", 0.0)] {
@@ -69,6 +76,7 @@ fn app_with(opts: EngineOptions) -> Router {
         multitenancy: false,
         max_body_bytes: 1 << 20,
         admin: None,
+        results_cache,
     })
 }
 
@@ -287,5 +295,126 @@ async fn limits_fail_cleanly_and_the_server_stays_healthy() {
         );
         let (got, body) = call_on(&app, "/api/v1/query?query=1&time=60").await;
         assert_eq!(got, StatusCode::OK, "still answers after the limit: {body}");
+    }
+}
+
+async fn raw_body(app: &Router, uri: &str) -> (StatusCode, Vec<u8>) {
+    let resp = app.clone().oneshot(get(uri)).await.expect("response");
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, body.to_vec())
+}
+
+/// With the results cache, range queries answer the same bytes as
+/// without, on a miss and on a hit.
+#[tokio::test]
+async fn range_queries_answer_the_same_with_the_results_cache() {
+    use crate::results::{ResultsCache, ResultsCacheOptions};
+    let cache = Arc::new(ResultsCache::new(ResultsCacheOptions {
+        // Splits of two minutes over the ten minutes of data; the fixed
+        // clock says 600 s, so everything is old enough.
+        split_interval: Duration::from_secs(120),
+        max_freshness: Duration::ZERO,
+        ..ResultsCacheOptions::default()
+    }));
+    let plain = app_with(EngineOptions::default());
+    let cached = app_cached(EngineOptions::default(), Some(cache.clone()));
+    let queries = [
+        "sum(up)",
+        "rate(up%5B3m%5D)",
+        "up%20offset%201m",
+        "up%20offset%20-1m",
+        "time()",
+        "absent(nothing)",
+        "sort(up)",
+        "up%20%40%20end()",
+        "up%5B5m%5D",
+    ];
+    for q in queries {
+        for (start, end, step) in [("0", "600", "30s"), ("15", "590", "45")] {
+            let uri = format!("/api/v1/query_range?query={q}&start={start}&end={end}&step={step}");
+            let (want_status, want) = raw_body(&plain, &uri).await;
+            for run in ["miss", "hit"] {
+                let (status, got) = raw_body(&cached, &uri).await;
+                assert_eq!(status, want_status, "{uri} ({run})");
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "{uri} ({run})"
+                );
+            }
+        }
+    }
+    let c = cache.counts();
+    assert!(c.hits >= 6 * 2 * 3, "{c:?}");
+    assert!(c.entries > 0, "{c:?}");
+}
+
+/// A source that GETs one object from the bucket per select, so the
+/// request's `stats=all` counts show which selects ran.
+struct Fetching {
+    inner: MemorySource,
+    bucket: stratus_storage::Bucket,
+}
+
+#[async_trait::async_trait]
+impl SeriesSource for Fetching {
+    async fn select(
+        &self,
+        t: &TenantId,
+        m: &[LabelMatcher],
+        r: TimeRange,
+    ) -> Result<Vec<crate::source::Series>, crate::source::SourceError> {
+        self.bucket
+            .get(&stratus_storage::ObjectPath::from("probe"))
+            .await?;
+        self.inner.select(t, m, r).await
+    }
+}
+
+/// Splits evaluated concurrently stay inside the request's stats scope:
+/// a miss counts one GET per split, a hit none.
+#[tokio::test]
+async fn stats_count_the_requests_of_the_splits_that_ran() {
+    use crate::results::{ResultsCache, ResultsCacheOptions};
+    let bucket = stratus_storage::Bucket::in_memory();
+    bucket
+        .put(
+            &stratus_storage::ObjectPath::from("probe"),
+            bytes::Bytes::from_static(b"x"),
+        )
+        .await
+        .expect("put");
+    let inner = MemorySource::new();
+    let l = Labels::from_pairs([("__name__", "up")]).expect("labels");
+    let samples: Vec<Sample> = (0..=10).map(|i| Sample::new(i * 60_000, 1.0)).collect();
+    inner.add(&TenantId::anonymous(), l, &samples);
+    let source: Arc<dyn SeriesSource> = Arc::new(Fetching { inner, bucket });
+    let cache = Arc::new(ResultsCache::new(ResultsCacheOptions {
+        split_interval: Duration::from_secs(120),
+        max_freshness: Duration::ZERO,
+        ..ResultsCacheOptions::default()
+    }));
+    let app = router(QueryState {
+        engine: Engine::new(source.clone(), EngineOptions::default()),
+        source,
+        clock: Arc::new(Fixed),
+        multitenancy: false,
+        max_body_bytes: 1 << 20,
+        admin: None,
+        results_cache: Some(cache),
+    });
+    // Points 0..540 s in five splits of two minutes, all older than now
+    // (600 s).
+    let uri = "/api/v1/query_range?query=sum(up)&start=0&end=540&step=60&stats=all";
+    for want in [5, 0] {
+        let (status, body) = call_on(&app, uri).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["data"]["stats"]["storage"]["getRequests"], want,
+            "{body}"
+        );
     }
 }

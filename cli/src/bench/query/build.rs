@@ -59,6 +59,47 @@ pub struct Built {
     pub history_samples: u64,
 }
 
+impl Built {
+    /// Records a finished build in `path`, so a later run can reuse it.
+    pub fn write_marker(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(
+            path,
+            format!(
+                "{} {} {} {}\n",
+                self.series, self.samples, self.history_series, self.history_samples
+            ),
+        )
+        .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The build recorded in `path` under `work`, if there is one.
+    pub fn read_marker(
+        path: &Path,
+        work: &Path,
+        compare_prometheus: bool,
+    ) -> anyhow::Result<Option<Self>> {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Ok(None);
+        };
+        let n: Vec<u64> = text
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("{} is not four numbers: {text:?}", path.display()))?;
+        let [series, samples, history_series, history_samples] = n[..] else {
+            anyhow::bail!("{} holds {} numbers, expected 4", path.display(), n.len());
+        };
+        Ok(Some(Self {
+            bucket_dir: work.join("bucket"),
+            tsdb_dir: compare_prometheus.then(|| work.join("prometheus").join("tsdb")),
+            series: series as usize,
+            samples,
+            history_series: history_series as usize,
+            history_samples,
+        }))
+    }
+}
+
 /// Labels of the dataset's series `idx`, and the order the block writer
 /// wants them in (metric name, then labels).
 fn labels_and_order(dataset: &Dataset, idx: &[usize]) -> anyhow::Result<(Vec<Labels>, Vec<usize>)> {

@@ -310,6 +310,7 @@ async fn measure_stratus(
                 work,
                 args.latency_ms,
                 args.query_max_samples,
+                args.results_cache_bytes,
             )
             .await
         }
@@ -422,53 +423,89 @@ pub async fn run(args: &QueryArgs) -> anyhow::Result<()> {
         let now = now_ms();
         now - now.rem_euclid(DAY)
     };
-    let work = match &args.work_dir {
+    // With --work-dir the data is kept, and a later run with the same
+    // hosts, hours and end reuses it (building 24 h with Prometheus takes
+    // about an hour); without, everything goes into a temporary folder.
+    let (work, _temporary) = match &args.work_dir {
         Some(d) => {
-            std::fs::create_dir_all(d)?;
-            tempfile::tempdir_in(d)?
+            let dir = d.join(format!(
+                "node-{}hosts-{hours}h-{}{}",
+                args.hosts,
+                end_ms / 1000,
+                if args.compare_prometheus { "-prom" } else { "" }
+            ));
+            (dir, None)
         }
-        None => tempfile::tempdir()?,
+        None => {
+            let t = tempfile::tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
     };
     println!(
         "dataset: {} hosts x 238 series, the last {hours} h at 15 s in 2 h blocks, and {HISTORY_DAYS} days of node_load1 before them compacted into day blocks with 5 m and 1 h rollups; data ends at {} (the last UTC midnight); work dir {}",
         args.hosts,
         end_ms / 1000,
-        work.path().display()
+        work.display()
     );
-    let t = Instant::now();
-    let built = build::build(&BuildArgs {
-        hosts: args.hosts,
-        hours,
-        end_ms,
-        work: work.path(),
-        compare_prometheus: args.compare_prometheus,
-        promtool_bin: &args.promtool_bin,
-    })
-    .await?;
-    println!(
-        "built in {:.0} s: {} series, {} samples, plus {} history series with {} samples",
-        t.elapsed().as_secs_f64(),
-        built.series,
-        built.samples,
-        built.history_series,
-        built.history_samples
-    );
+    let marker = work.join("built.txt");
+    let built = match build::Built::read_marker(&marker, &work, args.compare_prometheus)? {
+        Some(b) => {
+            println!("reusing the data built earlier in {}", work.display());
+            b
+        }
+        None => {
+            if work.exists() {
+                // An interrupted build: start over.
+                std::fs::remove_dir_all(&work)
+                    .with_context(|| format!("removing the unfinished {}", work.display()))?;
+            }
+            std::fs::create_dir_all(&work)?;
+            let t = Instant::now();
+            let built = build::build(&BuildArgs {
+                hosts: args.hosts,
+                hours,
+                end_ms,
+                work: &work,
+                compare_prometheus: args.compare_prometheus,
+                promtool_bin: &args.promtool_bin,
+            })
+            .await?;
+            println!(
+                "built in {:.0} s: {} series, {} samples, plus {} history series with {} samples",
+                t.elapsed().as_secs_f64(),
+                built.series,
+                built.samples,
+                built.history_series,
+                built.history_samples
+            );
+            if args.work_dir.is_some() {
+                built.write_marker(&marker)?;
+            }
+            built
+        }
+    };
     for line in build::describe_catalog(&built.bucket_dir).await? {
         println!("  catalog: {line}");
     }
     let queries = queries(hours);
     let prom = match &built.tsdb_dir {
-        Some(tsdb) => {
-            Some(measure_prometheus(args, tsdb, work.path(), &queries, end_ms, runs).await?)
-        }
+        Some(tsdb) => Some(measure_prometheus(args, tsdb, &work, &queries, end_ms, runs).await?),
         None => None,
     };
     println!(
-        "stratus: querier processes over the bucket with {} ms added to every storage request (FaultyStore), object cache 256 MiB memory + 1 GiB disk, empty at each start",
-        args.latency_ms
+        "stratus: querier processes over the bucket with {} ms added to every storage request (FaultyStore), object cache 256 MiB memory + 1 GiB disk, {}, all empty at each start",
+        args.latency_ms,
+        if args.results_cache_bytes > 0 {
+            format!(
+                "results cache {:.0} MiB (splits by UTC day, nothing newer than 10 min cached)",
+                mib(args.results_cache_bytes)
+            )
+        } else {
+            "no results cache".to_string()
+        }
     );
     let (stratus, warm_rss) =
-        measure_stratus(args, &built.bucket_dir, work.path(), &queries, end_ms, runs).await?;
+        measure_stratus(args, &built.bucket_dir, &work, &queries, end_ms, runs).await?;
 
     println!();
     println!(

@@ -38,6 +38,7 @@ pub struct ServeArgs {
     pub port: u16,
     pub latency_ms: u64,
     pub max_samples: usize,
+    pub results_cache_bytes: u64,
 }
 
 /// Bucket requests and object-cache lookups of the querier so far.
@@ -126,6 +127,14 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         multitenancy: false,
         max_body_bytes: stratus_ingest::HttpLimits::default().max_body_bytes,
         admin: None,
+        results_cache: (a.results_cache_bytes > 0).then(|| {
+            Arc::new(stratus_query::ResultsCache::new(
+                stratus_query::ResultsCacheOptions {
+                    max_bytes: a.results_cache_bytes,
+                    ..Default::default()
+                },
+            ))
+        }),
     })
     .route("/bench/counts", get(move || async move { counts() }))
     .route("/-/ready", get(|| async { "Stratus is Ready.\n" }));
@@ -153,6 +162,7 @@ impl Querier {
         work: &Path,
         latency_ms: u64,
         max_samples: usize,
+        results_cache_bytes: u64,
     ) -> anyhow::Result<Self> {
         let cache = tempfile::tempdir_in(work)?;
         let port = free_port()?;
@@ -168,6 +178,8 @@ impl Querier {
             .arg(latency_ms.to_string())
             .arg("--query-max-samples")
             .arg(max_samples.to_string())
+            .arg("--results-cache-bytes")
+            .arg(results_cache_bytes.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
