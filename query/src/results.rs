@@ -11,6 +11,9 @@
 //! the points the whole query would have produced: merging the splits per
 //! series gives the same answer.
 //!
+//! Splits that must be evaluated run on tasks of their own,
+//! [`ResultsCacheOptions::concurrency`] at a time, so they use every core.
+//!
 //! Splits whose every point, shifted by the query's negative offsets (they
 //! read ahead), lies at least [`ResultsCacheOptions::max_freshness`] before
 //! now are kept in memory and reused across refreshes; the others are
@@ -426,7 +429,9 @@ impl Ctx<'_> {
     }
 
     /// Runs the engine over the split's points, within what is left of the
-    /// query's time.
+    /// query's time, on a task of its own so that splits use every core.
+    /// The request's storage stats follow it there; the task is stopped if
+    /// the query is dropped.
     async fn evaluate(&self, s: Split) -> Result<(Arc<Part>, usize), QueryError> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -436,10 +441,22 @@ impl Ctx<'_> {
             timeout: left,
             ..self.opts.clone()
         });
-        let q = self.q;
-        let r = engine
-            .range_expr(q.tenant, q.expr, s.start, s.end, q.step)
-            .await?;
+        let (tenant, expr, step) = (self.q.tenant.clone(), self.q.expr.clone(), self.q.step);
+        let run = async move {
+            engine
+                .range_expr(&tenant, &expr, s.start, s.end, step)
+                .await
+        };
+        let stats = stratus_storage::RequestStats::current();
+        let mut task = AbortOnDrop(tokio::spawn(async move {
+            match stats {
+                Some(st) => stratus_storage::RequestStats::scope(st, run).await,
+                None => run.await,
+            }
+        }));
+        let r = (&mut task.0).await.map_err(|e| {
+            QueryError::exec(format!("evaluating a range query split failed: {e}"))
+        })??;
         let QueryValue::Matrix(series) = r.value else {
             return Err(QueryError::exec(
                 "a range query split answered with something other than a matrix",
@@ -451,6 +468,15 @@ impl Ctx<'_> {
             resolution_ms: r.resolution_ms,
         };
         Ok((Arc::new(part), r.samples_loaded))
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

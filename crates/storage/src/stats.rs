@@ -48,6 +48,11 @@ impl RequestStats {
         CURRENT.scope(stats, f).await
     }
 
+    /// The stats in scope on this task, to carry into tasks it spawns.
+    pub fn current() -> Option<Arc<RequestStats>> {
+        CURRENT.try_with(Arc::clone).ok()
+    }
+
     pub fn counts(&self) -> RequestCounts {
         RequestCounts {
             gets: self.gets.load(Ordering::Relaxed),
