@@ -64,6 +64,7 @@ pub struct BucketSource {
     /// Bounds the GETs in flight: blocks, their ranges and segments are
     /// all read concurrently.
     in_flight: Arc<tokio::sync::Semaphore>,
+    listing_locks: Cache<TenantId, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// A decoded segment with its series indexed by metric name.
@@ -154,6 +155,10 @@ impl BucketSource {
             catalogs,
             footers,
             in_flight,
+            listing_locks: Cache::builder()
+                .time_to_idle(Duration::from_secs(600))
+                .max_capacity(10_000)
+                .build(),
         }
     }
 
@@ -246,6 +251,14 @@ impl BucketSource {
 
     async fn listing(&self, tenant: &TenantId) -> Result<Arc<Vec<ObjectPath>>, SourceError> {
         let cached = !self.opts.listing_ttl.is_zero();
+        if let Some(l) = self.listings.get(tenant).filter(|_| cached) {
+            return Ok(l);
+        }
+        // Queries (and splits of one query) that miss together list once.
+        let lock = self
+            .listing_locks
+            .get_with(tenant.clone(), || Arc::new(tokio::sync::Mutex::new(())));
+        let _listing = lock.lock().await;
         if let Some(l) = self.listings.get(tenant).filter(|_| cached) {
             return Ok(l);
         }
