@@ -319,12 +319,15 @@ impl BucketSource {
             return Ok(None);
         }
         let mut fetched = Fetched::new();
-        self.fetch(
-            &key,
-            coalesce(&plan.label_ranges, COALESCE_GAP),
-            &mut fetched,
-        )
-        .await?;
+        // A small plan is fetched whole: one round trip instead of two
+        // (label pages, then the chunks of the rows that match), for a few
+        // more bytes.
+        let first = if plan.total_bytes() <= ONE_ROUND_TRIP_BYTES {
+            plan.coalesce(COALESCE_GAP)
+        } else {
+            coalesce(&plan.label_ranges, COALESCE_GAP)
+        };
+        self.fetch(&key, first, &mut fetched).await?;
         let refined = footer
             .refine(&plan, &fetched, matchers)
             .map_err(|e| SourceError::Corrupt(format!("block {key}: {e}")))?;
@@ -370,6 +373,9 @@ impl BucketSource {
 
 /// Ranges closer than this are read with one GET.
 const COALESCE_GAP: u64 = 64 * 1024;
+
+/// Plans up to this size are fetched in one round trip.
+const ONE_ROUND_TRIP_BYTES: u64 = 512 * 1024;
 
 /// True for the functions served by the reset-adjusted rollup counter.
 fn counter_function(func: Option<&str>) -> bool {
