@@ -50,6 +50,7 @@ async fn metrics(State(registry): State<SharedRegistry>) -> impl IntoResponse {
 struct StorageCollector {
     cache: Option<Arc<stratus_storage::RangeCache>>,
     results: Option<Arc<stratus_query::ResultsCache>>,
+    query_memory: Option<Arc<stratus_query::QueryMemory>>,
 }
 
 impl prometheus_client::collector::Collector for StorageCollector {
@@ -123,10 +124,36 @@ impl prometheus_client::collector::Collector for StorageCollector {
                 c.evictions,
             ));
         }
+        if let Some(m) = &self.query_memory {
+            counters.push((
+                "stratus_query_memory_rejected",
+                "Queries failed because the memory they needed would pass --query-memory-bytes",
+                m.rejected(),
+            ));
+        }
         for (name, help, v) in counters {
             let counter = ConstCounter::new(v);
             let m = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
             counter.encode(m)?;
+        }
+        if let Some(m) = &self.query_memory {
+            use prometheus_client::metrics::gauge::ConstGauge;
+            for (name, help, v) in [
+                (
+                    "stratus_query_memory_limit_bytes",
+                    "Memory running queries may hold together (--query-memory-bytes)",
+                    m.limit(),
+                ),
+                (
+                    "stratus_query_memory_used_bytes",
+                    "Memory running queries hold now (estimated from series and samples)",
+                    m.used(),
+                ),
+            ] {
+                let gauge = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+                let d = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+                gauge.encode(d)?;
+            }
         }
         Ok(())
     }
@@ -386,6 +413,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     registry.register_collector(Box::new(StorageCollector {
         cache: object_cache,
         results: results_cache,
+        query_memory: cfg.engine.memory.clone(),
     }));
     let registry: SharedRegistry = Arc::new(Mutex::new(registry));
     let app = app

@@ -121,6 +121,14 @@ pub struct Settings {
     #[arg(long, env = "STRATUS_QUERY_MAX_SERIES")]
     pub query_max_series: Option<usize>,
 
+    /// Memory that running queries (and rules) may hold together: the
+    /// series they load, what evaluation builds and the answers being
+    /// encoded. A query that would pass it fails (422 when it alone is too
+    /// big, 503 when others hold the memory); 0: no bound. The object and
+    /// results caches are bounded separately [default: 2147483648]
+    #[arg(long, env = "STRATUS_QUERY_MEMORY_BYTES")]
+    pub query_memory_bytes: Option<u64>,
+
     /// How long the querier reuses a tenant's catalog and segment listing;
     /// new data becomes visible after at most this long [default: 1s]
     #[arg(long, env = "STRATUS_QUERY_LISTING_TTL", value_parser = duration)]
@@ -243,6 +251,9 @@ pub struct Resolved {
     pub log_level: String,
 }
 
+/// `--query-memory-bytes` unless set: 2 GiB.
+const DEFAULT_QUERY_MEMORY_BYTES: u64 = 2 << 30;
+
 macro_rules! prefer {
     ($a:ident, $b:ident, $($f:ident),*) => {
         Settings { config_file: $a.config_file.or($b.config_file), $($f: $a.$f.or($b.$f)),* }
@@ -281,6 +292,7 @@ impl Settings {
             query_timeout,
             query_max_samples,
             query_max_series,
+            query_memory_bytes,
             query_listing_ttl,
             query_results_cache_bytes,
             query_split_interval,
@@ -381,6 +393,13 @@ impl Settings {
                     timeout: self.query_timeout.unwrap_or(d.timeout),
                     max_samples: self.query_max_samples.unwrap_or(d.max_samples),
                     max_series: self.query_max_series.unwrap_or(d.max_series),
+                    memory: match self
+                        .query_memory_bytes
+                        .unwrap_or(DEFAULT_QUERY_MEMORY_BYTES)
+                    {
+                        0 => None,
+                        n => Some(stratus_query::QueryMemory::new(n)),
+                    },
                     ..d
                 }
             },

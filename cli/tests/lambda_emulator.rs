@@ -235,6 +235,20 @@ remote_write:
         metric_sum(&m, "stratus_object_cache_memory_evictions_total").is_ok(),
         "no stratus_object_cache_memory_evictions_total in /metrics"
     );
+    // The default query memory bound, all of it given back after the
+    // queries (none runs now).
+    assert_eq!(
+        metric_sum(&m, "stratus_query_memory_limit_bytes").ok(),
+        Some((2u64 << 30) as f64)
+    );
+    assert_eq!(
+        metric_sum(&m, "stratus_query_memory_used_bytes").ok(),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric_sum(&m, "stratus_query_memory_rejected_total").ok(),
+        Some(0.0)
+    );
     println!(
         "{} answers identical between the query function and server mode; {segments} segments compacted into {} blocks",
         paths.len(),

@@ -151,6 +151,16 @@ impl Settings {
                 anyhow::anyhow!("STRATUS_MAX_BODY_BYTES must be a number of bytes, got {v:?}")
             })?;
         }
+        // Set by Lambda itself: queries get what the caches (256 MiB of
+        // objects, 256 MiB of results) and 256 MiB for the runtime leave,
+        // and at least a quarter of the function's memory.
+        if let Some(v) = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
+            let mib: u64 = v.parse().map_err(|_| {
+                anyhow::anyhow!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a number of MB, got {v:?}")
+            })?;
+            let bytes = (mib.saturating_sub(768)).max(mib / 4) << 20;
+            s.engine.memory = Some(stratus_query::QueryMemory::new(bytes));
+        }
         if let Some(v) = get("STRATUS_QUERY_TIMEOUT") {
             s.engine.timeout = duration("STRATUS_QUERY_TIMEOUT", &v)?;
         }
@@ -282,6 +292,30 @@ mod tests {
         assert_eq!(s.token_sha256, vec!["a".repeat(64)]);
         assert_eq!(s.log_level, "debug");
         s.require_bucket().expect("bucket");
+    }
+
+    #[test]
+    fn query_memory_follows_the_function_memory() {
+        let bound = |mb: &str| {
+            from(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb)])
+                .expect("settings")
+                .engine
+                .memory
+                .map(|m| m.limit() >> 20)
+        };
+        assert_eq!(bound("1769"), Some(1001));
+        assert_eq!(bound("1024"), Some(256));
+        assert_eq!(bound("512"), Some(128));
+        assert_eq!(
+            from(&[])
+                .expect("settings")
+                .engine
+                .memory
+                .map(|m| m.limit()),
+            None
+        );
+        let e = from(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots")]).expect_err("bad");
+        assert!(e.to_string().contains("number of MB"), "{e}");
     }
 
     #[test]

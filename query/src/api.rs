@@ -175,6 +175,20 @@ fn note_resolution(r: &mut QueryResult) {
     }
 }
 
+/// The answer's share of the querier's memory bound, held while it is
+/// encoded.
+fn hold_answer(
+    st: &QueryState,
+    v: &crate::engine::QueryValue,
+) -> Result<Option<crate::memory::Reservation>, QueryError> {
+    let Some(memory) = &st.engine.options().memory else {
+        return Ok(None);
+    };
+    let r = memory.reserve();
+    r.grow(crate::memory::answer_bytes(v))?;
+    Ok(Some(r))
+}
+
 /// Runs `f`; with a `stats` parameter (Prometheus's `stats=all`), also
 /// returns the `stats` object of the answer: the evaluation time in
 /// Prometheus's `timings` shape, and the bucket requests the query made
@@ -211,6 +225,7 @@ async fn query(
         let engine = engine_for(&st, &p, None)?;
         let (r, stats) = with_stats(&p, engine.instant(&tenant, q, t)).await;
         let mut r = r?;
+        let _answer = hold_answer(&st, &r.value)?;
         note_resolution(&mut r);
         Ok::<_, QueryError>(json::query_result_with_stats(
             &r.value,
@@ -272,6 +287,7 @@ async fn query_range(
         };
         let (r, stats) = with_stats(&p, eval).await;
         let mut r = r?;
+        let _answer = hold_answer(&st, &r.value)?;
         note_resolution(&mut r);
         Ok(json::query_result_with_stats(
             &r.value,

@@ -15,6 +15,7 @@ use crate::eval::{
     at_ms, offset_ms, selector_key, EvalLimits, Evaluator, Prefetched, StepSeries, Val,
 };
 use crate::matcher::LabelMatcher;
+use crate::memory::{series_bytes, QueryMemory};
 use crate::source::{SelectHints, Selection, Series, SeriesSource};
 
 /// Engine settings; defaults follow Prometheus.
@@ -30,6 +31,8 @@ pub struct EngineOptions {
     /// Rollups of at most this step (ms) may serve the query even where raw
     /// data is kept (`max_source_resolution`); 0: only where raw data is gone.
     pub max_source_resolution_ms: i64,
+    /// The memory running queries may hold together; `None`: no bound.
+    pub memory: Option<Arc<QueryMemory>>,
 }
 
 impl Default for EngineOptions {
@@ -41,6 +44,7 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             max_series: 500_000,
             max_source_resolution_ms: 0,
+            memory: None,
         }
     }
 }
@@ -182,6 +186,8 @@ impl Engine {
         let mut data = Prefetched::new();
         let mut resolutions: HashMap<usize, i64> = HashMap::new();
         let mut loaded = 0;
+        let reservation = self.opts.memory.as_ref().map(|m| Arc::new(m.reserve()));
+        let held = &reservation;
         // Every selector's data is fetched at once.
         let fetches = wanted.iter().map(|&(vs, range, func)| async move {
             let hints = SelectHints {
@@ -201,6 +207,9 @@ impl Engine {
                 return Err(QueryError::TooManySeries {
                     limit: self.opts.max_series,
                 });
+            }
+            if let Some(r) = held {
+                r.grow(series_bytes(&sel.series))?;
             }
             Ok::<_, QueryError>(sel)
         });
@@ -224,6 +233,7 @@ impl Engine {
         let limits = EvalLimits {
             max_samples: self.opts.max_samples,
             deadline: Some(deadline),
+            memory: reservation.clone(),
         };
         let mut annotations = Annotations::default();
         let mut ev = Evaluator {

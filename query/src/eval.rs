@@ -78,6 +78,9 @@ pub fn without_name(labels: &Labels) -> Labels {
 pub struct EvalLimits {
     pub max_samples: usize,
     pub deadline: Option<Instant>,
+    /// The query's share of the querier's memory bound, grown by every
+    /// sample evaluation builds.
+    pub memory: Option<std::sync::Arc<crate::memory::Reservation>>,
 }
 
 /// Prefetched series of every selector, keyed by the selector's address in
@@ -152,6 +155,9 @@ impl Evaluator<'_> {
         self.samples += n;
         if self.samples > self.limits.max_samples {
             return Err(QueryError::TooManySamples);
+        }
+        if let Some(r) = &self.limits.memory {
+            r.grow((n * std::mem::size_of::<Sample>()) as u64)?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod functions;
 pub mod matcher;
+pub mod memory;
 pub mod results;
 pub mod source;
 
@@ -17,5 +18,6 @@ pub use annotations::Annotations;
 pub use bucket_source::{BucketSource, BucketSourceOptions};
 pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
 pub use error::QueryError;
+pub use memory::QueryMemory;
 pub use results::{RangeQuery, ResultsCache, ResultsCacheCounts, ResultsCacheOptions};
 pub use source::{MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError};

@@ -81,6 +81,10 @@ pub struct QueryArgs {
     /// (`--query-results-cache-bytes`); 0 turns it and splitting off
     #[arg(long, default_value_t = 256 << 20)]
     pub results_cache_bytes: u64,
+    /// node: memory the querier's running queries may hold together
+    /// (`--query-memory-bytes`); 0: no bound
+    #[arg(long, default_value_t = 1 << 30)]
+    pub query_memory_bytes: u64,
     /// Internal: serve the query API over the bucket in this folder, as
     /// the querier child process of `--dataset node`
     #[arg(long, hide = true)]
@@ -102,6 +106,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             latency_ms: args.latency_ms,
             max_samples: args.query_max_samples,
             results_cache_bytes: args.results_cache_bytes,
+            query_memory_bytes: args.query_memory_bytes,
         })
         .await;
     }

@@ -277,6 +277,16 @@ async fn limits_fail_cleanly_and_the_server_stays_healthy() {
             "more than 1 series",
         ),
         (
+            EngineOptions {
+                memory: Some(crate::memory::QueryMemory::new(64)),
+                ..EngineOptions::default()
+            },
+            "/api/v1/query_range?query=up&start=0&end=600&step=60",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "execution",
+            "more than the querier's limit for queries",
+        ),
+        (
             EngineOptions::default(),
             "/api/v1/query?query=up&time=60&timeout=0.000000001",
             StatusCode::SERVICE_UNAVAILABLE,
@@ -296,6 +306,34 @@ async fn limits_fail_cleanly_and_the_server_stays_healthy() {
         let (got, body) = call_on(&app, "/api/v1/query?query=1&time=60").await;
         assert_eq!(got, StatusCode::OK, "still answers after the limit: {body}");
     }
+}
+
+/// What a query holds of the memory bound is given back when it ends,
+/// answered or failed.
+#[tokio::test]
+async fn query_memory_is_given_back_after_every_query() {
+    let memory = crate::memory::QueryMemory::new(1 << 20);
+    let app = app_with(EngineOptions {
+        memory: Some(memory.clone()),
+        max_samples: 30,
+        ..EngineOptions::default()
+    });
+    for (uri, status) in [
+        (
+            "/api/v1/query_range?query=up&start=0&end=600&step=60",
+            StatusCode::OK,
+        ),
+        ("/api/v1/query?query=rate(up[5m])&time=600", StatusCode::OK),
+        (
+            "/api/v1/query_range?query=up&start=0&end=6000&step=1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (got, body) = call_on(&app, uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert_eq!(memory.used(), 0, "{uri}");
+    }
+    assert_eq!(memory.rejected(), 0);
 }
 
 async fn raw_body(app: &Router, uri: &str) -> (StatusCode, Vec<u8>) {

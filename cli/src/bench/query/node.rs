@@ -28,6 +28,9 @@ use super::build::{self, BuildArgs, DAY, HISTORY_DAYS};
 use super::querier::{Counts, Querier};
 use super::QueryArgs;
 
+/// The querier's own memory beyond its caches and queries.
+const PROCESS_ALLOWANCE_BYTES: u64 = 256 << 20;
+
 const HOUR: i64 = 3_600_000;
 /// How much later the refresh run asks.
 const REFRESH_MS: i64 = 30_000;
@@ -311,6 +314,7 @@ async fn measure_stratus(
                 args.latency_ms,
                 args.query_max_samples,
                 args.results_cache_bytes,
+                args.query_memory_bytes,
             )
             .await
         }
@@ -603,6 +607,32 @@ pub async fn run(args: &QueryArgs) -> anyhow::Result<()> {
             ))
             .unwrap_or_default()
     );
+    if args.query_memory_bytes > 0 {
+        // What the querier is configured to hold: both tiers' memory, the
+        // decoded-segment cache, the queries' bound, and an allowance for
+        // the process itself (runtime, block footers, allocator slack).
+        let parts = [
+            ("object cache", 256u64 << 20),
+            ("segment cache", 512 << 20),
+            ("results cache", args.results_cache_bytes),
+            ("queries", args.query_memory_bytes),
+            ("process", PROCESS_ALLOWANCE_BYTES),
+        ];
+        let bound: u64 = parts.iter().map(|p| p.1).sum();
+        let peak = warm_rss.max(cold_rss);
+        println!(
+            "memory bound of the querier: {} = {:.0} MiB; peak RSS {:.0} MiB, {:.2} of it: {}",
+            parts
+                .iter()
+                .map(|(n, b)| format!("{n} {:.0} MiB", mib(*b)))
+                .collect::<Vec<_>>()
+                .join(" + "),
+            mib(bound),
+            mib(peak),
+            peak as f64 / bound as f64,
+            if peak <= bound { "under" } else { "OVER" }
+        );
+    }
     if !complete {
         println!("some queries failed: the ratios cover the others only");
     }

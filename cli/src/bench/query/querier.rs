@@ -39,6 +39,7 @@ pub struct ServeArgs {
     pub latency_ms: u64,
     pub max_samples: usize,
     pub results_cache_bytes: u64,
+    pub query_memory_bytes: u64,
 }
 
 /// Bucket requests and object-cache lookups of the querier so far.
@@ -106,6 +107,8 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         source.clone(),
         EngineOptions {
             max_samples: a.max_samples,
+            memory: (a.query_memory_bytes > 0)
+                .then(|| stratus_query::QueryMemory::new(a.query_memory_bytes)),
             ..EngineOptions::default()
         },
     );
@@ -163,6 +166,7 @@ impl Querier {
         latency_ms: u64,
         max_samples: usize,
         results_cache_bytes: u64,
+        query_memory_bytes: u64,
     ) -> anyhow::Result<Self> {
         let cache = tempfile::tempdir_in(work)?;
         let port = free_port()?;
@@ -180,6 +184,8 @@ impl Querier {
             .arg(max_samples.to_string())
             .arg("--results-cache-bytes")
             .arg(results_cache_bytes.to_string())
+            .arg("--query-memory-bytes")
+            .arg(query_memory_bytes.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
