@@ -362,10 +362,10 @@ async fn matching_series(
     for matchers in groups {
         let found = st
             .source
-            .select(tenant, &matchers, range)
+            .series_labels(tenant, &matchers, range)
             .await
             .map_err(|e| QueryError::Storage(e.to_string()))?;
-        out.extend(found.into_iter().map(|s| s.labels));
+        out.extend(found);
     }
     Ok(out)
 }

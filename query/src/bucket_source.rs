@@ -7,7 +7,7 @@
 //! segments over blocks on equal series and timestamp; delete requests
 //! (tombstones) are applied on read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use futures::{stream, StreamExt, TryStreamExt};
 use moka::sync::Cache;
 use stratus_block::{
-    read_downsampled, read_raw, AggrPoint, BlockError, BlockFooter, Fetched, ReadPlan, FOOTER_HINT,
+    read_downsampled, read_raw, read_series_labels, AggrPoint, BlockError, BlockFooter, Fetched,
+    ReadPlan, FOOTER_HINT,
 };
 use stratus_codec::{decode_segment, BlockEntry, Catalog, Segment, SegmentSeries, Tombstone};
 use stratus_model::{
@@ -65,7 +66,14 @@ pub struct BucketSource {
     /// all read concurrently.
     in_flight: Arc<tokio::sync::Semaphore>,
     listing_locks: Cache<TenantId, Arc<tokio::sync::Mutex<()>>>,
+    /// Label sets of the series a block holds per matcher set and range
+    /// (blocks never change): `/api/v1/series`, `/labels` and label values.
+    label_sets: Cache<LabelSetKey, Arc<Vec<Labels>>>,
 }
+
+/// A block, the matchers (printed) and the range clipped to the block, or
+/// `None` for a range covering the whole block.
+type LabelSetKey = (String, String, Option<(i64, i64)>);
 
 /// A decoded segment with its series indexed by metric name.
 struct IndexedSegment {
@@ -158,6 +166,20 @@ impl BucketSource {
             listing_locks: Cache::builder()
                 .time_to_idle(Duration::from_secs(600))
                 .max_capacity(10_000)
+                .build(),
+            label_sets: Cache::builder()
+                .weigher(|_: &LabelSetKey, v: &Arc<Vec<Labels>>| {
+                    let bytes: usize = v
+                        .iter()
+                        .map(|l| {
+                            l.iter()
+                                .map(|x| x.name.len() + x.value.len() + 48)
+                                .sum::<usize>()
+                        })
+                        .sum();
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
+                .max_capacity(LABEL_SET_CACHE_BYTES)
                 .build(),
         }
     }
@@ -369,10 +391,111 @@ impl BucketSource {
         read_downsampled(&footer, &plan, &fetched, matchers, range)
             .map_err(|e| SourceError::Corrupt(format!("block {key}: {e}")))
     }
+
+    /// The label sets of the series of one block (raw or rollup) that
+    /// match and whose samples span a time in `range`: label and time
+    /// pages only, no chunks.
+    async fn block_labels(
+        &self,
+        tenant: &TenantId,
+        b: &BlockEntry,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Arc<Vec<Labels>>, SourceError> {
+        let clipped = (range.min > b.min_time || range.max < b.max_time - 1)
+            .then(|| (range.min.max(b.min_time), range.max.min(b.max_time - 1)));
+        let printed = matchers
+            .iter()
+            .map(|m| format!("{}{}{:?}", m.name, kind_symbol(&m.kind), m.value))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cache_key = (b.id.clone(), printed, clipped);
+        if let Some(hit) = self.label_sets.get(&cache_key) {
+            return Ok(hit);
+        }
+        let id = Ulid::from_string(&b.id)
+            .map_err(|e| SourceError::Corrupt(format!("block id {}: {e}", b.id)))?;
+        let key = BlockKey::new(tenant.clone(), id).path();
+        let footer = self.footer(&key, b.bytes).await?;
+        let plan = footer.labels_plan(matchers, range);
+        let found = if plan.is_empty() {
+            Vec::new()
+        } else {
+            let mut fetched = Fetched::new();
+            self.fetch(&key, plan.coalesce(COALESCE_GAP), &mut fetched)
+                .await?;
+            read_series_labels(&footer, &plan, &fetched, matchers, range)
+                .map_err(|e| SourceError::Corrupt(format!("block {key}: {e}")))?
+        };
+        let found = Arc::new(found);
+        self.label_sets.insert(cache_key, found.clone());
+        Ok(found)
+    }
+
+    async fn series_labels_with(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        fresh: bool,
+    ) -> Result<Vec<Labels>, SourceError> {
+        let blocks = async {
+            let cat = self.catalog(tenant, fresh).await?;
+            let (_, rollups, raw) = choose_blocks(&cat, range, &SelectHints::default());
+            let reads: Vec<_> = rollups
+                .iter()
+                .chain(raw.iter())
+                .map(|b| self.block_labels(tenant, b, matchers, range))
+                .collect();
+            let found = stream::iter(reads)
+                .buffer_unordered(self.opts.read_concurrency.max(1))
+                .try_collect::<Vec<_>>()
+                .await?;
+            Ok::<_, SourceError>((cat, found))
+        };
+        let ((cat, found), segments) = futures::try_join!(blocks, self.segments(tenant))?;
+        let mut out: HashSet<Labels> = HashSet::new();
+        for block in &found {
+            out.extend(block.iter().cloned());
+        }
+        for indexed in &segments {
+            let seg = &indexed.segment;
+            if seg.series.is_empty()
+                || seg.max_time < range.min
+                || seg.min_time > range.max
+                || indexed.ulid_ms < cat.segment_watermark_ms
+            {
+                continue;
+            }
+            for s in indexed.candidates(matchers) {
+                if !in_range(&s.samples, range).is_empty()
+                    && matches_all(matchers, &s.labels)
+                    && !out.contains(&s.labels)
+                {
+                    out.insert(s.labels.clone());
+                }
+            }
+        }
+        let mut out: Vec<Labels> = out.into_iter().collect();
+        out.sort();
+        Ok(out)
+    }
 }
 
 /// Ranges closer than this are read with one GET.
 const COALESCE_GAP: u64 = 64 * 1024;
+
+fn kind_symbol(k: &MatchKind) -> &'static str {
+    match k {
+        MatchKind::Equal => "=",
+        MatchKind::NotEqual => "!=",
+        MatchKind::Regex(_) => "=~",
+        MatchKind::NotRegex(_) => "!~",
+    }
+}
+
+/// Memory for the label sets of blocks (estimated).
+const LABEL_SET_CACHE_BYTES: u64 = 64 << 20;
 
 /// Plans up to this size are fetched in one round trip.
 const ONE_ROUND_TRIP_BYTES: u64 = 512 * 1024;
@@ -421,44 +544,7 @@ impl BucketSource {
         // then the blocks are.
         let blocks = async {
             let cat = self.catalog(tenant, fresh).await?;
-            let raw_all = cat.blocks_overlapping(0, range.min, range.max);
-            // Rollups at the coarsest step allowed, or the finest one where raw
-            // data is gone (retention); by default only where no raw block is.
-            let steps: std::collections::BTreeSet<i64> = cat
-                .blocks
-                .iter()
-                .filter(|b| b.resolution_ms > 0)
-                .map(|b| b.resolution_ms)
-                .collect();
-            let prefer_rollups = hints.max_source_resolution_ms > 0;
-            let step = if prefer_rollups {
-                steps
-                    .range(..=hints.max_source_resolution_ms)
-                    .next_back()
-                    .copied()
-            } else {
-                steps.iter().next().copied()
-            };
-            let mut rollups: Vec<&BlockEntry> = match step {
-                Some(s) => cat.blocks_overlapping(s, range.min, range.max),
-                None => Vec::new(),
-            };
-            let overlaps =
-                |a: &BlockEntry, b: &BlockEntry| a.min_time < b.max_time && a.max_time > b.min_time;
-            let raw: Vec<&BlockEntry> = if prefer_rollups {
-                raw_all
-                    .into_iter()
-                    .filter(|b| {
-                        !rollups
-                            .iter()
-                            .any(|r| r.min_time <= b.min_time && r.max_time >= b.max_time)
-                    })
-                    .collect()
-            } else {
-                rollups.retain(|r| !raw_all.iter().any(|b| overlaps(b, r)));
-                raw_all
-            };
-            rollups.sort_by_key(|r| r.min_time);
+            let (step, rollups, raw) = choose_blocks(&cat, range, hints);
 
             // Every block (and the segments) is read at once; the answers are
             // merged in the order below, so which copy wins does not depend on
@@ -573,6 +659,54 @@ impl BucketSource {
     }
 }
 
+/// The blocks a read of `range` uses: the rollup step chosen (if any), the
+/// rollup blocks (oldest first) and the raw blocks. Rollups at the
+/// coarsest step `hints` allow, or the finest one where raw data is gone
+/// (retention); by default only where no raw block is.
+fn choose_blocks<'a>(
+    cat: &'a Catalog,
+    range: TimeRange,
+    hints: &SelectHints,
+) -> (Option<i64>, Vec<&'a BlockEntry>, Vec<&'a BlockEntry>) {
+    let raw_all = cat.blocks_overlapping(0, range.min, range.max);
+    let steps: std::collections::BTreeSet<i64> = cat
+        .blocks
+        .iter()
+        .filter(|b| b.resolution_ms > 0)
+        .map(|b| b.resolution_ms)
+        .collect();
+    let prefer_rollups = hints.max_source_resolution_ms > 0;
+    let step = if prefer_rollups {
+        steps
+            .range(..=hints.max_source_resolution_ms)
+            .next_back()
+            .copied()
+    } else {
+        steps.iter().next().copied()
+    };
+    let mut rollups: Vec<&BlockEntry> = match step {
+        Some(s) => cat.blocks_overlapping(s, range.min, range.max),
+        None => Vec::new(),
+    };
+    let overlaps =
+        |a: &BlockEntry, b: &BlockEntry| a.min_time < b.max_time && a.max_time > b.min_time;
+    let raw: Vec<&BlockEntry> = if prefer_rollups {
+        raw_all
+            .into_iter()
+            .filter(|b| {
+                !rollups
+                    .iter()
+                    .any(|r| r.min_time <= b.min_time && r.max_time >= b.max_time)
+            })
+            .collect()
+    } else {
+        rollups.retain(|r| !raw_all.iter().any(|b| overlaps(b, r)));
+        raw_all
+    };
+    rollups.sort_by_key(|r| r.min_time);
+    (step, rollups, raw)
+}
+
 /// Merges a later source's samples of `labels` into `merged`, moving them
 /// when the series is new.
 fn merge_into(merged: &mut HashMap<Labels, Vec<Sample>>, labels: Labels, samples: Vec<Sample>) {
@@ -637,6 +771,34 @@ impl SeriesSource for BucketSource {
         {
             Err(SourceError::Storage(StorageError::NotFound { .. })) => {
                 self.select_with(tenant, matchers, range, hints, true).await
+            }
+            other => other,
+        }
+    }
+
+    /// Label and time pages of blocks, no chunks, unless delete requests
+    /// may cover part of the range: then the samples decide.
+    async fn series_labels(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<Labels>, SourceError> {
+        let cat = self.catalog(tenant, false).await?;
+        if cat
+            .tombstones
+            .iter()
+            .any(|t| t.min_time <= range.max && t.max_time >= range.min)
+        {
+            let found = self.select(tenant, matchers, range).await?;
+            return Ok(found.into_iter().map(|s| s.labels).collect());
+        }
+        match self
+            .series_labels_with(tenant, matchers, range, false)
+            .await
+        {
+            Err(SourceError::Storage(StorageError::NotFound { .. })) => {
+                self.series_labels_with(tenant, matchers, range, true).await
             }
             other => other,
         }

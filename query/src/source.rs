@@ -72,6 +72,20 @@ pub trait SeriesSource: Send + Sync {
         range: TimeRange,
     ) -> Result<Vec<Series>, SourceError>;
 
+    /// The label sets of the series [`SeriesSource::select`] would return,
+    /// sorted, for the series, labels and label-values APIs. Sources may
+    /// answer from what they know without reading samples, and then list a
+    /// series whose samples span `range` without one inside it.
+    async fn series_labels(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<Labels>, SourceError> {
+        let found = self.select(tenant, matchers, range).await?;
+        Ok(found.into_iter().map(|s| s.labels).collect())
+    }
+
     /// Metric metadata of a tenant, newest first per family.
     async fn metadata(&self, _tenant: &TenantId) -> Result<Vec<MetricMetadata>, SourceError> {
         Ok(Vec::new())

@@ -36,7 +36,7 @@ pub use inspect::{
 };
 pub use options::{BlockInfo, BlockOptions, BLOCK_VERSION};
 pub use plan::ReadPlan;
-pub use read::{read_downsampled, read_raw, Fetched};
+pub use read::{read_downsampled, read_raw, read_series_labels, Fetched};
 pub use schema::{Resolution, AGGREGATES};
 pub use write::{write_downsampled_block, write_raw_block, RawBlockWriter};
 

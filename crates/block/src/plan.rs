@@ -228,6 +228,35 @@ impl BlockFooter {
         self.plan_for(selections, chunks, false)
     }
 
+    /// Plans listing the series that match `matchers` over `range` without
+    /// their samples: the label pages of the candidate rows and their
+    /// `__min_time`/`__max_time` pages, none of the chunk columns. Read it
+    /// with [`read_series_labels`](crate::read_series_labels).
+    pub fn labels_plan(&self, matchers: &[LabelMatcher], range: TimeRange) -> ReadPlan {
+        let p = self.plan(matchers, range);
+        if p.is_empty() {
+            return p;
+        }
+        let mut labels = Vec::new();
+        let mut data = Vec::new();
+        for sel in &p.selections {
+            for c in 0..self.layout.num_labels() {
+                self.page_ranges(sel.row_group, c, &sel.rows, &mut labels);
+            }
+            for c in [self.layout.min_time(), self.layout.max_time()] {
+                self.page_ranges(sel.row_group, c, &sel.rows, &mut data);
+            }
+        }
+        data.extend(labels.iter().cloned());
+        ReadPlan {
+            ranges: merge(data, 0),
+            label_ranges: merge(labels, 0),
+            selections: p.selections,
+            chunks: 0..0,
+            refined: false,
+        }
+    }
+
     /// The ranges for reading `selections`.
     fn plan_for(
         &self,

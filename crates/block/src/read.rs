@@ -514,6 +514,44 @@ pub fn read_raw(
     Ok(out)
 }
 
+/// The label sets of the series matching `matchers` whose samples in the
+/// block span a time overlapping `range` (inclusive), in block order, from
+/// the ranges of a [`BlockFooter::labels_plan`] fetched into `fetched`. A
+/// series with samples before and after `range` but none inside it is
+/// listed too: the block keeps each series's first and last sample time,
+/// not the times in between. Raw and downsampled blocks alike.
+pub fn read_series_labels(
+    footer: &BlockFooter,
+    plan: &ReadPlan,
+    fetched: &Fetched,
+    matchers: &[LabelMatcher],
+    range: TimeRange,
+) -> Result<Vec<Labels>> {
+    check_plan(footer, plan)?;
+    let reader = reader_for(footer, fetched);
+    let layout = &footer.layout;
+    let mut out = Vec::new();
+    for sel in &plan.selections {
+        let rg = sel.row_group;
+        let labels = decode_labels(footer, &reader, sel)?;
+        let mins = read_column::<Int64Type>(footer, &reader, rg, layout.min_time(), &sel.rows)?;
+        let maxs = read_column::<Int64Type>(footer, &reader, rg, layout.max_time(), &sel.rows)?;
+        for (((row, l), lo), hi) in labels.into_iter().zip(mins).zip(maxs) {
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                return Err(BlockError::CorruptRow {
+                    row_group: rg,
+                    row,
+                    reason: "no __min_time or __max_time".to_string(),
+                });
+            };
+            if lo <= range.max && hi >= range.min && matches_all(matchers, &l) {
+                out.push(l);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// As [`read_raw`], for downsampled blocks: the aggregate points with `t`
 /// inside `range`.
 pub fn read_downsampled(

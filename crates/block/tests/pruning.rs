@@ -219,3 +219,93 @@ fn a_plan_from_another_block_is_rejected() {
     assert!(read_raw(&o.footer, &plan, &fetched, &[], ALL).is_err());
     assert!(o.footer.refine(&plan, &fetched, &[]).is_err());
 }
+
+#[test]
+fn series_labels_are_listed_without_reading_chunks() {
+    let f = fixture();
+    let q = Querier::open(&f.file);
+    let ranges = [
+        ALL,
+        TimeRange::new(40 * 60_000, 50 * 60_000 - 1),
+        TimeRange::new(HOUR + 1, 3 * HOUR),
+    ];
+    let matchers = [
+        vec![],
+        vec![LabelMatcher::equal("__name__", "node_load1")],
+        vec![LabelMatcher::regex("__name__", "node_network_.*", false).expect("re")],
+        vec![LabelMatcher::not_equal("instance", "host-00003:9100")],
+    ];
+    for r in ranges {
+        for m in &matchers {
+            let plan = q.footer.labels_plan(m, r);
+            let full = q.footer.plan(m, r);
+            assert!(
+                plan.total_bytes() * 4 < full.total_bytes(),
+                "{m:?}: labels {} bytes, samples {} bytes",
+                plan.total_bytes(),
+                full.total_bytes()
+            );
+            let got = read_series_labels(&q.footer, &plan, &q.fetch(&plan.ranges), m, r)
+                .expect("read labels");
+            let want: Vec<_> = naive(&f.data.series, m, r)
+                .into_iter()
+                .map(|(l, _)| l)
+                .collect();
+            assert!(!want.is_empty());
+            assert_eq!(got, want, "{m:?} over {r:?}");
+        }
+    }
+    // Unfetched label pages are an error, not a short answer.
+    let m = [LabelMatcher::equal("__name__", "node_load1")];
+    let plan = q.footer.labels_plan(&m, ALL);
+    let err = read_series_labels(&q.footer, &plan, &Fetched::new(), &m, ALL).expect_err("missing");
+    assert!(matches!(err, BlockError::RangeNotFetched { .. }), "{err}");
+}
+
+/// A series is listed when the span of its samples in the block overlaps
+/// the range, even if its samples skip the range.
+#[test]
+fn series_labels_follow_each_series_time_span() {
+    let tenant = TenantId::new("team-a").expect("tenant");
+    let at = |mins: &[i64]| -> Vec<stratus_model::Sample> {
+        mins.iter()
+            .map(|&m| stratus_model::Sample::new(m * 60_000, 1.0))
+            .collect()
+    };
+    let mut series = vec![
+        (
+            stratus_model::Labels::from_pairs([("__name__", "gappy")]).expect("labels"),
+            at(&[0, 5, 10, 100, 110]),
+        ),
+        (
+            stratus_model::Labels::from_pairs([("__name__", "early")]).expect("labels"),
+            at(&[0, 1, 2]),
+        ),
+    ];
+    sort_series(&mut series);
+    let file = write_raw_block(
+        &tenant,
+        0,
+        2 * HOUR,
+        series.iter().map(|(l, s)| (l, s.as_slice())),
+        &BlockOptions::default(),
+    )
+    .expect("write");
+    let q = Querier::open(&file);
+    let names = |r: TimeRange| -> Vec<String> {
+        let plan = q.footer.labels_plan(&[], r);
+        read_series_labels(&q.footer, &plan, &q.fetch(&plan.ranges), &[], r)
+            .expect("read")
+            .iter()
+            .filter_map(|l| l.metric_name().map(str::to_string))
+            .collect()
+    };
+    let min = 60_000;
+    assert_eq!(names(TimeRange::new(0, 2 * min)), ["early", "gappy"]);
+    assert_eq!(names(TimeRange::new(30 * min, 60 * min)), ["gappy"]);
+    assert_eq!(
+        names(TimeRange::new(111 * min, 2 * HOUR)),
+        Vec::<String>::new()
+    );
+    assert_eq!(names(TimeRange::new(3 * min, 4 * min)), ["gappy"]);
+}
