@@ -81,6 +81,8 @@ pub struct Settings {
     /// The query function's object cache: memory, and a disk tier in
     /// `/tmp` (`STRATUS_CACHE_DIR`), both kept across warm invocations.
     pub cache: RangeCacheConfig,
+    /// The query function's cache of decoded segments.
+    pub segment_cache_bytes: u64,
     /// How long one scheduled compaction keeps starting jobs.
     pub compaction_budget: Duration,
     /// SHA-256 digests (lowercase hex) of the bearer tokens the authorizer
@@ -111,6 +113,7 @@ impl Default for Settings {
                 disk_dir: None,
                 disk_bytes: 1 << 30,
             },
+            segment_cache_bytes: 128 << 20,
             compaction_budget: Duration::from_secs(600),
             token_sha256: Vec::new(),
             ruler: stratus_ruler::RulerOptions::default(),
@@ -151,15 +154,21 @@ impl Settings {
                 anyhow::anyhow!("STRATUS_MAX_BODY_BYTES must be a number of bytes, got {v:?}")
             })?;
         }
-        // Set by Lambda itself: queries get what the caches (256 MiB of
-        // objects, 256 MiB of results) and 256 MiB for the runtime leave,
-        // and at least a quarter of the function's memory.
+        // Set by Lambda itself: queries get what the caches and 256 MiB
+        // for the runtime leave, and at least a quarter of the function's
+        // memory.
         if let Some(v) = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
             let mib: u64 = v.parse().map_err(|_| {
                 anyhow::anyhow!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a number of MB, got {v:?}")
             })?;
-            let bytes = (mib.saturating_sub(768)).max(mib / 4) << 20;
-            s.engine.memory = Some(stratus_query::QueryMemory::new(bytes));
+            let caches = s.cache.memory_bytes as u64
+                + stratus_query::ResultsCacheOptions::default().max_bytes
+                + s.segment_cache_bytes
+                + stratus_query::bucket_source::LABEL_SET_CACHE_BYTES
+                + (256 << 20);
+            let total = mib << 20;
+            let bytes = total.saturating_sub(caches).max(total / 4);
+            s.engine.memory = (bytes > 0).then(|| stratus_query::QueryMemory::new(bytes));
         }
         if let Some(v) = get("STRATUS_QUERY_TIMEOUT") {
             s.engine.timeout = duration("STRATUS_QUERY_TIMEOUT", &v)?;
@@ -303,9 +312,12 @@ mod tests {
                 .memory
                 .map(|m| m.limit() >> 20)
         };
-        assert_eq!(bound("1769"), Some(1001));
+        // 256 MiB objects + 256 MiB results + 128 MiB segments + 64 MiB
+        // label sets + 256 MiB runtime = 960 MiB.
+        assert_eq!(bound("1769"), Some(809));
         assert_eq!(bound("1024"), Some(256));
         assert_eq!(bound("512"), Some(128));
+        assert_eq!(bound("0"), None);
         assert_eq!(
             from(&[])
                 .expect("settings")

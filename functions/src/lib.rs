@@ -85,6 +85,7 @@ pub fn query_app_with_cache(
         bucket.clone(),
         BucketSourceOptions {
             object_cache: cache,
+            segment_cache_bytes: settings.segment_cache_bytes,
             ..BucketSourceOptions::default()
         },
     ));

@@ -155,6 +155,8 @@ fn engine_for(st: &QueryState, p: &Params, step_ms: Option<i64>) -> Result<Engin
             opts.timeout = d;
         }
     }
+    // One reservation for the whole request, whatever it is split into.
+    opts.request_memory = opts.memory.as_ref().map(|m| Arc::new(m.reserve()));
     Ok(st.engine.with_options(opts))
 }
 
@@ -178,13 +180,15 @@ fn note_resolution(r: &mut QueryResult) {
 /// The answer's share of the querier's memory bound, held while it is
 /// encoded.
 fn hold_answer(
-    st: &QueryState,
+    engine: &Engine,
     v: &crate::engine::QueryValue,
 ) -> Result<Option<crate::memory::Reservation>, QueryError> {
-    let Some(memory) = &st.engine.options().memory else {
-        return Ok(None);
+    let opts = engine.options();
+    let r = match (&opts.request_memory, &opts.memory) {
+        (Some(request), _) => request.child(),
+        (None, Some(m)) => m.reserve(),
+        (None, None) => return Ok(None),
     };
-    let r = memory.reserve();
     r.grow(crate::memory::answer_bytes(v))?;
     Ok(Some(r))
 }
@@ -225,7 +229,7 @@ async fn query(
         let engine = engine_for(&st, &p, None)?;
         let (r, stats) = with_stats(&p, engine.instant(&tenant, q, t)).await;
         let mut r = r?;
-        let _answer = hold_answer(&st, &r.value)?;
+        let _answer = hold_answer(&engine, &r.value)?;
         note_resolution(&mut r);
         Ok::<_, QueryError>(json::query_result_with_stats(
             &r.value,
@@ -287,7 +291,7 @@ async fn query_range(
         };
         let (r, stats) = with_stats(&p, eval).await;
         let mut r = r?;
-        let _answer = hold_answer(&st, &r.value)?;
+        let _answer = hold_answer(&engine, &r.value)?;
         note_resolution(&mut r);
         Ok(json::query_result_with_stats(
             &r.value,

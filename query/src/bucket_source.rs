@@ -71,9 +71,13 @@ pub struct BucketSource {
     label_sets: Cache<LabelSetKey, Arc<Vec<Labels>>>,
 }
 
-/// A block, the matchers (printed) and the range clipped to the block, or
-/// `None` for a range covering the whole block.
-type LabelSetKey = (String, String, Option<(i64, i64)>);
+/// A block, the matchers (name, operator, value) and the range clipped to
+/// the block, or `None` for a range covering the whole block.
+type LabelSetKey = (
+    String,
+    Vec<(String, &'static str, String)>,
+    Option<(i64, i64)>,
+);
 
 /// A decoded segment with its series indexed by metric name.
 struct IndexedSegment {
@@ -404,12 +408,11 @@ impl BucketSource {
     ) -> Result<Arc<Vec<Labels>>, SourceError> {
         let clipped = (range.min > b.min_time || range.max < b.max_time - 1)
             .then(|| (range.min.max(b.min_time), range.max.min(b.max_time - 1)));
-        let printed = matchers
+        let spelled = matchers
             .iter()
-            .map(|m| format!("{}{}{:?}", m.name, kind_symbol(&m.kind), m.value))
-            .collect::<Vec<_>>()
-            .join(",");
-        let cache_key = (b.id.clone(), printed, clipped);
+            .map(|m| (m.name.clone(), kind_symbol(&m.kind), m.value.clone()))
+            .collect();
+        let cache_key = (b.id.clone(), spelled, clipped);
         if let Some(hit) = self.label_sets.get(&cache_key) {
             return Ok(hit);
         }
@@ -438,9 +441,17 @@ impl BucketSource {
         matchers: &[LabelMatcher],
         range: TimeRange,
         fresh: bool,
-    ) -> Result<Vec<Labels>, SourceError> {
+    ) -> Result<Option<Vec<Labels>>, SourceError> {
         let blocks = async {
             let cat = self.catalog(tenant, fresh).await?;
+            // Only samples show what a delete request leaves.
+            if cat
+                .tombstones
+                .iter()
+                .any(|t| t.min_time <= range.max && t.max_time >= range.min)
+            {
+                return Ok(None);
+            }
             let (_, rollups, raw) = choose_blocks(&cat, range, &SelectHints::default());
             let reads: Vec<_> = rollups
                 .iter()
@@ -451,9 +462,12 @@ impl BucketSource {
                 .buffer_unordered(self.opts.read_concurrency.max(1))
                 .try_collect::<Vec<_>>()
                 .await?;
-            Ok::<_, SourceError>((cat, found))
+            Ok::<_, SourceError>(Some((cat, found)))
         };
-        let ((cat, found), segments) = futures::try_join!(blocks, self.segments(tenant))?;
+        let (blocks, segments) = futures::try_join!(blocks, self.segments(tenant))?;
+        let Some((cat, found)) = blocks else {
+            return Ok(None);
+        };
         let mut out: HashSet<Labels> = HashSet::new();
         for block in &found {
             out.extend(block.iter().cloned());
@@ -478,7 +492,7 @@ impl BucketSource {
         }
         let mut out: Vec<Labels> = out.into_iter().collect();
         out.sort();
-        Ok(out)
+        Ok(Some(out))
     }
 }
 
@@ -495,7 +509,7 @@ fn kind_symbol(k: &MatchKind) -> &'static str {
 }
 
 /// Memory for the label sets of blocks (estimated).
-const LABEL_SET_CACHE_BYTES: u64 = 64 << 20;
+pub const LABEL_SET_CACHE_BYTES: u64 = 64 << 20;
 
 /// Plans up to this size are fetched in one round trip.
 const ONE_ROUND_TRIP_BYTES: u64 = 512 * 1024;
@@ -784,16 +798,7 @@ impl SeriesSource for BucketSource {
         matchers: &[LabelMatcher],
         range: TimeRange,
     ) -> Result<Vec<Labels>, SourceError> {
-        let cat = self.catalog(tenant, false).await?;
-        if cat
-            .tombstones
-            .iter()
-            .any(|t| t.min_time <= range.max && t.max_time >= range.min)
-        {
-            let found = self.select(tenant, matchers, range).await?;
-            return Ok(found.into_iter().map(|s| s.labels).collect());
-        }
-        match self
+        let found = match self
             .series_labels_with(tenant, matchers, range, false)
             .await
         {
@@ -801,6 +806,13 @@ impl SeriesSource for BucketSource {
                 self.series_labels_with(tenant, matchers, range, true).await
             }
             other => other,
+        }?;
+        match found {
+            Some(labels) => Ok(labels),
+            None => {
+                let found = self.select(tenant, matchers, range).await?;
+                Ok(found.into_iter().map(|s| s.labels).collect())
+            }
         }
     }
 

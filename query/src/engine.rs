@@ -15,7 +15,7 @@ use crate::eval::{
     at_ms, offset_ms, selector_key, EvalLimits, Evaluator, Prefetched, StepSeries, Val,
 };
 use crate::matcher::LabelMatcher;
-use crate::memory::{series_bytes, QueryMemory};
+use crate::memory::{series_bytes, QueryMemory, Reservation};
 use crate::source::{SelectHints, Selection, Series, SeriesSource};
 
 /// Engine settings; defaults follow Prometheus.
@@ -33,6 +33,9 @@ pub struct EngineOptions {
     pub max_source_resolution_ms: i64,
     /// The memory running queries may hold together; `None`: no bound.
     pub memory: Option<Arc<QueryMemory>>,
+    /// The request's reservation of `memory`, shared by its evaluations
+    /// (a range query's splits); `None`: each evaluation takes its own.
+    pub request_memory: Option<Arc<Reservation>>,
 }
 
 impl Default for EngineOptions {
@@ -45,6 +48,7 @@ impl Default for EngineOptions {
             max_series: 500_000,
             max_source_resolution_ms: 0,
             memory: None,
+            request_memory: None,
         }
     }
 }
@@ -186,7 +190,11 @@ impl Engine {
         let mut data = Prefetched::new();
         let mut resolutions: HashMap<usize, i64> = HashMap::new();
         let mut loaded = 0;
-        let reservation = self.opts.memory.as_ref().map(|m| Arc::new(m.reserve()));
+        let reservation = match (&self.opts.request_memory, &self.opts.memory) {
+            (Some(request), _) => Some(Arc::new(request.child())),
+            (None, Some(m)) => Some(Arc::new(m.reserve())),
+            (None, None) => None,
+        };
         let held = &reservation;
         // Every selector's data is fetched at once.
         let fetches = wanted.iter().map(|&(vs, range, func)| async move {

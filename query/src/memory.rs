@@ -56,27 +56,61 @@ impl QueryMemory {
         Reservation {
             memory: self.clone(),
             held: AtomicU64::new(0),
+            parent: None,
         }
     }
 }
 
-/// What one query holds; released when dropped.
+/// What one query (or one part of a query) holds; given back when dropped.
+///
+/// A request's reservation can hand out [`Reservation::child`]ren, one per
+/// evaluation (a range query's splits run as several): what the children
+/// hold counts toward the request, so a request whose splits together need
+/// more than the limit is told so (422), not to retry.
 #[derive(Debug)]
 pub struct Reservation {
     memory: Arc<QueryMemory>,
     held: AtomicU64,
+    /// The request this is part of.
+    parent: Option<Arc<Reservation>>,
 }
 
 impl Reservation {
+    /// A reservation for part of this one's request.
+    pub fn child(self: &Arc<Self>) -> Reservation {
+        let root = match &self.parent {
+            Some(p) => p.clone(),
+            None => self.clone(),
+        };
+        Reservation {
+            memory: self.memory.clone(),
+            held: AtomicU64::new(0),
+            parent: Some(root),
+        }
+    }
+
     /// Takes `bytes` more, or fails the query if that would pass the limit.
     pub fn grow(&self, bytes: u64) -> Result<(), QueryError> {
         let m = &*self.memory;
+        // Counted toward the request first, so that parts growing at once
+        // see each other.
+        let request = self.parent.as_deref().unwrap_or(self);
+        let mine = request
+            .held
+            .fetch_add(bytes, Ordering::AcqRel)
+            .saturating_add(bytes);
+        if self.parent.is_some() {
+            self.held.fetch_add(bytes, Ordering::AcqRel);
+        }
         let mut used = m.used.load(Ordering::Relaxed);
         loop {
             let next = used.saturating_add(bytes);
             if next > m.limit {
+                request.held.fetch_sub(bytes, Ordering::AcqRel);
+                if self.parent.is_some() {
+                    self.held.fetch_sub(bytes, Ordering::AcqRel);
+                }
                 m.rejected.fetch_add(1, Ordering::Relaxed);
-                let mine = self.held.load(Ordering::Relaxed).saturating_add(bytes);
                 return Err(if mine > m.limit {
                     QueryError::exec(format!(
                         "query would hold about {} in memory, more than the querier's limit for queries ({}, --query-memory-bytes): narrow the selectors or the time range, or raise the limit",
@@ -96,15 +130,13 @@ impl Reservation {
                 .used
                 .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => break,
+                Ok(_) => return Ok(()),
                 Err(now) => used = now,
             }
         }
-        self.held.fetch_add(bytes, Ordering::Relaxed);
-        Ok(())
     }
 
-    /// Bytes this reservation holds.
+    /// Bytes this reservation holds; a request's include its parts'.
     pub fn held(&self) -> u64 {
         self.held.load(Ordering::Relaxed)
     }
@@ -112,7 +144,13 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
+        // A part gives its bytes back to its request too. A request is
+        // dropped after its parts (they hold it), so by then it holds only
+        // what it took itself.
         let held = *self.held.get_mut();
+        if let Some(p) = &self.parent {
+            p.held.fetch_sub(held, Ordering::AcqRel);
+        }
         self.memory.used.fetch_sub(held, Ordering::AcqRel);
     }
 }
@@ -211,6 +249,35 @@ mod tests {
         drop(other);
         assert!(r.grow(200).is_ok());
         assert_eq!(m.used(), 200);
+    }
+
+    #[test]
+    fn parts_of_one_request_count_together() {
+        let m = QueryMemory::new(1000);
+        let request = Arc::new(m.reserve());
+        let a = request.child();
+        let b = request.child();
+        assert!(a.grow(400).is_ok());
+        assert!(b.grow(400).is_ok());
+        assert_eq!(request.held(), 800);
+        // Together the parts would pass the limit: the request is too big,
+        // retrying will not help.
+        let e = b.grow(300).err();
+        assert!(matches!(e, Some(QueryError::Execution(_))), "{e:?}");
+        // Memory held by another request is a reason to retry.
+        let other = m.reserve();
+        drop(a);
+        assert_eq!(request.held(), 400);
+        assert!(other.grow(500).is_ok());
+        let e = b.grow(200).err();
+        assert!(matches!(e, Some(QueryError::Unavailable(_))), "{e:?}");
+        drop(b);
+        assert_eq!(request.held(), 0);
+        assert!(request.grow(100).is_ok());
+        drop(request);
+        assert_eq!(m.used(), 500);
+        drop(other);
+        assert_eq!(m.used(), 0);
     }
 
     #[test]

@@ -336,6 +336,34 @@ async fn query_memory_is_given_back_after_every_query() {
     assert_eq!(memory.rejected(), 0);
 }
 
+/// Memory held by other queries fails a query with a 503 to retry; once
+/// it is given back the same query answers, and the failed one held
+/// nothing afterwards.
+#[tokio::test]
+async fn query_memory_taken_by_others_is_a_503() {
+    let memory = crate::memory::QueryMemory::new(1 << 20);
+    let app = app_with(EngineOptions {
+        memory: Some(memory.clone()),
+        ..EngineOptions::default()
+    });
+    let uri = "/api/v1/query_range?query=up&start=0&end=600&step=60";
+    let others = memory.reserve();
+    others.grow((1 << 20) - 100).expect("others");
+    let (got, body) = call_on(&app, uri).await;
+    assert_eq!(got, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["errorType"], "unavailable", "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("retry")),
+        "{body}"
+    );
+    assert_eq!(memory.used(), (1 << 20) - 100);
+    assert_eq!(memory.rejected(), 1);
+    drop(others);
+    let (got, body) = call_on(&app, uri).await;
+    assert_eq!(got, StatusCode::OK, "{body}");
+    assert_eq!(memory.used(), 0);
+}
+
 async fn raw_body(app: &Router, uri: &str) -> (StatusCode, Vec<u8>) {
     let resp = app.clone().oneshot(get(uri)).await.expect("response");
     let status = resp.status();
