@@ -135,7 +135,7 @@ pub fn system_time_ms(t: std::time::SystemTime) -> i64 {
     }
 }
 
-impl Evaluator<'_> {
+impl<'a> Evaluator<'a> {
     pub fn steps(&self) -> usize {
         ((self.end - self.start) / self.interval) as usize + 1
     }
@@ -151,13 +151,22 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Counts `n` samples a value built holds, for the max-samples limit
+    /// and the memory bound.
     pub fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
+        self.count_samples(n)?;
+        if let Some(r) = &self.limits.memory {
+            r.grow((n * std::mem::size_of::<Sample>()) as u64)?;
+        }
+        Ok(())
+    }
+
+    /// Counts `n` samples toward the max-samples limit only: samples used
+    /// where they were loaded, already counted by the memory bound.
+    pub fn count_samples(&mut self, n: usize) -> Result<(), QueryError> {
         self.samples += n;
         if self.samples > self.limits.max_samples {
             return Err(QueryError::TooManySamples);
-        }
-        if let Some(r) = &self.limits.memory {
-            r.grow((n * std::mem::size_of::<Sample>()) as u64)?;
         }
         Ok(())
     }
@@ -186,7 +195,7 @@ impl Evaluator<'_> {
                 let t = self.start;
                 let series = self.matrix_selector(ms)?;
                 Ok(Val::Matrix(window_all(
-                    &series,
+                    series,
                     ms_window(ms, t, self)?,
                     true,
                 )))
@@ -205,7 +214,7 @@ impl Evaluator<'_> {
     }
 
     /// The prefetched series of a selector.
-    fn series_of(&self, vs: &VectorSelector) -> &[Series] {
+    fn series_of(&self, vs: &VectorSelector) -> &'a [Series] {
         self.data
             .get(&selector_key(vs))
             .map(Vec::as_slice)
@@ -271,9 +280,10 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
-    pub fn matrix_selector(&mut self, ms: &MatrixSelector) -> Result<Vec<Series>, QueryError> {
-        let series = self.series_of(&ms.vs).to_vec();
-        self.add_samples(series.iter().map(|s| s.samples.len()).sum())?;
+    /// The series of a range selector, where the prefetch put them.
+    pub fn matrix_selector(&mut self, ms: &MatrixSelector) -> Result<&'a [Series], QueryError> {
+        let series = self.series_of(&ms.vs);
+        self.count_samples(series.iter().map(|s| s.samples.len()).sum())?;
         Ok(series)
     }
 

@@ -2,6 +2,7 @@
 //! element-wise math, label functions, `absent`, `histogram_quantile`, ...
 //! The arithmetic lives in [`crate::functions`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use promql_parser::label::MatchOp;
@@ -13,19 +14,20 @@ use crate::error::QueryError;
 use crate::functions::{self, histogram::Bucket, range as rf};
 use crate::source::Series;
 
-/// A range-vector argument: raw series plus how to cut each step's window.
-struct RangeArg {
-    series: Vec<Series>,
+/// A range-vector argument: raw series (where the prefetch put them, or a
+/// subquery's) plus how to cut each step's window.
+struct RangeArg<'a> {
+    series: Cow<'a, [Series]>,
     range: i64,
     offset: i64,
     at: Option<i64>,
 }
 
-impl Evaluator<'_> {
-    fn range_arg(&mut self, e: &Expr) -> Result<RangeArg, QueryError> {
+impl<'a> Evaluator<'a> {
+    fn range_arg(&mut self, e: &Expr) -> Result<RangeArg<'a>, QueryError> {
         match e {
             Expr::MatrixSelector(ms) => Ok(RangeArg {
-                series: self.matrix_selector(ms)?,
+                series: Cow::Borrowed(self.matrix_selector(ms)?),
                 range: ms.range.as_millis() as i64,
                 offset: offset_ms(&ms.vs.offset),
                 at: at_ms(&ms.vs.at, self.query_start, self.query_end),
@@ -33,7 +35,7 @@ impl Evaluator<'_> {
             Expr::Subquery(sq) => {
                 let (series, range, offset, at) = self.subquery(sq)?;
                 Ok(RangeArg {
-                    series,
+                    series: Cow::Owned(series),
                     range,
                     offset,
                     at,
@@ -84,7 +86,7 @@ impl Evaluator<'_> {
         let steps = self.steps();
         let mut out = Vec::new();
         let mut buf: Vec<Sample> = Vec::new();
-        for s in &arg.series {
+        for s in arg.series.iter() {
             let mut points = Vec::new();
             for i in 0..steps {
                 let hi = arg.at.unwrap_or_else(|| self.ts(i)) - arg.offset;
