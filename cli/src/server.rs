@@ -100,6 +100,16 @@ impl prometheus_client::collector::Collector for StorageCollector {
                 "Bytes of the entries the cache's memory tier evicted",
                 c.memory_evicted_bytes,
             ));
+            counters.push((
+                "stratus_object_cache_disk_evictions",
+                "Entries the cache's disk tier dropped when it reclaimed space (--cache-dir)",
+                c.disk_evictions,
+            ));
+            counters.push((
+                "stratus_object_cache_disk_evicted_bytes",
+                "Bytes on disk of the entries the cache's disk tier dropped",
+                c.disk_evicted_bytes,
+            ));
         }
         if let Some(r) = &self.results {
             let c = r.counts();

@@ -231,10 +231,12 @@ remote_write:
         assert!(v > 0.0, "{name} = {v} after answering queries");
     }
     // Exported even when nothing was evicted yet.
-    assert!(
-        metric_sum(&m, "stratus_object_cache_memory_evictions_total").is_ok(),
-        "no stratus_object_cache_memory_evictions_total in /metrics"
-    );
+    for name in [
+        "stratus_object_cache_memory_evictions_total",
+        "stratus_object_cache_disk_evictions_total",
+    ] {
+        assert!(metric_sum(&m, name).is_ok(), "no {name} in /metrics");
+    }
     // The default query memory bound, all of it given back after the
     // queries (none runs now).
     assert_eq!(

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use foyer::{
     BlockEngineConfig, DeviceBuilder, Event, EventListener, FsDeviceBuilder, HybridCache,
-    HybridCacheBuilder, HybridCachePolicy,
+    HybridCacheBuilder, HybridCachePolicy, RejectAll, Statistics, StorageFilter,
+    StorageFilterCondition, StorageFilterResult,
 };
 
 use crate::error::{Result, StorageError};
@@ -48,6 +49,10 @@ pub struct CacheCounts {
     /// tier when there is one), and their bytes.
     pub memory_evictions: u64,
     pub memory_evicted_bytes: u64,
+    /// Entries the disk tier dropped when it reclaimed space, and their
+    /// bytes on disk.
+    pub disk_evictions: u64,
+    pub disk_evicted_bytes: u64,
 }
 
 pub struct RangeCache {
@@ -55,10 +60,11 @@ pub struct RangeCache {
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: Arc<Evictions>,
+    disk_evictions: Arc<Evictions>,
 }
 
-/// Counts what the memory tier evicts.
-#[derive(Default)]
+/// Counts what a tier evicts.
+#[derive(Debug, Default)]
 struct Evictions {
     entries: AtomicU64,
     bytes: AtomicU64,
@@ -74,6 +80,21 @@ impl EventListener for Evictions {
             self.bytes
                 .fetch_add((key.len() + value.len()) as u64, Ordering::Relaxed);
         }
+    }
+}
+
+/// Counts what the disk tier drops: when it reclaims a block of the disk
+/// to make room, foyer asks its reinsertion filter about every entry in
+/// the block. This condition counts and admits; the `RejectAll` after it
+/// drops them all, as foyer's default filter does.
+#[derive(Debug)]
+struct CountDiskDrops(Arc<Evictions>);
+
+impl StorageFilterCondition for CountDiskDrops {
+    fn filter(&self, _: &Arc<Statistics>, _: u64, size: usize) -> StorageFilterResult {
+        self.0.entries.fetch_add(1, Ordering::Relaxed);
+        self.0.bytes.fetch_add(size as u64, Ordering::Relaxed);
+        StorageFilterResult::Admit
     }
 }
 
@@ -95,6 +116,7 @@ impl RangeCache {
         // Entries go to disk as they are inserted, so the disk tier also
         // survives a restart of the process (it is recovered on open).
         let evictions = Arc::new(Evictions::default());
+        let disk_evictions = Arc::new(Evictions::default());
         let builder = HybridCacheBuilder::new()
             .with_name("stratus-objects")
             .with_event_listener(evictions.clone())
@@ -114,7 +136,13 @@ impl RangeCache {
                     .with_capacity(cfg.disk_bytes.max(64 << 20))
                     .build()
                     .map_err(|e| cache_err("opening the disk tier", e))?;
-                builder.with_engine_config(BlockEngineConfig::new(device))
+                builder.with_engine_config(
+                    BlockEngineConfig::new(device).with_reinsertion_filter(
+                        StorageFilter::new()
+                            .with_condition(CountDiskDrops(disk_evictions.clone()))
+                            .with_condition(RejectAll),
+                    ),
+                )
             }
             None => builder,
         };
@@ -127,6 +155,7 @@ impl RangeCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             evictions,
+            disk_evictions,
         })
     }
 
@@ -161,6 +190,8 @@ impl RangeCache {
             misses: self.misses.load(Ordering::Relaxed),
             memory_evictions: self.evictions.entries.load(Ordering::Relaxed),
             memory_evicted_bytes: self.evictions.bytes.load(Ordering::Relaxed),
+            disk_evictions: self.disk_evictions.entries.load(Ordering::Relaxed),
+            disk_evicted_bytes: self.disk_evictions.bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -234,6 +265,39 @@ mod tests {
         );
         assert!(
             c.memory_evicted_bytes >= c.memory_evictions * (64 << 10),
+            "{c:?}"
+        );
+        assert_eq!((c.disk_evictions, c.disk_evicted_bytes), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn counts_what_the_disk_tier_drops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = RangeCacheConfig {
+            memory_bytes: 1 << 20,
+            disk_dir: Some(dir.path().join("cache")),
+            disk_bytes: 64 << 20,
+        };
+        let cache = RangeCache::new(&cfg).await.expect("cache");
+        // 192 entries of 1 MiB: three times the disk tier.
+        for i in 0..192u64 {
+            let key = RangeCache::key("tenants/t/blocks/01J.parquet", Some(&(i..i + 1)));
+            cache
+                .get_or_fetch(key, async { Ok(Bytes::from(vec![i as u8; 1 << 20])) })
+                .await
+                .expect("fetch");
+            // Disk writes that find the write queue full are skipped:
+            // let each one finish (and any reclaim it started).
+            cache.inner.storage().wait().await;
+        }
+        let c = cache.counts();
+        println!("{c:?}");
+        assert!(
+            c.disk_evictions >= 128,
+            "64 MiB of disk holds at most 64 entries of 1 MiB, so at least 128 of 192 had to go: {c:?}"
+        );
+        assert!(
+            c.disk_evicted_bytes >= c.disk_evictions * (1 << 20),
             "{c:?}"
         );
     }
