@@ -10,6 +10,11 @@ mod settings;
 
 use settings::Settings;
 
+/// mimalloc instead of the system allocator: glibc's per-thread arenas
+/// kept freed memory of one query's threads from the next (ADR 21).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(clap::Args)]
 struct CompactorArgs {
     /// Run one complete pass and exit

@@ -625,13 +625,32 @@ impl BucketSource {
                 samples.to_vec()
             }
         };
-        // Raw blocks oldest id first: later ids win.
+        // Raw blocks oldest id first: later ids win. Each series's parts
+        // are gathered first and joined once at their exact size: appending
+        // block after block would grow every vector by doubling, up to
+        // twice the memory of the samples.
+        let mut parts: HashMap<Labels, Vec<Vec<Sample>>> = HashMap::new();
         for block in raw_data {
             for (labels, samples) in block {
-                if as_windows {
-                    merge_newer(merged.entry(labels).or_default(), &raw_points(&samples));
+                let samples = if as_windows {
+                    raw_points(&samples)
                 } else {
-                    merge_into(&mut merged, labels, samples);
+                    samples
+                };
+                parts.entry(labels).or_default().push(samples);
+            }
+        }
+        for (labels, ps) in parts {
+            match merged.entry(labels) {
+                std::collections::hash_map::Entry::Vacant(e) if ps.len() == 1 => {
+                    e.insert(ps.into_iter().next().unwrap_or_default());
+                }
+                e => {
+                    let into = e.or_default();
+                    into.reserve_exact(ps.iter().map(Vec::len).sum());
+                    for p in ps {
+                        merge_newer(into, &p);
+                    }
                 }
             }
         }
@@ -649,10 +668,9 @@ impl BucketSource {
                 if samples.is_empty() || !matches_all(matchers, &s.labels) {
                     continue;
                 }
-                merge_newer(
-                    merged.entry(s.labels.clone()).or_default(),
-                    &raw_points(samples),
-                );
+                let into = merged.entry(s.labels.clone()).or_default();
+                into.reserve_exact(samples.len());
+                merge_newer(into, &raw_points(samples));
             }
         }
         apply_tombstones(&cat, &mut merged);
@@ -719,17 +737,6 @@ fn choose_blocks<'a>(
     };
     rollups.sort_by_key(|r| r.min_time);
     (step, rollups, raw)
-}
-
-/// Merges a later source's samples of `labels` into `merged`, moving them
-/// when the series is new.
-fn merge_into(merged: &mut HashMap<Labels, Vec<Sample>>, labels: Labels, samples: Vec<Sample>) {
-    match merged.entry(labels) {
-        std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(samples);
-        }
-        std::collections::hash_map::Entry::Occupied(mut e) => merge_newer(e.get_mut(), &samples),
-    }
 }
 
 /// Sorted ranges with gaps up to `gap` joined.

@@ -239,7 +239,7 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         let mut total = 0;
         for s in self.series_of(vs) {
-            let mut points = Vec::new();
+            let mut points = Vec::with_capacity(steps);
             for i in 0..steps {
                 let r = at.unwrap_or_else(|| self.ts(i)) - off;
                 if let Some(v) = lookback_value(&s.samples, r, lookback) {

@@ -169,11 +169,13 @@ pub fn labels_bytes(l: &Labels) -> u64 {
         + std::mem::size_of::<Labels>() as u64
 }
 
-/// Estimated bytes of loaded series.
+/// Estimated bytes of loaded series (their vectors' capacity, not length).
 pub fn series_bytes(series: &[Series]) -> u64 {
     series
         .iter()
-        .map(|s| labels_bytes(&s.labels) + (s.samples.len() * std::mem::size_of::<Sample>()) as u64)
+        .map(|s| {
+            labels_bytes(&s.labels) + (s.samples.capacity() * std::mem::size_of::<Sample>()) as u64
+        })
         .sum()
 }
 

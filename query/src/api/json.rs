@@ -109,10 +109,12 @@ fn write_point(out: &mut String, s: Sample) {
 }
 
 fn write_matrix(out: &mut String, m: &[Series]) {
-    // About 30 bytes a point and 200 a series: one allocation instead of
-    // doubling through hundreds of megabytes.
+    // At most about 48 bytes a point (`[1700000000.123,"` and 17
+    // significant digits with exponent) and 200 a series: one allocation
+    // instead of doubling through hundreds of megabytes. Pages reserved but
+    // never written are not resident.
     let points: usize = m.iter().map(|s| s.samples.len()).sum();
-    out.reserve(points * 30 + m.len() * 200);
+    out.reserve(points * 48 + m.len() * 200);
     out.push('[');
     for (i, s) in m.iter().enumerate() {
         if i > 0 {

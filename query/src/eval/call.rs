@@ -87,7 +87,7 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         let mut buf: Vec<Sample> = Vec::new();
         for s in arg.series.iter() {
-            let mut points = Vec::new();
+            let mut points = Vec::with_capacity(steps);
             for i in 0..steps {
                 let hi = arg.at.unwrap_or_else(|| self.ts(i)) - arg.offset;
                 let lo = hi - arg.range;
