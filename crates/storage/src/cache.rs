@@ -19,6 +19,12 @@ use foyer::{
 
 use crate::error::{Result, StorageError};
 
+/// Memory for disk writes being flushed.
+const DISK_WRITE_BUFFER_BYTES: usize = 64 << 20;
+/// Disk writes waiting beyond this are skipped (the entry stays in memory
+/// until evicted).
+const DISK_WRITE_QUEUE_BYTES: usize = 512 << 20;
+
 /// Sizes of the two tiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangeCacheConfig {
@@ -136,12 +142,19 @@ impl RangeCache {
                     .with_capacity(cfg.disk_bytes.max(64 << 20))
                     .build()
                     .map_err(|e| cache_err("opening the disk tier", e))?;
+                // A cold query inserts up to about a hundred MiB of ranges
+                // at once; foyer skips disk writes past its submit queue
+                // (16 MiB by default), and a skipped range evicted from
+                // memory later costs a GET on a dashboard refresh.
                 builder.with_engine_config(
-                    BlockEngineConfig::new(device).with_reinsertion_filter(
-                        StorageFilter::new()
-                            .with_condition(CountDiskDrops(disk_evictions.clone()))
-                            .with_condition(RejectAll),
-                    ),
+                    BlockEngineConfig::new(device)
+                        .with_buffer_pool_size(DISK_WRITE_BUFFER_BYTES)
+                        .with_submit_queue_size_threshold(DISK_WRITE_QUEUE_BYTES)
+                        .with_reinsertion_filter(
+                            StorageFilter::new()
+                                .with_condition(CountDiskDrops(disk_evictions.clone()))
+                                .with_condition(RejectAll),
+                        ),
                 )
             }
             None => builder,
@@ -268,6 +281,39 @@ mod tests {
             "{c:?}"
         );
         assert_eq!((c.disk_evictions, c.disk_evicted_bytes), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_inserts_reaches_the_disk_tier() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = RangeCacheConfig {
+            memory_bytes: 1 << 20,
+            disk_dir: Some(dir.path().join("cache")),
+            disk_bytes: 256 << 20,
+        };
+        let cache = RangeCache::new(&cfg).await.expect("cache");
+        // 96 MiB at once, as a cold query's block ranges come: six times
+        // foyer's default write queue.
+        let key = |i: u64| RangeCache::key("tenants/t/blocks/01J.parquet", Some(&(i..i + 1)));
+        for i in 0..96u64 {
+            cache
+                .get_or_fetch(
+                    key(i),
+                    async move { Ok(Bytes::from(vec![i as u8; 1 << 20])) },
+                )
+                .await
+                .expect("fetch");
+        }
+        cache.inner.storage().wait().await;
+        let never = || async { Err(StorageError::Config("must not be fetched".into())) };
+        for i in 0..96u64 {
+            let got = cache.get_or_fetch(key(i), never()).await;
+            assert!(
+                got.as_ref()
+                    .is_ok_and(|b| b.len() == 1 << 20 && b[0] == i as u8),
+                "entry {i} is neither in memory nor on disk"
+            );
+        }
     }
 
     #[tokio::test]
