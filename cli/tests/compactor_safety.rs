@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use stratus_codec::SegmentBuilder;
 use stratus_model::{Labels, Sample, TenantId};
 use stratus_storage::keys::{blocks_prefix, segments_prefix};
-use stratus_storage::{catalog, BlockKey, Bucket, SegmentKey, StorageConfig};
+use stratus_storage::{catalog, BlockKey, Bucket, StorageConfig};
 
 const H: i64 = 3_600_000;
 
@@ -62,13 +62,7 @@ async fn write_segments(
         }
         // ULIDs in write order, older than the grace period.
         let id = ulid::Ulid::from_parts((base - 20 * H + seg * 1000) as u64, rng.random());
-        bucket
-            .put(
-                &SegmentKey::new(tenant.clone(), id).path(),
-                b.finish().expect("segment").into(),
-            )
-            .await
-            .expect("put");
+        stratus_tests::segments::put(bucket, tenant, id, b).await;
     }
     expected
 }

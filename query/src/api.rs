@@ -183,11 +183,8 @@ fn hold_answer(
     engine: &Engine,
     v: &crate::engine::QueryValue,
 ) -> Result<Option<crate::memory::Reservation>, QueryError> {
-    let opts = engine.options();
-    let r = match (&opts.request_memory, &opts.memory) {
-        (Some(request), _) => request.child(),
-        (None, Some(m)) => m.reserve(),
-        (None, None) => return Ok(None),
+    let Some(r) = engine.options().reserve_memory() else {
+        return Ok(None);
     };
     r.grow(crate::memory::answer_bytes(v))?;
     Ok(Some(r))

@@ -79,6 +79,45 @@ type LabelSetKey = (
     Option<(i64, i64)>,
 );
 
+/// The series of `segments` that match `matchers`, with their samples in
+/// `range`, leaving out segments the catalog's blocks already hold
+/// (older than `watermark_ms`) and series without samples in the range.
+fn segment_series<'a>(
+    segments: &'a [Arc<IndexedSegment>],
+    watermark_ms: i64,
+    matchers: &'a [LabelMatcher],
+    range: TimeRange,
+) -> impl Iterator<Item = (&'a SegmentSeries, &'a [Sample])> + 'a {
+    segments
+        .iter()
+        .filter(move |indexed| {
+            let seg = &indexed.segment;
+            !seg.series.is_empty()
+                && seg.max_time >= range.min
+                && seg.min_time <= range.max
+                && indexed.ulid_ms >= watermark_ms
+        })
+        .flat_map(move |indexed| indexed.candidates(matchers))
+        .filter_map(move |s| {
+            let samples = in_range(&s.samples, range);
+            (!samples.is_empty() && matches_all(matchers, &s.labels)).then_some((s, samples))
+        })
+}
+
+/// Runs `read` on the cached catalog and, if a block it names is gone
+/// (replaced and deleted while the catalog was old), once more on the
+/// current catalog.
+async fn with_current_catalog<T, F, Fut>(read: F) -> Result<T, SourceError>
+where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SourceError>>,
+{
+    match read(false).await {
+        Err(SourceError::Storage(StorageError::NotFound { .. })) => read(true).await,
+        other => other,
+    }
+}
+
 /// A decoded segment with its series indexed by metric name.
 struct IndexedSegment {
     segment: Segment,
@@ -410,7 +449,7 @@ impl BucketSource {
             .then(|| (range.min.max(b.min_time), range.max.min(b.max_time - 1)));
         let spelled = matchers
             .iter()
-            .map(|m| (m.name.clone(), kind_symbol(&m.kind), m.value.clone()))
+            .map(|m| (m.name.clone(), m.kind.operator(), m.value.clone()))
             .collect();
         let cache_key = (b.id.clone(), spelled, clipped);
         if let Some(hit) = self.label_sets.get(&cache_key) {
@@ -472,22 +511,9 @@ impl BucketSource {
         for block in &found {
             out.extend(block.iter().cloned());
         }
-        for indexed in &segments {
-            let seg = &indexed.segment;
-            if seg.series.is_empty()
-                || seg.max_time < range.min
-                || seg.min_time > range.max
-                || indexed.ulid_ms < cat.segment_watermark_ms
-            {
-                continue;
-            }
-            for s in indexed.candidates(matchers) {
-                if !in_range(&s.samples, range).is_empty()
-                    && matches_all(matchers, &s.labels)
-                    && !out.contains(&s.labels)
-                {
-                    out.insert(s.labels.clone());
-                }
+        for (s, _) in segment_series(&segments, cat.segment_watermark_ms, matchers, range) {
+            if !out.contains(&s.labels) {
+                out.insert(s.labels.clone());
             }
         }
         let mut out: Vec<Labels> = out.into_iter().collect();
@@ -498,15 +524,6 @@ impl BucketSource {
 
 /// Ranges closer than this are read with one GET.
 const COALESCE_GAP: u64 = 64 * 1024;
-
-fn kind_symbol(k: &MatchKind) -> &'static str {
-    match k {
-        MatchKind::Equal => "=",
-        MatchKind::NotEqual => "!=",
-        MatchKind::Regex(_) => "=~",
-        MatchKind::NotRegex(_) => "!~",
-    }
-}
 
 /// Memory for the label sets of blocks (estimated).
 pub const LABEL_SET_CACHE_BYTES: u64 = 64 << 20;
@@ -654,24 +671,10 @@ impl BucketSource {
                 }
             }
         }
-        for indexed in &segments {
-            let seg = &indexed.segment;
-            if seg.series.is_empty()
-                || seg.max_time < range.min
-                || seg.min_time > range.max
-                || indexed.ulid_ms < cat.segment_watermark_ms
-            {
-                continue;
-            }
-            for s in indexed.candidates(matchers) {
-                let samples = in_range(&s.samples, range);
-                if samples.is_empty() || !matches_all(matchers, &s.labels) {
-                    continue;
-                }
-                let into = merged.entry(s.labels.clone()).or_default();
-                into.reserve_exact(samples.len());
-                merge_newer(into, &raw_points(samples));
-            }
+        for (s, samples) in segment_series(&segments, cat.segment_watermark_ms, matchers, range) {
+            let into = merged.entry(s.labels.clone()).or_default();
+            into.reserve_exact(samples.len());
+            merge_newer(into, &raw_points(samples));
         }
         apply_tombstones(&cat, &mut merged);
         let mut series: Vec<Series> = merged
@@ -784,17 +787,7 @@ impl SeriesSource for BucketSource {
         range: TimeRange,
         hints: &SelectHints,
     ) -> Result<Selection, SourceError> {
-        // A block may be replaced and deleted while we read an old catalog:
-        // then read the current one, once.
-        match self
-            .select_with(tenant, matchers, range, hints, false)
-            .await
-        {
-            Err(SourceError::Storage(StorageError::NotFound { .. })) => {
-                self.select_with(tenant, matchers, range, hints, true).await
-            }
-            other => other,
-        }
+        with_current_catalog(|fresh| self.select_with(tenant, matchers, range, hints, fresh)).await
     }
 
     /// Label and time pages of blocks, no chunks, unless delete requests
@@ -805,15 +798,9 @@ impl SeriesSource for BucketSource {
         matchers: &[LabelMatcher],
         range: TimeRange,
     ) -> Result<Vec<Labels>, SourceError> {
-        let found = match self
-            .series_labels_with(tenant, matchers, range, false)
-            .await
-        {
-            Err(SourceError::Storage(StorageError::NotFound { .. })) => {
-                self.series_labels_with(tenant, matchers, range, true).await
-            }
-            other => other,
-        }?;
+        let found =
+            with_current_catalog(|fresh| self.series_labels_with(tenant, matchers, range, fresh))
+                .await?;
         match found {
             Some(labels) => Ok(labels),
             None => {

@@ -38,6 +38,18 @@ pub struct EngineOptions {
     pub request_memory: Option<Arc<Reservation>>,
 }
 
+impl EngineOptions {
+    /// A reservation for one evaluation (or an answer): part of the
+    /// request's when there is one, else its own; `None` without a bound.
+    pub fn reserve_memory(&self) -> Option<Reservation> {
+        match (&self.request_memory, &self.memory) {
+            (Some(request), _) => Some(request.child()),
+            (None, Some(m)) => Some(m.reserve()),
+            (None, None) => None,
+        }
+    }
+}
+
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
@@ -190,11 +202,7 @@ impl Engine {
         let mut data = Prefetched::new();
         let mut resolutions: HashMap<usize, i64> = HashMap::new();
         let mut loaded = 0;
-        let reservation = match (&self.opts.request_memory, &self.opts.memory) {
-            (Some(request), _) => Some(Arc::new(request.child())),
-            (None, Some(m)) => Some(Arc::new(m.reserve())),
-            (None, None) => None,
-        };
+        let reservation = self.opts.reserve_memory().map(Arc::new);
         let held = &reservation;
         // Every selector's data is fetched at once.
         let fetches = wanted.iter().map(|&(vs, range, func)| async move {

@@ -1,12 +1,25 @@
-//! Reading back what is stored: every sample of every segment in a bucket.
+//! Segments for tests: writing one as the ingest path would, and reading
+//! back every sample of every segment in a bucket.
 
 use std::collections::HashMap;
 
 use anyhow::Context;
-use stratus_codec::decode_segment;
-use stratus_model::{Labels, Sample};
+use stratus_codec::{decode_segment, SegmentBuilder};
+use stratus_model::{Labels, Sample, TenantId};
 use stratus_storage::keys::{segments_prefix, tenants_root};
-use stratus_storage::Bucket;
+use stratus_storage::{Bucket, SegmentKey};
+
+/// Writes the segment built in `b` under `id` (its ULID time is the
+/// segment's write time for the compactor's grace period).
+pub async fn put(bucket: &Bucket, tenant: &TenantId, id: ulid::Ulid, b: SegmentBuilder) {
+    bucket
+        .put(
+            &SegmentKey::new(tenant.clone(), id).path(),
+            b.finish().expect("segment").into(),
+        )
+        .await
+        .expect("put");
+}
 
 /// Every stored sample per series, over all tenants and segments, in the
 /// order segments were written.

@@ -14,7 +14,7 @@ use stratus_model::{Clock, Labels, Sample, SystemClock, TenantId};
 use stratus_query::api::{router, QueryState};
 use stratus_query::{BucketSource, BucketSourceOptions, Engine, EngineOptions, SeriesSource};
 use stratus_storage::keys::{blocks_prefix, tenant_root};
-use stratus_storage::{catalog, BlockKey, Bucket, SegmentKey};
+use stratus_storage::{catalog, BlockKey, Bucket};
 use tower::ServiceExt;
 
 const H: i64 = 3_600_000;
@@ -44,13 +44,7 @@ async fn world() -> World {
             b.add_series(&l, &samples).expect("series");
         }
         let id = ulid::Ulid::from_parts((now - 2 * H + part * 1000) as u64, part as u128);
-        bucket
-            .put(
-                &SegmentKey::new(tenant.clone(), id).path(),
-                b.finish().expect("segment").into(),
-            )
-            .await
-            .expect("put");
+        stratus_tests::segments::put(&bucket, &tenant, id, b).await;
     }
     let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
         bucket.clone(),

@@ -11,7 +11,7 @@ use stratus_codec::SegmentBuilder;
 use stratus_compactor::{Compactor, CompactorConfig, CompactorMetrics};
 use stratus_model::{Clock, LabelMatcher, Labels, Sample, SystemClock, TenantId, TimeRange};
 use stratus_query::{BucketSource, BucketSourceOptions, SeriesSource};
-use stratus_storage::{catalog, Bucket, RequestStats, SegmentKey};
+use stratus_storage::{catalog, Bucket, RequestStats};
 
 const H: i64 = 3_600_000;
 const D: i64 = 24 * H;
@@ -74,13 +74,7 @@ async fn world() -> World {
             }
         }
         let id = ulid::Ulid::from_parts((now - 2 * H + part * 1000) as u64, part as u128);
-        bucket
-            .put(
-                &SegmentKey::new(tenant.clone(), id).path(),
-                b.finish().expect("segment").into(),
-            )
-            .await
-            .expect("put");
+        stratus_tests::segments::put(&bucket, &tenant, id, b).await;
     }
     Compactor::new(
         bucket.clone(),

@@ -13,6 +13,18 @@ pub enum MatchKind {
     NotRegex(Regex),
 }
 
+impl MatchKind {
+    /// The PromQL operator: `=`, `!=`, `=~` or `!~`.
+    pub fn operator(&self) -> &'static str {
+        match self {
+            MatchKind::Equal => "=",
+            MatchKind::NotEqual => "!=",
+            MatchKind::Regex(_) => "=~",
+            MatchKind::NotRegex(_) => "!~",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LabelMatcher {
     pub name: String,

@@ -254,6 +254,31 @@ mod tests {
         );
     }
 
+    fn key(i: u64) -> String {
+        RangeCache::key("tenants/t/blocks/01J.parquet", Some(&(i..i + 1)))
+    }
+
+    /// Entry `i` through a miss: `size` bytes of `i as u8`.
+    async fn insert(cache: &RangeCache, i: u64, size: usize) {
+        cache
+            .get_or_fetch(key(i), async move { Ok(Bytes::from(vec![i as u8; size])) })
+            .await
+            .expect("fetch");
+    }
+
+    /// A cache with 1 MiB of memory and `disk_bytes` of disk in a fresh
+    /// folder (kept as long as the returned guard).
+    async fn with_disk(disk_bytes: usize) -> (tempfile::TempDir, RangeCache) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = RangeCacheConfig {
+            memory_bytes: 1 << 20,
+            disk_dir: Some(dir.path().join("cache")),
+            disk_bytes,
+        };
+        let cache = RangeCache::new(&cfg).await.expect("cache");
+        (dir, cache)
+    }
+
     #[tokio::test]
     async fn counts_what_the_memory_tier_evicts() {
         let cfg = RangeCacheConfig {
@@ -264,11 +289,7 @@ mod tests {
         let cache = RangeCache::new(&cfg).await.expect("cache");
         // 64 entries of 64 KiB: four times the memory tier.
         for i in 0..64u64 {
-            let key = RangeCache::key("tenants/t/blocks/01J.parquet", Some(&(i..i + 1)));
-            cache
-                .get_or_fetch(key, async { Ok(Bytes::from(vec![0u8; 64 << 10])) })
-                .await
-                .expect("fetch");
+            insert(&cache, i, 64 << 10).await;
         }
         let c = cache.counts();
         assert_eq!(c.misses, 64);
@@ -285,24 +306,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_burst_of_inserts_reaches_the_disk_tier() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = RangeCacheConfig {
-            memory_bytes: 1 << 20,
-            disk_dir: Some(dir.path().join("cache")),
-            disk_bytes: 256 << 20,
-        };
-        let cache = RangeCache::new(&cfg).await.expect("cache");
+        let (_dir, cache) = with_disk(256 << 20).await;
         // 96 MiB at once, as a cold query's block ranges come: six times
         // foyer's default write queue.
-        let key = |i: u64| RangeCache::key("tenants/t/blocks/01J.parquet", Some(&(i..i + 1)));
         for i in 0..96u64 {
-            cache
-                .get_or_fetch(
-                    key(i),
-                    async move { Ok(Bytes::from(vec![i as u8; 1 << 20])) },
-                )
-                .await
-                .expect("fetch");
+            insert(&cache, i, 1 << 20).await;
         }
         cache.inner.storage().wait().await;
         let never = || async { Err(StorageError::Config("must not be fetched".into())) };
@@ -318,26 +326,15 @@ mod tests {
 
     #[tokio::test]
     async fn counts_what_the_disk_tier_drops() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = RangeCacheConfig {
-            memory_bytes: 1 << 20,
-            disk_dir: Some(dir.path().join("cache")),
-            disk_bytes: 64 << 20,
-        };
-        let cache = RangeCache::new(&cfg).await.expect("cache");
+        let (_dir, cache) = with_disk(64 << 20).await;
         // 192 entries of 1 MiB: three times the disk tier.
         for i in 0..192u64 {
-            let key = RangeCache::key("tenants/t/blocks/01J.parquet", Some(&(i..i + 1)));
-            cache
-                .get_or_fetch(key, async { Ok(Bytes::from(vec![i as u8; 1 << 20])) })
-                .await
-                .expect("fetch");
-            // Disk writes that find the write queue full are skipped:
-            // let each one finish (and any reclaim it started).
+            insert(&cache, i, 1 << 20).await;
+            // Reclaiming runs in the background: let each write and the
+            // reclaim it started finish, so every drop is counted.
             cache.inner.storage().wait().await;
         }
         let c = cache.counts();
-        println!("{c:?}");
         assert!(
             c.disk_evictions >= 128,
             "64 MiB of disk holds at most 64 entries of 1 MiB, so at least 128 of 192 had to go: {c:?}"

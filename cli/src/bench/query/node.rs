@@ -608,12 +608,24 @@ pub async fn run(args: &QueryArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     if args.query_memory_bytes > 0 {
-        // What the querier is configured to hold: both tiers' memory, the
-        // decoded-segment cache, the queries' bound, and an allowance for
-        // the process itself (runtime, block footers, allocator slack).
+        // What the querier is configured to hold (its defaults, as in
+        // `querier::serve`): the object cache's memory tier, the decoded
+        // segments, the blocks' label sets, the results, the queries'
+        // bound, and an allowance for the process itself (runtime, block
+        // footers, disk write buffers, allocator slack).
         let parts = [
-            ("object cache", 256u64 << 20),
-            ("segment cache", 512 << 20),
+            (
+                "object cache",
+                stratus_storage::RangeCacheConfig::default().memory_bytes as u64,
+            ),
+            (
+                "segment cache",
+                stratus_query::BucketSourceOptions::default().segment_cache_bytes,
+            ),
+            (
+                "label sets",
+                stratus_query::bucket_source::LABEL_SET_CACHE_BYTES,
+            ),
             ("results cache", args.results_cache_bytes),
             ("queries", args.query_memory_bytes),
             ("process", PROCESS_ALLOWANCE_BYTES),
