@@ -274,7 +274,7 @@ async fn query_range(
             let Some(cache) = &st.results_cache else {
                 return engine.range(&tenant, q, start, end, step_ms).await;
             };
-            let expr = parse(q)?;
+            let expr = Arc::new(parse(q)?);
             let rq = crate::results::RangeQuery {
                 tenant: &tenant,
                 expr: &expr,

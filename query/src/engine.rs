@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{self, Expr, VectorSelector};
+use promql_parser::parser::{Expr, VectorSelector};
 use stratus_model::{Labels, Sample, TenantId, TimeRange, METRIC_NAME};
 
 use crate::annotations::Annotations;
@@ -16,6 +16,7 @@ use crate::eval::{
 };
 use crate::matcher::LabelMatcher;
 use crate::memory::{series_bytes, QueryMemory, Reservation};
+use crate::pool::QueryPool;
 use crate::source::{SelectHints, Selection, Series, SeriesSource};
 
 /// Engine settings; defaults follow Prometheus.
@@ -36,6 +37,8 @@ pub struct EngineOptions {
     /// The request's reservation of `memory`, shared by its evaluations
     /// (a range query's splits); `None`: each evaluation takes its own.
     pub request_memory: Option<Arc<Reservation>>,
+    /// The threads evaluations run on (`--query-max-concurrency`).
+    pub pool: Arc<QueryPool>,
 }
 
 impl EngineOptions {
@@ -61,6 +64,7 @@ impl Default for EngineOptions {
             max_source_resolution_ms: 0,
             memory: None,
             request_memory: None,
+            pool: QueryPool::shared_default(),
         }
     }
 }
@@ -97,9 +101,16 @@ pub struct Engine {
     opts: EngineOptions,
 }
 
-/// Parses PromQL with Prometheus's error wording.
+/// Parses PromQL within [`stratus_promql`]'s bounds, with Prometheus's
+/// error wording.
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
-    parser::parse(query).map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+    parse_param(query, "query")
+}
+
+/// [`parse`] for another parameter (`match[]`).
+pub fn parse_param(text: &str, param: &str) -> Result<Expr, QueryError> {
+    stratus_promql::parse(text)
+        .map_err(|e| QueryError::bad(format!("invalid parameter \"{param}\": {e}")))
 }
 
 impl Engine {
@@ -126,7 +137,7 @@ impl Engine {
         query: &str,
         t: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.instant_expr(tenant, &parse(query)?, t).await
+        self.instant_expr(tenant, &Arc::new(parse(query)?), t).await
     }
 
     /// Evaluates a parsed expression at `t` (ms): for callers that parse
@@ -134,7 +145,7 @@ impl Engine {
     pub async fn instant_expr(
         &self,
         tenant: &TenantId,
-        expr: &Expr,
+        expr: &Arc<Expr>,
         t: i64,
     ) -> Result<QueryResult, QueryError> {
         self.run(tenant, expr, t, t, 1, true).await
@@ -149,7 +160,7 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.range_expr(tenant, &parse(query)?, start, end, step)
+        self.range_expr(tenant, &Arc::new(parse(query)?), start, end, step)
             .await
     }
 
@@ -157,7 +168,7 @@ impl Engine {
     pub async fn range_expr(
         &self,
         tenant: &TenantId,
-        expr: &Expr,
+        expr: &Arc<Expr>,
         start: i64,
         end: i64,
         step: i64,
@@ -187,7 +198,7 @@ impl Engine {
     async fn run(
         &self,
         tenant: &TenantId,
-        expr: &Expr,
+        expr: &Arc<Expr>,
         start: i64,
         end: i64,
         step: i64,
@@ -246,42 +257,54 @@ impl Engine {
                 data.insert(key, sel.series);
             }
         }
-        let limits = EvalLimits {
-            max_samples: self.opts.max_samples,
-            deadline: Some(deadline),
-            memory: reservation.clone(),
-        };
-        let mut annotations = Annotations::default();
-        let mut ev = Evaluator {
-            start,
-            end,
-            interval: step,
-            lookback,
-            default_subquery_step: sub_step,
-            query_start: start,
-            query_end: end,
-            data: &data,
-            resolutions: &resolutions,
-            limits: &limits,
-            annotations: &mut annotations,
-            samples: 0,
-        };
-        let val = ev.eval(expr)?;
-        if !instant && contains_sort(expr) {
-            annotations
-                .warn("PromQL warning: sort is ineffective for range queries since results are always ordered by labels");
-        }
-        let value = if instant {
-            instant_value(val, start, expr)?
-        } else {
-            range_value(val, start, step)?
-        };
-        Ok(QueryResult {
-            value,
-            annotations,
-            samples_loaded: loaded,
-            resolution_ms: resolutions.values().copied().max().unwrap_or(0),
+        let data = Arc::new(data);
+        let expr = expr.clone();
+        let pool = self.opts.pool.clone();
+        let max_samples = self.opts.max_samples;
+        // Evaluation runs on the query pool, never on the async runtime's
+        // workers (ADR 0023).
+        pool.run(deadline, move |cancel| {
+            let limits = EvalLimits {
+                max_samples,
+                deadline: Some(deadline),
+                memory: reservation.clone(),
+                cancel: Some(cancel),
+            };
+            let mut annotations = Annotations::default();
+            let mut ev = Evaluator {
+                start,
+                end,
+                interval: step,
+                lookback,
+                default_subquery_step: sub_step,
+                query_start: start,
+                query_end: end,
+                data: &data,
+                resolutions: &resolutions,
+                limits: &limits,
+                annotations: &mut annotations,
+                samples: 0,
+                work: 0,
+            };
+            ev.check_grid(ev.steps())?;
+            let val = ev.eval(&expr)?;
+            if !instant && contains_sort(&expr) {
+                annotations
+                    .warn("PromQL warning: sort is ineffective for range queries since results are always ordered by labels");
+            }
+            let value = if instant {
+                instant_value(val, start, &expr)?
+            } else {
+                range_value(val, start, step)?
+            };
+            Ok(QueryResult {
+                value,
+                annotations,
+                samples_loaded: loaded,
+                resolution_ms: resolutions.values().copied().max().unwrap_or(0),
+            })
         })
+        .await
     }
 
     async fn select(
@@ -347,7 +370,7 @@ async fn tokio_timeout<F: std::future::Future>(
 
 /// True when a `sort*` function appears anywhere in `e`.
 fn contains_sort(e: &Expr) -> bool {
-    match e {
+    stratus_promql::stack_guard(|| match e {
         Expr::Call(c) => {
             c.func.name.starts_with("sort") || c.args.args.iter().any(|a| contains_sort(a))
         }
@@ -359,7 +382,7 @@ fn contains_sort(e: &Expr) -> bool {
         Expr::Paren(p) => contains_sort(&p.expr),
         Expr::Subquery(s) => contains_sort(&s.expr),
         _ => false,
-    }
+    })
 }
 
 fn type_name(t: ValueType) -> &'static str {
@@ -389,7 +412,7 @@ fn collect_selectors<'e>(
         Some(a) => TimeRange::new(a - off - back, a - off),
         None => TimeRange::new(start - off - back, end - off),
     };
-    match e {
+    stratus_promql::stack_guard(|| match e {
         Expr::VectorSelector(vs) => {
             let r = window(offset_ms(&vs.offset), at_ms(&vs.at, qs, qe), lookback);
             out.push((vs, r, None));
@@ -433,7 +456,7 @@ fn collect_selectors<'e>(
             }
         }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-    }
+    })
 }
 
 /// Applies delayed name removal and rejects duplicate label sets.

@@ -18,6 +18,9 @@ pub enum QueryError {
     TooManySeries { limit: usize },
     #[error("{0}")]
     Storage(String),
+    /// A fault of Stratus itself (a bug): `internal`, HTTP 500.
+    #[error("{0}")]
+    Internal(String),
     /// A feature that is switched off: `unavailable`, HTTP 503.
     #[error("{0}")]
     Unavailable(String),
@@ -40,7 +43,7 @@ impl QueryError {
             | QueryError::TooManySamples
             | QueryError::TooManySeries { .. } => "execution",
             QueryError::Timeout => "timeout",
-            QueryError::Storage(_) => "internal",
+            QueryError::Storage(_) | QueryError::Internal(_) => "internal",
             QueryError::Unavailable(_) => "unavailable",
         }
     }
@@ -53,7 +56,7 @@ impl QueryError {
             | QueryError::TooManySamples
             | QueryError::TooManySeries { .. } => 422,
             QueryError::Timeout => 503,
-            QueryError::Storage(_) => 500,
+            QueryError::Storage(_) | QueryError::Internal(_) => 500,
             QueryError::Unavailable(_) => 503,
         }
     }

@@ -81,7 +81,24 @@ pub struct EvalLimits {
     /// The query's share of the querier's memory bound, grown by every
     /// sample evaluation builds.
     pub memory: Option<std::sync::Arc<crate::memory::Reservation>>,
+    /// Set when the caller went away: evaluation stops at its next check.
+    pub cancel: Option<crate::pool::Cancel>,
 }
+
+impl EvalLimits {
+    /// No limits but `max_samples`: for tests and tools.
+    pub fn samples_only(max_samples: usize) -> Self {
+        Self {
+            max_samples,
+            deadline: None,
+            memory: None,
+            cancel: None,
+        }
+    }
+}
+
+/// Units of work between two looks at the clock inside long loops.
+const WORK_PER_CHECK: u64 = 1 << 16;
 
 /// Prefetched series of every selector, keyed by the selector's address in
 /// the expression tree.
@@ -109,6 +126,8 @@ pub struct Evaluator<'a> {
     pub annotations: &'a mut Annotations,
     /// Samples held by values built so far, for the max-samples limit.
     pub samples: usize,
+    /// Work done since the deadline was last checked.
+    pub work: u64,
 }
 
 pub fn offset_ms(o: &Option<Offset>) -> i64 {
@@ -145,9 +164,70 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn check_deadline(&self) -> Result<(), QueryError> {
+        if self
+            .limits
+            .cancel
+            .as_ref()
+            .is_some_and(crate::pool::Cancel::is_cancelled)
+        {
+            return Err(QueryError::Timeout);
+        }
         match self.limits.deadline {
             Some(d) if Instant::now() > d => Err(QueryError::Timeout),
             _ => Ok(()),
+        }
+    }
+
+    /// Counts `n` units of work (samples scanned, points built) and checks
+    /// the deadline every [`WORK_PER_CHECK`] of them: for long loops.
+    #[inline]
+    pub fn tick(&mut self, n: usize) -> Result<(), QueryError> {
+        self.work += n as u64;
+        if self.work >= WORK_PER_CHECK {
+            self.work = 0;
+            self.check_deadline()?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a step grid that one series alone could not fill within
+    /// `max_samples` (a subquery such as `[1y:1ms]`), before anything of
+    /// that size is allocated.
+    pub fn check_grid(&self, steps: usize) -> Result<(), QueryError> {
+        if steps > self.limits.max_samples || steps > u32::MAX as usize {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    /// Makes room for a value of up to `max` points before it is built:
+    /// fails when they would pass `max_samples` or the memory bound. Call
+    /// [`Self::settle`] with what was built.
+    pub fn room_for(&mut self, max: usize) -> Result<(), QueryError> {
+        self.tick(max)?;
+        if self.samples.saturating_add(max) > self.limits.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        if let Some(r) = &self.limits.memory {
+            r.grow(points_bytes(max))?;
+        }
+        Ok(())
+    }
+
+    /// Counts the `used` points of a value built after [`Self::room_for`]`(max)`.
+    pub fn settle(&mut self, max: usize, used: usize) {
+        self.samples += used;
+        if let Some(r) = &self.limits.memory {
+            r.shrink(points_bytes(max.saturating_sub(used)));
+        }
+    }
+
+    /// Counts `bytes` of memory a value holds besides its points (label
+    /// sets, indexes), before they are allocated.
+    pub fn hold_bytes(&mut self, bytes: u64) -> Result<(), QueryError> {
+        match &self.limits.memory {
+            Some(r) => r.grow(bytes),
+            None => Ok(()),
         }
     }
 
@@ -156,7 +236,7 @@ impl<'a> Evaluator<'a> {
     pub fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
         self.count_samples(n)?;
         if let Some(r) = &self.limits.memory {
-            r.grow((n * std::mem::size_of::<Sample>()) as u64)?;
+            r.grow(points_bytes(n))?;
         }
         Ok(())
     }
@@ -172,9 +252,13 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn eval(&mut self, expr: &Expr) -> Result<Val, QueryError> {
+        stratus_promql::stack_guard(|| self.eval_node(expr))
+    }
+
+    fn eval_node(&mut self, expr: &Expr) -> Result<Val, QueryError> {
         self.check_deadline()?;
         match expr {
-            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.steps()])),
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(self.scalar_grid(|_| n.val)?)),
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
             Expr::Paren(p) => self.eval(&p.expr),
             Expr::Unary(u) => match self.eval(&u.expr)? {
@@ -194,23 +278,53 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(ms) => {
                 let t = self.start;
                 let series = self.matrix_selector(ms)?;
-                Ok(Val::Matrix(window_all(
-                    series,
-                    ms_window(ms, t, self)?,
-                    true,
-                )))
+                let w = ms_window(ms, t, self)?;
+                Ok(Val::Matrix(self.window_all(series, w)?))
             }
             Expr::Subquery(sq) => {
                 let t = self.start;
                 let (series, range, off, at) = self.subquery(sq)?;
                 let r = (at.unwrap_or(t) - off - range, at.unwrap_or(t) - off);
-                Ok(Val::Matrix(window_all(&series, r, false)))
+                Ok(Val::Matrix(self.window_all(&series, r)?))
             }
             Expr::Call(c) => self.call(c),
             Expr::Aggregate(a) => self.aggregate(a),
             Expr::Binary(b) => self.binary(b),
             Expr::Extension(_) => Err(QueryError::bad("extension expressions are not supported")),
         }
+    }
+
+    /// Each series' samples in the left-open window (lo, hi]: a copy,
+    /// counted toward the memory bound.
+    fn window_all(
+        &mut self,
+        series: &[Series],
+        (lo, hi): (i64, i64),
+    ) -> Result<Vec<Series>, QueryError> {
+        let mut out = Vec::new();
+        for s in series {
+            let a = s.samples.partition_point(|x| x.t <= lo);
+            let b = s.samples.partition_point(|x| x.t <= hi).max(a);
+            self.hold_bytes(points_bytes(b - a))?;
+            self.tick(b - a)?;
+            let w = window(&s.samples, lo, hi);
+            if !w.is_empty() {
+                out.push(Series {
+                    labels: s.labels.clone(),
+                    samples: w,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// One value per step, counted like the points of a series.
+    pub fn scalar_grid(&mut self, f: impl Fn(usize) -> f64) -> Result<Vec<f64>, QueryError> {
+        let steps = self.steps();
+        self.room_for(steps)?;
+        let v: Vec<f64> = (0..steps).map(f).collect();
+        self.settle(steps, steps);
+        Ok(v)
     }
 
     /// The prefetched series of a selector.
@@ -237,21 +351,21 @@ impl<'a> Evaluator<'a> {
         let at = at_ms(&vs.at, self.query_start, self.query_end);
         let steps = self.steps();
         let mut out = Vec::new();
-        let mut total = 0;
         for s in self.series_of(vs) {
-            let mut points = Vec::with_capacity(steps);
+            self.room_for(steps)?;
+            let mut points = Vec::new();
             for i in 0..steps {
                 let r = at.unwrap_or_else(|| self.ts(i)) - off;
                 if let Some(v) = lookback_value(&s.samples, r, lookback) {
                     points.push((i as u32, v.v));
                 }
             }
+            points.shrink_to_fit();
+            self.settle(steps, points.len());
             if !points.is_empty() {
-                total += points.len();
                 out.push(StepSeries::new(s.labels.clone(), points));
             }
         }
-        self.add_samples(total)?;
         Ok(out)
     }
 
@@ -266,6 +380,7 @@ impl<'a> Evaluator<'a> {
         let steps = self.steps();
         let mut out = Vec::new();
         for s in self.series_of(vs) {
+            self.room_for(steps)?;
             let points: Vec<(u32, f64)> = (0..steps)
                 .filter_map(|i| {
                     let r = at.unwrap_or_else(|| self.ts(i)) - off;
@@ -273,6 +388,7 @@ impl<'a> Evaluator<'a> {
                         .map(|x| (i as u32, x.t as f64 / 1000.0))
                 })
                 .collect();
+            self.settle(steps, points.len());
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels.clone(), points));
             }
@@ -317,6 +433,14 @@ impl<'a> Evaluator<'a> {
         if end < start {
             return Ok((Vec::new(), range, off, at));
         }
+        // Steps of the subquery's grid, checked before anything of that
+        // size exists.
+        let grid = end.saturating_sub(start) / step;
+        self.check_grid(
+            usize::try_from(grid)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        )?;
         let mut inner = Evaluator {
             start,
             end,
@@ -330,22 +454,28 @@ impl<'a> Evaluator<'a> {
             limits: self.limits,
             annotations: &mut *self.annotations,
             samples: self.samples,
+            work: self.work,
         };
         let val = inner.eval(&sq.expr)?;
-        let samples = inner.samples;
-        self.samples = samples;
+        self.samples = inner.samples;
+        self.work = inner.work;
         let series = match val {
-            Val::Vector(vs) => vs
-                .into_iter()
-                .map(|s| Series {
-                    labels: s.visible_labels(),
-                    samples: s
-                        .points
-                        .iter()
-                        .map(|&(i, v)| Sample::new(start + i as i64 * step, v))
-                        .collect(),
-                })
-                .collect(),
+            Val::Vector(vs) => {
+                let mut out = Vec::with_capacity(vs.len());
+                for s in vs {
+                    // The points become samples: a copy, counted.
+                    self.hold_bytes(points_bytes(s.points.len()))?;
+                    out.push(Series {
+                        labels: s.visible_labels(),
+                        samples: s
+                            .points
+                            .iter()
+                            .map(|&(i, v)| Sample::new(start + i as i64 * step, v))
+                            .collect(),
+                    });
+                }
+                out
+            }
             Val::Scalar(v) => vec![Series {
                 labels: Labels::default(),
                 samples: v
@@ -362,6 +492,11 @@ impl<'a> Evaluator<'a> {
         };
         Ok((series, range, off, at))
     }
+}
+
+/// Bytes of `n` points or samples (16 each).
+pub fn points_bytes(n: usize) -> u64 {
+    (n as u64).saturating_mul(std::mem::size_of::<Sample>() as u64)
 }
 
 /// The newest sample at or before `t` and after `t - lookback`, unless it
@@ -381,19 +516,6 @@ pub fn window(samples: &[Sample], lo: i64, hi: i64) -> Vec<Sample> {
         .iter()
         .copied()
         .filter(|s| !is_stale_nan(s.v))
-        .collect()
-}
-
-fn window_all(series: &[Series], (lo, hi): (i64, i64), _selector: bool) -> Vec<Series> {
-    series
-        .iter()
-        .filter_map(|s| {
-            let w = window(&s.samples, lo, hi);
-            (!w.is_empty()).then(|| Series {
-                labels: s.labels.clone(),
-                samples: w,
-            })
-        })
         .collect()
 }
 

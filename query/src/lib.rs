@@ -11,6 +11,7 @@ pub mod eval;
 pub mod functions;
 pub mod matcher;
 pub mod memory;
+pub mod pool;
 pub mod results;
 pub mod source;
 
@@ -19,5 +20,6 @@ pub use bucket_source::{BucketSource, BucketSourceOptions};
 pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
 pub use error::QueryError;
 pub use memory::QueryMemory;
+pub use pool::QueryPool;
 pub use results::{RangeQuery, ResultsCache, ResultsCacheCounts, ResultsCacheOptions};
 pub use source::{MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError};

@@ -136,6 +136,19 @@ impl Reservation {
         }
     }
 
+    /// Gives back `bytes` taken by [`Self::grow`] (never more than held).
+    pub fn shrink(&self, bytes: u64) {
+        let bytes = bytes.min(self.held());
+        if bytes == 0 {
+            return;
+        }
+        if let Some(p) = &self.parent {
+            p.held.fetch_sub(bytes, Ordering::AcqRel);
+        }
+        self.held.fetch_sub(bytes, Ordering::AcqRel);
+        self.memory.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
     /// Bytes this reservation holds; a request's include its parts'.
     pub fn held(&self) -> u64 {
         self.held.load(Ordering::Relaxed)

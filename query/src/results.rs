@@ -133,7 +133,7 @@ pub fn plan(start: i64, end: i64, step: i64, interval_ms: i64, cache_until: i64)
 
 /// True when `e` has an `@` modifier anywhere.
 pub fn has_at_modifier(e: &Expr) -> bool {
-    match e {
+    stratus_promql::stack_guard(|| match e {
         Expr::VectorSelector(vs) => vs.at.is_some(),
         Expr::MatrixSelector(ms) => ms.vs.at.is_some(),
         Expr::Subquery(sq) => sq.at.is_some() || has_at_modifier(&sq.expr),
@@ -145,7 +145,7 @@ pub fn has_at_modifier(e: &Expr) -> bool {
         Expr::Paren(p) => has_at_modifier(&p.expr),
         Expr::Call(c) => c.args.args.iter().any(|a| has_at_modifier(a)),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => false,
-    }
+    })
 }
 
 /// How far (ms) past its evaluation time the expression reads: negative
@@ -155,7 +155,7 @@ pub fn lookahead_ms(e: &Expr) -> i64 {
     // `shift`: the sum of the offsets above `e`; a selector reads up to
     // `t - shift - its own offset`.
     fn walk(e: &Expr, shift: i64) -> i64 {
-        match e {
+        stratus_promql::stack_guard(|| match e {
             Expr::VectorSelector(vs) => -(shift + offset_ms(&vs.offset)),
             Expr::MatrixSelector(ms) => -(shift + offset_ms(&ms.vs.offset)),
             Expr::Subquery(sq) => walk(&sq.expr, shift + offset_ms(&sq.offset)),
@@ -168,7 +168,7 @@ pub fn lookahead_ms(e: &Expr) -> i64 {
             Expr::Paren(p) => walk(&p.expr, shift),
             Expr::Call(c) => c.args.args.iter().map(|a| walk(a, shift)).fold(0, i64::max),
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => 0,
-        }
+        })
     }
     walk(e, 0).max(0)
 }
@@ -177,7 +177,7 @@ pub fn lookahead_ms(e: &Expr) -> i64 {
 #[derive(Debug, Clone, Copy)]
 pub struct RangeQuery<'a> {
     pub tenant: &'a TenantId,
-    pub expr: &'a Expr,
+    pub expr: &'a Arc<Expr>,
     /// First point (ms).
     pub start: i64,
     /// Last point at most (ms).

@@ -371,6 +371,7 @@ async fn at_modifier_mode(w: &World, e: &Eval) -> Result<(), String> {
         vec![-10 * at_ms, 0, at_ms / 5, at_ms, 10 * at_ms]
     };
     let tenant = TenantId::anonymous();
+    let expr = std::sync::Arc::new(expr);
     for t in times {
         let r = w
             .engine

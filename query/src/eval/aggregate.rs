@@ -116,7 +116,13 @@ impl Evaluator<'_> {
                 if !stratus_model::NameValidation::Utf8.is_valid_label_name(&label) {
                     return Err(QueryError::exec(format!("invalid label name {label:?}")));
                 }
-                Ok(Val::Vector(count_values(input, &label, &a.modifier, steps)))
+                Ok(Val::Vector(count_values(
+                    self,
+                    input,
+                    &label,
+                    &a.modifier,
+                    steps,
+                )?))
             }
             _ => {
                 let q = if op == Agg::Quantile {
@@ -134,12 +140,13 @@ impl Evaluator<'_> {
                     None
                 };
                 Ok(Val::Vector(simple(
+                    self,
                     op,
                     input,
                     &a.modifier,
                     steps,
                     q.as_deref(),
-                )))
+                )?))
             }
         }
     }
@@ -152,6 +159,15 @@ impl Evaluator<'_> {
         top: bool,
     ) -> Result<Vec<StepSeries>, QueryError> {
         let steps = self.steps();
+        // Group labels and the output's points: at most the input again.
+        let points: usize = input.iter().map(|s| s.points.len()).sum();
+        self.hold_bytes(
+            crate::eval::points_bytes(points)
+                + input
+                    .iter()
+                    .map(|s| crate::memory::labels_bytes(&s.labels))
+                    .sum::<u64>(),
+        )?;
         let groups: Vec<Labels> = input
             .iter()
             .map(|s| group_labels(&s.labels, modifier))
@@ -169,6 +185,7 @@ impl Evaluator<'_> {
             if kk < 1 {
                 continue;
             }
+            self.tick(input.len())?;
             let mut by_group: HashMap<&Labels, Vec<(usize, f64)>> = HashMap::new();
             for (si, s) in input.iter().enumerate() {
                 let c = &mut cursor[si];
@@ -270,12 +287,23 @@ impl Acc {
 }
 
 fn simple(
+    ev: &mut Evaluator<'_>,
     op: Agg,
     input: Vec<StepSeries>,
     modifier: &Option<LabelModifier>,
     steps: usize,
     q: Option<&[f64]>,
-) -> Vec<StepSeries> {
+) -> Result<Vec<StepSeries>, QueryError> {
+    // The points regrouped by step, then the output: at most twice the
+    // input, plus the group labels.
+    let points: usize = input.iter().map(|s| s.points.len()).sum();
+    ev.hold_bytes(
+        2 * crate::eval::points_bytes(points)
+            + input
+                .iter()
+                .map(|s| crate::memory::labels_bytes(&s.labels))
+                .sum::<u64>(),
+    )?;
     // Group index of every input series.
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Labels> = Vec::new();
@@ -297,7 +325,7 @@ fn simple(
         })
         .collect();
     // Per step, per group accumulators; inputs in order.
-    let mut points: Vec<Vec<(u32, f64)>> = vec![Vec::new(); groups.len()];
+    let mut out_points: Vec<Vec<(u32, f64)>> = vec![Vec::new(); groups.len()];
     let mut by_step: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps];
     for (si, s) in input.iter().enumerate() {
         for &(i, v) in &s.points {
@@ -308,6 +336,7 @@ fn simple(
         if entries.is_empty() {
             continue;
         }
+        ev.tick(entries.len())?;
         let mut accs: HashMap<usize, Acc> = HashMap::new();
         let mut order: Vec<usize> = Vec::new();
         for (g, v) in entries {
@@ -321,13 +350,13 @@ fn simple(
         let qv = q.map(|q| q[step]).unwrap_or(f64::NAN);
         for g in order {
             if let Some(acc) = accs.get_mut(&g) {
-                points[g].push((step as u32, acc.value(op, qv)));
+                out_points[g].push((step as u32, acc.value(op, qv)));
             }
         }
     }
-    groups
+    Ok(groups
         .into_iter()
-        .zip(points)
+        .zip(out_points)
         .zip(drop)
         .filter(|((_, p), _)| !p.is_empty())
         .map(|((labels, points), drop_name)| StepSeries {
@@ -335,31 +364,40 @@ fn simple(
             points,
             drop_name,
         })
-        .collect()
+        .collect())
 }
 
 fn count_values(
+    ev: &mut Evaluator<'_>,
     input: Vec<StepSeries>,
     label: &str,
     modifier: &Option<LabelModifier>,
     steps: usize,
-) -> Vec<StepSeries> {
+) -> Result<Vec<StepSeries>, QueryError> {
     let mut out: HashMap<Labels, Vec<f64>> = HashMap::new();
     let mut order: Vec<Labels> = Vec::new();
     for s in &input {
         let base = group_labels(&s.visible_labels(), modifier);
+        ev.tick(s.points.len())?;
         for &(i, v) in &s.points {
             let mut l: Vec<Label> = base.iter().filter(|l| l.name != label).cloned().collect();
             l.push(Label::new(label, format_float(v)));
             let labels = Labels::new(l).unwrap_or_default();
-            let counts = out.entry(labels.clone()).or_insert_with(|| {
-                order.push(labels);
-                vec![0.0; steps]
-            });
-            counts[i as usize] += 1.0;
+            if !out.contains_key(&labels) {
+                // A new output series: a count per step, and its labels
+                // twice (the map's key and the order).
+                ev.room_for(steps)?;
+                ev.settle(steps, steps);
+                ev.hold_bytes(2 * crate::memory::labels_bytes(&labels))?;
+                order.push(labels.clone());
+                out.insert(labels.clone(), vec![0.0; steps]);
+            }
+            if let Some(counts) = out.get_mut(&labels) {
+                counts[i as usize] += 1.0;
+            }
         }
     }
-    order
+    Ok(order
         .into_iter()
         .filter_map(|l| {
             let counts = out.remove(&l)?;
@@ -371,5 +409,5 @@ fn count_values(
                 .collect();
             Some(StepSeries::new(l, points))
         })
-        .collect()
+        .collect())
 }

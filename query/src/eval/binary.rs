@@ -179,6 +179,17 @@ impl Evaluator<'_> {
             }
             (Val::Vector(l), Val::Vector(r)) => {
                 let m = matching(e, op);
+                // Signatures (a label set per series) and the per-step
+                // indexes of one side, besides the output.
+                let steps = self.steps() as u64;
+                let side = |v: &[StepSeries]| {
+                    v.iter()
+                        .map(|s| crate::memory::labels_bytes(&s.labels) + 4 * steps)
+                        .sum::<u64>()
+                };
+                let extra = side(&l) + side(&r);
+                self.hold_bytes(extra)?;
+                self.tick(l.len() + r.len())?;
                 match op {
                     Op::And => Ok(Val::Vector(self.and_unless(l, r, &m, true))),
                     Op::Unless => Ok(Val::Vector(self.and_unless(l, r, &m, false))),
@@ -246,7 +257,7 @@ impl Evaluator<'_> {
     }
 
     fn vector_vector(
-        &self,
+        &mut self,
         op: Op,
         l: Vec<StepSeries>,
         r: Vec<StepSeries>,
@@ -283,7 +294,11 @@ impl Evaluator<'_> {
                 slots[i as usize] = Some(idx as u32);
             }
         }
-        // Values of the "one" side by series and step.
+        // Values of the "one" side by series and step, and the output (at
+        // most one point per point of the "many" side).
+        let copied: usize = one.iter().map(|s| s.points.len()).sum::<usize>()
+            + many.iter().map(|s| s.points.len()).sum::<usize>();
+        self.hold_bytes(2 * crate::eval::points_bytes(copied))?;
         let one_values: Vec<HashMap<u32, f64>> = one
             .iter()
             .map(|s| s.points.iter().copied().collect())

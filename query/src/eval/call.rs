@@ -41,7 +41,7 @@ impl<'a> Evaluator<'a> {
                     at,
                 })
             }
-            Expr::Paren(p) => self.range_arg(&p.expr),
+            Expr::Paren(p) => stratus_promql::stack_guard(|| self.range_arg(&p.expr)),
             _ => Err(QueryError::bad("expected a range vector argument")),
         }
     }
@@ -87,7 +87,8 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         let mut buf: Vec<Sample> = Vec::new();
         for s in arg.series.iter() {
-            let mut points = Vec::with_capacity(steps);
+            self.room_for(steps)?;
+            let mut points = Vec::new();
             for i in 0..steps {
                 let hi = arg.at.unwrap_or_else(|| self.ts(i)) - arg.offset;
                 let lo = hi - arg.range;
@@ -106,10 +107,13 @@ impl<'a> Evaluator<'a> {
                 if w.is_empty() {
                     continue;
                 }
+                self.tick(w.len())?;
                 if let Some(v) = f(self, &s.labels, w, lo, hi, i)? {
                     points.push((i as u32, v));
                 }
             }
+            points.shrink_to_fit();
+            self.settle(steps, points.len());
             if !points.is_empty() {
                 out.push(StepSeries {
                     labels: s.labels.clone(),
@@ -283,12 +287,17 @@ impl<'a> Evaluator<'a> {
                 };
                 Ok(Val::Vector(drop_names(v)))
             }
-            "time" => Ok(Val::Scalar(
-                (0..steps).map(|i| self.ts(i) as f64 / 1000.0).collect(),
-            )),
-            "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; steps])),
+            "time" => {
+                let (start, step) = (self.start, self.interval);
+                Ok(Val::Scalar(self.scalar_grid(|i| {
+                    (start + i as i64 * step) as f64 / 1000.0
+                })?))
+            }
+            "pi" => Ok(Val::Scalar(self.scalar_grid(|_| std::f64::consts::PI)?)),
             "vector" => {
                 let s = self.scalar_arg(arg(0)?)?;
+                self.room_for(s.len())?;
+                self.settle(s.len(), s.len());
                 Ok(Val::Vector(vec![StepSeries::new(
                     Labels::default(),
                     s.into_iter()
@@ -299,7 +308,7 @@ impl<'a> Evaluator<'a> {
             }
             "scalar" => {
                 let v = self.vector_arg(arg(0)?)?;
-                let mut out = vec![f64::NAN; steps];
+                let mut out = self.scalar_grid(|_| f64::NAN)?;
                 let mut count = vec![0u32; steps];
                 for s in &v {
                     for &(i, x) in &s.points {
@@ -323,7 +332,7 @@ impl<'a> Evaluator<'a> {
                 let mut v = self.vector_arg(arg(0)?)?;
                 let to = match args.get(1) {
                     Some(e) => self.scalar_arg(e)?,
-                    None => vec![1.0; steps],
+                    None => self.scalar_grid(|_| 1.0)?,
                 };
                 for s in &mut v {
                     s.points
@@ -337,8 +346,14 @@ impl<'a> Evaluator<'a> {
                 let mut v = self.vector_arg(arg(0)?)?;
                 let (lo, hi) = match name {
                     "clamp" => (self.scalar_arg(arg(1)?)?, self.scalar_arg(arg(2)?)?),
-                    "clamp_min" => (self.scalar_arg(arg(1)?)?, vec![f64::INFINITY; steps]),
-                    _ => (vec![f64::NEG_INFINITY; steps], self.scalar_arg(arg(1)?)?),
+                    "clamp_min" => (
+                        self.scalar_arg(arg(1)?)?,
+                        self.scalar_grid(|_| f64::INFINITY)?,
+                    ),
+                    _ => (
+                        self.scalar_grid(|_| f64::NEG_INFINITY)?,
+                        self.scalar_arg(arg(1)?)?,
+                    ),
                 };
                 let mut out = Vec::new();
                 for mut s in v.drain(..) {
@@ -379,6 +394,8 @@ impl<'a> Evaluator<'a> {
                 for mut s in v {
                     s.labels = functions::labels::label_replace(&s.labels, &dst, &repl, &src, &re)
                         .map_err(|e| QueryError::exec(e.to_string()))?;
+                    self.hold_bytes(crate::memory::labels_bytes(&s.labels))?;
+                    self.tick(1)?;
                     if dst == METRIC_NAME {
                         s.drop_name = false;
                     }
@@ -394,8 +411,19 @@ impl<'a> Evaluator<'a> {
                 for e in &args[3.min(args.len())..] {
                     srcs.push(self.string_arg(e)?);
                 }
+                // The joined value's length is known before it is built.
+                let joined_max: usize = sep.len().saturating_mul(srcs.len());
                 let mut out = Vec::with_capacity(v.len());
                 for mut s in v {
+                    let values: usize = srcs
+                        .iter()
+                        .map(|n| s.labels.get(n).map_or(0, str::len))
+                        .sum();
+                    self.hold_bytes(
+                        crate::memory::labels_bytes(&s.labels)
+                            + (values + joined_max + dst.len()) as u64,
+                    )?;
+                    self.tick(1)?;
                     s.labels = functions::labels::label_join(&s.labels, &dst, &sep, &srcs)
                         .map_err(|e| QueryError::exec(e.to_string()))?;
                     if dst == METRIC_NAME {
@@ -408,7 +436,7 @@ impl<'a> Evaluator<'a> {
             "histogram_quantile" => {
                 let q = self.scalar_arg(arg(0)?)?;
                 let v = self.vector_arg(arg(1)?)?;
-                Ok(Val::Vector(self.histogram_quantile(&q, v)))
+                Ok(Val::Vector(self.histogram_quantile(&q, v)?))
             }
             "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_fraction"
             | "histogram_stddev" | "histogram_stdvar" => {
@@ -427,12 +455,16 @@ impl<'a> Evaluator<'a> {
                     let mut v = match args.first() {
                         Some(e) => self.vector_arg(e)?,
                         // Date functions default to vector(time()).
-                        None => vec![StepSeries::new(
-                            Labels::default(),
-                            (0..steps)
-                                .map(|i| (i as u32, self.ts(i) as f64 / 1000.0))
-                                .collect(),
-                        )],
+                        None => {
+                            self.room_for(steps)?;
+                            self.settle(steps, steps);
+                            vec![StepSeries::new(
+                                Labels::default(),
+                                (0..steps)
+                                    .map(|i| (i as u32, self.ts(i) as f64 / 1000.0))
+                                    .collect(),
+                            )]
+                        }
                     };
                     for s in &mut v {
                         s.points.iter_mut().for_each(|p| p.1 = f(p.1));
@@ -449,9 +481,8 @@ impl<'a> Evaluator<'a> {
 
     /// True when a range argument's data came from rollups.
     fn served_by_rollups(&self, e: &Expr) -> bool {
-        match e {
+        match strip_parens(e) {
             Expr::MatrixSelector(ms) => self.resolution(&ms.vs) > 0,
-            Expr::Paren(p) => self.served_by_rollups(&p.expr),
             _ => false,
         }
     }
@@ -469,7 +500,11 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn histogram_quantile(&mut self, q: &[f64], v: Vec<StepSeries>) -> Vec<StepSeries> {
+    fn histogram_quantile(
+        &mut self,
+        q: &[f64],
+        v: Vec<StepSeries>,
+    ) -> Result<Vec<StepSeries>, QueryError> {
         // Group buckets by their labels without `le` (and the name).
         let mut groups: HashMap<Labels, Vec<(f64, &StepSeries)>> = HashMap::new();
         let mut order = Vec::new();
@@ -513,11 +548,16 @@ impl<'a> Evaluator<'a> {
                 continue;
             };
             let mut points = Vec::new();
+            // A copy of the members' points, indexed (about 32 bytes each).
+            let copied: usize = members.iter().map(|(_, s)| s.points.len()).sum();
+            self.hold_bytes(2 * crate::eval::points_bytes(copied))?;
+            self.room_for(steps)?;
             let values: Vec<HashMap<u32, f64>> = members
                 .iter()
                 .map(|(_, s)| s.points.iter().copied().collect())
                 .collect();
             for step in 0..steps as u32 {
+                self.tick(members.len())?;
                 let mut buckets: Vec<Bucket> = members
                     .iter()
                     .zip(&values)
@@ -542,11 +582,12 @@ impl<'a> Evaluator<'a> {
                     points.push((step, r.value));
                 }
             }
+            self.settle(steps, points.len());
             if !points.is_empty() {
                 out.push(StepSeries::new(key, points));
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -558,11 +599,11 @@ fn parse_le(s: &str) -> Option<f64> {
     }
 }
 
-fn strip_parens(e: &Expr) -> &Expr {
-    match e {
-        Expr::Paren(p) => strip_parens(&p.expr),
-        e => e,
+fn strip_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
     }
+    e
 }
 
 fn drop_names(mut v: Vec<StepSeries>) -> Vec<StepSeries> {

@@ -165,7 +165,7 @@ async fn cached(
     (start, end, step): (i64, i64, i64),
     now: i64,
 ) -> Result<QueryResult, QueryError> {
-    let expr = parse(query)?;
+    let expr = std::sync::Arc::new(parse(query)?);
     let tenant = TenantId::anonymous();
     let q = RangeQuery {
         tenant: &tenant,
