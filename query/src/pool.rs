@@ -134,25 +134,17 @@ impl QueryPool {
         let out = rx.await;
         match out {
             Ok(Ok(result)) => result,
-            Ok(Err(panic)) => Err(QueryError::Internal(format!(
-                "query evaluation panicked: {}",
-                panic_message(&*panic)
-            ))),
+            Ok(Err(panic)) => {
+                stratus_model::panics::record("query");
+                Err(QueryError::Internal(format!(
+                    "query evaluation panicked: {}",
+                    stratus_model::panics::message(&*panic)
+                )))
+            }
             Err(_) => Err(QueryError::Internal(
                 "query thread ended without an answer".into(),
             )),
         }
-    }
-}
-
-/// The text of a panic payload.
-pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
     }
 }
 

@@ -4,6 +4,7 @@
 mod labels;
 mod matcher;
 mod metadata;
+pub mod panics;
 mod sample;
 mod tenant;
 pub mod time;
