@@ -35,11 +35,7 @@ pub enum AdminCommand {
 }
 
 fn rfc3339(ms: i64) -> String {
-    u64::try_from(ms.div_euclid(1000))
-        .ok()
-        .and_then(|s| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(s)))
-        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
-        .unwrap_or_else(|| format!("{ms}ms"))
+    stratus_model::time::format_rfc3339(ms, stratus_model::time::Fraction::None)
 }
 
 async fn tenants(bucket: &Bucket, only: Option<&str>) -> anyhow::Result<Vec<TenantId>> {

@@ -190,22 +190,32 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// A timestamp as RFC 3339 with its raw milliseconds, e.g.
-/// `2024-01-01T00:00:00Z (1704067200000)`.
+/// `2024-01-01T00:00:00Z (1704067200000)`; any `i64` prints.
 pub fn fmt_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let when = u64::try_from(secs)
-        .ok()
-        .and_then(|s| std::time::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
-        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
-    match when {
-        Some(w) => format!("{w} ({ms})"),
-        None => format!("{ms} ms"),
-    }
+    let when = stratus_model::time::format_rfc3339(ms, stratus_model::time::Fraction::None);
+    format!("{when} ({ms})")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_past_year_9999_are_refused_with_a_message() {
+        let limits = Limits::default();
+        let l = Labels::from_pairs([("__name__", "up")]).expect("labels");
+        let now = 1_700_000_000_000;
+        for t in [253_402_300_800_000, i64::MAX, i64::MIN] {
+            let e = limits
+                .sample(Sample::new(t, 1.0), now, &l)
+                .expect_err("out of range");
+            assert!(e.message.contains(&t.to_string()), "{}", e.message);
+        }
+        assert_eq!(
+            fmt_ms(253_402_300_800_000),
+            "10000-01-01T00:00:00Z (253402300800000)"
+        );
+    }
 
     #[test]
     fn sample_window() {

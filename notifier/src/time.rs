@@ -2,7 +2,7 @@
 //! (`30s`, `1h30m`, `1d`) in the configuration, RFC 3339 in the API. Inside
 //! the crate every instant is Unix milliseconds (`i64`).
 
-use stratus_model::time::{civil_from_days, days_from_civil};
+use stratus_model::time::civil_from_days;
 
 /// Parses a Prometheus duration (`[0-9]+(y|w|d|h|m|s|ms)`, repeated with
 /// units in decreasing order, or `0`) into milliseconds.
@@ -22,66 +22,17 @@ pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// Parses an RFC 3339 time (`2024-05-01T12:00:00.5Z`, `...+02:00`) into
 /// Unix milliseconds. Go's zero time and the empty string are `None`.
 pub fn parse_rfc3339(s: &str) -> Result<Option<i64>, String> {
-    let invalid = || format!("expected an RFC 3339 time like 2024-05-01T12:00:00Z, got {s:?}");
     if s.is_empty() || s.starts_with("0001-01-01T00:00:00") {
         return Ok(None);
     }
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(invalid());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        s.get(r)
-            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(invalid)
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return Err(invalid());
-    }
-    let mut i = 19;
-    let mut frac_ms = 0i64;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return Err(invalid());
-        }
-        let digits = &s[start..i.min(start + 3)];
-        frac_ms =
-            digits.parse::<i64>().map_err(|_| invalid())? * 10i64.pow(3 - digits.len() as u32);
-    }
-    let offset_min = match &s[i..] {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && matches!(&tz[0..1], "+" | "-") && &tz[3..4] == ":" => {
-            let oh = num(i + 1..i + 3)?;
-            let om = num(i + 4..i + 6)?;
-            let sign = if &tz[0..1] == "-" { -1 } else { 1 };
-            sign * (oh * 60 + om)
-        }
-        _ => return Err(invalid()),
-    };
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-    Ok(Some(secs * 1000 + frac_ms))
+    stratus_model::time::parse_rfc3339(s)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Formats Unix milliseconds as RFC 3339 in UTC with milliseconds.
 pub fn format_rfc3339(ms: i64) -> String {
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    stratus_model::time::format_rfc3339(ms, stratus_model::time::Fraction::Millis)
 }
 
 /// Formats Unix milliseconds as an RFC 5322 date for e-mail headers.

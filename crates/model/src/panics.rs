@@ -42,7 +42,10 @@ mod tests {
         record("test-a");
         record("test-b");
         let c = counts();
-        assert!(c.contains(&("test-a", 2)) && c.contains(&("test-b", 1)), "{c:?}");
+        assert!(
+            c.contains(&("test-a", 2)) && c.contains(&("test-b", 1)),
+            "{c:?}"
+        );
         let p = std::panic::catch_unwind(|| panic!("boom {}", 1)).err();
         assert_eq!(p.as_deref().map(message).as_deref(), Some("boom 1"));
         let p = std::panic::catch_unwind(|| panic!("static")).err();

@@ -80,6 +80,137 @@ pub fn format_duration(ms: i64) -> String {
     out
 }
 
+/// How many digits of the second's fraction [`format_rfc3339`] prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fraction {
+    /// Whole seconds: `2024-05-01T12:00:00Z` (Go's `time.RFC3339`).
+    None,
+    /// Always three digits: `2024-05-01T12:00:00.250Z`.
+    Millis,
+    /// Milliseconds without trailing zeros, none when whole:
+    /// `2024-05-01T12:00:00.25Z` (Go's `time.RFC3339Nano` on ms times).
+    Trimmed,
+}
+
+/// Unix milliseconds as RFC 3339 in UTC. Defined for every `i64`: years
+/// past 9999 get more digits and years before 0 a sign, as Go's
+/// `Time.Format` prints them, so no timestamp a client sends can make
+/// printing it fail.
+pub fn format_rfc3339(ms: i64, fraction: Fraction) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    let year = if y < 0 {
+        format!("-{:04}", y.unsigned_abs())
+    } else {
+        format!("{y:04}")
+    };
+    let mut out = format!("{year}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+    match fraction {
+        Fraction::None => {}
+        Fraction::Millis => out.push_str(&format!(".{milli:03}")),
+        Fraction::Trimmed if milli != 0 => {
+            let f = format!(".{milli:03}");
+            out.push_str(f.trim_end_matches('0'));
+        }
+        Fraction::Trimmed => {}
+    }
+    out.push('Z');
+    out
+}
+
+/// Why [`parse_rfc3339`] refused a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeError(pub String);
+
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "expected an RFC 3339 time like 2024-05-01T12:00:00Z, got {:?}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TimeError {}
+
+/// Parses RFC 3339 (`2024-05-01T12:00:00Z`, `...12:00:00.5+02:00`; `t` or
+/// a space for `T`, `z` for `Z`, any number of fraction digits, cut to
+/// milliseconds) into Unix milliseconds. Fields out of range (month 13,
+/// hour 24, an offset of `+99:99`) are refused.
+pub fn parse_rfc3339(s: &str) -> Result<i64, TimeError> {
+    let bad = || TimeError(s.to_string());
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<i64, TimeError> {
+        s.get(r)
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(bad)
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=days_in_month(y, mo)).contains(&d) {
+        return Err(bad());
+    }
+    if h > 23 || mi > 59 || sec > 60 {
+        return Err(bad());
+    }
+    let mut i = 19;
+    let mut frac_ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return Err(bad());
+        }
+        for (k, c) in b[start..i.min(start + 3)].iter().enumerate() {
+            frac_ms += i64::from(c - b'0') * [100, 10, 1][k];
+        }
+    }
+    let offset_min = match s.get(i..).ok_or_else(bad)? {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && matches!(&tz[0..1], "+" | "-") && &tz[3..4] == ":" => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return Err(bad());
+            }
+            let sign = if &tz[0..1] == "-" { -1 } else { 1 };
+            sign * (oh * 60 + om)
+        }
+        _ => return Err(bad()),
+    };
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    Ok(secs * 1000 + frac_ms)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// Days since 1970-01-01 of a date (month 1-12, day 1-31); Howard
 /// Hinnant's `days_from_civil`.
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -129,6 +260,76 @@ mod tests {
         assert_eq!(format_duration(5_400_000), "1h30m");
         assert_eq!(format_duration(8 * 86_400_000), "1w1d");
         assert_eq!(format_duration(-1_500), "-1s500ms");
+    }
+
+    #[test]
+    fn rfc3339_prints_every_timestamp() {
+        use Fraction::*;
+        assert_eq!(format_rfc3339(0, None), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format_rfc3339(1_714_564_800_250, Millis),
+            "2024-05-01T12:00:00.250Z"
+        );
+        assert_eq!(
+            format_rfc3339(1_714_564_800_250, Trimmed),
+            "2024-05-01T12:00:00.25Z"
+        );
+        assert_eq!(
+            format_rfc3339(1_714_564_800_000, Trimmed),
+            "2024-05-01T12:00:00Z"
+        );
+        assert_eq!(format_rfc3339(-1, Trimmed), "1969-12-31T23:59:59.999Z");
+        // Go's Time.Format past year 9999 and before year 0.
+        assert_eq!(
+            format_rfc3339(253_402_300_800_000, None),
+            "10000-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            format_rfc3339(-62_167_219_200_000 - 86_400_000, None),
+            "-0001-12-31T00:00:00Z"
+        );
+        for ms in [i64::MIN, i64::MIN + 1, -1, i64::MAX - 1, i64::MAX] {
+            for f in [None, Millis, Trimmed] {
+                assert!(format_rfc3339(ms, f).ends_with('Z'));
+            }
+        }
+    }
+
+    #[test]
+    fn rfc3339_parses_what_it_prints_and_refuses_out_of_range_fields() {
+        for ms in [
+            0,
+            1_714_564_800_250,
+            -1,
+            951_782_400_001,
+            253_402_300_799_999,
+        ] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(ms, Fraction::Millis)), Ok(ms));
+        }
+        assert_eq!(
+            parse_rfc3339("2024-05-01T14:00:00.25+02:00"),
+            Ok(1_714_564_800_250)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-05-01 12:00:00.123456789z"),
+            Ok(1_714_564_800_123)
+        );
+        for bad in [
+            "2024-05-01T12:00:00+99:99",
+            "2024-13-01T12:00:00Z",
+            "2023-02-29T12:00:00Z",
+            "2024-05-01T24:00:00Z",
+            "2024-05-01T12:00:00",
+            "2024-05-01T12:00:00.Z",
+            "+024-05-01T12:00:00Z",
+            "2024-05-01T12:00:00Zjunk",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_rfc3339("x").map_err(|e| e.to_string()),
+            Err("expected an RFC 3339 time like 2024-05-01T12:00:00Z, got \"x\"".into())
+        );
     }
 
     #[test]

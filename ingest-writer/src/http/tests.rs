@@ -541,3 +541,36 @@ async fn every_bad_input_has_status_message_and_counter() {
         "nothing bad was stored"
     );
 }
+
+/// Issue 13, item 1: a timestamp past year 9999 (or `i64::MAX`) panicked
+/// the handler while it printed the "too far in the future" message; the
+/// connection dropped and the valid series were not written.
+#[tokio::test]
+async fn timestamps_past_year_9999_get_a_400_and_the_rest_is_written() {
+    let f = fixture(HttpLimits::default());
+    let body = v1_body(&[
+        (&[("__name__", "ok")], &[(NOW, 1.0)]),
+        (&[("__name__", "far")], &[(253_402_300_800_000, 1.0)]),
+        (&[("__name__", "max")], &[(i64::MAX, 1.0)]),
+        (&[("__name__", "min")], &[(i64::MIN, 1.0)]),
+    ]);
+    let (status, _, text) = send(&f, write(body, None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("10000-01-01T00:00:00Z"), "{text}");
+    assert!(text.contains(&i64::MAX.to_string()), "{text}");
+    assert_eq!(stored_samples(&f.bucket, "anonymous").await, 1);
+    assert_eq!(f.metrics.rejected(Reason::SampleTooFarInFuture).get(), 2);
+
+    // The JSON push: milliseconds past year 9999.
+    let (status, _, text) = send(
+        &f,
+        push(r#"{"metrics":[{"name":"fine","value":1,"timestamp":1700000000},{"name":"far","value":1,"timestamp":253402300800000}]}"#),
+    )
+    .await;
+    assert!(
+        status.is_client_error() || status.is_success(),
+        "{status} {text}"
+    );
+    assert!(text.contains("future"), "{text}");
+    assert_eq!(stored_samples(&f.bucket, "anonymous").await, 2);
+}

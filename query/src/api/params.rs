@@ -74,58 +74,7 @@ pub fn parse_time(s: &str, param: &str) -> Result<i64, QueryError> {
         "292277025-08-18T07:12:54.999999999Z" => return Ok(MAX_TIME),
         _ => {}
     }
-    parse_rfc3339(s).ok_or_else(bad)
-}
-
-/// RFC 3339 with optional fraction and zone offset, to ms.
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<i64>().ok() };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut ms = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let frac = s.get(start..i)?;
-        if frac.is_empty() {
-            return None;
-        }
-        let mut digits: String = frac.chars().take(3).collect();
-        while digits.len() < 3 {
-            digits.push('0');
-        }
-        ms = digits.parse().ok()?;
-    }
-    let offset_s = match s.get(i..)? {
-        "Z" | "z" => 0,
-        z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) && &z[3..4] == ":" => {
-            let oh: i64 = z.get(1..3)?.parse().ok()?;
-            let om: i64 = z.get(4..6)?.parse().ok()?;
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => return None,
-    };
-    let days = stratus_model::time::days_from_civil(y, mo, d);
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) - offset_s) * 1000 + ms)
+    stratus_model::time::parse_rfc3339(s).map_err(|_| bad())
 }
 
 /// A duration parameter: float seconds or a Prometheus duration (`1m30s`).
@@ -141,38 +90,8 @@ pub fn parse_duration(s: &str, param: &str) -> Result<Duration, QueryError> {
         }
         return Ok(Duration::from_secs_f64(f));
     }
-    prometheus_duration(s).ok_or_else(bad)
-}
-
-/// `1y2w3d4h5m6s7ms` style durations.
-pub fn prometheus_duration(s: &str) -> Option<Duration> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        let unit_ms: u64 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(n.checked_mul(unit_ms)?)?;
-    }
-    Some(Duration::from_millis(total))
+    let ms = stratus_model::time::parse_duration(s).map_err(|_| bad())?;
+    Ok(Duration::from_millis(ms.unsigned_abs()))
 }
 
 #[cfg(test)]
@@ -213,6 +132,8 @@ mod tests {
         assert_eq!(parse_duration("1m30s", "step"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h", "step"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("1x", "step").is_err());
+        // Units in Prometheus's order only, as everywhere else.
+        assert!(parse_duration("1m1h", "step").is_err());
         assert!(parse_duration("-5", "step").is_err());
     }
 
