@@ -77,6 +77,9 @@ pub fn router(api: AlertingApi) -> Router {
         )
         .route("/api/v2/status", get(am_status))
         .with_state(Arc::new(api))
+        .layer(stratus_http::catch_panics(
+            stratus_http::Component::Alerting,
+        ))
 }
 
 type Shared = State<Arc<AlertingApi>>;

@@ -78,8 +78,21 @@ fn serve(
     components: server::Components,
 ) -> anyhow::Result<()> {
     let cfg = s.load()?.resolve()?;
-    init_logging(&cfg.log_level);
+    start_service(&cfg.log_level);
     runtime.block_on(server::run(cfg, components))
+}
+
+/// Logging, the panic hook and the open-files limit of a long-running
+/// command.
+fn start_service(log_level: &str) {
+    init_logging(log_level);
+    stratus_http::install_panic_hook();
+    // As the Go runtime does: a server needs a descriptor per connection,
+    // and the soft limit is often 1 024 under a much higher hard limit.
+    match stratus_http::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(open_files_limit = limit, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "raising the open-files limit failed"),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -130,7 +143,7 @@ fn main() -> anyhow::Result<()> {
         ),
         Command::Compactor(a) => {
             let cfg = a.settings.load()?.resolve()?;
-            init_logging(&cfg.log_level);
+            start_service(&cfg.log_level);
             runtime.block_on(server::compactor(cfg, a.once, a.now.as_deref()))
         }
         Command::Admin(a) => {

@@ -425,11 +425,8 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         results: results_cache,
         query_memory: cfg.engine.memory.clone(),
     }));
-    let registry: SharedRegistry = Arc::new(Mutex::new(registry));
-    let app = app
-        .route("/metrics", get(metrics).with_state(registry))
-        .route("/-/healthy", get(|| async { "Stratus is Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Stratus is Ready.\n" }));
+    registry.register_collector(Box::new(stratus_http::PanicCollector));
+    let app = app.merge(server_routes(Arc::new(Mutex::new(registry))));
 
     let listener = TcpListener::bind(cfg.listen_addr)
         .await
@@ -441,10 +438,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         describe(&cfg)
     );
     println!("  remote_write: http://{addr}/api/v1/write");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("http server failed")?;
+    stratus_http::serve(listener, app, cfg.serve.clone(), shutdown_signal()).await;
     if let Some((stop, handle)) = alerting_loop {
         let _ = stop.send(());
         let _ = handle.await;
@@ -459,6 +453,34 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// The server's own routes: metrics and health.
+fn server_routes(registry: SharedRegistry) -> Router {
+    let routes = Router::new()
+        .route("/metrics", get(metrics).with_state(registry))
+        .route("/-/healthy", get(|| async { "Stratus is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Stratus is Ready.\n" }));
+    debug_routes(routes).layer(stratus_http::catch_panics(stratus_http::Component::Server))
+}
+
+/// Debug builds started with `STRATUS_DEBUG_PANIC_ROUTE` set also serve
+/// `GET /-/debug/panic`, whose handler panics, so that the process tests
+/// can show a panic stays in its request. Release builds never have it.
+#[cfg(debug_assertions)]
+fn debug_routes(routes: Router) -> Router {
+    async fn panic_route() -> &'static str {
+        panic!("debug panic route (STRATUS_DEBUG_PANIC_ROUTE)")
+    }
+    match std::env::var_os("STRATUS_DEBUG_PANIC_ROUTE") {
+        Some(_) => routes.route("/-/debug/panic", get(panic_route)),
+        None => routes,
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn debug_routes(routes: Router) -> Router {
+    routes
 }
 
 async fn shutdown_signal() {

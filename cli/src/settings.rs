@@ -34,6 +34,25 @@ pub struct Settings {
     #[arg(long, env = "STRATUS_LISTEN_ADDR", value_name = "HOST:PORT")]
     pub listen_addr: Option<SocketAddr>,
 
+    /// HTTP connections served at once; more wait in the listen backlog.
+    /// Lowered, with a warning, when the open-files limit would leave fewer
+    /// than 256 descriptors for the rest of the process [default: 512]
+    #[arg(long, env = "STRATUS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Longest time to read an HTTP request, head and body, counted from
+    /// the accept for a connection's first request; the work of the
+    /// handler is not bounded by it [default: 5m]
+    #[arg(long, env = "STRATUS_HTTP_READ_TIMEOUT", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub http_read_timeout: Option<Duration>,
+
+    /// How long a keep-alive HTTP connection may wait for its next request
+    /// [default: 2m]
+    #[arg(long, env = "STRATUS_HTTP_IDLE_TIMEOUT", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub http_idle_timeout: Option<Duration>,
+
     /// Folder that holds the bucket when no S3 bucket is given [default: ./data]
     #[arg(long, env = "STRATUS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -232,6 +251,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub listen_addr: SocketAddr,
+    pub serve: stratus_http::ServeOptions,
     pub storage: StorageConfig,
     pub limits: Limits,
     pub http: HttpLimits,
@@ -273,6 +293,9 @@ impl Settings {
             cli,
             file,
             listen_addr,
+            max_connections,
+            http_read_timeout,
+            http_idle_timeout,
             data_dir,
             s3_bucket,
             s3_region,
@@ -381,6 +404,16 @@ impl Settings {
             listen_addr: self
                 .listen_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9494))),
+            serve: {
+                let d = stratus_http::ServeOptions::default();
+                let o = stratus_http::ServeOptions {
+                    max_connections: self.max_connections.unwrap_or(d.max_connections),
+                    read_timeout: self.http_read_timeout.unwrap_or(d.read_timeout),
+                    idle_timeout: self.http_idle_timeout.unwrap_or(d.idle_timeout),
+                };
+                o.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+                o
+            },
             storage,
             limits,
             http,
@@ -515,5 +548,39 @@ mod tests {
         .expect("resolve");
         assert_eq!(r.storage.backend, StorageBackend::S3);
         assert!(r.storage.s3.path_style);
+    }
+
+    #[test]
+    fn http_bounds_default_to_prometheus_and_mimir_and_refuse_zero() {
+        let r = Settings::default().resolve().expect("resolve");
+        assert_eq!(r.serve.max_connections, 512);
+        assert_eq!(r.serve.read_timeout, Duration::from_secs(300));
+        assert_eq!(r.serve.idle_timeout, Duration::from_secs(120));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("stratus.toml");
+        std::fs::write(
+            &file,
+            "max_connections = 32\nhttp_read_timeout = \"2s\"\nhttp_idle_timeout = \"10s\"\n",
+        )
+        .expect("write");
+        let r = Settings {
+            config_file: Some(file),
+            http_idle_timeout: Some(Duration::from_secs(30)),
+            ..Settings::default()
+        }
+        .load()
+        .expect("load")
+        .resolve()
+        .expect("resolve");
+        assert_eq!(r.serve.max_connections, 32);
+        assert_eq!(r.serve.read_timeout, Duration::from_secs(2));
+        assert_eq!(r.serve.idle_timeout, Duration::from_secs(30));
+        let err = Settings {
+            http_read_timeout: Some(Duration::ZERO),
+            ..Settings::default()
+        }
+        .resolve()
+        .expect_err("0s");
+        assert_eq!(err.to_string(), "http_read_timeout must be above 0, got 0s");
     }
 }

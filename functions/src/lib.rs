@@ -127,6 +127,7 @@ fn health() -> Router {
     Router::new()
         .route("/-/healthy", get(|| async { "Stratus is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Stratus is Ready.\n" }))
+        .layer(stratus_http::catch_panics(stratus_http::Component::Server))
 }
 
 /// Buffers the response and replaces one larger than

@@ -63,6 +63,7 @@ pub fn router(state: IngestState) -> Router {
         .route("/api/v1/write", post(remote_write))
         .route("/api/v1/push", post(crate::push::push))
         .with_state(state)
+        .layer(stratus_http::catch_panics(stratus_http::Component::Ingest))
 }
 
 /// A failure answered before or instead of a commit.

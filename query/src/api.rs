@@ -64,6 +64,7 @@ pub fn router(state: QueryState) -> Router {
         // No rules are evaluated yet (the ruler comes later): Prometheus's
         // answers for a server without rules, so Grafana's alerting view works.
         .with_state(state)
+        .layer(stratus_http::catch_panics(stratus_http::Component::Query))
 }
 
 fn respond(status: StatusCode, body: String) -> Response {

@@ -103,10 +103,12 @@ impl QueryPool {
         let permit = match turn {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(QueryError::Unavailable("the query pool is closed".into())),
-            Err(_) => return Err(QueryError::exec(format!(
+            Err(_) => {
+                return Err(QueryError::exec(format!(
                 "query timed out in query queue: {} queries were running (--query-max-concurrency)",
                 self.max
-            ))),
+            )))
+            }
         };
         let cancel = Cancel::default();
         let _guard = CancelOnDrop(cancel.clone());

@@ -8,6 +8,7 @@ use stratus_functions::{authorizer, env, Settings};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     env::init_logging(&settings.log_level);
+    stratus_http::install_panic_hook();
     if settings.token_sha256.is_empty() {
         return Err("STRATUS_BEARER_TOKEN_SHA256 is empty: no token would ever be accepted".into());
     }

@@ -8,6 +8,7 @@ use stratus_storage::Bucket;
 async fn main() -> Result<(), lambda_http::Error> {
     let settings = Settings::from_env()?;
     env::init_logging(&settings.log_level);
+    stratus_http::install_panic_hook();
     settings.require_bucket()?;
     let bucket = Bucket::from_config(&settings.storage)?;
     lambda_http::run(ingest_app(bucket, &settings)).await

@@ -1,0 +1,32 @@
+//! The HTTP boundary every Stratus server shares.
+//!
+//! - [`serve`]: an HTTP/1 server on hyper that holds at most
+//!   `max_connections` connections (more wait in the listen backlog, as
+//!   with Go's `netutil.LimitListener`), bounds the reading of each request
+//!   (head and body) by `read_timeout` and the wait between keep-alive
+//!   requests by `idle_timeout`, and drains requests in flight on shutdown;
+//! - [`raise_open_files_limit`]: the soft open-files limit raised to the
+//!   hard one at start, as Go does;
+//! - [`catch_panics`]: a tower layer that turns a panicking handler into
+//!   an error answer with an id, counted in `stratus_panics_total`
+//!   ([`PanicCollector`]), and [`install_panic_hook`], which logs each
+//!   panic once through `tracing`.
+
+mod connection;
+mod options;
+mod panic;
+mod serve;
+
+pub use options::{connection_limit, raise_open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
+pub use panic::{catch_panics, install_panic_hook, CatchPanic, CatchPanicLayer, Component};
+pub use panic::{PanicCollector, PANICS_METRIC};
+pub use serve::serve;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{name} must be above 0, got {got}")]
+    Zero { name: &'static str, got: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
