@@ -4,16 +4,12 @@
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod alloc;
 mod bench;
 mod server;
 mod settings;
 
 use settings::Settings;
-
-/// mimalloc instead of the system allocator: glibc's per-thread arenas
-/// kept freed memory of one query's threads from the next (ADR 21).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(clap::Args)]
 struct CompactorArgs {
@@ -97,6 +93,7 @@ fn start_service(log_level: &str) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    stratus_query::pool::set_after_evaluation(alloc::release_free_memory);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

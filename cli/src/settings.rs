@@ -140,6 +140,13 @@ pub struct Settings {
     #[arg(long, env = "STRATUS_QUERY_MAX_SERIES")]
     pub query_max_series: Option<usize>,
 
+    /// Queries (and rule evaluations) evaluated at once, each on a thread
+    /// of its own off the threads that serve requests; more wait for a
+    /// turn until their timeout (Prometheus's --query.max-concurrency)
+    /// [default: 20]
+    #[arg(long, env = "STRATUS_QUERY_MAX_CONCURRENCY")]
+    pub query_max_concurrency: Option<usize>,
+
     /// Memory that running queries (and rules) may hold together: the
     /// series they load, what evaluation builds and the answers being
     /// encoded. A query that would pass it fails (422 when it alone is too
@@ -315,6 +322,7 @@ impl Settings {
             query_timeout,
             query_max_samples,
             query_max_series,
+            query_max_concurrency,
             query_memory_bytes,
             query_listing_ttl,
             query_results_cache_bytes,
@@ -426,6 +434,10 @@ impl Settings {
                     timeout: self.query_timeout.unwrap_or(d.timeout),
                     max_samples: self.query_max_samples.unwrap_or(d.max_samples),
                     max_series: self.query_max_series.unwrap_or(d.max_series),
+                    pool: match self.query_max_concurrency {
+                        Some(n) => stratus_query::QueryPool::new(n),
+                        None => d.pool.clone(),
+                    },
                     memory: match self
                         .query_memory_bytes
                         .unwrap_or(DEFAULT_QUERY_MEMORY_BYTES)

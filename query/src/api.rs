@@ -27,6 +27,10 @@ pub use params::{parse_duration, parse_time, Params};
 /// Prometheus refuses range queries with more points per series.
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
+/// Most `match[]` selectors one request may carry (series, labels, label
+/// values, delete requests).
+pub const MAX_SELECTORS: usize = 1_000;
+
 /// What the query handlers share.
 #[derive(Clone)]
 pub struct QueryState {
@@ -159,6 +163,20 @@ fn engine_for(st: &QueryState, p: &Params, step_ms: Option<i64>) -> Result<Engin
     // One reservation for the whole request, whatever it is split into.
     opts.request_memory = opts.memory.as_ref().map(|m| Arc::new(m.reserve()));
     Ok(st.engine.with_options(opts))
+}
+
+/// When a read request (series, labels, label values, metadata) must
+/// have answered: its `timeout` parameter, never later than the server's
+/// query timeout.
+fn read_deadline(st: &QueryState, p: &Params) -> Result<std::time::Instant, QueryError> {
+    let mut limit = st.engine.options().timeout;
+    if let Some(t) = p.get("timeout").filter(|v| !v.is_empty()) {
+        let d = parse_duration(t, "timeout")?;
+        if d > Duration::ZERO && d < limit {
+            limit = d;
+        }
+    }
+    Ok(std::time::Instant::now() + limit)
 }
 
 /// Tells the user when an answer was computed from rollups, which are
@@ -305,7 +323,7 @@ async fn query_range(
 
 /// The matchers of one `match[]` selector.
 fn selector_matchers(s: &str) -> Result<Vec<Vec<LabelMatcher>>, QueryError> {
-    let expr = parse(s)?;
+    let expr = crate::engine::parse_param(s, "match[]")?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(QueryError::bad(format!(
             "invalid parameter \"match[]\": {s:?} is not a series selector"
@@ -338,17 +356,21 @@ fn selector_matchers(s: &str) -> Result<Vec<Vec<LabelMatcher>>, QueryError> {
         .collect()
 }
 
-/// Label sets of the series matching any `match[]` in the time range.
+/// Label sets of the series matching any `match[]` in the time range,
+/// found by `deadline`. Between selectors the task yields, so a request
+/// whose client went away stops there.
 async fn matching_series(
     st: &QueryState,
     tenant: &TenantId,
     p: &Params,
     require: bool,
+    deadline: std::time::Instant,
 ) -> Result<BTreeSet<Labels>, QueryError> {
     let selectors = p.all("match[]");
     if selectors.is_empty() && require {
         return Err(QueryError::bad("no match[] parameter provided"));
     }
+    check_selector_count(selectors.len())?;
     let range = TimeRange::new(
         time_or(p, "start", params::MIN_TIME)?,
         time_or(p, "end", params::MAX_TIME)?,
@@ -362,14 +384,29 @@ async fn matching_series(
     }
     let mut out = BTreeSet::new();
     for matchers in groups {
-        let found = st
-            .source
-            .series_labels(tenant, &matchers, range)
-            .await
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        if std::time::Instant::now() > deadline {
+            return Err(QueryError::Timeout);
+        }
+        let found = tokio::time::timeout_at(
+            deadline.into(),
+            st.source.series_labels(tenant, &matchers, range),
+        )
+        .await
+        .map_err(|_| QueryError::Timeout)?
+        .map_err(|e| QueryError::Storage(e.to_string()))?;
         out.extend(found);
+        tokio::task::yield_now().await;
     }
     Ok(out)
+}
+
+fn check_selector_count(n: usize) -> Result<(), QueryError> {
+    if n > MAX_SELECTORS {
+        return Err(QueryError::bad(format!(
+            "invalid parameter \"match[]\": {n} selectors, more than the {MAX_SELECTORS} allowed in one request"
+        )));
+    }
+    Ok(())
 }
 
 fn limit(p: &Params) -> Result<Option<usize>, QueryError> {
@@ -407,7 +444,8 @@ async fn series(
     let run = async {
         let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let lim = limit(&p)?;
-        let found = matching_series(&st, &tenant, &p, true).await?;
+        let deadline = read_deadline(&st, &p)?;
+        let found = matching_series(&st, &tenant, &p, true, deadline).await?;
         let mut out = String::from("[");
         for (i, l) in found.iter().take(lim.unwrap_or(usize::MAX)).enumerate() {
             if i > 0 {
@@ -434,7 +472,8 @@ async fn labels(
     let run = async {
         let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let lim = limit(&p)?;
-        let found = matching_series(&st, &tenant, &p, false).await?;
+        let deadline = read_deadline(&st, &p)?;
+        let found = matching_series(&st, &tenant, &p, false, deadline).await?;
         let names: BTreeSet<&str> = found
             .iter()
             .flat_map(|l| l.iter().map(|x| x.name.as_str()))
@@ -460,7 +499,8 @@ async fn label_values(
         // Prometheus 3 accepts UTF-8 names escaped as `U__...`.
         let name = unescape_label_name(&name);
         let lim = limit(&p)?;
-        let found = matching_series(&st, &tenant, &p, false).await?;
+        let deadline = read_deadline(&st, &p)?;
+        let found = matching_series(&st, &tenant, &p, false, deadline).await?;
         let values: BTreeSet<&str> = found.iter().filter_map(|l| l.get(&name)).collect();
         Ok::<_, QueryError>(string_list(
             values.into_iter().take(lim.unwrap_or(usize::MAX)),
@@ -507,10 +547,10 @@ async fn metadata(
         let (tenant, p) = request(&st, &Method::GET, &headers, raw, Body::empty()).await?;
         let lim = limit(&p)?;
         let metric = p.get("metric").filter(|m| !m.is_empty());
-        let all = st
-            .source
-            .metadata(&tenant)
+        let deadline = read_deadline(&st, &p)?;
+        let all = tokio::time::timeout_at(deadline.into(), st.source.metadata(&tenant))
             .await
+            .map_err(|_| QueryError::Timeout)?
             .map_err(|e| QueryError::Storage(e.to_string()))?;
         let mut by_name: BTreeMap<&str, Vec<&stratus_model::MetricMetadata>> = BTreeMap::new();
         for md in &all {
@@ -581,8 +621,15 @@ async fn format_query(
     let run = async {
         let (_, p) = request(&st, &method, &headers, raw, body).await?;
         let expr = parse(required(&p, "query")?)?;
+        // Printing is quadratic in the depth (indentation): on the query
+        // pool, not on a thread that serves requests.
+        let opts = st.engine.options();
+        let pretty = opts
+            .pool
+            .run(read_deadline(&st, &p)?, move |_| Ok(expr.prettify()))
+            .await?;
         let mut out = String::new();
-        json::write_str(&mut out, &expr.prettify());
+        json::write_str(&mut out, &pretty);
         Ok::<_, QueryError>(out)
     };
     match run.await {
@@ -634,6 +681,7 @@ async fn delete_series(
         if selectors.is_empty() {
             return Err(QueryError::bad("no match[] parameter provided"));
         }
+        check_selector_count(selectors.len())?;
         let min_time = time_or(&p, "start", params::MIN_TIME)?;
         let max_time = time_or(&p, "end", params::MAX_TIME)?;
         let now = st.clock.now_ms();
@@ -676,7 +724,7 @@ async fn delete_series(
 /// The matchers of a selector as stored in a tombstone; one group per `or`.
 fn parser_matchers(s: &str) -> Result<Vec<Vec<stratus_codec::TombstoneMatcher>>, QueryError> {
     use promql_parser::label::MatchOp;
-    let expr = parse(s)?;
+    let expr = crate::engine::parse_param(s, "match[]")?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(QueryError::bad(format!(
             "invalid parameter \"match[]\": {s:?} is not a series selector"

@@ -10,6 +10,10 @@ pub enum QueryError {
     Execution(String),
     #[error("query timed out in expression evaluation")]
     Timeout,
+    /// No evaluation turn came free before the deadline
+    /// (`--query-max-concurrency`).
+    #[error("query timed out in query queue")]
+    QueueTimeout,
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
     #[error(
@@ -42,7 +46,7 @@ impl QueryError {
             QueryError::Execution(_)
             | QueryError::TooManySamples
             | QueryError::TooManySeries { .. } => "execution",
-            QueryError::Timeout => "timeout",
+            QueryError::Timeout | QueryError::QueueTimeout => "timeout",
             QueryError::Storage(_) | QueryError::Internal(_) => "internal",
             QueryError::Unavailable(_) => "unavailable",
         }
@@ -55,7 +59,7 @@ impl QueryError {
             QueryError::Execution(_)
             | QueryError::TooManySamples
             | QueryError::TooManySeries { .. } => 422,
-            QueryError::Timeout => 503,
+            QueryError::Timeout | QueryError::QueueTimeout => 503,
             QueryError::Storage(_) | QueryError::Internal(_) => 500,
             QueryError::Unavailable(_) => 503,
         }

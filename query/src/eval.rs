@@ -318,6 +318,50 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// The steps at which a sample of `samples` can be seen: where the
+    /// window `(t - reach, t]` of the step's time `t` (shifted by `off`,
+    /// or pinned by `at`) holds the first or last sample or lies between
+    /// them. Work and counting follow the data, not the whole step grid: a
+    /// 30-day subquery at 1 s over an hour of data visits an hour of steps.
+    pub fn step_span(
+        &self,
+        samples: &[Sample],
+        off: i64,
+        at: Option<i64>,
+        reach: i64,
+    ) -> std::ops::Range<usize> {
+        let steps = self.steps();
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            return 0..0;
+        };
+        if at.is_some() {
+            return 0..steps;
+        }
+        // Step i sees the data when first.t <= ts(i) - off < last.t + reach.
+        let lo = first.t.saturating_add(off).saturating_sub(self.start);
+        let hi = last
+            .t
+            .saturating_add(reach)
+            .saturating_add(off)
+            .saturating_sub(self.start)
+            .saturating_sub(1);
+        let first_step = if lo <= 0 {
+            0
+        } else {
+            lo.saturating_add(self.interval - 1) / self.interval
+        };
+        if hi < 0 {
+            return 0..0;
+        }
+        let last_step = hi / self.interval;
+        let a = usize::try_from(first_step).unwrap_or(usize::MAX).min(steps);
+        let b = usize::try_from(last_step)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .min(steps);
+        a..b.max(a)
+    }
+
     /// One value per step, counted like the points of a series.
     pub fn scalar_grid(&mut self, f: impl Fn(usize) -> f64) -> Result<Vec<f64>, QueryError> {
         let steps = self.steps();
@@ -349,19 +393,19 @@ impl<'a> Evaluator<'a> {
         let lookback = self.lookback.max(self.resolution(vs));
         let off = offset_ms(&vs.offset);
         let at = at_ms(&vs.at, self.query_start, self.query_end);
-        let steps = self.steps();
         let mut out = Vec::new();
         for s in self.series_of(vs) {
-            self.room_for(steps)?;
-            let mut points = Vec::new();
-            for i in 0..steps {
+            let span = self.step_span(&s.samples, off, at, lookback);
+            self.room_for(span.len())?;
+            let mut points = Vec::with_capacity(span.len());
+            for i in span.clone() {
                 let r = at.unwrap_or_else(|| self.ts(i)) - off;
                 if let Some(v) = lookback_value(&s.samples, r, lookback) {
                     points.push((i as u32, v.v));
                 }
             }
             points.shrink_to_fit();
-            self.settle(steps, points.len());
+            self.settle(span.len(), points.len());
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels.clone(), points));
             }
@@ -377,18 +421,19 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<StepSeries>, QueryError> {
         let off = offset_ms(&vs.offset);
         let at = at_ms(&vs.at, self.query_start, self.query_end);
-        let steps = self.steps();
         let mut out = Vec::new();
         for s in self.series_of(vs) {
-            self.room_for(steps)?;
-            let points: Vec<(u32, f64)> = (0..steps)
+            let span = self.step_span(&s.samples, off, at, self.lookback);
+            self.room_for(span.len())?;
+            let points: Vec<(u32, f64)> = span
+                .clone()
                 .filter_map(|i| {
                     let r = at.unwrap_or_else(|| self.ts(i)) - off;
                     lookback_value(&s.samples, r, self.lookback)
                         .map(|x| (i as u32, x.t as f64 / 1000.0))
                 })
                 .collect();
-            self.settle(steps, points.len());
+            self.settle(span.len(), points.len());
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels.clone(), points));
             }

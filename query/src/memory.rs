@@ -24,6 +24,11 @@ use crate::source::Series;
 #[derive(Debug)]
 pub struct QueryMemory {
     limit: u64,
+    /// What reservations may take together: the limit less a sixteenth,
+    /// kept for what the estimates miss (the allocator's own overhead,
+    /// small per-series structures), so that the process's resident
+    /// memory for queries stays under the limit itself.
+    usable: u64,
     used: AtomicU64,
     rejected: AtomicU64,
 }
@@ -32,6 +37,7 @@ impl QueryMemory {
     pub fn new(limit_bytes: u64) -> Arc<Self> {
         Arc::new(Self {
             limit: limit_bytes,
+            usable: limit_bytes - limit_bytes / 16,
             used: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
         })
@@ -39,6 +45,11 @@ impl QueryMemory {
 
     pub fn limit(&self) -> u64 {
         self.limit
+    }
+
+    /// What reservations may take together (the limit less a sixteenth).
+    pub fn usable(&self) -> u64 {
+        self.usable
     }
 
     /// Bytes held by running queries now.
@@ -105,13 +116,13 @@ impl Reservation {
         let mut used = m.used.load(Ordering::Relaxed);
         loop {
             let next = used.saturating_add(bytes);
-            if next > m.limit {
+            if next > m.usable {
                 request.held.fetch_sub(bytes, Ordering::AcqRel);
                 if self.parent.is_some() {
                     self.held.fetch_sub(bytes, Ordering::AcqRel);
                 }
                 m.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(if mine > m.limit {
+                return Err(if mine > m.usable {
                     QueryError::exec(format!(
                         "query would hold about {} in memory, more than the querier's limit for queries ({}, --query-memory-bytes): narrow the selectors or the time range, or raise the limit",
                         mib(mine),
@@ -318,6 +329,10 @@ mod tests {
             handles.into_iter().filter_map(|h| h.join().ok()).sum()
         });
         assert_eq!(granted, m.used());
-        assert!(m.used() <= 10_000 && m.used() > 10_000 - 7, "{}", m.used());
+        assert!(
+            m.used() <= m.usable() && m.used() > m.usable() - 7,
+            "{}",
+            m.used()
+        );
     }
 }

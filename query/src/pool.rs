@@ -4,12 +4,16 @@
 //!
 //! At most `max_concurrency` evaluations run at once (Prometheus's
 //! `--query.max-concurrency`, 20 by default); more wait for a turn until
-//! their deadline. Each runs on a thread with a large stack, and an
-//! evaluation whose caller went away (the client disconnected, a timeout
-//! fired) is told to stop at its next check.
+//! their deadline. They run on long-lived threads with large stacks,
+//! started as needed up to that many (a thread per query would leave the
+//! allocator a dead thread's heap to reclaim after every query, and
+//! resident memory would creep up query after query). An evaluation whose
+//! caller went away (the client disconnected, a timeout fired) is told to
+//! stop at its next check.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
@@ -31,6 +35,81 @@ pub struct QueryPool {
     max: usize,
     running: Arc<AtomicU64>,
     queued: AtomicU64,
+    workers: Workers,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Called by a query thread after each evaluation (the binary sets it to
+/// hand freed memory back to the operating system).
+static AFTER_EVALUATION: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what query threads call after each evaluation; the first call wins.
+pub fn set_after_evaluation(f: fn()) {
+    let _ = AFTER_EVALUATION.set(f);
+}
+
+/// Threads that take jobs from one queue.
+#[derive(Debug)]
+struct Workers {
+    jobs: Mutex<Sender<Job>>,
+    queue: Arc<Mutex<Receiver<Job>>>,
+    started: AtomicUsize,
+    /// Threads waiting for a job.
+    idle: Arc<AtomicUsize>,
+}
+
+impl Workers {
+    fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        Self {
+            jobs: Mutex::new(tx),
+            queue: Arc::new(Mutex::new(rx)),
+            started: AtomicUsize::new(0),
+            idle: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Queues `job`, first starting a thread when none is idle and fewer
+    /// than `max` exist. The caller holds one of `max` turns, so a job
+    /// never waits for long without a thread.
+    fn submit(&self, job: Job, max: usize) -> std::io::Result<()> {
+        if self.idle.load(Ordering::Acquire) == 0
+            && self.started.fetch_add(1, Ordering::AcqRel) < max
+        {
+            let (queue, idle) = (self.queue.clone(), self.idle.clone());
+            let started = std::thread::Builder::new()
+                .name("stratus-query".into())
+                .stack_size(STACK_BYTES)
+                .spawn(move || loop {
+                    idle.fetch_add(1, Ordering::AcqRel);
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    match next {
+                        Ok(job) => {
+                            job();
+                            if let Some(after) = AFTER_EVALUATION.get() {
+                                after();
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = started {
+                self.started.fetch_sub(1, Ordering::AcqRel);
+                if self.started.load(Ordering::Acquire) == 0 {
+                    return Err(e);
+                }
+            }
+        } else if self.started.load(Ordering::Acquire) > max {
+            self.started.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| std::io::Error::other("the query threads are gone"))
+    }
 }
 
 /// Tells an evaluation its caller went away.
@@ -64,6 +143,7 @@ impl QueryPool {
             max,
             running: Arc::new(AtomicU64::new(0)),
             queued: AtomicU64::new(0),
+            workers: Workers::new(),
         })
     }
 
@@ -103,31 +183,23 @@ impl QueryPool {
         let permit = match turn {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(QueryError::Unavailable("the query pool is closed".into())),
-            Err(_) => {
-                return Err(QueryError::exec(format!(
-                "query timed out in query queue: {} queries were running (--query-max-concurrency)",
-                self.max
-            )))
-            }
+            Err(_) => return Err(QueryError::QueueTimeout),
         };
         let cancel = Cancel::default();
         let _guard = CancelOnDrop(cancel.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let running = self.running.clone();
         running.fetch_add(1, Ordering::Relaxed);
-        // The turn and the running count are given back when the thread
-        // ends, not when the caller stops waiting: a cancelled evaluation
-        // holds its turn until it notices.
-        let spawned = std::thread::Builder::new()
-            .name("stratus-query".into())
-            .stack_size(STACK_BYTES)
-            .spawn(move || {
-                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(cancel)));
-                running.fetch_sub(1, Ordering::Relaxed);
-                drop(permit);
-                let _ = tx.send(out);
-            });
-        if let Err(e) = spawned {
+        // The turn and the running count are given back when the
+        // evaluation ends, not when the caller stops waiting: a cancelled
+        // evaluation holds its turn until it notices.
+        let job: Job = Box::new(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(cancel)));
+            running.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+            let _ = tx.send(out);
+        });
+        if let Err(e) = self.workers.submit(job, self.max) {
             self.running.fetch_sub(1, Ordering::Relaxed);
             return Err(QueryError::Unavailable(format!(
                 "cannot start a query thread: {e}"
@@ -213,10 +285,8 @@ mod tests {
             .run(Instant::now() + Duration::from_millis(50), |_| Ok(()))
             .await
             .err();
-        assert!(
-            matches!(&e, Some(QueryError::Execution(m)) if m.contains("query queue")),
-            "{e:?}"
-        );
+        assert_eq!(e, Some(QueryError::QueueTimeout));
+        assert_eq!(QueryError::QueueTimeout.status(), 503);
         release_tx.send(()).expect("release");
         assert!(busy.await.expect("join").is_ok());
     }

@@ -348,7 +348,7 @@ async fn query_memory_taken_by_others_is_a_503() {
     });
     let uri = "/api/v1/query_range?query=up&start=0&end=600&step=60";
     let others = memory.reserve();
-    others.grow((1 << 20) - 100).expect("others");
+    others.grow(memory.usable() - 100).expect("others");
     let (got, body) = call_on(&app, uri).await;
     assert_eq!(got, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["errorType"], "unavailable", "{body}");
@@ -356,7 +356,7 @@ async fn query_memory_taken_by_others_is_a_503() {
         body["error"].as_str().is_some_and(|e| e.contains("retry")),
         "{body}"
     );
-    assert_eq!(memory.used(), (1 << 20) - 100);
+    assert_eq!(memory.used(), memory.usable() - 100);
     assert_eq!(memory.rejected(), 1);
     drop(others);
     let (got, body) = call_on(&app, uri).await;

@@ -83,13 +83,13 @@ impl<'a> Evaluator<'a> {
             usize,
         ) -> Result<Option<f64>, QueryError>,
     ) -> Result<Vec<StepSeries>, QueryError> {
-        let steps = self.steps();
         let mut out = Vec::new();
         let mut buf: Vec<Sample> = Vec::new();
         for s in arg.series.iter() {
-            self.room_for(steps)?;
-            let mut points = Vec::new();
-            for i in 0..steps {
+            let span = self.step_span(&s.samples, arg.offset, arg.at, arg.range);
+            self.room_for(span.len())?;
+            let mut points = Vec::with_capacity(span.len());
+            for i in span.clone() {
                 let hi = arg.at.unwrap_or_else(|| self.ts(i)) - arg.offset;
                 let lo = hi - arg.range;
                 // The left-open window (lo, hi]; staleness markers are
@@ -113,7 +113,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
             points.shrink_to_fit();
-            self.settle(steps, points.len());
+            self.settle(span.len(), points.len());
             if !points.is_empty() {
                 out.push(StepSeries {
                     labels: s.labels.clone(),
