@@ -55,7 +55,7 @@ impl Collector for AlertingCollector {
                     ("rule_group", format!("{};{}", k.namespace, k.group)),
                 ]
             };
-            let counters: [Column<u64>; 5] = [
+            let counters: [Column<u64>; 6] = [
                 (
                     "stratus_ruler_evaluations",
                     "Rule group evaluations committed",
@@ -81,6 +81,11 @@ impl Collector for AlertingCollector {
                     "Alerts handed to the notifier",
                     |m| m.alerts_sent_total,
                 ),
+                (
+                    "stratus_ruler_group_failures",
+                    "Attempts that failed as a whole (the group fails the checks of an upload, or its evaluation panicked); each is followed by a backoff",
+                    |m| m.group_failures_total,
+                ),
             ];
             for (name, help, get) in counters {
                 let rows = groups
@@ -100,7 +105,8 @@ impl Collector for AlertingCollector {
                 MetricType::Counter,
                 rows,
             )?;
-            let gauges: [Column<f64>; 4] = [
+            let gauges: [Column<f64>; 5] = [
+                ("stratus_ruler_group_consecutive_failures", "Failed attempts of the group in a row; the group backs off 1, 2, then 4 intervals", |m| m.consecutive_failures as f64),
                 ("stratus_ruler_group_last_duration_seconds", "Duration of the group's last evaluation", |m| m.duration_last_us as f64 / 1e6),
                 ("stratus_ruler_group_last_evaluation_timestamp_seconds", "Scheduled time of the group's last evaluation", |m| m.last_evaluation_ms as f64 / 1e3),
                 ("stratus_ruler_group_lateness_seconds", "How long after its scheduled time the last evaluation started", |m| m.lateness_last_ms as f64 / 1e3),

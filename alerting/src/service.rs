@@ -3,16 +3,18 @@
 //! due. The same pass runs in the `stratus` loop and in the Lambda
 //! functions.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use stratus_model::TenantId;
 use stratus_notifier::{Notifier, PostableAlert, TickReport};
 use stratus_ruler::notify::{AlertSender, OutgoingAlert};
 use stratus_ruler::store::RuleStore;
 use stratus_ruler::{Ruler, RunReport};
-use tracing::warn;
+use tracing::{error, warn};
 
 /// Wall clock, Unix ms.
 pub fn now_ms() -> i64 {
@@ -105,9 +107,24 @@ impl Alerting {
                 _ = timer.tick() => {}
             }
             let deadline = Instant::now() + tick.max(Duration::from_secs(10));
-            let r = self.run_once(now_ms(), deadline).await;
-            for e in r.ruler.errors.iter().chain(&r.notifier_errors) {
-                warn!(error = %e, "alerting pass");
+            // Groups and notifications catch their own panics; anything
+            // else fails this pass only, and the loop goes on.
+            match AssertUnwindSafe(self.run_once(now_ms(), deadline))
+                .catch_unwind()
+                .await
+            {
+                Ok(r) => {
+                    for e in r.ruler.errors.iter().chain(&r.notifier_errors) {
+                        warn!(error = %e, "alerting pass");
+                    }
+                }
+                Err(panic) => {
+                    stratus_model::panics::record("ruler");
+                    error!(
+                        error = stratus_model::panics::message(&*panic),
+                        "caught a panic in an alerting pass; the next tick goes on"
+                    );
+                }
             }
         }
     }
@@ -126,9 +143,21 @@ pub async fn tick_all(
         Err(e) => return (ticks, vec![format!("listing tenants: {e}")]),
     };
     for t in tenants {
-        match notifier.tick(&t, now_ms).await {
-            Ok(r) => ticks.push((t, r)),
-            Err(e) => errors.push(format!("notifier, tenant {t}: {e}")),
+        // A panic outside a notification (those catch their own) fails
+        // this tenant's tick only.
+        match AssertUnwindSafe(notifier.tick(&t, now_ms))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(r)) => ticks.push((t, r)),
+            Ok(Err(e)) => errors.push(format!("notifier, tenant {t}: {e}")),
+            Err(panic) => {
+                stratus_model::panics::record("notifier");
+                errors.push(format!(
+                    "notifier, tenant {t}: the tick panicked: {}",
+                    stratus_model::panics::message(&*panic)
+                ));
+            }
         }
     }
     (ticks, errors)

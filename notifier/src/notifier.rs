@@ -2,8 +2,10 @@
 //! (receive alerts, dispatch, change silences) and writes it back.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use rand::Rng;
 use stratus_model::TenantId;
 use stratus_storage::Bucket;
@@ -245,7 +247,7 @@ impl Notifier {
             let result = if data.alerts.is_empty() {
                 Ok(false)
             } else {
-                self.deliver(receiver, &render(integration, &data))
+                self.build_and_deliver(tenant, receiver, integration, &data)
                     .await
                     .map(|()| true)
             };
@@ -302,6 +304,39 @@ impl Notifier {
         Err(NotifierError::Contention {
             key: key.to_string(),
             attempts: MAX_CAS_ATTEMPTS,
+        })
+    }
+
+    /// Renders and delivers one notification. A panic in either fails this
+    /// notification only, like an error no retry can cure: it is counted
+    /// (`stratus_panics_total{component="notifier"}` and a failure with
+    /// reason `panic`), the claim is released and the next tick tries
+    /// again.
+    async fn build_and_deliver(
+        &self,
+        tenant: &TenantId,
+        receiver: &str,
+        integration: &Integration,
+        data: &NotificationData,
+    ) -> std::result::Result<(), DeliveryError> {
+        let attempt = AssertUnwindSafe(async {
+            let out = render(integration, data);
+            self.deliver(receiver, &out).await
+        })
+        .catch_unwind()
+        .await;
+        attempt.unwrap_or_else(|panic| {
+            stratus_model::panics::record("notifier");
+            let message = stratus_model::panics::message(&*panic);
+            tracing::error!(tenant = %tenant, receiver, integration = %integration.id(),
+                            group = %data.group_key, error = message,
+                            "caught a panic building or sending a notification; the notifier goes on");
+            self.metrics.failed(receiver, "panic");
+            Err(DeliveryError::new(
+                "panic",
+                format!("building or sending the notification panicked: {message}"),
+                false,
+            ))
         })
     }
 

@@ -37,6 +37,13 @@ pub struct ApiRuleGroup {
     pub evaluation_time: f64,
     /// RFC 3339; Go's zero time when never evaluated.
     pub last_evaluation: String,
+    /// Stratus's own: `err` when the group as a whole cannot be evaluated
+    /// (it fails the checks of an upload, or its last evaluation
+    /// panicked), `ok` after an evaluation, `unknown` before the first.
+    pub health: RuleHealth,
+    /// Why the group cannot be evaluated.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub last_error: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -140,9 +147,11 @@ impl RulesFilter {
 }
 
 /// An expression as Prometheus prints a parsed one; the text as written
-/// when it does not parse (it was validated on upload).
+/// when it does not parse within the bounds of `stratus_promql` (a group
+/// stored before a check existed), so printing never recurses deeper than
+/// those bounds allow.
 pub fn display_expr(expr: &str) -> String {
-    promql_parser::parser::parse(expr).map_or_else(|_| expr.to_string(), |e| e.to_string())
+    stratus_promql::parse(expr).map_or_else(|_| expr.to_string(), |e| e.to_string())
 }
 
 /// Go's `strconv.FormatFloat(v, 'e', -1, 64)`.
@@ -189,12 +198,22 @@ fn active_alerts(rs: &RuleState) -> impl Iterator<Item = &Alert> {
         .filter(|a| a.state != AlertState::Inactive)
 }
 
-fn api_rule(rule: &Rule, rs: Option<&RuleState>, with_alerts: bool) -> ApiRule {
+/// One rule; `invalid` is why its group cannot be evaluated, which every
+/// rule of the group reports.
+fn api_rule(
+    rule: &Rule,
+    rs: Option<&RuleState>,
+    with_alerts: bool,
+    invalid: Option<&str>,
+) -> ApiRule {
     let unknown = RuleState::default();
     let rs = rs.filter(|s| s.name == rule.name()).unwrap_or(&unknown);
     let evaluation_time = rs.evaluation_us as f64 / 1e6;
     let last_evaluation = time_or_zero(rs.last_evaluation_ms);
-    let last_error = rs.last_error.clone().unwrap_or_default();
+    let (health, last_error) = match invalid {
+        Some(e) => (RuleHealth::Err, e.to_string()),
+        None => (rs.health, rs.last_error.clone().unwrap_or_default()),
+    };
     let query = display_expr(&rule.expr);
     if rule.alert.is_some() {
         let active: Vec<&Alert> = active_alerts(rs).collect();
@@ -218,7 +237,7 @@ fn api_rule(rule: &Rule, rs: Option<&RuleState>, with_alerts: bool) -> ApiRule {
             } else {
                 Vec::new()
             },
-            health: rs.health,
+            health,
             last_error,
             evaluation_time,
             last_evaluation,
@@ -229,7 +248,7 @@ fn api_rule(rule: &Rule, rs: Option<&RuleState>, with_alerts: bool) -> ApiRule {
             name: rule.name().to_string(),
             query,
             labels: rule.labels.clone(),
-            health: rs.health,
+            health,
             last_error,
             evaluation_time,
             last_evaluation,
@@ -238,30 +257,70 @@ fn api_rule(rule: &Rule, rs: Option<&RuleState>, with_alerts: bool) -> ApiRule {
     }
 }
 
+/// The name a namespace that cannot be read at all is listed under, as
+/// one group without rules.
+pub const UNREADABLE_GROUP: &str = "(unreadable rule file)";
+
+/// A group as the APIs show it.
+struct GroupView {
+    namespace: String,
+    group: RuleGroup,
+    /// Why it cannot be evaluated, from the rule file alone.
+    invalid: Option<String>,
+    state: Option<StoredGroup>,
+}
+
 /// Every group of a tenant with its stored state, namespaces in order,
-/// groups in file order, the Watchdog last when enabled.
+/// groups in file order, the Watchdog last when enabled. A namespace that
+/// cannot be read is one group without rules with the reason; only
+/// failures a retry may cure fail the whole answer.
 async fn groups_with_state(
     store: &RuleStore,
     tenant: &TenantId,
     options: &RulerOptions,
     files: &[String],
-) -> Result<Vec<(String, RuleGroup, Option<StoredGroup>)>> {
-    let mut groups: Vec<(String, RuleGroup)> = store
-        .namespaces(tenant)
-        .await?
-        .into_iter()
-        .flat_map(|(ns, gs)| gs.into_iter().map(move |g| (ns.clone(), g)))
-        .collect();
-    if options.watchdog {
-        groups.push((watchdog::NAMESPACE.to_string(), watchdog::group()));
+) -> Result<Vec<GroupView>> {
+    let mut groups: Vec<(String, RuleGroup, Option<String>)> = Vec::new();
+    for (ns, loaded) in store.load_all(tenant).await? {
+        match loaded {
+            Ok(gs) => groups.extend(gs.into_iter().map(|g| (ns.clone(), g.group, g.error))),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => groups.push((
+                ns,
+                RuleGroup {
+                    name: UNREADABLE_GROUP.to_string(),
+                    ..RuleGroup::default()
+                },
+                Some(e.to_string()),
+            )),
+        }
     }
-    groups.retain(|(ns, _)| files.is_empty() || files.contains(ns));
+    if options.watchdog {
+        groups.push((watchdog::NAMESPACE.to_string(), watchdog::group(), None));
+    }
+    groups.retain(|(ns, _, _)| files.is_empty() || files.contains(ns));
     let mut out = Vec::with_capacity(groups.len());
-    for (ns, g) in groups {
-        let st = state::load(store.bucket(), tenant, &ns, &g.name)
-            .await?
-            .map(|(s, _)| s);
-        out.push((ns, g, st));
+    for (namespace, group, invalid) in groups {
+        let state = if group.name == UNREADABLE_GROUP && invalid.is_some() {
+            None
+        } else {
+            match state::load(store.bucket(), tenant, &namespace, &group.name).await {
+                Ok(s) => s.map(|(s, _)| s),
+                Err(e) if e.is_retryable() => return Err(e),
+                // A damaged state object hides the group's last results,
+                // not the group.
+                Err(e) => {
+                    tracing::warn!(%tenant, namespace, group = group.name, error = %e, "unreadable group state");
+                    None
+                }
+            }
+        };
+        out.push(GroupView {
+            namespace,
+            group,
+            invalid,
+            state,
+        });
     }
     Ok(out)
 }
@@ -274,7 +333,8 @@ pub async fn rules(
     filter: &RulesFilter,
 ) -> Result<RuleDiscovery> {
     let mut out = Vec::new();
-    for (ns, g, st) in groups_with_state(store, tenant, options, &filter.files).await? {
+    for v in groups_with_state(store, tenant, options, &filter.files).await? {
+        let (g, st) = (v.group, v.state);
         if !filter.group_names.is_empty() && !filter.group_names.contains(&g.name) {
             continue;
         }
@@ -284,11 +344,33 @@ pub async fn rules(
             .iter()
             .enumerate()
             .filter(|(_, r)| filter.keeps(r))
-            .map(|(i, r)| api_rule(r, rule_states.get(i), !filter.exclude_alerts))
+            .map(|(i, r)| {
+                api_rule(
+                    r,
+                    rule_states.get(i),
+                    !filter.exclude_alerts,
+                    v.invalid.as_deref(),
+                )
+            })
             .collect();
         if rules.is_empty() && filter.filters_rules() {
             continue;
         }
+        let failed = st
+            .as_ref()
+            .filter(|s| s.failures > 0)
+            .and_then(|s| s.last_error.clone());
+        let (health, last_error) = match (v.invalid, failed) {
+            (Some(e), _) | (None, Some(e)) => (RuleHealth::Err, e),
+            (None, None)
+                if st
+                    .as_ref()
+                    .is_some_and(|s| s.state.last_evaluation_ms.is_some()) =>
+            {
+                (RuleHealth::Ok, String::new())
+            }
+            (None, None) => (RuleHealth::Unknown, String::new()),
+        };
         out.push(ApiRuleGroup {
             interval: seconds(
                 g.interval
@@ -298,8 +380,10 @@ pub async fn rules(
             evaluation_time: st.as_ref().map_or(0.0, |s| s.evaluation_us as f64 / 1e6),
             last_evaluation: time_or_zero(st.as_ref().and_then(|s| s.state.last_evaluation_ms)),
             name: g.name,
-            file: ns,
+            file: v.namespace,
             rules,
+            health,
+            last_error,
         });
     }
     Ok(RuleDiscovery { groups: out })
@@ -312,9 +396,9 @@ pub async fn alerts(
     options: &RulerOptions,
 ) -> Result<AlertDiscovery> {
     let mut out = Vec::new();
-    for (_, g, st) in groups_with_state(store, tenant, options, &[]).await? {
-        let Some(st) = st else { continue };
-        for (rule, rs) in g.rules.iter().zip(&st.state.rules) {
+    for v in groups_with_state(store, tenant, options, &[]).await? {
+        let Some(st) = v.state else { continue };
+        for (rule, rs) in v.group.rules.iter().zip(&st.state.rules) {
             if rule.alert.is_some() && rs.name == rule.name() {
                 out.extend(active_alerts(rs).map(api_alert));
             }

@@ -11,7 +11,16 @@
 //! `object_store` leaves alone: letters, digits and `-_.'()` stay, every
 //! other byte becomes `!XX` (upper-case hex), and a leading `.` is escaped
 //! too so no name becomes `.` or `..`.
+//!
+//! Escaping can triple a name, and a file name on a local disk is at most
+//! 255 bytes, so a name whose escaped form is longer than
+//! [`MAX_SEGMENT_BYTES`] becomes the start of its escaped form, `!!`, and
+//! 16 hex digits of the SHA-256 of the name ([`segment`]). Short names keep
+//! their readable key; every name a rule upload accepts has a key that fits.
+//! A hashed namespace key cannot be read back into its name, so the rule
+//! file records the name (see `store.rs`).
 
+use sha2::{Digest, Sha256};
 use stratus_model::TenantId;
 use stratus_storage::ObjectPath;
 
@@ -26,7 +35,54 @@ const STATE_SUFFIX: &str = ".json";
 const HISTORY: &str = "history";
 const HISTORY_SUFFIX: &str = ".json";
 
-/// Escapes a namespace or group name into one key segment.
+/// The longest key segment a namespace or group name becomes, before the
+/// `.yaml` / `.json` suffix: with the suffix and the local bucket's staging
+/// suffix (`#<n>`) a file name stays far below the 255 bytes of local file
+/// systems.
+pub const MAX_SEGMENT_BYTES: usize = 200;
+
+/// Separates the readable start of a long name from its hash; `escape`
+/// never writes two `!` in a row.
+const HASH_MARK: &str = "!!";
+/// Hex digits of the hash in a long name's segment (64 bits).
+const HASH_HEX: usize = 16;
+
+/// A namespace or group name as one key segment of at most
+/// [`MAX_SEGMENT_BYTES`]: [`escape`]d when that fits, otherwise the escaped
+/// name cut to fit (never inside a `!XX`), `!!` and 16 hex digits of the
+/// name's SHA-256.
+pub fn segment(name: &str) -> String {
+    let escaped = escape(name);
+    if escaped.len() <= MAX_SEGMENT_BYTES {
+        return escaped;
+    }
+    let room = MAX_SEGMENT_BYTES - HASH_MARK.len() - HASH_HEX;
+    let bytes = escaped.as_bytes();
+    let mut cut = 0;
+    while cut < bytes.len() {
+        let step = if bytes[cut] == b'!' { 3 } else { 1 };
+        if cut + step > room {
+            break;
+        }
+        cut += step;
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let mut out = String::with_capacity(MAX_SEGMENT_BYTES);
+    out.push_str(&escaped[..cut]);
+    out.push_str(HASH_MARK);
+    for b in &digest[..HASH_HEX / 2] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Whether `segment` came from a name too long to escape in full.
+fn is_hashed(segment: &str) -> bool {
+    segment.contains(HASH_MARK)
+}
+
+/// Escapes a namespace or group name into one key segment of any length
+/// (see [`segment`] for the bounded one keys use).
 pub fn escape(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for (i, b) in name.bytes().enumerate() {
@@ -72,26 +128,51 @@ pub fn rules_prefix(tenant: &TenantId) -> ObjectPath {
 
 /// `tenants/<tenant>/rules/<namespace>.yaml`
 pub fn namespace(tenant: &TenantId, namespace: &str) -> ObjectPath {
-    let file = format!("{}{RULES_SUFFIX}", escape(namespace));
+    let file = format!("{}{RULES_SUFFIX}", segment(namespace));
     ObjectPath::from_iter([TENANTS, tenant.as_str(), RULES, file.as_str()])
 }
 
-/// The namespace a key under [`rules_prefix`] holds.
-pub fn namespace_of(path: &ObjectPath) -> Option<String> {
+/// Where a namespace whose escaped name is longer than
+/// [`MAX_SEGMENT_BYTES`] was written before keys were bounded (possible on
+/// S3, never on a local disk); `None` when that is [`namespace`] itself.
+pub fn legacy_namespace(tenant: &TenantId, namespace: &str) -> Option<ObjectPath> {
+    let escaped = escape(namespace);
+    (escaped.len() > MAX_SEGMENT_BYTES).then(|| {
+        let file = format!("{escaped}{RULES_SUFFIX}");
+        ObjectPath::from_iter([TENANTS, tenant.as_str(), RULES, file.as_str()])
+    })
+}
+
+/// What a key under [`rules_prefix`] tells of its namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceKey {
+    /// The key is the escaped name.
+    Name(String),
+    /// The key holds a hash: the name is recorded in the object.
+    Hashed,
+}
+
+/// The namespace a key under [`rules_prefix`] holds; `None` for keys the
+/// ruler never writes.
+pub fn namespace_of(path: &ObjectPath) -> Option<NamespaceKey> {
     let file = path.filename()?;
-    unescape(file.strip_suffix(RULES_SUFFIX)?)
+    let segment = file.strip_suffix(RULES_SUFFIX)?;
+    if is_hashed(segment) {
+        return Some(NamespaceKey::Hashed);
+    }
+    unescape(segment).map(NamespaceKey::Name)
 }
 
 /// `tenants/<tenant>/ruler/state/<namespace>/`
 pub fn state_namespace_prefix(tenant: &TenantId, namespace: &str) -> ObjectPath {
-    let ns = escape(namespace);
+    let ns = segment(namespace);
     ObjectPath::from_iter([TENANTS, tenant.as_str(), RULER, STATE, ns.as_str()])
 }
 
 /// `tenants/<tenant>/ruler/state/<namespace>/<group>.json`
 pub fn state(tenant: &TenantId, namespace: &str, group: &str) -> ObjectPath {
-    let ns = escape(namespace);
-    let file = format!("{}{STATE_SUFFIX}", escape(group));
+    let ns = segment(namespace);
+    let file = format!("{}{STATE_SUFFIX}", segment(group));
     ObjectPath::from_iter([
         TENANTS,
         tenant.as_str(),
@@ -182,8 +263,8 @@ mod tests {
             "tenants/team-a/rules/infra!2Fdb.yaml"
         );
         assert_eq!(
-            namespace_of(&namespace(&t, "infra/db")).as_deref(),
-            Some("infra/db")
+            namespace_of(&namespace(&t, "infra/db")),
+            Some(NamespaceKey::Name("infra/db".into()))
         );
         assert_eq!(
             state(&t, "ns", "my group").as_ref(),
@@ -199,5 +280,43 @@ mod tests {
         assert!(h
             .as_ref()
             .starts_with(history_day_prefix(&t, 1_714_564_800_000).as_ref()));
+    }
+
+    #[test]
+    fn long_names_get_bounded_readable_hashed_segments() {
+        let t = TenantId::new("team-a").expect("tenant");
+        // At the bound: kept as escaped.
+        let fits = "a".repeat(MAX_SEGMENT_BYTES);
+        assert_eq!(segment(&fits), fits);
+        assert_eq!(legacy_namespace(&t, &fits), None);
+        for name in [
+            " ".repeat(200),
+            "/".repeat(200),
+            "%".repeat(200),
+            "é".repeat(100),
+            "a".repeat(201),
+            format!("team {}", "x/".repeat(100)),
+        ] {
+            let s = segment(&name);
+            assert!(s.len() <= MAX_SEGMENT_BYTES, "{} bytes: {s}", s.len());
+            assert!(is_hashed(&s), "{s}");
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.'()!".contains(&b)),
+                "{s}"
+            );
+            // The readable start is whole escapes of the name's start.
+            let start = s.split("!!").next().expect("start");
+            let back = unescape(start).expect("the start unescapes");
+            assert!(name.starts_with(&back), "{back:?}");
+            assert_eq!(segment(&name), s, "stable");
+            assert_eq!(
+                namespace_of(&namespace(&t, &name)),
+                Some(NamespaceKey::Hashed)
+            );
+            assert!(legacy_namespace(&t, &name).is_some());
+        }
+        assert_ne!(segment(&"/".repeat(200)), segment(&"/".repeat(199)));
+        assert!(segment(&format!("{}a", " ".repeat(200))).starts_with("!20!20"));
     }
 }

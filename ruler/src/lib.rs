@@ -12,6 +12,10 @@
 //!   [`GroupState`] in the bucket, so any process can run the next slot.
 //! - [`api::rules`] and [`api::alerts`]: the data of Prometheus's
 //!   `/api/v1/rules` and `/api/v1/alerts`, read from the bucket alone.
+//! - A group fails alone: one that fails the upload checks in the bucket,
+//!   or whose evaluation, templates, history or sending panics, becomes a
+//!   failed attempt in its state, shown unhealthy and backed off (1, 2,
+//!   then 4 intervals); the ruler goes on with the others.
 //!
 //! # One slot, step by step
 //!

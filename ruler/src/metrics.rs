@@ -18,6 +18,11 @@ pub struct GroupMetrics {
     pub missed_evaluations_total: u64,
     /// Evaluations of ours whose commit another ruler won.
     pub lost_races_total: u64,
+    /// Attempts that failed as a whole: the group fails the checks of an
+    /// upload, or its evaluation panicked (each then backed off).
+    pub group_failures_total: u64,
+    /// Such failures in a row at the last attempt; 0 after a good one.
+    pub consecutive_failures: u64,
     /// Alerts handed to the sender, and sends that failed.
     pub alerts_sent_total: u64,
     pub send_failures_total: u64,
@@ -37,6 +42,8 @@ impl GroupMetrics {
         self.evaluation_failures_total += o.evaluation_failures_total;
         self.missed_evaluations_total += o.missed_evaluations_total;
         self.lost_races_total += o.lost_races_total;
+        self.group_failures_total += o.group_failures_total;
+        self.consecutive_failures = self.consecutive_failures.max(o.consecutive_failures);
         self.alerts_sent_total += o.alerts_sent_total;
         self.send_failures_total += o.send_failures_total;
         self.lateness_max_ms = self.lateness_max_ms.max(o.lateness_max_ms);

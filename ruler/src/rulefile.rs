@@ -263,7 +263,9 @@ fn validate_rule(r: &Rule) -> Vec<String> {
     }
     if r.expr.is_empty() {
         errs.push("field 'expr' must be set in rule".into());
-    } else if let Err(e) = promql_parser::parser::parse(&r.expr) {
+    } else if let Err(e) = stratus_promql::parse(&r.expr) {
+        // The bounds the query engine applies (length, depth): an
+        // expression it would refuse can never be evaluated.
         errs.push(format!("could not parse expression: {e}"));
     }
     for (name, value) in &r.labels {
@@ -285,6 +287,88 @@ fn validate_rule(r: &Rule) -> Vec<String> {
         }
     }
     errs
+}
+
+/// One group of a rule file read back from the bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedGroup {
+    /// The group. One that is not even a group (a wrong field type, an
+    /// unknown field) has its name, or `#<position>` when it has none, and
+    /// no rules.
+    pub group: RuleGroup,
+    /// Why the group cannot be evaluated (every problem, one per line);
+    /// `None` when it passes the checks of an upload.
+    pub error: Option<String>,
+    /// The group as stored, written back as it was while it is not
+    /// replaced, so a read-modify-write of another group keeps it intact.
+    pub raw: serde_yaml::Value,
+}
+
+/// Reads a rule file from the bucket group by group: a group that does
+/// not pass the checks of an upload (written before a check existed, or by
+/// hand) is returned with its error instead of failing the file, so the
+/// other groups still load. `Err` only when the file is no rule file at
+/// all (not YAML, no `groups` list, other top-level fields).
+pub fn load_rule_file(file: &str, src: &str) -> Result<Vec<LoadedGroup>, String> {
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(src).map_err(|e| format!("expected a YAML rule file, got {e}"))?;
+    let items = match &doc {
+        serde_yaml::Value::Null => return Ok(Vec::new()),
+        serde_yaml::Value::Mapping(m) => {
+            if let Some(other) = m.keys().find(|k| k.as_str() != Some("groups")) {
+                return Err(format!(
+                    "expected a rule file with only `groups`, got the field {other:?}"
+                ));
+            }
+            match m.get("groups") {
+                None | Some(serde_yaml::Value::Null) => return Ok(Vec::new()),
+                Some(serde_yaml::Value::Sequence(items)) => items.clone(),
+                Some(_) => return Err("expected `groups` to be a list of rule groups".into()),
+            }
+        }
+        _ => return Err("expected a rule file (a mapping with `groups`)".into()),
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, raw) in items.into_iter().enumerate() {
+        let (group, mut problems) = match serde_yaml::from_value::<RuleGroup>(raw.clone()) {
+            Ok(g) => {
+                let one = RuleFile {
+                    groups: vec![g.clone()],
+                };
+                let problems: Vec<String> = validate(file, "", &one)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                (g, problems)
+            }
+            Err(e) => {
+                let name = raw
+                    .get("name")
+                    .and_then(serde_yaml::Value::as_str)
+                    .map_or_else(|| format!("#{}", i + 1), str::to_string);
+                let g = RuleGroup {
+                    name: name.clone(),
+                    ..RuleGroup::default()
+                };
+                (g, vec![format!("{file}: group {name:?}: {e}")])
+            }
+        };
+        let mut group = group;
+        if group.name.is_empty() {
+            // Its state needs a key.
+            group.name = format!("#{}", i + 1);
+        }
+        if !seen.insert(group.name.clone()) {
+            problems.push(format!(
+                "{file}: group {:?}: group name is repeated in the same file",
+                group.name
+            ));
+        }
+        let error = (!problems.is_empty()).then(|| problems.join("\n"));
+        out.push(LoadedGroup { group, error, raw });
+    }
+    Ok(out)
 }
 
 /// Finds the lines of groups and rules in block-style YAML, for errors the

@@ -3,17 +3,21 @@
 //! between them means.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use stratus_model::TenantId;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 use ulid::Ulid;
 
 use crate::error::{Result, RulerError};
-use crate::group::{evaluate_group, EvalContext, RuleAppender, RuleErrorKind, RuleQuerier};
+use crate::group::{
+    evaluate_group, EvalContext, GroupState, RuleAppender, RuleErrorKind, RuleHealth, RuleQuerier,
+    RuleState,
+};
 use crate::history;
 use crate::metrics::{GroupKey, RulerMetrics};
 use crate::notify::{AlertSender, OutgoingAlert, SendPolicy};
@@ -26,6 +30,16 @@ use crate::watchdog;
 /// Added to a claim's lifetime beyond the invocation's deadline, for an
 /// evaluation that started just before it.
 const CLAIM_GRACE_MS: i64 = 30_000;
+
+/// The longest backoff of a failing group, in evaluation intervals.
+pub const MAX_BACKOFF_INTERVALS: i64 = 4;
+
+/// Intervals from a failed attempt to the next one, after `failures`
+/// failures in a row: 1, 2, 4, then [`MAX_BACKOFF_INTERVALS`].
+pub fn backoff_intervals(failures: u32) -> i64 {
+    let doubled = 1_i64 << failures.saturating_sub(1).min(16);
+    doubled.min(MAX_BACKOFF_INTERVALS)
+}
 
 /// How the ruler runs; names match the CLI flags and environment variables
 /// the lead wires (`--ruler-evaluation-interval`, ...).
@@ -111,6 +125,10 @@ pub struct RunReport {
     pub busy_groups: u64,
     pub lost_races: u64,
     pub alerts_sent: u64,
+    /// Attempts that failed as a whole (an invalid group, a panic), and
+    /// groups left alone because they are backing off after failures.
+    pub failed_groups: u64,
+    pub backed_off_groups: u64,
     /// Problems that did not stop the run (storage, unreadable objects,
     /// failed sends), one line each.
     pub errors: Vec<String>,
@@ -125,6 +143,8 @@ impl RunReport {
         self.busy_groups += o.busy_groups;
         self.lost_races += o.lost_races;
         self.alerts_sent += o.alerts_sent;
+        self.failed_groups += o.failed_groups;
+        self.backed_off_groups += o.backed_off_groups;
         self.errors.extend(o.errors);
     }
 }
@@ -133,6 +153,9 @@ struct Job {
     tenant: TenantId,
     namespace: String,
     group: RuleGroup,
+    /// Why the group cannot be evaluated (it fails the checks of an
+    /// upload): its slots are attempted, fail at once and back off.
+    invalid: Option<String>,
 }
 
 /// The stateless ruler: everything it knows between invocations is in the
@@ -181,7 +204,8 @@ impl Ruler {
 
     /// Evaluates every due slot of every group of every tenant, at the
     /// slots' scheduled times. `now_ms` is the wall clock (Unix ms) at the
-    /// call; no evaluation starts after `deadline`.
+    /// call; no evaluation starts after `deadline`. A group that panics
+    /// fails alone: the others and the next runs go on.
     pub async fn run_once(&self, now_ms: i64, deadline: Instant) -> RunReport {
         let started = Instant::now();
         let mut report = RunReport::default();
@@ -191,10 +215,22 @@ impl Ruler {
         let mut outcomes = futures::stream::iter(jobs)
             .map(|job| async move {
                 let mut r = RunReport::default();
-                if let Err(e) = self
-                    .run_group(&job, now_ms, started, deadline, &mut r)
-                    .await
-                {
+                let run = AssertUnwindSafe(self.run_group(&job, now_ms, started, deadline, &mut r))
+                    .catch_unwind()
+                    .await;
+                let failed = match run {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    // Outside the parts run_group guards itself (reading the
+                    // state, claiming): counted, nothing written.
+                    Err(panic) => {
+                        self.metrics
+                            .update(&group_key(&job), |m| m.group_failures_total += 1);
+                        r.failed_groups += 1;
+                        Some(panicked(&job, &*panic))
+                    }
+                };
+                if let Some(e) = failed {
                     warn!(tenant = %job.tenant, namespace = job.namespace, group = job.group.name,
                           error = %e, "rule group evaluation failed");
                     r.errors.push(format!(
@@ -214,7 +250,9 @@ impl Ruler {
         report
     }
 
-    /// Every group to look at; `false` when some listing failed.
+    /// Every group to look at; `false` when some listing failed. A
+    /// namespace that cannot be read is reported and skipped; a group that
+    /// fails the checks of an upload is a job that fails at once.
     async fn plan(&self, report: &mut RunReport) -> (Vec<Job>, bool) {
         let mut complete = true;
         let tenants = match self.store.all_tenants().await {
@@ -226,7 +264,7 @@ impl Ruler {
         };
         let mut jobs = Vec::new();
         for tenant in tenants {
-            let names = match self.store.namespace_names(&tenant).await {
+            let namespaces = match self.store.load_all(&tenant).await {
                 Ok(n) => n,
                 Err(e) => {
                     report
@@ -236,19 +274,20 @@ impl Ruler {
                     continue;
                 }
             };
-            if names.is_empty() && !self.options.watchdog {
+            if namespaces.is_empty() && !self.options.watchdog {
                 continue;
             }
             report.tenants += 1;
-            for namespace in names {
-                match self.store.namespace(&tenant, &namespace).await {
-                    Ok(groups) => jobs.extend(groups.into_iter().map(|group| Job {
+            for (namespace, groups) in namespaces {
+                match groups {
+                    Ok(groups) => jobs.extend(groups.into_iter().map(|g| Job {
                         tenant: tenant.clone(),
                         namespace: namespace.clone(),
-                        group,
+                        group: g.group,
+                        invalid: g.error,
                     })),
-                    Err(RulerError::NamespaceNotFound { .. }) => {}
                     Err(e) => {
+                        warn!(%tenant, namespace, error = %e, "rule namespace unreadable, its groups are not evaluated");
                         report.errors.push(format!("tenant {tenant}: {e}"));
                         complete = false;
                     }
@@ -259,6 +298,7 @@ impl Ruler {
                     tenant: tenant.clone(),
                     namespace: watchdog::NAMESPACE.to_string(),
                     group: watchdog::group(),
+                    invalid: None,
                 });
             }
         }
@@ -285,14 +325,52 @@ impl Ruler {
             r.busy_groups += 1;
             return Ok(());
         }
+        if let Some(retry_at_ms) = obj.retry_at_ms.filter(|&at| at > now_ms) {
+            debug!(%tenant, namespace = ns, group = group.name, failures = obj.failures, retry_at_ms,
+                   "rule group backing off after failures");
+            r.backed_off_groups += 1;
+            return Ok(());
+        }
         let interval = self.options.interval_ms(group);
         let offset = group_offset_ms(&format!("{tenant}/{ns}/{}", group.name), interval);
         let Some(slot) = due(obj.state.last_evaluation_ms, now_ms, interval, offset) else {
             return Ok(());
         };
         let total = slot.missed + 1;
-        let n = total.min(u64::from(self.options.max_slots_per_run.max(1)));
+        // A group that keeps failing tries its latest slot only; the slots
+        // it skipped are counted missed.
+        let n = if obj.failures > 0 || job.invalid.is_some() {
+            1
+        } else {
+            total.min(u64::from(self.options.max_slots_per_run.max(1)))
+        };
         let missed = total - n;
+        if missed > 0 {
+            if obj.failures == 0 {
+                warn!(%tenant, namespace = ns, group = group.name, missed, "rule group missed evaluations");
+            }
+            r.missed_evaluations += missed;
+            self.metrics
+                .update(&key, |m| m.missed_evaluations_total += missed);
+        }
+
+        if let Some(problem) = &job.invalid {
+            // Nothing to evaluate and nothing to append or send: no claim,
+            // the failed attempt is committed like an evaluation.
+            let message =
+                format!("rule group not evaluated, it fails the checks of an upload: {problem}");
+            self.fail(
+                job,
+                &mut obj,
+                version.as_ref(),
+                interval,
+                slot.t_ms,
+                &message,
+                r,
+            )
+            .await?;
+            return Ok(());
+        }
 
         // Claim the slots, so no other ruler evaluates (and appends) them.
         let remaining = millis(deadline.saturating_duration_since(Instant::now()));
@@ -310,12 +388,6 @@ impl Ruler {
                 self.metrics.update(&key, |m| m.lost_races_total += 1);
                 return Ok(());
             }
-        }
-        if missed > 0 {
-            warn!(%tenant, namespace = ns, group = group.name, missed, "rule group missed evaluations");
-            r.missed_evaluations += missed;
-            self.metrics
-                .update(&key, |m| m.missed_evaluations_total += missed);
         }
 
         let ctx = EvalContext {
@@ -348,27 +420,53 @@ impl Ruler {
             let lateness = now_ms + millis(started.elapsed()) - t;
             let before = obj.state.clone();
             let eval_started = Instant::now();
-            let eval = evaluate_group(group, &mut obj.state, ctx, t).await;
-            let not_sent: BTreeSet<usize> = eval
-                .errors
-                .iter()
-                .filter(|e| e.kind != RuleErrorKind::Append)
-                .map(|e| e.index)
-                .collect();
-            let mut outgoing: Vec<OutgoingAlert> = Vec::new();
-            for (i, (rule, rs)) in group
-                .rules
-                .iter()
-                .zip(obj.state.rules.iter_mut())
-                .enumerate()
-            {
-                if rule.alert.is_some() && !not_sent.contains(&i) {
-                    outgoing.extend(policy.select(rs.alerts.values_mut(), &exprs[i], t));
+            // Evaluation, templates and the choice of alerts to send: a
+            // panic fails this group's attempt, nothing else.
+            let evaluated = AssertUnwindSafe(async {
+                let eval = evaluate_group(group, &mut obj.state, ctx, t).await;
+                let not_sent: BTreeSet<usize> = eval
+                    .errors
+                    .iter()
+                    .filter(|e| e.kind != RuleErrorKind::Append)
+                    .map(|e| e.index)
+                    .collect();
+                let mut outgoing: Vec<OutgoingAlert> = Vec::new();
+                for (i, (rule, rs)) in group
+                    .rules
+                    .iter()
+                    .zip(obj.state.rules.iter_mut())
+                    .enumerate()
+                {
+                    if rule.alert.is_some() && !not_sent.contains(&i) {
+                        outgoing.extend(policy.select(rs.alerts.values_mut(), &exprs[i], t));
+                    }
                 }
-            }
+                (eval.errors.len() as u64, outgoing)
+            })
+            .catch_unwind()
+            .await;
+            let (failed, outgoing) = match evaluated {
+                Ok(v) => v,
+                Err(panic) => {
+                    obj.state = before;
+                    let message = panicked(job, &*panic);
+                    if k > 0 {
+                        // The later slots of this run are skipped.
+                        r.missed_evaluations += k;
+                        self.metrics
+                            .update(&key, |m| m.missed_evaluations_total += k);
+                    }
+                    self.fail(job, &mut obj, version.as_ref(), interval, t, &message, r)
+                        .await?;
+                    return Ok(());
+                }
+            };
             let duration_us = u64::try_from(eval_started.elapsed().as_micros()).unwrap_or(u64::MAX);
             obj.interval_ms = interval;
             obj.evaluation_us = duration_us;
+            obj.failures = 0;
+            obj.last_error = None;
+            obj.retry_at_ms = None;
             if k == 0 {
                 obj.claim = None;
             }
@@ -383,33 +481,32 @@ impl Ruler {
                     return Ok(());
                 }
             }
-            let failed = eval.errors.len() as u64;
             r.evaluations += 1;
             r.failed_rules += failed;
-            let events = history::transitions(ns, &group.name, &before, &obj.state, t);
-            if let Err(e) = history::append(bucket, tenant, ns, &group.name, t, events).await {
-                r.errors.push(format!(
-                    "tenant {tenant} namespace {ns:?} group {:?}: writing alert history: {e}",
-                    group.name
-                ));
-            }
             let sent = outgoing.len() as u64;
-            let mut send_failed = false;
-            if !outgoing.is_empty() {
-                if let Err(e) = self.sender.send(tenant, outgoing).await {
-                    send_failed = true;
-                    warn!(%tenant, namespace = ns, group = group.name, error = %e, "sending alerts failed");
-                    r.errors.push(format!(
-                        "tenant {tenant} namespace {ns:?} group {:?}: sending {sent} alerts: {e:#}",
-                        group.name
-                    ));
-                } else {
-                    r.alerts_sent += sent;
+            let handed = AssertUnwindSafe(self.hand_over(job, &before, &obj.state, t, outgoing))
+                .catch_unwind()
+                .await;
+            let (errors, send_failed) = match handed {
+                Ok(v) => v,
+                Err(panic) => {
+                    // Committed already: the alerts count as sent and go
+                    // again after the resend delay.
+                    let message = panicked(job, &*panic);
+                    self.metrics.update(&key, |m| m.send_failures_total += 1);
+                    self.fail(job, &mut obj, version.as_ref(), interval, t, &message, r)
+                        .await?;
+                    return Ok(());
                 }
+            };
+            r.errors.extend(errors);
+            if !send_failed {
+                r.alerts_sent += sent;
             }
             self.metrics.update(&key, |m| {
                 m.evaluations_total += 1;
                 m.evaluation_failures_total += failed;
+                m.consecutive_failures = 0;
                 m.lateness_last_ms = lateness;
                 m.lateness_max_ms = m.lateness_max_ms.max(lateness);
                 m.duration_last_us = duration_us;
@@ -422,6 +519,128 @@ impl Ruler {
             });
         }
         Ok(())
+    }
+
+    /// After a commit: the slot's history, then its alerts to the sender.
+    /// Returns the problems (they do not stop the run) and whether the
+    /// send failed.
+    async fn hand_over(
+        &self,
+        job: &Job,
+        before: &GroupState,
+        after: &GroupState,
+        t: i64,
+        outgoing: Vec<OutgoingAlert>,
+    ) -> (Vec<String>, bool) {
+        let (tenant, ns, group) = (&job.tenant, job.namespace.as_str(), &job.group.name);
+        let mut errors = Vec::new();
+        let events = history::transitions(ns, group, before, after, t);
+        if let Err(e) = history::append(self.store.bucket(), tenant, ns, group, t, events).await {
+            errors.push(format!(
+                "tenant {tenant} namespace {ns:?} group {group:?}: writing alert history: {e}"
+            ));
+        }
+        let mut send_failed = false;
+        if !outgoing.is_empty() {
+            let sent = outgoing.len();
+            if let Err(e) = self.sender.send(tenant, outgoing).await {
+                send_failed = true;
+                warn!(%tenant, namespace = ns, group, error = %e, "sending alerts failed");
+                errors.push(format!(
+                    "tenant {tenant} namespace {ns:?} group {group:?}: sending {sent} alerts: {e:#}"
+                ));
+            }
+        }
+        (errors, send_failed)
+    }
+
+    /// Commits a failed attempt of the group at slot `t` ([`record_failure`])
+    /// and counts it. A lost commit means another ruler wrote first.
+    #[allow(clippy::too_many_arguments)]
+    async fn fail(
+        &self,
+        job: &Job,
+        obj: &mut StoredGroup,
+        version: Option<&stratus_storage::ObjectVersion>,
+        interval: i64,
+        t: i64,
+        message: &str,
+        r: &mut RunReport,
+    ) -> Result<()> {
+        let (tenant, ns, group) = (&job.tenant, job.namespace.as_str(), &job.group);
+        let key = group_key(job);
+        record_failure(obj, group, interval, t, message);
+        match state::commit(self.store.bucket(), tenant, obj, version).await? {
+            Commit::Written(_) => {
+                warn!(%tenant, namespace = ns, group = group.name, failures = obj.failures,
+                      retry_at_ms = obj.retry_at_ms, error = message,
+                      "rule group failed, backing off");
+                r.failed_groups += 1;
+                r.errors.push(format!(
+                    "tenant {tenant} namespace {ns:?} group {:?}: {message}",
+                    group.name
+                ));
+                let failures = u64::from(obj.failures);
+                self.metrics.update(&key, |m| {
+                    m.group_failures_total += 1;
+                    m.consecutive_failures = failures;
+                    m.last_evaluation_ms = t;
+                });
+            }
+            Commit::Lost => {
+                r.lost_races += 1;
+                self.metrics.update(&key, |m| m.lost_races_total += 1);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts and logs a panic caught in a group; returns its message.
+fn panicked(job: &Job, panic: &(dyn std::any::Any + Send)) -> String {
+    stratus_model::panics::record("ruler");
+    let message = format!(
+        "rule group evaluation panicked: {}",
+        stratus_model::panics::message(panic)
+    );
+    error!(tenant = %job.tenant, namespace = job.namespace, group = job.group.name, error = message,
+           "caught a panic in a rule group; the other groups go on");
+    message
+}
+
+/// A failed attempt at slot `t`: the slot counts as done (the slots skipped
+/// while backing off are counted missed, not caught up), every rule and
+/// the group report `message`, alerts stay as they were (as after a failed
+/// query), and no attempt is made before `backoff_intervals(failures)`
+/// intervals after `t`.
+pub(crate) fn record_failure(
+    obj: &mut StoredGroup,
+    group: &RuleGroup,
+    interval: i64,
+    t: i64,
+    message: &str,
+) {
+    obj.failures = obj.failures.saturating_add(1);
+    obj.last_error = Some(message.to_string());
+    obj.retry_at_ms =
+        Some(t.saturating_add(interval.saturating_mul(backoff_intervals(obj.failures))));
+    obj.claim = None;
+    obj.interval_ms = interval;
+    obj.state.last_evaluation_ms = Some(t);
+    obj.state.rules.truncate(group.rules.len());
+    obj.state
+        .rules
+        .resize_with(group.rules.len(), RuleState::default);
+    for (rule, rs) in group.rules.iter().zip(obj.state.rules.iter_mut()) {
+        if rs.name != rule.name() {
+            *rs = RuleState {
+                name: rule.name().to_string(),
+                ..RuleState::default()
+            };
+        }
+        rs.health = RuleHealth::Err;
+        rs.last_error = Some(message.to_string());
+        rs.last_evaluation_ms = Some(t);
     }
 }
 
@@ -436,6 +655,13 @@ fn group_key(job: &Job) -> GroupKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        let steps: Vec<i64> = (1..=6).map(backoff_intervals).collect();
+        assert_eq!(steps, [1, 2, 4, 4, 4, 4]);
+        assert_eq!(backoff_intervals(u32::MAX), MAX_BACKOFF_INTERVALS);
+    }
 
     #[test]
     fn options_validate_and_parse_human_durations() {

@@ -40,6 +40,18 @@ pub struct StoredGroup {
     pub evaluation_us: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
+    /// Attempts in a row that failed as a whole (the group fails the
+    /// checks of an upload, or its evaluation panicked); 0 after a good
+    /// evaluation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// Why the last attempt failed as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// After a failed attempt, no ruler tries again before this (Unix ms):
+    /// the backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<i64>,
     /// Alert and series state; `state.last_evaluation_ms` is the last
     /// evaluated slot.
     pub state: GroupState,
@@ -54,6 +66,9 @@ impl StoredGroup {
             interval_ms: 0,
             evaluation_us: 0,
             claim: None,
+            failures: 0,
+            last_error: None,
+            retry_at_ms: None,
             state: GroupState::default(),
         }
     }
@@ -87,6 +102,10 @@ impl StoredGroup {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// How a conditional write of a state object went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Commit {
@@ -105,7 +124,19 @@ pub async fn load(
 ) -> Result<Option<(StoredGroup, ObjectVersion)>> {
     let key = keys::state(tenant, namespace, group);
     match bucket.get(&key).await {
-        Ok((bytes, version)) => Ok(Some((StoredGroup::decode(key.as_ref(), &bytes)?, version))),
+        Ok((bytes, version)) => {
+            let obj = StoredGroup::decode(key.as_ref(), &bytes)?;
+            if obj.namespace != namespace || obj.group != group {
+                return Err(RulerError::Corrupt {
+                    key: key.to_string(),
+                    reason: format!(
+                        "expected the state of group {group:?} in namespace {namespace:?}, got that of {:?} in {:?}",
+                        obj.group, obj.namespace
+                    ),
+                });
+            }
+            Ok(Some((obj, version)))
+        }
         Err(StorageError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }

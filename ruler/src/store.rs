@@ -13,18 +13,19 @@
 //! | `DELETE /api/v1/rules/<namespace>` | [`RuleStore::delete_namespace`] |
 //! | `DELETE /api/v1/rules/<namespace>/<group>` | [`RuleStore::delete_group`] |
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use stratus_model::TenantId;
-use stratus_storage::{Bucket, ObjectVersion, StorageError};
+use stratus_storage::{Bucket, ObjectPath, ObjectVersion, StorageError};
 
 use crate::error::{Result, RulerError};
-use crate::keys;
-use crate::rulefile::{parse_rule_file, parse_rule_group, RuleFile, RuleGroup};
+use crate::keys::{self, NamespaceKey};
+use crate::rulefile::{load_rule_file, parse_rule_group, LoadedGroup, RuleGroup};
 use crate::state;
 
-/// Longest namespace or group name, in bytes (escaped, both must fit an
-/// S3 key of 1024 bytes).
+/// Longest namespace or group name, in bytes. Any name up to this long
+/// has a key of bounded length ([`keys::segment`]), on S3 and on a local
+/// disk alike.
 pub const MAX_NAME_BYTES: usize = 200;
 
 /// Namespaces starting with this are the ruler's own (the Watchdog).
@@ -36,13 +37,30 @@ const MAX_ATTEMPTS: u32 = 10;
 const HEADER: &str =
     "# Stratus rule namespace (format version 1), written through the ruler config API.\n";
 
+/// The comment that records the namespace's name (JSON-quoted): a long
+/// name's key is a hash and cannot be read back.
+const NAME_LINE: &str = "# namespace: ";
+
 /// Rule groups per namespace, as `GET /api/v1/rules` answers them.
 pub type Namespaces = BTreeMap<String, Vec<RuleGroup>>;
+
+/// Every namespace of a tenant as the ruler reads it: its groups, each
+/// with what keeps it from being evaluated, or why the namespace cannot be
+/// read at all.
+pub type LoadedNamespaces = Vec<(String, Result<Vec<LoadedGroup>>)>;
 
 /// The rules of every tenant, in one bucket.
 #[derive(Debug, Clone)]
 pub struct RuleStore {
     bucket: Bucket,
+}
+
+/// A namespace object as read.
+struct Loaded {
+    groups: Vec<LoadedGroup>,
+    version: ObjectVersion,
+    /// Where it was read: the namespace's key, or its legacy key.
+    key: ObjectPath,
 }
 
 fn check_name(kind: &str, name: &str) -> Result<()> {
@@ -58,6 +76,24 @@ fn check_name(kind: &str, name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The name a namespace object records, if it records one.
+fn recorded_name(text: &str) -> Option<String> {
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(NAME_LINE))
+        .and_then(|quoted| serde_json::from_str(quoted).ok())
+}
+
+/// The text of a namespace object, checksum checked.
+fn open_text<'a>(key: &ObjectPath, bytes: &'a [u8]) -> Result<&'a str> {
+    let corrupt = |reason: String| RulerError::Corrupt {
+        key: key.to_string(),
+        reason,
+    };
+    let bytes = stratus_storage::sealed::open(bytes).map_err(|e| corrupt(e.to_string()))?;
+    std::str::from_utf8(bytes).map_err(|e| corrupt(format!("expected UTF-8 YAML, got {e}")))
 }
 
 impl RuleStore {
@@ -87,45 +123,104 @@ impl RuleStore {
     }
 
     /// The names of a tenant's stored namespaces, sorted (possibly
-    /// including emptied ones, which read as absent).
+    /// including emptied ones, which read as absent). A long name's key is
+    /// a hash: its name is read from the object.
     pub async fn namespace_names(&self, tenant: &TenantId) -> Result<Vec<String>> {
         let objects = self.bucket.list(&keys::rules_prefix(tenant)).await?;
-        let mut names: Vec<String> = objects
-            .iter()
-            .filter_map(|o| keys::namespace_of(&o.key))
-            .collect();
-        names.sort_unstable();
-        Ok(names)
+        let mut names = BTreeSet::new();
+        for o in &objects {
+            match keys::namespace_of(&o.key) {
+                Some(NamespaceKey::Name(n)) => {
+                    names.insert(n);
+                }
+                Some(NamespaceKey::Hashed) => {
+                    let bytes = match self.bucket.get(&o.key).await {
+                        Ok((bytes, _)) => bytes,
+                        Err(StorageError::NotFound { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    match open_text(&o.key, &bytes).map(recorded_name) {
+                        Ok(Some(n)) if keys::namespace(tenant, &n) == o.key => {
+                            names.insert(n);
+                        }
+                        Ok(_) => tracing::warn!(%tenant, key = %o.key,
+                            "rule namespace object does not record the name its key was made from, ignored"),
+                        Err(e) => {
+                            tracing::warn!(%tenant, error = %e, "unreadable rule namespace ignored")
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(names.into_iter().collect())
     }
 
     /// Reads one namespace with its version; `None` when absent.
-    async fn load(
-        &self,
-        tenant: &TenantId,
-        namespace: &str,
-    ) -> Result<Option<(RuleFile, ObjectVersion)>> {
-        let key = keys::namespace(tenant, namespace);
-        let (bytes, version) = match self.bucket.get(&key).await {
+    async fn load(&self, tenant: &TenantId, namespace: &str) -> Result<Option<Loaded>> {
+        let mut key = keys::namespace(tenant, namespace);
+        let mut got = self.bucket.get(&key).await;
+        if let (Err(StorageError::NotFound { .. }), Some(legacy)) =
+            (&got, keys::legacy_namespace(tenant, namespace))
+        {
+            // Only S3 can hold such a key; a local disk refuses the long
+            // file name, which means the same: not there.
+            match self.bucket.get(&legacy).await {
+                Ok(found) => {
+                    got = Ok(found);
+                    key = legacy;
+                }
+                Err(e) => {
+                    tracing::debug!(%tenant, namespace, error = %e, "no rule namespace at the legacy key");
+                }
+            }
+        }
+        let (bytes, version) = match got {
             Ok(r) => r,
             Err(StorageError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        let text = open_text(&key, &bytes)?;
         let corrupt = |reason: String| RulerError::Corrupt {
             key: key.to_string(),
             reason,
         };
-        let bytes = stratus_storage::sealed::open(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| corrupt(format!("expected UTF-8 YAML, got {e}")))?;
-        let file = parse_rule_file(namespace, text).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Some((file, version)))
+        if let Some(recorded) = recorded_name(text) {
+            if recorded != namespace {
+                return Err(corrupt(format!(
+                    "expected the rules of namespace {namespace:?}, the object holds {recorded:?}"
+                )));
+            }
+        }
+        let groups = load_rule_file(namespace, text).map_err(corrupt)?;
+        Ok(Some(Loaded {
+            groups,
+            version,
+            key,
+        }))
     }
 
-    /// The groups of a namespace; [`RulerError::NamespaceNotFound`] when it
-    /// does not exist or has no groups.
+    /// The groups of a namespace, as stored (groups that fail the checks
+    /// included); [`RulerError::NamespaceNotFound`] when it does not exist
+    /// or has no groups.
     pub async fn namespace(&self, tenant: &TenantId, namespace: &str) -> Result<Vec<RuleGroup>> {
+        Ok(self
+            .namespace_loaded(tenant, namespace)
+            .await?
+            .into_iter()
+            .map(|g| g.group)
+            .collect())
+    }
+
+    /// As [`RuleStore::namespace`], each group with what keeps it from
+    /// being evaluated.
+    pub async fn namespace_loaded(
+        &self,
+        tenant: &TenantId,
+        namespace: &str,
+    ) -> Result<Vec<LoadedGroup>> {
         match self.load(tenant, namespace).await? {
-            Some((file, _)) if !file.groups.is_empty() => Ok(file.groups),
+            Some(l) if !l.groups.is_empty() => Ok(l.groups),
             _ => Err(RulerError::NamespaceNotFound {
                 namespace: namespace.to_string(),
             }),
@@ -135,11 +230,23 @@ impl RuleStore {
     /// Every non-empty namespace of a tenant with its groups.
     pub async fn namespaces(&self, tenant: &TenantId) -> Result<Namespaces> {
         let mut out = Namespaces::new();
+        for (ns, groups) in self.load_all(tenant).await? {
+            let groups: Vec<RuleGroup> = groups?.into_iter().map(|g| g.group).collect();
+            out.insert(ns, groups);
+        }
+        Ok(out)
+    }
+
+    /// Every non-empty namespace of a tenant, for the ruler and the rules
+    /// API: one that cannot be read is there with its error, so it stops
+    /// nothing else. `Err` only when the namespaces cannot be listed.
+    pub async fn load_all(&self, tenant: &TenantId) -> Result<LoadedNamespaces> {
+        let mut out = Vec::new();
         for ns in self.namespace_names(tenant).await? {
-            if let Some((file, _)) = self.load(tenant, &ns).await? {
-                if !file.groups.is_empty() {
-                    out.insert(ns, file.groups);
-                }
+            match self.load(tenant, &ns).await {
+                Ok(Some(l)) if !l.groups.is_empty() => out.push((ns, Ok(l.groups))),
+                Ok(_) => {}
+                Err(e) => out.push((ns, Err(e))),
             }
         }
         Ok(out)
@@ -188,10 +295,17 @@ impl RuleStore {
         }
         let group = parse_rule_group(namespace, yaml).map_err(RulerError::InvalidRules)?;
         check_name("group", &group.name)?;
-        self.update(tenant, namespace, |file| {
-            match file.groups.iter_mut().find(|g| g.name == group.name) {
-                Some(old) => *old = group.clone(),
-                None => file.groups.push(group.clone()),
+        let raw = serde_yaml::to_value(&group)
+            .map_err(|e| RulerError::BadRequest(format!("cannot serialise rule group: {e}")))?;
+        let loaded = LoadedGroup {
+            group: group.clone(),
+            error: None,
+            raw,
+        };
+        self.update(tenant, namespace, |groups| {
+            match groups.iter_mut().find(|g| g.group.name == group.name) {
+                Some(old) => *old = loaded.clone(),
+                None => groups.push(loaded.clone()),
             }
             Ok(())
         })
@@ -206,10 +320,10 @@ impl RuleStore {
         namespace: &str,
         group: &str,
     ) -> Result<()> {
-        self.update(tenant, namespace, |file| {
-            let before = file.groups.len();
-            file.groups.retain(|g| g.name != group);
-            if file.groups.len() == before {
+        self.update(tenant, namespace, |groups| {
+            let before = groups.len();
+            groups.retain(|g| g.group.name != group);
+            if groups.len() == before {
                 return Err(RulerError::GroupNotFound {
                     namespace: namespace.to_string(),
                     group: group.to_string(),
@@ -230,48 +344,53 @@ impl RuleStore {
 
     /// Deletes a namespace with all its groups (and their state).
     pub async fn delete_namespace(&self, tenant: &TenantId, namespace: &str) -> Result<()> {
-        match self.load(tenant, namespace).await? {
-            Some((file, _)) if !file.groups.is_empty() => {}
+        let key = match self.load(tenant, namespace).await? {
+            Some(l) if !l.groups.is_empty() => l.key,
             _ => {
                 return Err(RulerError::NamespaceNotFound {
                     namespace: namespace.to_string(),
                 })
             }
-        }
-        self.bucket
-            .delete(&keys::namespace(tenant, namespace))
-            .await?;
+        };
+        self.bucket.delete(&key).await?;
         state::delete_namespace(&self.bucket, tenant, namespace).await
     }
 
     /// Read, change, write back conditionally; reload and retry when
     /// another writer got there first. An emptied namespace stays as an
     /// object with `groups: []` (an unconditional delete could drop a
-    /// group added concurrently); it reads as absent.
+    /// group added concurrently); it reads as absent. A namespace found at
+    /// its legacy key moves to its key.
     async fn update<F>(&self, tenant: &TenantId, namespace: &str, mut change: F) -> Result<()>
     where
-        F: FnMut(&mut RuleFile) -> Result<()>,
+        F: FnMut(&mut Vec<LoadedGroup>) -> Result<()>,
     {
         let key = keys::namespace(tenant, namespace);
         for _ in 0..MAX_ATTEMPTS {
-            let (mut file, version) = match self.load(tenant, namespace).await? {
-                Some(loaded) => (loaded.0, Some(loaded.1)),
-                None => (RuleFile::default(), None),
+            let (mut groups, version, legacy) = match self.load(tenant, namespace).await? {
+                Some(l) if l.key == key => (l.groups, Some(l.version), None),
+                Some(l) => (l.groups, None, Some(l.key)),
+                None => (Vec::new(), None, None),
             };
-            let existed = !file.groups.is_empty();
-            change(&mut file).map_err(|e| match e {
+            let existed = !groups.is_empty();
+            change(&mut groups).map_err(|e| match e {
                 RulerError::GroupNotFound { .. } if !existed => RulerError::NamespaceNotFound {
                     namespace: namespace.to_string(),
                 },
                 other => other,
             })?;
-            let data = stratus_storage::sealed::seal(render(&file)?.as_bytes());
+            let data = stratus_storage::sealed::seal(render(namespace, &groups)?.as_bytes());
             let r = match &version {
                 Some(v) => self.bucket.put_if_match(&key, data, v).await,
                 None => self.bucket.put_if_absent(&key, data).await,
             };
             match r {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if let Some(old) = legacy {
+                        self.bucket.delete(&old).await?;
+                    }
+                    return Ok(());
+                }
                 Err(
                     StorageError::PreconditionFailed { .. } | StorageError::AlreadyExists { .. },
                 ) => {
@@ -287,11 +406,18 @@ impl RuleStore {
     }
 }
 
-/// A namespace as stored: a comment naming the format, then the rule file.
-fn render(file: &RuleFile) -> Result<String> {
-    let body = serde_yaml::to_string(file)
+/// A namespace as stored: comments naming the format and the namespace,
+/// then the rule file; each group as it was stored unless it was replaced.
+fn render(namespace: &str, groups: &[LoadedGroup]) -> Result<String> {
+    let file = BTreeMap::from([(
+        "groups",
+        groups.iter().map(|g| g.raw.clone()).collect::<Vec<_>>(),
+    )]);
+    let body = serde_yaml::to_string(&file)
         .map_err(|e| RulerError::BadRequest(format!("cannot serialise rule group: {e}")))?;
-    Ok(format!("{HEADER}{body}"))
+    let name = serde_json::to_string(namespace)
+        .map_err(|e| RulerError::BadRequest(format!("cannot quote the namespace name: {e}")))?;
+    Ok(format!("{HEADER}{NAME_LINE}{name}\n{body}"))
 }
 
 /// YAML for `GET /api/v1/rules` and `GET /api/v1/rules/<namespace>`: a map

@@ -3,6 +3,15 @@
 //! `$externalURL`) and functions (`humanize*`, `printf`, `toUpper`,
 //! `toLower`, `index`). Anything else is a parse error, reported the way
 //! Prometheus reports template errors.
+//!
+//! Bounds, as templates are user text: `{{if}}` blocks and parentheses
+//! nest at most [`MAX_DEPTH`] levels (a parse error beyond; Go allows
+//! 10,000, which the recursion of a 2 MiB thread stack cannot afford here
+//! with room to spare), an expansion writes at most [`MAX_OUTPUT_BYTES`]
+//! (an execution error beyond), and `printf` widths and precisions above
+//! Go's 1,000,000 print `%!(NOVERB)` as in Go. `range`, `with`, `define`
+//! and `template` are refused, so there are no loops or calls: execution
+//! time is linear in the template's length.
 
 mod exec;
 mod gofmt;
@@ -12,6 +21,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use gofmt::{humanize, humanize1024, humanize_duration, humanize_percentage, sprintf};
+
+/// The deepest nesting of `{{if}}` blocks and parentheses a template may
+/// have (both count, as both recurse in parsing and execution).
+pub const MAX_DEPTH: usize = 100;
+
+/// The most one expansion may write (64 KiB): far above any label or
+/// annotation, far below what could hurt the ruler or a receiver.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// A value inside a template.
 #[derive(Debug, Clone, PartialEq)]

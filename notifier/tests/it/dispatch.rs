@@ -431,3 +431,88 @@ async fn invalid_alerts_are_reported_and_valid_ones_kept() {
     assert_eq!(n.alerts(&t, T0).await.expect("alerts").len(), 1);
     assert_eq!(n.metrics().snapshot().alerts_invalid_total, 2);
 }
+
+/// Panics on deliveries of the group named `Boom`, records the others.
+#[derive(Default)]
+struct PanicsOnBoom {
+    inner: Recorder,
+    boom_attempts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl stratus_notifier::Transport for PanicsOnBoom {
+    async fn deliver(&self, message: &stratus_notifier::Outgoing) -> Result<(), DeliveryError> {
+        if let stratus_notifier::Outgoing::Http { body, .. } = message {
+            if body["groupLabels"]["alertname"] == "Boom" {
+                self.boom_attempts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                panic!("injected panic in a receiver integration");
+            }
+        }
+        self.inner.deliver(message).await
+    }
+}
+
+fn notifier_panics() -> u64 {
+    stratus_model::panics::counts()
+        .into_iter()
+        .find(|(c, _)| *c == "notifier")
+        .map_or(0, |(_, n)| n)
+}
+
+#[tokio::test]
+async fn a_panic_sending_one_notification_fails_only_that_notification() {
+    let bucket = Bucket::in_memory();
+    let transport = Arc::new(PanicsOnBoom::default());
+    let n = notifier(
+        &bucket,
+        &webhook_config("0s", "5m", "1h"),
+        transport.clone(),
+    );
+    let t = tenant();
+    n.receive(&t, vec![alert("Boom", "a"), alert("Down", "a")], T0)
+        .await
+        .expect("receive");
+    let panics_before = notifier_panics();
+
+    let r = n.tick(&t, T0).await.expect("the tick survives the panic");
+    assert_eq!(r.sent.len(), 1, "the other group is sent: {r:?}");
+    assert_eq!(
+        transport.inner.bodies()[0]["groupLabels"]["alertname"],
+        "Down"
+    );
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    let why = r.failed[0].error.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("panicked: injected panic in a receiver integration"),
+        "{why}"
+    );
+    assert!(notifier_panics() > panics_before, "the panic is counted");
+    assert_eq!(
+        n.metrics()
+            .snapshot()
+            .notifications_failed_total
+            .get(&("hook".to_string(), "panic".to_string())),
+        Some(&1),
+        "one attempt, no retries within the tick"
+    );
+
+    // The claim was released: the next tick tries again (and fails again),
+    // and the notifier keeps working.
+    let r = n.tick(&t, T0 + SEC).await.expect("next tick");
+    assert_eq!((r.sent.len(), r.failed.len()), (0, 1), "{r:?}");
+    assert_eq!(
+        transport
+            .boom_attempts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    n.receive(&t, vec![alert("Later", "b")], T0 + 2 * SEC)
+        .await
+        .expect("receive");
+    let r = n.tick(&t, T0 + 2 * SEC).await.expect("later tick");
+    assert!(
+        r.sent.iter().any(|s| s.group_key.contains("Later")),
+        "{r:?}"
+    );
+}

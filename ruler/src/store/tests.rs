@@ -1,4 +1,5 @@
 use super::*;
+use crate::rulefile::parse_rule_file;
 
 fn tenant() -> TenantId {
     TenantId::new("team-a").expect("tenant")

@@ -1,7 +1,7 @@
 //! Execution: evaluating pipelines and calling functions.
 
 use super::gofmt::{self, humanize, humanize1024, humanize_duration, humanize_percentage, sprintf};
-use super::{Arg, Node, Pipeline, TemplateData, Value};
+use super::{Arg, Node, Pipeline, TemplateData, Value, MAX_OUTPUT_BYTES};
 
 fn truthy(v: &Value) -> bool {
     match v {
@@ -13,11 +13,26 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
+fn too_long() -> String {
+    format!("template output is longer than {MAX_OUTPUT_BYTES} bytes")
+}
+
+/// Appends `text`, failing once the output would pass [`MAX_OUTPUT_BYTES`].
+fn write(out: &mut String, text: &str) -> Result<(), String> {
+    if out.len().saturating_add(text.len()) > MAX_OUTPUT_BYTES {
+        return Err(too_long());
+    }
+    out.push_str(text);
+    Ok(())
+}
+
+/// Runs `nodes`; recursion follows the `{{if}}` nesting, which parsing
+/// bounds.
 pub(super) fn run(nodes: &[Node], data: &TemplateData, out: &mut String) -> Result<(), String> {
     for node in nodes {
         match node {
-            Node::Text(t) => out.push_str(t),
-            Node::Action(p) => out.push_str(&eval_pipeline(p, data)?.to_string()),
+            Node::Text(t) => write(out, t)?,
+            Node::Action(p) => write(out, &eval_pipeline(p, data)?.to_string())?,
             Node::If(branches, otherwise) => {
                 let mut taken = false;
                 for (cond, body) in branches {

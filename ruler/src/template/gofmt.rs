@@ -255,6 +255,25 @@ pub fn humanize_timestamp(v: f64) -> Result<String, String> {
     Ok(out)
 }
 
+/// Go's `fmt` limit on widths and precisions.
+const MAX_WIDTH: usize = 1_000_000;
+
+/// A width or precision (0 when absent), read as Go's `parsenum` does: a
+/// digit after the number passed [`MAX_WIDTH`] gives `None`, and Go gives
+/// up on the rest of the format, which is consumed (so at most 10,000,009).
+fn go_num(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<usize> {
+    let mut n: usize = 0;
+    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+        if n > MAX_WIDTH {
+            chars.for_each(drop);
+            return None;
+        }
+        n = n * 10 + d as usize;
+        chars.next();
+    }
+    Some(n)
+}
+
 /// Go's `fmt.Sprintf` for the verbs templates use: `%v %s %q %d %f %e %g
 /// %%` with flags `-+ 0`, width and precision.
 pub fn sprintf(format: &str, args: &[Value]) -> String {
@@ -278,20 +297,20 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             }
             chars.next();
         }
-        let mut width = String::new();
-        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-            width.push(d);
-            chars.next();
-        }
+        // Go refuses widths and precisions past 1e6: the rest of the
+        // format is dropped and `%!(NOVERB)` printed.
+        let Some(width) = go_num(&mut chars) else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
         let mut prec: Option<usize> = None;
         if chars.peek() == Some(&'.') {
             chars.next();
-            let mut p = String::new();
-            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                p.push(d);
-                chars.next();
-            }
-            prec = Some(p.parse().unwrap_or(0));
+            let Some(p) = go_num(&mut chars) else {
+                out.push_str("%!(NOVERB)");
+                break;
+            };
+            prec = Some(p);
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -335,7 +354,6 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 }
             }
         }
-        let width: usize = width.parse().unwrap_or(0);
         let len = s.chars().count();
         if len < width {
             let pad = width - len;
@@ -349,6 +367,10 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             }
         }
         out.push_str(&s);
+        if out.len() > super::MAX_OUTPUT_BYTES {
+            // Longer than any expansion may be: the caller refuses it.
+            break;
+        }
     }
     let extra: Vec<String> = args.map(|a| format!("{}={a}", a.go_type())).collect();
     if !extra.is_empty() {

@@ -1,6 +1,6 @@
 //! Parsing: splitting at `{{ }}`, lexing actions, building `if` trees.
 
-use super::{Arg, Node, Pipeline};
+use super::{Arg, Node, Pipeline, MAX_DEPTH};
 
 const FUNCS: [&str; 21] = [
     "eq",
@@ -74,8 +74,13 @@ fn items(src: &str) -> Result<Vec<Item<'_>>, String> {
     Ok(out)
 }
 
-fn parse_pipeline(action: &str) -> Result<Pipeline, String> {
-    let mut lexer = Lexer::new(action);
+fn too_deep() -> String {
+    format!("template nests more than {MAX_DEPTH} levels deep ({{{{if}}}} blocks and parentheses)")
+}
+
+/// Parses the pipeline of an action at `depth` levels of nesting.
+fn parse_pipeline(action: &str, depth: usize) -> Result<Pipeline, String> {
+    let mut lexer = Lexer::new(action, depth);
     let pipe = lexer.pipeline()?;
     if let Some(tok) = lexer.next_token()? {
         return Err(format!("unexpected {tok:?} in command"));
@@ -101,9 +106,16 @@ fn keyword(action: &str) -> (&str, &str) {
     (&action[..word_end], action[word_end..].trim_start())
 }
 
+/// Parses nodes up to a closing action; `depth` is the number of `{{if}}`
+/// blocks around them, at most [`MAX_DEPTH`], so the recursion here and in
+/// execution stays small.
 fn parse_list<'a>(
     items: &mut std::slice::Iter<'_, Item<'a>>,
+    depth: usize,
 ) -> Result<(Vec<Node>, Closer), String> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
     let mut nodes = Vec::new();
     while let Some(item) = items.next() {
         let action = match item {
@@ -117,14 +129,14 @@ fn parse_list<'a>(
             ("end", "") => return Ok((nodes, Closer::End)),
             ("else", "") => return Ok((nodes, Closer::Else)),
             ("else", rest) => match keyword(rest) {
-                ("if", cond) => return Ok((nodes, Closer::ElseIf(parse_pipeline(cond)?))),
+                ("if", cond) => return Ok((nodes, Closer::ElseIf(parse_pipeline(cond, depth)?))),
                 _ => return Err(format!("unexpected {rest:?} in else")),
             },
             ("if", cond) => {
-                let mut branches = vec![(parse_pipeline(cond)?, Vec::new())];
+                let mut branches = vec![(parse_pipeline(cond, depth)?, Vec::new())];
                 let mut otherwise = Vec::new();
                 loop {
-                    let (body, end) = parse_list(items)?;
+                    let (body, end) = parse_list(items, depth + 1)?;
                     match end {
                         Closer::Eof => return Err("unexpected EOF".into()),
                         Closer::End => {
@@ -143,7 +155,7 @@ fn parse_list<'a>(
                             if let Some(last) = branches.last_mut() {
                                 last.1 = body;
                             }
-                            let (body, end) = parse_list(items)?;
+                            let (body, end) = parse_list(items, depth + 1)?;
                             if !matches!(end, Closer::End) {
                                 return Err("expected end after else".into());
                             }
@@ -160,7 +172,7 @@ fn parse_list<'a>(
             ) => {
                 return Err(format!("unsupported action {kw:?}"));
             }
-            _ => nodes.push(Node::Action(parse_pipeline(action)?)),
+            _ => nodes.push(Node::Action(parse_pipeline(action, depth)?)),
         }
     }
     Ok((nodes, Closer::Eof))
@@ -178,14 +190,18 @@ struct Lexer<'a> {
     src: &'a str,
     pos: usize,
     peeked: Option<Token>,
+    /// Nesting of the pipeline being parsed: `{{if}}` blocks around the
+    /// action, then parentheses.
+    depth: usize,
 }
 
 impl<'a> Lexer<'a> {
-    fn new(src: &'a str) -> Self {
+    fn new(src: &'a str, depth: usize) -> Self {
         Self {
             src,
             pos: 0,
             peeked: None,
+            depth,
         }
     }
 
@@ -333,7 +349,12 @@ impl<'a> Lexer<'a> {
                 }
                 Some(Token::Open) => {
                     self.next_token()?;
+                    if self.depth >= MAX_DEPTH {
+                        return Err(too_deep());
+                    }
+                    self.depth += 1;
                     let inner = self.pipeline()?;
+                    self.depth -= 1;
                     if self.next_token()? != Some(Token::Close) {
                         return Err("unclosed left paren".into());
                     }
@@ -358,7 +379,7 @@ impl<'a> Lexer<'a> {
 /// Parses a whole template into nodes.
 pub(super) fn parse(src: &str) -> Result<Vec<Node>, String> {
     let items = items(src)?;
-    let (nodes, end) = parse_list(&mut items.iter())?;
+    let (nodes, end) = parse_list(&mut items.iter(), 0)?;
     match end {
         Closer::Eof => Ok(nodes),
         Closer::End => Err("unexpected {{end}}".into()),

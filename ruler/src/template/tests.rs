@@ -84,3 +84,67 @@ fn conditionals_and_comparisons() {
     assert!(expand("{{ end }}").contains("unexpected {{end}}"));
     assert!(expand("{{ range $labels }}{{ end }}").contains(r#"unsupported action "range""#));
 }
+
+#[test]
+fn nesting_is_bounded_with_a_clear_error() {
+    let ifs = |n: usize| format!("{}x{}", "{{ if true }}".repeat(n), "{{ end }}".repeat(n));
+    assert_eq!(expand(&ifs(MAX_DEPTH)), "x", "the bound itself is allowed");
+    let parens = |n: usize| format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+    assert_eq!(expand(&parens(MAX_DEPTH)), "1");
+    let deep = format!("nests more than {MAX_DEPTH} levels deep");
+    // One more, and hostile depths far beyond (a 2 MiB test thread would
+    // overflow long before 100,000 levels of unbounded recursion).
+    for t in [
+        ifs(MAX_DEPTH + 1),
+        ifs(100_000),
+        parens(MAX_DEPTH + 1),
+        parens(100_000),
+        format!("{}{}", "{{ if true }}".repeat(60), parens(60)),
+        format!(
+            "{}{}",
+            "{{ if true }}{{ else if true }}".repeat(100_000),
+            "{{ end }}".repeat(100_000)
+        ),
+    ] {
+        let e = Template::parse(&t).expect_err("too deep");
+        assert!(e.contains(&deep), "{e}");
+        assert!(expand(&t).contains(&deep));
+    }
+}
+
+#[test]
+fn output_is_bounded() {
+    // Go's limit on widths: past 1e6 the rest of the format is dropped.
+    assert_eq!(
+        expand(r#"{{ printf "a%99999999999999999999d b" 1 }}"#),
+        "a%!(NOVERB)%!(EXTRA int=1)"
+    );
+    assert_eq!(
+        expand(r#"{{ printf "%.99999999999f" 1.0 }}"#),
+        "%!(NOVERB)%!(EXTRA float64=1)"
+    );
+    assert_eq!(expand(r#"{{ printf "%5d|" 1 }}"#), "    1|");
+    // Widths within Go's limit, but more output than an expansion may
+    // write: an error, not gigabytes.
+    let wide = format!(
+        r#"{{{{ printf "{}" {} }}}}"#,
+        "%1000000d".repeat(1000),
+        "1 ".repeat(1000)
+    );
+    let e = expand(&wide);
+    assert!(
+        e.contains("template output is longer than 65536 bytes"),
+        "{}",
+        &e[..200.min(e.len())]
+    );
+    assert!(e.len() < 1024, "the error is short: {} bytes", e.len());
+    let many = "{{ $labels.instance }}".repeat(10_000);
+    assert!(expand(&many).contains("template output is longer than"));
+    let text = "x".repeat(MAX_OUTPUT_BYTES);
+    assert_eq!(
+        expand(&text).len(),
+        MAX_OUTPUT_BYTES,
+        "the bound itself is allowed"
+    );
+    assert!(expand(&format!("{text}y")).contains("template output is longer than"));
+}
