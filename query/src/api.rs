@@ -361,11 +361,7 @@ async fn matching_series(
     }
     let mut out = BTreeSet::new();
     for matchers in groups {
-        let found = st
-            .source
-            .series_labels(tenant, &matchers, range)
-            .await
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        let found = st.source.series_labels(tenant, &matchers, range).await?;
         out.extend(found);
     }
     Ok(out)
@@ -506,11 +502,7 @@ async fn metadata(
         let (tenant, p) = request(&st, &Method::GET, &headers, raw, Body::empty()).await?;
         let lim = limit(&p)?;
         let metric = p.get("metric").filter(|m| !m.is_empty());
-        let all = st
-            .source
-            .metadata(&tenant)
-            .await
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
+        let all = st.source.metadata(&tenant).await?;
         let mut by_name: BTreeMap<&str, Vec<&stratus_model::MetricMetadata>> = BTreeMap::new();
         for md in &all {
             if metric.is_none_or(|m| m == md.metric_family) {
