@@ -287,7 +287,11 @@ impl Executor<'_> {
         let mut series: SeriesMap = BTreeMap::new();
         let mut metadata: BTreeMap<String, stratus_model::MetricMetadata> = BTreeMap::new();
         for s in segments {
-            let (bytes, _) = self.bucket.get(&ObjectPath::from(s.key.as_str())).await?;
+            // The key as listed, already escaped: parsed, not built again
+            // (`ObjectPath::from` would escape the `%` of `%2A`).
+            let key = ObjectPath::parse(s.key.as_str())
+                .map_err(|e| CompactorError::Corrupt(format!("segment key {}: {e}", s.key)))?;
+            let (bytes, _) = self.bucket.get(&key).await?;
             out.bytes_read += bytes.len() as u64;
             let seg = decode_segment(&bytes)
                 .map_err(|e| CompactorError::Corrupt(format!("{}: {e}", s.key)))?;
