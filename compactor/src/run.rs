@@ -77,7 +77,12 @@ pub struct Compactor {
     pub progress: Option<ProgressFn>,
 }
 
-const MAX_ROUNDS_PER_TENANT: usize = 1_000;
+/// Rounds a tenant pass may take beyond the jobs of its first plan: for
+/// the work that finished jobs make (a merge makes a day block to merge
+/// and downsample), and for races lost to another compactor. Each round
+/// commits one job of the current plan, so a pass always finishes what it
+/// first planned; the bound only stops a pass whose plan never empties.
+const MAX_FOLLOW_UP_ROUNDS: usize = 1_000;
 
 fn job_name(j: &Job) -> &'static str {
     match j {
@@ -88,7 +93,7 @@ fn job_name(j: &Job) -> &'static str {
         Job::DeleteDue { .. } => "delete_due",
         Job::DeleteOrphans { .. } => "delete_orphans",
         Job::Rewrite { .. } => "rewrite",
-        Job::DropTombstone { .. } => "drop_tombstone",
+        Job::DropTombstones { .. } => "drop_tombstones",
     }
 }
 
@@ -195,7 +200,9 @@ impl Compactor {
                 warn!(tenant = %tenant, error = %e, "removing staging files of killed uploads failed")
             }
         }
-        for _ in 0..MAX_ROUNDS_PER_TENANT {
+        let mut rounds = 0;
+        let mut max_rounds = MAX_FOLLOW_UP_ROUNDS;
+        loop {
             let base = catalog::load(&self.bucket, tenant).await?;
             let segments = self.segments(tenant).await?;
             let lag = segments
@@ -222,6 +229,16 @@ impl Compactor {
             if jobs.is_empty() {
                 return Ok(());
             }
+            if rounds == 0 {
+                max_rounds += jobs.len();
+            }
+            if rounds >= max_rounds {
+                return Err(CompactorError::Catalog(format!(
+                    "tenant {tenant} still had work after {rounds} rounds ({} jobs planned at first, {MAX_FOLLOW_UP_ROUNDS} rounds allowed beyond them)",
+                    max_rounds - MAX_FOLLOW_UP_ROUNDS
+                )));
+            }
+            rounds += 1;
             // Deleting orphans does not touch the catalog; everything else
             // commits, after which the plan is made again from the new one.
             let mut committed_one = false;
@@ -253,9 +270,6 @@ impl Compactor {
                 }
             }
         }
-        Err(CompactorError::Catalog(format!(
-            "tenant {tenant} still had work after {MAX_ROUNDS_PER_TENANT} rounds"
-        )))
     }
 
     async fn segments(&self, tenant: &TenantId) -> Result<Vec<SegmentRef>> {
