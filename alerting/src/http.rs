@@ -134,7 +134,11 @@ impl From<RulerError> for ApiError {
             e if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, e.to_string())
+        let message = match &e {
+            RulerError::Storage(s) => s.client_message(),
+            other => other.to_string(),
+        };
+        ApiError::new(status, message)
     }
 }
 
@@ -146,7 +150,11 @@ impl From<NotifierError> for ApiError {
             e if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, e.to_string())
+        let message = match &e {
+            NotifierError::Storage(s) => s.client_message(),
+            other => other.to_string(),
+        };
+        ApiError::new(status, message)
     }
 }
 
@@ -436,4 +444,56 @@ async fn alert_history(
         .await
         .map_err(|e| ApiError::from(e).prometheus())?;
     Ok(success(events))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use stratus_storage::{
+        Bucket, FaultConfig, FaultyStore, InjectedFailure, ObjectPath, RetryPolicy,
+    };
+
+    use super::*;
+
+    fn failing(kind: InjectedFailure) -> Bucket {
+        let store = FaultyStore::new(
+            Arc::new(stratus_storage::InMemory::new()),
+            FaultConfig {
+                fail_ratio: 1.0,
+                fail_with: kind,
+                ..FaultConfig::default()
+            },
+        );
+        Bucket::new(Arc::new(store), RetryPolicy::no_retries())
+    }
+
+    /// Rule and silence APIs word storage failures like every other
+    /// answer: what failed, never the backend's text.
+    #[tokio::test]
+    async fn storage_errors_are_answered_in_stratus_terms() {
+        let err = failing(InjectedFailure::Full)
+            .put(
+                &ObjectPath::from("tenants/t/rules/x.yaml"),
+                bytes::Bytes::from_static(b"x"),
+            )
+            .await
+            .expect_err("full");
+        let ruler = ApiError::from(RulerError::Storage(err));
+        assert_eq!(ruler.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            ruler.message,
+            "a write to the bucket failed: the bucket is full"
+        );
+        let err = failing(InjectedFailure::Denied)
+            .get(&ObjectPath::from("tenants/t/notifier/silences.json"))
+            .await
+            .expect_err("denied");
+        let notifier = ApiError::from(NotifierError::Storage(err));
+        assert_eq!(notifier.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            notifier.message,
+            "a read from the bucket failed: the bucket refused the request"
+        );
+    }
 }

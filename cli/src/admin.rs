@@ -5,7 +5,6 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use stratus_model::TenantId;
-use stratus_storage::keys::tenants_root;
 use stratus_storage::{catalog, BlockKey, Bucket};
 
 use crate::settings::Settings;
@@ -42,12 +41,7 @@ async fn tenants(bucket: &Bucket, only: Option<&str>) -> anyhow::Result<Vec<Tena
     if let Some(t) = only {
         return Ok(vec![TenantId::new(t)?]);
     }
-    Ok(bucket
-        .list_dirs(&tenants_root())
-        .await?
-        .iter()
-        .filter_map(|t| TenantId::new(t).ok())
-        .collect())
+    Ok(bucket.tenants().await?)
 }
 
 pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {

@@ -341,6 +341,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             multitenancy: cfg.http.multitenancy,
             max_body_bytes: cfg.http.max_body_bytes,
             admin: cfg.enable_admin_api.then(|| bucket.clone()),
+            max_pending_deletes: cfg.max_pending_deletes,
             results_cache: results_cache.clone(),
         }));
     }

@@ -199,6 +199,12 @@ pub struct Settings {
     #[arg(long, env = "STRATUS_ENABLE_ADMIN_API", num_args = 0..=1, default_missing_value = "true")]
     pub enable_admin_api: Option<bool>,
 
+    /// Delete requests a tenant may have pending (not yet applied by the
+    /// compactor) before more are refused with a 400; 0: no limit
+    /// [default: 0]
+    #[arg(long, env = "STRATUS_MAX_PENDING_DELETES")]
+    pub max_pending_deletes: Option<usize>,
+
     /// Time between compaction passes [default: 1m]
     #[arg(long, env = "STRATUS_COMPACTION_INTERVAL", value_parser = duration)]
     #[serde(default, with = "humantime_serde")]
@@ -272,6 +278,8 @@ pub struct Resolved {
     /// None: no results cache and no splitting.
     pub results_cache: Option<stratus_query::ResultsCacheOptions>,
     pub enable_admin_api: bool,
+    /// 0: no limit.
+    pub max_pending_deletes: usize,
     pub alertmanager_config: Option<PathBuf>,
     pub ruler_tick: Duration,
     pub ruler: stratus_ruler::RulerOptions,
@@ -333,6 +341,7 @@ impl Settings {
             cache_memory_bytes,
             cache_disk_bytes,
             enable_admin_api,
+            max_pending_deletes,
             compaction_interval,
             segment_grace,
             delete_delay,
@@ -482,6 +491,7 @@ impl Settings {
                 (o.max_bytes > 0).then_some(o)
             },
             enable_admin_api: self.enable_admin_api.unwrap_or(false),
+            max_pending_deletes: self.max_pending_deletes.unwrap_or(0),
             alertmanager_config: self.alertmanager_config,
             ruler_tick: {
                 let t = self.ruler_tick.unwrap_or(Duration::from_secs(5));
@@ -546,6 +556,33 @@ mod tests {
         .load()
         .expect_err("typo");
         assert!(format!("{err:#}").contains("data_dirr"), "{err:#}");
+    }
+
+    #[test]
+    fn max_pending_deletes_is_off_unless_set_and_read_from_the_file() {
+        assert_eq!(
+            Settings::default()
+                .resolve()
+                .expect("resolve")
+                .max_pending_deletes,
+            0
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("stratus.toml");
+        std::fs::write(&file, "max_pending_deletes = 100\n").expect("write");
+        let from_file = Settings {
+            config_file: Some(file.clone()),
+            ..Settings::default()
+        };
+        let r = from_file.load().expect("load").resolve().expect("resolve");
+        assert_eq!(r.max_pending_deletes, 100);
+        let flag = Settings {
+            config_file: Some(file),
+            max_pending_deletes: Some(5),
+            ..Settings::default()
+        };
+        let r = flag.load().expect("load").resolve().expect("resolve");
+        assert_eq!(r.max_pending_deletes, 5);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use stratus_block::{BlockOptions, Resolution};
-use stratus_codec::{decode_segment, BlockEntry, Catalog, PendingDelete, Tombstone};
+use stratus_codec::{decode_segment, BlockEntry, Catalog, CompiledTombstone, PendingDelete};
 use stratus_model::{merge_newer, Labels, Sample, TenantId};
 use stratus_storage::catalog::{self, CommitError, Versioned};
 use stratus_storage::keys::segments_prefix;
@@ -70,12 +70,17 @@ impl Executor<'_> {
             Job::Retire { blocks } => self.retire(base, blocks).await,
             Job::DeleteDue { entries } => self.delete_due(base, entries).await,
             Job::Rewrite { blocks } => self.rewrite(base, blocks).await,
-            Job::DropTombstone { id } => Ok(JobOutcome {
-                committed: self
-                    .commit(base, |c| c.tombstones.retain(|t| &t.id != id))
-                    .await?,
-                ..JobOutcome::default()
-            }),
+            Job::DropTombstones { ids } => {
+                let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+                Ok(JobOutcome {
+                    committed: self
+                        .commit(base, |c| {
+                            c.tombstones.retain(|t| !ids.contains(t.id.as_str()))
+                        })
+                        .await?,
+                    ..JobOutcome::default()
+                })
+            }
             Job::DeleteOrphans { blocks } => {
                 let mut out = JobOutcome::default();
                 for id in blocks {
@@ -184,14 +189,11 @@ impl Executor<'_> {
         }
     }
 
-    /// Removes what the catalog's delete requests cover.
-    fn apply_tombstones(catalog: &Catalog, series: &mut SeriesMap) {
-        for t in &catalog.tombstones {
-            let Some(matchers) = t.label_matchers() else {
-                continue;
-            };
+    /// Removes what the delete requests cover.
+    fn apply_tombstones(tombstones: &[CompiledTombstone], series: &mut SeriesMap) {
+        for t in tombstones {
             for (labels, samples) in series.iter_mut() {
-                Tombstone::apply(&matchers, t, labels, samples);
+                t.apply(labels, samples);
             }
         }
         series.retain(|_, s| !s.is_empty());
@@ -202,6 +204,7 @@ impl Executor<'_> {
         if !Self::all_live(&base.catalog, ids) {
             return Ok(out);
         }
+        let tombstones = base.catalog.compiled_tombstones();
         let mut added = Vec::new();
         for id in ids {
             let Some(entry) = base.catalog.blocks.iter().find(|b| &b.id == id) else {
@@ -212,7 +215,7 @@ impl Executor<'_> {
             if entry.resolution_ms == 0 {
                 let (_, read) = stratus_block::read_all(&bytes)?;
                 let mut series: SeriesMap = read.into_iter().collect();
-                Self::apply_tombstones(&base.catalog, &mut series);
+                Self::apply_tombstones(&tombstones, &mut series);
                 if !series.is_empty() {
                     added.push(
                         self.write_raw(
@@ -227,12 +230,9 @@ impl Executor<'_> {
                 }
             } else {
                 let (_, mut read) = stratus_block::read_all_downsampled(&bytes)?;
-                for t in &base.catalog.tombstones {
-                    let Some(m) = t.label_matchers() else {
-                        continue;
-                    };
+                for t in &tombstones {
                     for (labels, points) in read.iter_mut() {
-                        if stratus_model::matches_all(&m, labels) {
+                        if t.covers(labels) {
                             // A window is dropped when the part of it its
                             // point summarises, (end - step, t], overlaps the range.
                             let step = entry.resolution_ms;
@@ -287,7 +287,11 @@ impl Executor<'_> {
         let mut series: SeriesMap = BTreeMap::new();
         let mut metadata: BTreeMap<String, stratus_model::MetricMetadata> = BTreeMap::new();
         for s in segments {
-            let (bytes, _) = self.bucket.get(&ObjectPath::from(s.key.as_str())).await?;
+            // The key as listed, already escaped: parsed, not built again
+            // (`ObjectPath::from` would escape the `%` of `%2A`).
+            let key = ObjectPath::parse(s.key.as_str())
+                .map_err(|e| CompactorError::Corrupt(format!("segment key {}: {e}", s.key)))?;
+            let (bytes, _) = self.bucket.get(&key).await?;
             out.bytes_read += bytes.len() as u64;
             let seg = decode_segment(&bytes)
                 .map_err(|e| CompactorError::Corrupt(format!("{}: {e}", s.key)))?;
@@ -299,7 +303,7 @@ impl Executor<'_> {
             }
             out.segments_compacted += 1;
         }
-        Self::apply_tombstones(&base.catalog, &mut series);
+        Self::apply_tombstones(&base.catalog.compiled_tombstones(), &mut series);
         let range = ms(self.cfg.block_range);
         let mut windows: BTreeMap<i64, SeriesMap> = BTreeMap::new();
         for (labels, samples) in series {

@@ -29,6 +29,10 @@ pub enum CompactorError {
     Verify(String),
     #[error("catalog: {0}")]
     Catalog(String),
+    /// A tenant pass panicked: a bug, logged and counted; the compactor
+    /// went on.
+    #[error("panicked: {0}")]
+    Panic(String),
 }
 
 impl From<stratus_storage::catalog::CommitError> for CompactorError {
@@ -49,6 +53,7 @@ impl CompactorError {
             CompactorError::Block(_) => "block",
             CompactorError::Verify(_) => "verify",
             CompactorError::Catalog(_) => "catalog",
+            CompactorError::Panic(_) => "panic",
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct CompactorMetrics {
     pub bytes_written: Counter,
     pub failures: Family<ReasonLabel, Counter>,
     pub lag_seconds: Family<TenantLabel, Gauge>,
+    pub panics: Counter,
+    pub staging_files_removed: Counter,
 }
 
 impl CompactorMetrics {
@@ -57,6 +59,8 @@ impl CompactorMetrics {
             bytes_written: Counter::default(),
             failures: Family::default(),
             lag_seconds: Family::default(),
+            panics: Counter::default(),
+            staging_files_removed: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("stratus_compactor");
         r.register("runs", "Compaction passes", m.runs.clone());
@@ -102,7 +106,17 @@ impl CompactorMetrics {
             "Age of the oldest segment not yet compacted, per tenant",
             m.lag_seconds.clone(),
         );
-        for reason in ["storage", "corrupt", "block", "verify", "catalog"] {
+        r.register(
+            "panics",
+            "Tenant passes (or whole passes) that panicked; the compactor went on with the next",
+            m.panics.clone(),
+        );
+        r.register(
+            "staging_files_removed",
+            "Staging files of uploads killed mid-write, removed from a local-folder bucket",
+            m.staging_files_removed.clone(),
+        );
+        for reason in ["storage", "corrupt", "block", "verify", "catalog", "panic"] {
             let _ = m.failures.get_or_create(&ReasonLabel { reason });
         }
         m

@@ -48,10 +48,11 @@ pub enum Job {
     DeleteDue { entries: Vec<PendingDelete> },
     /// Delete blocks no catalog points at.
     DeleteOrphans { blocks: Vec<String> },
-    /// Write these blocks again without what the tombstones cover.
+    /// Write these blocks again without what the tombstones cover (every
+    /// tombstone of the catalog is applied to each).
     Rewrite { blocks: Vec<String> },
-    /// Forget a tombstone that every block already applies.
-    DropTombstone { id: String },
+    /// Forget delete requests that every block already applies.
+    DropTombstones { ids: Vec<String> },
 }
 
 /// The time in a block id (a ULID); 0 for ids that are not ULIDs.
@@ -215,7 +216,13 @@ pub fn plan(
     }
 
     // Delete requests: once the segments from before a request are in
-    // blocks, rewrite the blocks written before it; then forget it.
+    // blocks, rewrite the blocks written before it; then forget it. A
+    // rewrite applies every request, so all the blocks any request needs
+    // rewritten make one job, and all requests applied everywhere are
+    // forgotten in one: a backlog takes two commits, not two per request.
+    let mut rewrite: Vec<String> = Vec::new();
+    let mut rewriting: HashSet<&str> = HashSet::new();
+    let mut applied: Vec<String> = Vec::new();
     for t in &catalog.tombstones {
         // Wait until every segment written before the request is in blocks
         // (and any still uploading then would be visible by now).
@@ -225,7 +232,7 @@ pub fn plan(
         if uncompacted_before || t.created_ms >= cutoff {
             continue;
         }
-        let stale: Vec<String> = catalog
+        let stale: Vec<&BlockEntry> = catalog
             .blocks
             .iter()
             .filter(|b| {
@@ -235,16 +242,25 @@ pub fn plan(
             .filter(|b| {
                 b.resolution_ms == 0 || b.source.as_deref().is_none_or(|s| !live.contains(s))
             })
-            .map(|b| b.id.clone())
             .collect();
         let waiting = catalog.blocks.iter().any(|b| {
             b.min_time <= t.max_time && b.max_time > t.min_time && id_ms(&b.id) <= t.created_ms
         });
         if !stale.is_empty() {
-            jobs.push(Job::Rewrite { blocks: stale });
+            for b in stale {
+                if rewriting.insert(b.id.as_str()) {
+                    rewrite.push(b.id.clone());
+                }
+            }
         } else if !waiting {
-            jobs.push(Job::DropTombstone { id: t.id.clone() });
+            applied.push(t.id.clone());
         }
+    }
+    if !rewrite.is_empty() {
+        jobs.push(Job::Rewrite { blocks: rewrite });
+    }
+    if !applied.is_empty() {
+        jobs.push(Job::DropTombstones { ids: applied });
     }
 
     // Retention, and rollups whose raw source was replaced.

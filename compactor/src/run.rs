@@ -1,10 +1,12 @@
 //! One compaction pass over every tenant, and the loop around it.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use stratus_model::TenantId;
 use stratus_storage::catalog;
-use stratus_storage::keys::{blocks_prefix, segments_prefix, tenants_root};
+use stratus_storage::keys::{blocks_prefix, segments_prefix, tenant_root};
 use stratus_storage::{BlockKey, Bucket, SegmentKey};
 use tracing::{error, info, warn};
 
@@ -25,6 +27,11 @@ pub struct PassReport {
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub samples_written: u64,
+    /// Staging files of killed uploads removed from a local-folder bucket.
+    pub staging_files_removed: usize,
+    /// Tenant passes that panicked (a bug); the pass went on with the
+    /// next tenant.
+    pub panics: usize,
     /// The pass stopped at its deadline with work left; the next pass
     /// goes on from the catalog (every finished job is committed).
     pub unfinished: bool,
@@ -70,7 +77,12 @@ pub struct Compactor {
     pub progress: Option<ProgressFn>,
 }
 
-const MAX_ROUNDS_PER_TENANT: usize = 1_000;
+/// Rounds a tenant pass may take beyond the jobs of its first plan: for
+/// the work that finished jobs make (a merge makes a day block to merge
+/// and downsample), and for races lost to another compactor. Each round
+/// commits one job of the current plan, so a pass always finishes what it
+/// first planned; the bound only stops a pass whose plan never empties.
+const MAX_FOLLOW_UP_ROUNDS: usize = 1_000;
 
 fn job_name(j: &Job) -> &'static str {
     match j {
@@ -81,7 +93,7 @@ fn job_name(j: &Job) -> &'static str {
         Job::DeleteDue { .. } => "delete_due",
         Job::DeleteOrphans { .. } => "delete_orphans",
         Job::Rewrite { .. } => "rewrite",
-        Job::DropTombstone { .. } => "drop_tombstone",
+        Job::DropTombstones { .. } => "drop_tombstones",
     }
 }
 
@@ -118,23 +130,33 @@ impl Compactor {
     ) -> Result<PassReport> {
         let started = Instant::now();
         let mut report = PassReport::default();
-        let tenants = self.bucket.list_dirs(&tenants_root()).await?;
+        let tenants = self.bucket.tenants().await?;
         let mut failures = Vec::new();
-        for name in tenants {
-            let Ok(tenant) = TenantId::new(&name) else {
-                warn!(folder = %name, "ignoring a tenants/ folder that is not a tenant id");
-                continue;
-            };
+        for tenant in tenants {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 report.unfinished = true;
                 break;
             }
             report.tenants += 1;
-            if let Err(e) = self
-                .run_tenant(&tenant, now_ms, deadline, &mut report)
-                .await
-            {
-                error!(tenant = %tenant, error = %e, "compaction of tenant failed");
+            // A panic (a bug) in one tenant's pass must not stop the others,
+            // nor the loop around the pass.
+            let pass = AssertUnwindSafe(self.run_tenant(&tenant, now_ms, deadline, &mut report))
+                .catch_unwind()
+                .await;
+            let failed = match pass {
+                Ok(result) => result.err(),
+                Err(panic) => {
+                    let message = panic_message(panic.as_ref());
+                    error!(tenant = %tenant, panic = %message, "compaction of tenant panicked; going on with the next tenant");
+                    self.metrics.panics.inc();
+                    report.panics += 1;
+                    Some(CompactorError::Panic(message))
+                }
+            };
+            if let Some(e) = failed {
+                if !matches!(e, CompactorError::Panic(_)) {
+                    error!(tenant = %tenant, error = %e, "compaction of tenant failed");
+                }
                 self.metrics.failure(e.reason());
                 failures.push(e);
             }
@@ -159,7 +181,28 @@ impl Compactor {
             tenant,
             now_ms,
         };
-        for _ in 0..MAX_ROUNDS_PER_TENANT {
+        // Staging files of uploads killed mid-write (local folders only),
+        // once older than any upload in flight can be: the same age after
+        // which an unreferenced block is an orphan. Leftovers harm nothing
+        // but disk space, so a failure here does not stop compaction.
+        match self
+            .bucket
+            .remove_staging_leftovers(&tenant_root(tenant), self.cfg.orphan_delay)
+            .await
+        {
+            Ok(0) => {}
+            Ok(removed) => {
+                info!(tenant = %tenant, files = removed, "removed staging files of killed uploads");
+                self.metrics.staging_files_removed.inc_by(removed as u64);
+                report.staging_files_removed += removed;
+            }
+            Err(e) => {
+                warn!(tenant = %tenant, error = %e, "removing staging files of killed uploads failed")
+            }
+        }
+        let mut rounds = 0;
+        let mut max_rounds = MAX_FOLLOW_UP_ROUNDS;
+        loop {
             let base = catalog::load(&self.bucket, tenant).await?;
             let segments = self.segments(tenant).await?;
             let lag = segments
@@ -186,6 +229,16 @@ impl Compactor {
             if jobs.is_empty() {
                 return Ok(());
             }
+            if rounds == 0 {
+                max_rounds += jobs.len();
+            }
+            if rounds >= max_rounds {
+                return Err(CompactorError::Catalog(format!(
+                    "tenant {tenant} still had work after {rounds} rounds ({} jobs planned at first, {MAX_FOLLOW_UP_ROUNDS} rounds allowed beyond them)",
+                    max_rounds - MAX_FOLLOW_UP_ROUNDS
+                )));
+            }
+            rounds += 1;
             // Deleting orphans does not touch the catalog; everything else
             // commits, after which the plan is made again from the new one.
             let mut committed_one = false;
@@ -217,9 +270,6 @@ impl Compactor {
                 }
             }
         }
-        Err(CompactorError::Catalog(format!(
-            "tenant {tenant} still had work after {MAX_ROUNDS_PER_TENANT} rounds"
-        )))
     }
 
     async fn segments(&self, tenant: &TenantId) -> Result<Vec<SegmentRef>> {
@@ -264,7 +314,16 @@ impl Compactor {
     ) {
         tokio::pin!(stop);
         loop {
-            match self.run_once(clock.now_ms()).await {
+            let pass = AssertUnwindSafe(self.run_once(clock.now_ms()))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let message = panic_message(panic.as_ref());
+                    error!(panic = %message, "compaction pass panicked; the next pass will run");
+                    self.metrics.panics.inc();
+                    Err(CompactorError::Panic(message))
+                });
+            match pass {
                 Ok(r) if r.jobs > 0 => info!(
                     jobs = r.jobs,
                     blocks = r.blocks_written,
@@ -282,3 +341,15 @@ impl Compactor {
         }
     }
 }
+
+/// The message a panic carried (`panic!` with a literal or a format).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+#[cfg(test)]
+mod tests;

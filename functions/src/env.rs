@@ -23,6 +23,7 @@ pub const QUERY: &[&str] = &[
     "STRATUS_MULTITENANCY",
     "STRATUS_QUERY_TIMEOUT",
     "STRATUS_CACHE_DIR",
+    "STRATUS_MAX_PENDING_DELETES",
     "STRATUS_LOG_LEVEL",
 ];
 /// Read by the compactor function.
@@ -83,6 +84,8 @@ pub struct Settings {
     pub cache: RangeCacheConfig,
     /// The query function's cache of decoded segments.
     pub segment_cache_bytes: u64,
+    /// Delete requests a tenant may have pending; 0: no limit.
+    pub max_pending_deletes: usize,
     /// How long one scheduled compaction keeps starting jobs.
     pub compaction_budget: Duration,
     /// SHA-256 digests (lowercase hex) of the bearer tokens the authorizer
@@ -114,6 +117,7 @@ impl Default for Settings {
                 disk_bytes: 1 << 30,
             },
             segment_cache_bytes: 128 << 20,
+            max_pending_deletes: 0,
             compaction_budget: Duration::from_secs(600),
             token_sha256: Vec::new(),
             ruler: stratus_ruler::RulerOptions::default(),
@@ -175,6 +179,13 @@ impl Settings {
         }
         if let Some(dir) = get("STRATUS_CACHE_DIR") {
             s.cache.disk_dir = Some(dir.into());
+        }
+        if let Some(v) = get("STRATUS_MAX_PENDING_DELETES") {
+            s.max_pending_deletes = v.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "STRATUS_MAX_PENDING_DELETES must be a number of delete requests (0: no limit), got {v:?}"
+                )
+            })?;
         }
         if let Some(v) = get("STRATUS_COMPACTION_BUDGET") {
             s.compaction_budget = duration("STRATUS_COMPACTION_BUDGET", &v)?;
@@ -284,6 +295,7 @@ mod tests {
             ("STRATUS_MULTITENANCY", "true"),
             ("STRATUS_MAX_BODY_BYTES", "1024"),
             ("STRATUS_QUERY_TIMEOUT", "30s"),
+            ("STRATUS_MAX_PENDING_DELETES", "1000"),
             ("STRATUS_COMPACTION_BUDGET", "5m"),
             ("STRATUS_RETENTION_RAW", "30d"),
             ("STRATUS_RETENTION_DOWNSAMPLED", "0s"),
@@ -296,6 +308,7 @@ mod tests {
         assert!(s.http.multitenancy);
         assert_eq!(s.http.max_body_bytes, 1024);
         assert_eq!(s.engine.timeout, Duration::from_secs(30));
+        assert_eq!(s.max_pending_deletes, 1000);
         assert_eq!(s.compaction_budget, Duration::from_secs(300));
         assert_eq!(s.compactor.retention_raw, Duration::from_secs(30 * 86_400));
         assert_eq!(s.token_sha256, vec!["a".repeat(64)]);

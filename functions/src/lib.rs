@@ -113,6 +113,7 @@ pub fn query_app_with_cache(
         multitenancy: settings.http.multitenancy,
         max_body_bytes: settings.http.max_body_bytes,
         admin: None,
+        max_pending_deletes: settings.max_pending_deletes,
         // Warm invocations reuse the results of old splits.
         results_cache: Some(Arc::new(stratus_query::ResultsCache::new(
             stratus_query::ResultsCacheOptions::default(),

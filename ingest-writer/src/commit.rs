@@ -55,6 +55,8 @@ impl Default for CommitConfig {
 /// Why a commit was not acknowledged. All are retryable for the client.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CommitError {
+    /// The segment was not stored; the message says why in Stratus's
+    /// terms ([`crate::sink::SinkError::client_message`]).
     #[error("storage unavailable, the write was not stored and can be retried: {0}")]
     Storage(String),
     #[error("ingest is overloaded ({pending} samples waiting, limit {limit}); retry later")]
@@ -350,8 +352,9 @@ async fn write_tenant(s: &Arc<Shared>, key: SegmentKey, tb: TenantBatch) {
                     Ok(())
                 }
                 Err(e) => {
-                    warn!(segment = %key, error = %e, "segment write failed; the batch is refused");
-                    Err(CommitError::Storage(e.to_string()))
+                    let answer = e.client_message(&key);
+                    warn!(segment = %key, %answer, "segment write failed; the batch is refused");
+                    Err(CommitError::Storage(answer))
                 }
             }
         }

@@ -7,6 +7,11 @@
 //! once the PUT succeeded; on start, files left by an earlier run are
 //! uploaded first. Re-uploading after a crash writes the same key with the
 //! same bytes, so it is idempotent.
+//!
+//! Temporary files (`<ULID>.seg.tmp`) are removed at open only: there they
+//! are leftovers of a run that died before acknowledging them. While the
+//! WAL runs, one is an append in progress, and the uploader leaves it
+//! alone.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +61,10 @@ impl Wal {
             uploader: Mutex::new(None),
             drain_limit: Duration::from_secs(10),
         });
+        let removed = wal.remove_temporaries()?;
+        if removed > 0 {
+            info!(files = removed, dir = %dir.display(), "removed unfinished WAL files of an earlier run (never acknowledged)");
+        }
         let found = wal.pending_files()?;
         if !found.is_empty() {
             info!(segments = found.len(), dir = %dir.display(), "replaying local WAL");
@@ -94,7 +103,31 @@ impl Wal {
         Ok(())
     }
 
-    /// Segment files waiting for upload, oldest first; removes temporaries.
+    /// Removes the temporary files in the WAL folder: only ever called at
+    /// open, before any append of this run can have created one.
+    fn remove_temporaries(&self) -> std::io::Result<usize> {
+        let mut removed = 0;
+        for tenant_entry in std::fs::read_dir(&self.dir)? {
+            let tenant_entry = tenant_entry?;
+            if !tenant_entry.file_type()?.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(tenant_entry.path())? {
+                let path = f?.path();
+                if path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(TMP_SUFFIX))
+                {
+                    std::fs::remove_file(&path)?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Segment files waiting for upload, oldest first. Temporary files
+    /// are appends in progress: skipped.
     fn pending_files(&self) -> std::io::Result<Vec<(SegmentKey, PathBuf)>> {
         let mut out = Vec::new();
         for tenant_entry in std::fs::read_dir(&self.dir)? {
@@ -114,7 +147,6 @@ impl Wal {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 if name.ends_with(TMP_SUFFIX) {
-                    std::fs::remove_file(&path)?;
                     continue;
                 }
                 match name
@@ -210,3 +242,6 @@ async fn upload_loop(wal: Arc<Wal>) {
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests;

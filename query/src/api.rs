@@ -43,6 +43,10 @@ pub struct QueryState {
     pub max_body_bytes: usize,
     /// The bucket, when the admin API (delete requests) is enabled.
     pub admin: Option<stratus_storage::Bucket>,
+    /// Delete requests a tenant may have pending (recorded, not yet
+    /// applied and forgotten by the compactor) before more are refused
+    /// with a 400; 0: no limit (`--max-pending-deletes`).
+    pub max_pending_deletes: usize,
     /// Splits range queries by interval and reuses the answers of old
     /// intervals; `None` evaluates every range query whole.
     pub results_cache: Option<std::sync::Arc<crate::results::ResultsCache>>,
@@ -392,8 +396,7 @@ async fn matching_series(
             st.source.series_labels(tenant, &matchers, range),
         )
         .await
-        .map_err(|_| QueryError::Timeout)?
-        .map_err(|e| QueryError::Storage(e.to_string()))?;
+        .map_err(|_| QueryError::Timeout)??;
         out.extend(found);
         tokio::task::yield_now().await;
     }
@@ -550,8 +553,7 @@ async fn metadata(
         let deadline = read_deadline(&st, &p)?;
         let all = tokio::time::timeout_at(deadline.into(), st.source.metadata(&tenant))
             .await
-            .map_err(|_| QueryError::Timeout)?
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
+            .map_err(|_| QueryError::Timeout)??;
         let mut by_name: BTreeMap<&str, Vec<&stratus_model::MetricMetadata>> = BTreeMap::new();
         for md in &all {
             if metric.is_none_or(|m| m == md.metric_family) {
@@ -662,8 +664,10 @@ async fn parse_query(
 }
 
 /// Prometheus's `delete_series`: records a delete request (tombstone) per
-/// `match[]` selector in the tenant's catalog. Readers hide the samples at
-/// once; the compactor removes them from the blocks.
+/// `match[]` selector in the tenant's catalog
+/// ([`stratus_storage::catalog::add_delete_requests`], which also applies
+/// `--max-pending-deletes`). Readers hide the samples at once; the
+/// compactor removes them from the blocks.
 async fn delete_series(
     State(st): State<QueryState>,
     headers: HeaderMap,
@@ -685,10 +689,10 @@ async fn delete_series(
         let min_time = time_or(&p, "start", params::MIN_TIME)?;
         let max_time = time_or(&p, "end", params::MAX_TIME)?;
         let now = st.clock.now_ms();
-        let mut tombstones = Vec::new();
+        let mut requests = Vec::new();
         for s in selectors {
             for group in parser_matchers(s)? {
-                tombstones.push(stratus_codec::Tombstone {
+                requests.push(stratus_codec::Tombstone {
                     id: ulid::Ulid::new().to_string(),
                     matchers: group,
                     min_time,
@@ -697,27 +701,35 @@ async fn delete_series(
                 });
             }
         }
-        for _ in 0..20 {
-            let base = stratus_storage::catalog::load(&bucket, &tenant)
-                .await
-                .map_err(|e| QueryError::Storage(e.to_string()))?;
-            let mut next = base.catalog.clone();
-            next.tombstones.extend(tombstones.iter().cloned());
-            next.generation += 1;
-            next.updated_ms = now;
-            match stratus_storage::catalog::commit(&bucket, &tenant, &base, &next).await {
-                Ok(_) => return Ok(()),
-                Err(stratus_storage::catalog::CommitError::Conflict { .. }) => continue,
-                Err(e) => return Err(QueryError::Storage(e.to_string())),
-            }
-        }
-        Err(QueryError::Storage(
-            "the catalog kept changing; retry the delete request".into(),
-        ))
+        stratus_storage::catalog::add_delete_requests(
+            &bucket,
+            &tenant,
+            &requests,
+            st.max_pending_deletes,
+            now,
+        )
+        .await
+        .map_err(delete_refused)?;
+        Ok(())
     };
     match run.await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => fail(e),
+    }
+}
+
+/// The answer to a delete request that was not recorded.
+fn delete_refused(e: stratus_storage::catalog::DeleteRequestError) -> QueryError {
+    use stratus_storage::catalog::{CommitError, DeleteRequestError};
+    match e {
+        DeleteRequestError::TooManyPending { .. } => QueryError::bad(e.to_string()),
+        DeleteRequestError::Commit(CommitError::Storage(s)) => s.into(),
+        DeleteRequestError::Commit(c @ CommitError::Corrupt { .. }) => {
+            QueryError::Storage(c.to_string())
+        }
+        DeleteRequestError::Commit(c) => {
+            QueryError::Unavailable(format!("{c}; retry the delete request"))
+        }
     }
 }
 

@@ -18,7 +18,9 @@ use stratus_block::{
     read_downsampled, read_raw, read_series_labels, AggrPoint, BlockError, BlockFooter, Fetched,
     ReadPlan, FOOTER_HINT,
 };
-use stratus_codec::{decode_segment, BlockEntry, Catalog, Segment, SegmentSeries, Tombstone};
+use stratus_codec::{
+    decode_segment, BlockEntry, Catalog, CompiledTombstone, Segment, SegmentSeries,
+};
 use stratus_model::{
     merge_newer, Labels, MetricMetadata, Sample, TenantId, TimeRange, METRIC_NAME,
 };
@@ -60,7 +62,7 @@ pub struct BucketSource {
     opts: BucketSourceOptions,
     listings: Cache<TenantId, Arc<Vec<ObjectPath>>>,
     segments: Cache<ObjectPath, Arc<IndexedSegment>>,
-    catalogs: Cache<TenantId, Arc<Catalog>>,
+    catalogs: Cache<TenantId, Arc<CatalogView>>,
     footers: Cache<ObjectPath, Arc<BlockFooter>>,
     /// Bounds the GETs in flight: blocks, their ranges and segments are
     /// all read concurrently.
@@ -115,6 +117,36 @@ where
     match read(false).await {
         Err(SourceError::Storage(StorageError::NotFound { .. })) => read(true).await,
         other => other,
+    }
+}
+
+/// A catalog as read, with its delete requests compiled on first use and
+/// kept as long as the catalog is: regexes cost tens of microseconds each
+/// to build, so 1 500 requests recompiled per select made a trivial query
+/// 40 ms slower.
+struct CatalogView {
+    catalog: Catalog,
+    compiled: std::sync::OnceLock<Vec<CompiledTombstone>>,
+}
+
+impl CatalogView {
+    fn new(catalog: Catalog) -> Self {
+        Self {
+            catalog,
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn compiled_tombstones(&self) -> &[CompiledTombstone] {
+        self.compiled
+            .get_or_init(|| self.catalog.compiled_tombstones())
+    }
+}
+
+impl std::ops::Deref for CatalogView {
+    type Target = Catalog;
+    fn deref(&self) -> &Catalog {
+        &self.catalog
     }
 }
 
@@ -227,17 +259,24 @@ impl BucketSource {
         }
     }
 
-    async fn catalog(&self, tenant: &TenantId, fresh: bool) -> Result<Arc<Catalog>, SourceError> {
+    async fn catalog(
+        &self,
+        tenant: &TenantId,
+        fresh: bool,
+    ) -> Result<Arc<CatalogView>, SourceError> {
         let cached = !self.opts.listing_ttl.is_zero() && !fresh;
         if let Some(c) = self.catalogs.get(tenant).filter(|_| cached) {
             return Ok(c);
         }
-        let c = Arc::new(
+        let c = Arc::new(CatalogView::new(
             catalog::load(&self.bucket, tenant)
                 .await
-                .map_err(|e| SourceError::Corrupt(e.to_string()))?
+                .map_err(|e| match e {
+                    catalog::CommitError::Storage(s) => SourceError::Storage(s),
+                    other => SourceError::Corrupt(other.to_string()),
+                })?
                 .catalog,
-        );
+        ));
         self.catalogs.insert(tenant.clone(), c.clone());
         Ok(c)
     }
@@ -676,7 +715,7 @@ impl BucketSource {
             into.reserve_exact(samples.len());
             merge_newer(into, &raw_points(samples));
         }
-        apply_tombstones(&cat, &mut merged);
+        apply_tombstones(cat.compiled_tombstones(), range, &mut merged);
         let mut series: Vec<Series> = merged
             .into_iter()
             .filter(|(_, s)| !s.is_empty())
@@ -754,14 +793,19 @@ fn coalesce(ranges: &[std::ops::Range<u64>], gap: u64) -> Vec<std::ops::Range<u6
     out
 }
 
-/// Removes the samples delete requests cover.
-fn apply_tombstones(cat: &Catalog, series: &mut HashMap<Labels, Vec<Sample>>) {
-    for t in &cat.tombstones {
-        let Some(matchers) = t.label_matchers() else {
-            continue;
-        };
+/// Removes the samples delete requests cover (those of requests that
+/// overlap `range`: the series hold no samples outside it).
+fn apply_tombstones(
+    tombstones: &[CompiledTombstone],
+    range: TimeRange,
+    series: &mut HashMap<Labels, Vec<Sample>>,
+) {
+    for t in tombstones
+        .iter()
+        .filter(|t| t.overlaps(range.min, range.max))
+    {
         for (labels, samples) in series.iter_mut() {
-            Tombstone::apply(&matchers, t, labels, samples);
+            t.apply(labels, samples);
         }
     }
 }

@@ -346,7 +346,7 @@ impl Engine {
                 .source
                 .select_hinted(tenant, &matchers, range, hints)
                 .await
-                .map_err(|e| QueryError::Storage(e.to_string()))?;
+                .map_err(QueryError::from)?;
             out.resolution_ms = out.resolution_ms.max(found.resolution_ms);
             for s in found.series {
                 if seen.insert(s.labels.clone()) {

@@ -20,14 +20,42 @@ pub enum QueryError {
         "query would return more than {limit} series; narrow the selectors or raise the limit"
     )]
     TooManySeries { limit: usize },
+    /// Stored data could not be read for good (unreadable, refused):
+    /// `internal`, HTTP 500. Storage errors arrive through
+    /// [`From<StorageError>`], which words them for the client.
     #[error("{0}")]
     Storage(String),
     /// A fault of Stratus itself (a bug): `internal`, HTTP 500.
     #[error("{0}")]
     Internal(String),
-    /// A feature that is switched off: `unavailable`, HTTP 503.
+    /// A feature that is switched off, or the bucket failing in a way a
+    /// retry may get past: `unavailable`, HTTP 503.
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl From<stratus_storage::StorageError> for QueryError {
+    /// What failed, in Stratus's terms ([`StorageError::client_message`],
+    /// which logs the detail): 503 when a retry may help, else 500.
+    ///
+    /// [`StorageError::client_message`]: stratus_storage::StorageError::client_message
+    fn from(e: stratus_storage::StorageError) -> Self {
+        let message = e.client_message();
+        if e.is_retryable() {
+            QueryError::Unavailable(message)
+        } else {
+            QueryError::Storage(message)
+        }
+    }
+}
+
+impl From<crate::source::SourceError> for QueryError {
+    fn from(e: crate::source::SourceError) -> Self {
+        match e {
+            crate::source::SourceError::Storage(s) => s.into(),
+            crate::source::SourceError::Corrupt(m) => QueryError::Storage(m),
+        }
+    }
 }
 
 impl QueryError {

@@ -22,11 +22,10 @@
 
 use sha2::{Digest, Sha256};
 use stratus_model::TenantId;
-use stratus_storage::ObjectPath;
+use stratus_storage::{keys, ObjectPath};
 
 use crate::timefmt;
 
-const TENANTS: &str = "tenants";
 const RULES: &str = "rules";
 const RULES_SUFFIX: &str = ".yaml";
 const RULER: &str = "ruler";
@@ -116,20 +115,23 @@ pub fn unescape(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// `tenants/`
-pub fn tenants_root() -> ObjectPath {
-    ObjectPath::from(TENANTS)
+/// `tenants/<tenant>/<parts...>`: under the tenant's folder, as
+/// `stratus_storage::keys` names it (tenant ids are escaped there).
+fn under(tenant: &TenantId, parts: &[&str]) -> ObjectPath {
+    parts
+        .iter()
+        .fold(keys::tenant_root(tenant), |path, part| path.join(*part))
 }
 
 /// `tenants/<tenant>/rules/`
 pub fn rules_prefix(tenant: &TenantId) -> ObjectPath {
-    ObjectPath::from_iter([TENANTS, tenant.as_str(), RULES])
+    under(tenant, &[RULES])
 }
 
 /// `tenants/<tenant>/rules/<namespace>.yaml`
 pub fn namespace(tenant: &TenantId, namespace: &str) -> ObjectPath {
     let file = format!("{}{RULES_SUFFIX}", segment(namespace));
-    ObjectPath::from_iter([TENANTS, tenant.as_str(), RULES, file.as_str()])
+    under(tenant, &[RULES, &file])
 }
 
 /// Where a namespace whose escaped name is longer than
@@ -139,7 +141,7 @@ pub fn legacy_namespace(tenant: &TenantId, namespace: &str) -> Option<ObjectPath
     let escaped = escape(namespace);
     (escaped.len() > MAX_SEGMENT_BYTES).then(|| {
         let file = format!("{escaped}{RULES_SUFFIX}");
-        ObjectPath::from_iter([TENANTS, tenant.as_str(), RULES, file.as_str()])
+        under(tenant, &[RULES, &file])
     })
 }
 
@@ -166,32 +168,25 @@ pub fn namespace_of(path: &ObjectPath) -> Option<NamespaceKey> {
 /// `tenants/<tenant>/ruler/state/<namespace>/`
 pub fn state_namespace_prefix(tenant: &TenantId, namespace: &str) -> ObjectPath {
     let ns = segment(namespace);
-    ObjectPath::from_iter([TENANTS, tenant.as_str(), RULER, STATE, ns.as_str()])
+    under(tenant, &[RULER, STATE, &ns])
 }
 
 /// `tenants/<tenant>/ruler/state/<namespace>/<group>.json`
 pub fn state(tenant: &TenantId, namespace: &str, group: &str) -> ObjectPath {
     let ns = segment(namespace);
     let file = format!("{}{STATE_SUFFIX}", segment(group));
-    ObjectPath::from_iter([
-        TENANTS,
-        tenant.as_str(),
-        RULER,
-        STATE,
-        ns.as_str(),
-        file.as_str(),
-    ])
+    under(tenant, &[RULER, STATE, &ns, &file])
 }
 
 /// `tenants/<tenant>/ruler/history/`
 pub fn history_prefix(tenant: &TenantId) -> ObjectPath {
-    ObjectPath::from_iter([TENANTS, tenant.as_str(), RULER, HISTORY])
+    under(tenant, &[RULER, HISTORY])
 }
 
 /// `tenants/<tenant>/ruler/history/<YYYY-MM-DD>/`
 pub fn history_day_prefix(tenant: &TenantId, day_ms: i64) -> ObjectPath {
     let day = timefmt::date(day_ms);
-    ObjectPath::from_iter([TENANTS, tenant.as_str(), RULER, HISTORY, day.as_str()])
+    under(tenant, &[RULER, HISTORY, &day])
 }
 
 /// The history object of one group evaluation at scheduled time `t_ms`:
@@ -205,14 +200,7 @@ pub fn history(tenant: &TenantId, namespace: &str, group: &str, t_ms: i64) -> Ob
         t_ms.max(0),
         fnv1a(&[namespace, group])
     );
-    ObjectPath::from_iter([
-        TENANTS,
-        tenant.as_str(),
-        RULER,
-        HISTORY,
-        day.as_str(),
-        file.as_str(),
-    ])
+    under(tenant, &[RULER, HISTORY, &day, &file])
 }
 
 /// The evaluation time a history key carries.

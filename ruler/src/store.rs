@@ -107,8 +107,7 @@ impl RuleStore {
 
     /// Every tenant folder in the bucket, whether or not it has rules.
     pub async fn all_tenants(&self) -> Result<Vec<TenantId>> {
-        let dirs = self.bucket.list_dirs(&keys::tenants_root()).await?;
-        Ok(dirs.iter().filter_map(|d| TenantId::new(d).ok()).collect())
+        Ok(self.bucket.tenants().await?)
     }
 
     /// Tenants with at least one stored namespace.

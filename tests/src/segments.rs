@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use stratus_codec::{decode_segment, SegmentBuilder};
 use stratus_model::{Labels, Sample, TenantId};
-use stratus_storage::keys::{segments_prefix, tenants_root};
+use stratus_storage::keys::segments_prefix;
 use stratus_storage::{Bucket, SegmentKey};
 
 /// Writes the segment built in `b` under `id` (its ULID time is the
@@ -25,8 +25,7 @@ pub async fn put(bucket: &Bucket, tenant: &TenantId, id: ulid::Ulid, b: SegmentB
 /// order segments were written.
 pub async fn all_samples(bucket: &Bucket) -> anyhow::Result<HashMap<Labels, Vec<Sample>>> {
     let mut out: HashMap<Labels, Vec<Sample>> = HashMap::new();
-    for tenant in bucket.list_dirs(&tenants_root()).await? {
-        let tenant = stratus_model::TenantId::new(&tenant)?;
+    for tenant in bucket.tenants().await? {
         for obj in bucket.list(&segments_prefix(&tenant)).await? {
             let (bytes, _) = bucket.get(&obj.key).await?;
             let seg = decode_segment(&bytes).with_context(|| format!("decoding {}", obj.key))?;

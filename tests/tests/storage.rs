@@ -12,9 +12,13 @@ use stratus_storage::{
 use stratus_tests::s3::S3Emulator;
 use ulid::Ulid;
 
-async fn suite(bucket: Bucket) {
+/// Folder names a local folder can hold (ext4, xfs, tmpfs: 255 bytes).
+const LOCAL_NAME_MAX: usize = 255;
+
+async fn suite(bucket: Bucket, name_max: Option<usize>) {
     round_trip_and_ranges(&bucket).await;
     listing(&bucket).await;
+    tenant_folders(&bucket, name_max).await;
     create_only(&bucket).await;
     if_match(&bucket).await;
     create_only_race(&bucket).await;
@@ -74,6 +78,63 @@ async fn listing(b: &Bucket) {
     let tenants = b.list_dirs(&tenants_root()).await.expect("dirs");
     assert!(tenants.contains(&"lister".to_string()), "{tenants:?}");
     assert!(tenants.contains(&"t1".to_string()), "{tenants:?}");
+}
+
+/// Every character Mimir allows in a tenant id.
+const MIMIR_ALPHABET: &str =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!-_.*'()";
+
+/// Tenant ids over Mimir's whole alphabet, up to 150 bytes, are written
+/// and found again: by tenant discovery, and in the keys listed under
+/// them. Ids whose folder name a local folder cannot hold (more than 52
+/// `*` in a 150-byte id) are left out there.
+async fn tenant_folders(b: &Bucket, name_max: Option<usize>) {
+    let mut ids: Vec<String> = MIMIR_ALPHABET
+        .chars()
+        .filter(|c| *c != '.')
+        .map(String::from)
+        .collect();
+    for len in [2, 3, 10, 69, 70, 71, 149, 150] {
+        ids.push(MIMIR_ALPHABET.chars().cycle().skip(len).take(len).collect());
+    }
+    ids.extend(["*".into(), "**".into(), "*".repeat(52), "*".repeat(150)]);
+    ids.extend(["...".into(), ".*".into(), "__x".into(), "a*b".into()]);
+    let mut written = Vec::new();
+    for id in &ids {
+        let tenant = TenantId::new(id).unwrap_or_else(|e| panic!("{id:?}: {e}"));
+        let dir = stratus_storage::keys::tenant_dir(&tenant);
+        if name_max.is_some_and(|max| dir.len() > max) {
+            continue;
+        }
+        let key = SegmentKey::new(tenant.clone(), Ulid::from_parts(1_700_000_000_000, 9));
+        b.put(&key.path(), Bytes::from_static(b"seg"))
+            .await
+            .unwrap_or_else(|e| panic!("{id:?}: {e}"));
+        let listed = b.list(&segments_prefix(&tenant)).await.expect("list");
+        let parsed: Vec<SegmentKey> = listed
+            .iter()
+            .filter_map(|o| SegmentKey::parse(&o.key))
+            .collect();
+        assert_eq!(parsed, vec![key], "{id:?}");
+        written.push(tenant);
+    }
+    assert!(
+        written.len() > ids.len() - 3,
+        "{} of {}",
+        written.len(),
+        ids.len()
+    );
+    let found = b.tenants().await.expect("tenants");
+    for t in &written {
+        assert!(found.contains(t), "{t} not found among {found:?}");
+    }
+    // A folder written before the escaping was written down, through
+    // `object_store`'s own encoding of `*`, is the same folder.
+    let legacy = ObjectPath::from_iter(["tenants", "legacy*star", "catalog.stc"]);
+    b.put(&legacy, Bytes::from_static(b"x")).await.expect("put");
+    let legacy_tenant = TenantId::new("legacy*star").expect("tenant");
+    assert!(b.tenants().await.expect("tenants").contains(&legacy_tenant));
+    assert_eq!(stratus_storage::keys::catalog(&legacy_tenant), legacy);
 }
 
 async fn create_only(b: &Bucket) {
@@ -173,7 +234,7 @@ async fn deletes(b: &Bucket) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_backend() {
-    suite(Bucket::in_memory()).await;
+    suite(Bucket::in_memory(), None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -184,14 +245,22 @@ async fn local_folder_backend() {
         data_dir: dir.path().join("bucket"),
         ..StorageConfig::default()
     };
-    suite(Bucket::from_config(&config).expect("local bucket")).await;
+    suite(
+        Bucket::from_config(&config).expect("local bucket"),
+        Some(LOCAL_NAME_MAX),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_backend_on_emulator() {
     let emu = S3Emulator::start().expect("S3 emulator");
     emu.create_bucket("suite").await.expect("bucket");
-    suite(Bucket::from_config(&emu.storage_config("suite")).expect("s3 bucket")).await;
+    suite(
+        Bucket::from_config(&emu.storage_config("suite")).expect("s3 bucket"),
+        None,
+    )
+    .await;
 }
 
 /// Two processes sharing a data folder serialise their if-match writes

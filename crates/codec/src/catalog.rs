@@ -119,21 +119,54 @@ impl Tombstone {
             })
             .collect()
     }
+}
+
+/// A delete request with its matchers compiled. Regexes are costly to
+/// build, so readers compile the requests once per catalog they read
+/// ([`Catalog::compiled_tombstones`]), not per series, segment or block.
+#[derive(Debug, Clone)]
+pub struct CompiledTombstone {
+    pub min_time: i64,
+    pub max_time: i64,
+    pub matchers: Vec<stratus_model::LabelMatcher>,
+}
+
+impl CompiledTombstone {
+    /// Whether the request covers part of `[min, max]`.
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
+        self.min_time <= max && self.max_time >= min
+    }
+
+    /// Whether the request is about this series.
+    pub fn covers(&self, labels: &stratus_model::Labels) -> bool {
+        stratus_model::matches_all(&self.matchers, labels)
+    }
 
     /// Removes the samples this request covers from a series.
-    pub fn apply(
-        matchers: &[stratus_model::LabelMatcher],
-        t: &Tombstone,
-        labels: &stratus_model::Labels,
-        samples: &mut Vec<stratus_model::Sample>,
-    ) {
-        if stratus_model::matches_all(matchers, labels) {
-            samples.retain(|s| s.t < t.min_time || s.t > t.max_time);
+    pub fn apply(&self, labels: &stratus_model::Labels, samples: &mut Vec<stratus_model::Sample>) {
+        if self.covers(labels) {
+            samples.retain(|s| s.t < self.min_time || s.t > self.max_time);
         }
     }
 }
 
 impl Catalog {
+    /// The delete requests, compiled; requests whose matchers do not
+    /// compile are left out (they were accepted by a parser that compiled
+    /// them, so this only drops what no reader can apply).
+    pub fn compiled_tombstones(&self) -> Vec<CompiledTombstone> {
+        self.tombstones
+            .iter()
+            .filter_map(|t| {
+                Some(CompiledTombstone {
+                    min_time: t.min_time,
+                    max_time: t.max_time,
+                    matchers: t.label_matchers()?,
+                })
+            })
+            .collect()
+    }
+
     pub fn encode(&self) -> Result<Vec<u8>> {
         let body =
             serde_json::to_vec(self).map_err(|e| CodecError::Catalog(format!("encoding: {e}")))?;
@@ -275,21 +308,21 @@ mod tests {
     #[test]
     fn tombstones_match_and_cut_their_range() {
         let c = sample();
-        let t = &c.tombstones[0];
-        let m = t.label_matchers().expect("matchers");
+        let compiled = c.compiled_tombstones();
+        let t = &compiled[0];
         let hit = stratus_model::Labels::from_pairs([("job", "xy")]).expect("labels");
         let miss = stratus_model::Labels::from_pairs([("job", "y")]).expect("labels");
         let all: Vec<stratus_model::Sample> = (0..20)
             .map(|t| stratus_model::Sample::new(t, 1.0))
             .collect();
         let mut a = all.clone();
-        Tombstone::apply(&m, t, &hit, &mut a);
+        t.apply(&hit, &mut a);
         assert_eq!(
             a.iter().map(|s| s.t).collect::<Vec<_>>(),
             (11..20).collect::<Vec<_>>()
         );
         let mut b = all.clone();
-        Tombstone::apply(&m, t, &miss, &mut b);
+        t.apply(&miss, &mut b);
         assert_eq!(b, all);
     }
 

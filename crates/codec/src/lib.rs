@@ -10,7 +10,9 @@ mod interner;
 mod segment;
 pub mod varint;
 
-pub use catalog::{BlockEntry, Catalog, PendingDelete, Tombstone, TombstoneMatcher};
+pub use catalog::{
+    BlockEntry, Catalog, CompiledTombstone, PendingDelete, Tombstone, TombstoneMatcher,
+};
 pub use chunk::{decode_chunk, encode_chunk, ChunkEncoder, ChunkIter};
 pub use error::{CodecError, Result};
 pub use interner::Interner;

@@ -7,11 +7,14 @@ pub const ANONYMOUS_TENANT: &str = "anonymous";
 
 const MAX_TENANT_LEN: usize = 150;
 
+/// The one id Mimir reserves for itself.
+const MIMIR_RESERVED: &str = "__mimir_cluster";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TenantError {
     #[error("tenant id is empty")]
     Empty,
-    #[error("tenant id is {0} characters long, at most {MAX_TENANT_LEN} are allowed")]
+    #[error("tenant id is {0} bytes long, at most {MAX_TENANT_LEN} are allowed")]
     TooLong(usize),
     #[error("tenant id {0:?} is not allowed")]
     Reserved(String),
@@ -19,8 +22,10 @@ pub enum TenantError {
     InvalidChar { id: String, ch: char },
 }
 
-/// A validated tenant id. Follows the Cortex/Mimir rules: 1 to 150
-/// characters from `[a-zA-Z0-9!-_.*'()]`, and neither `.` nor `..`.
+/// A validated tenant id. Follows Mimir's rules: 1 to 150 bytes from
+/// `[a-zA-Z0-9!-_.*'()]`, neither `.` nor `..`, and not `__mimir_cluster`
+/// (which Mimir uses itself). How an id becomes part of an object key:
+/// `stratus_storage::keys::tenant_dir`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
 
@@ -32,7 +37,7 @@ impl TenantId {
         if id.len() > MAX_TENANT_LEN {
             return Err(TenantError::TooLong(id.len()));
         }
-        if id == "." || id == ".." || id.starts_with("__") {
+        if id == "." || id == ".." || id == MIMIR_RESERVED {
             return Err(TenantError::Reserved(id.to_string()));
         }
         if let Some(ch) = id.chars().find(|c| !is_allowed(*c)) {
@@ -76,7 +81,18 @@ mod tests {
 
     #[test]
     fn accepts_mimir_style_ids() {
-        for ok in ["anonymous", "team-a", "org_1.prod", "a(b)*'!"] {
+        let longest = "x".repeat(150);
+        for ok in [
+            "anonymous",
+            "team-a",
+            "org_1.prod",
+            "a(b)*'!",
+            "*",
+            "...",
+            ".a",
+            "__tenant",
+            longest.as_str(),
+        ] {
             assert_eq!(TenantId::new(ok).map(|t| t.to_string()), Ok(ok.to_string()));
         }
     }
@@ -86,8 +102,12 @@ mod tests {
         assert_eq!(TenantId::new(""), Err(TenantError::Empty));
         assert!(matches!(TenantId::new(".."), Err(TenantError::Reserved(_))));
         assert!(matches!(
-            TenantId::new("__mimir"),
+            TenantId::new("__mimir_cluster"),
             Err(TenantError::Reserved(_))
+        ));
+        assert!(matches!(
+            TenantId::new("a|b"),
+            Err(TenantError::InvalidChar { ch: '|', .. })
         ));
         assert!(matches!(
             TenantId::new("a/b"),

@@ -13,9 +13,10 @@ use object_store::path::Path;
 use object_store::{
     ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
-use tracing::warn;
+use stratus_model::TenantId;
+use tracing::{debug, warn};
 
-use crate::{LocalStore, Result, RetryPolicy, StorageBackend, StorageConfig, StorageError};
+use crate::{keys, LocalStore, Result, RetryPolicy, StorageBackend, StorageConfig, StorageError};
 
 /// What a conditional write compares against: the ETag (and version, where
 /// the store has versions) seen when the object was read or written.
@@ -54,6 +55,9 @@ impl From<object_store::ObjectMeta> for ObjectInfo {
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     retry: RetryPolicy,
+    /// The local folder behind `store`, when it is one: the only backend
+    /// that can leave staging files of killed uploads behind.
+    local: Option<Arc<LocalStore>>,
 }
 
 impl std::fmt::Debug for Bucket {
@@ -64,7 +68,20 @@ impl std::fmt::Debug for Bucket {
 
 impl Bucket {
     pub fn new(store: Arc<dyn ObjectStore>, retry: RetryPolicy) -> Self {
-        Self { store, retry }
+        Self {
+            store,
+            retry,
+            local: None,
+        }
+    }
+
+    /// A local folder as a bucket (see [`LocalStore`]).
+    pub fn local(store: Arc<LocalStore>, retry: RetryPolicy) -> Self {
+        Self {
+            store: store.clone(),
+            retry,
+            local: Some(store),
+        }
     }
 
     /// An empty in-memory bucket, for tests.
@@ -77,12 +94,15 @@ impl Bucket {
         config.validate()?;
         let store: Arc<dyn ObjectStore> = match config.backend {
             StorageBackend::Memory => Arc::new(InMemory::new()),
-            StorageBackend::Local => Arc::new(LocalStore::new(&config.data_dir).map_err(|e| {
-                StorageError::Config(format!(
-                    "cannot use {} as the data folder: {e}",
-                    config.data_dir.display()
-                ))
-            })?),
+            StorageBackend::Local => {
+                let local = LocalStore::new(&config.data_dir).map_err(|e| {
+                    StorageError::Config(format!(
+                        "cannot use {} as the data folder: {e}",
+                        config.data_dir.display()
+                    ))
+                })?;
+                return Ok(Self::local(Arc::new(local), config.retry.clone()));
+            }
             StorageBackend::S3 => {
                 let s3 = &config.s3;
                 let mut b = AmazonS3Builder::from_env()
@@ -299,6 +319,56 @@ impl Bucket {
             .collect();
         dirs.sort_unstable();
         Ok(dirs)
+    }
+
+    /// Every tenant with a folder under `tenants/`, sorted by folder name.
+    /// The one way tenants are discovered (compactor, ruler, notifier,
+    /// admin commands): folder names are unescaped by
+    /// [`keys::tenant_from_dir`], the reverse of how keys are built.
+    pub async fn tenants(&self) -> Result<Vec<TenantId>> {
+        let dirs = self.list_dirs(&keys::tenants_root()).await?;
+        Ok(dirs
+            .iter()
+            .filter_map(|d| {
+                let t = keys::tenant_from_dir(d);
+                if t.is_none() {
+                    debug!(folder = %d, "ignoring a tenants/ folder that is not an escaped tenant id");
+                }
+                t
+            })
+            .collect())
+    }
+
+    /// Removes the staging files that killed uploads left under `prefix`
+    /// of a local-folder bucket, and returns how many. `object_store`'s
+    /// local store writes each object to `<key>#<n>` and renames it into
+    /// place; a process killed in between leaves the staging file, which
+    /// no listing shows and nothing else removes. Only files last
+    /// modified more than `older_than` ago are removed, so no upload in
+    /// flight (in this process or another sharing the folder) loses its
+    /// file. Other backends have no such files: 0.
+    pub async fn remove_staging_leftovers(
+        &self,
+        prefix: &Path,
+        older_than: Duration,
+    ) -> Result<usize> {
+        let Some(local) = self.local.clone() else {
+            return Ok(0);
+        };
+        let at = prefix.clone();
+        tokio::task::spawn_blocking(move || local.remove_staging_leftovers(&at, older_than))
+            .await
+            .map_err(|e| StorageError::from_store("delete", prefix.as_ref(), e.into()))?
+            .map_err(|e| {
+                StorageError::from_store(
+                    "delete",
+                    prefix.as_ref(),
+                    object_store::Error::Generic {
+                        store: "LocalStore",
+                        source: Box::new(e),
+                    },
+                )
+            })
     }
 }
 

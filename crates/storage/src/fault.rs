@@ -36,6 +36,27 @@ pub struct FaultConfig {
     pub latency: Duration,
     /// Only writes (put, delete, copy) are affected when true.
     pub writes_only: bool,
+    /// What an injected failure looks like.
+    pub fail_with: InjectedFailure,
+    /// Calls about a key starting with this panic, for tests of what
+    /// survives a panic (a bug) in code that uses the store.
+    pub panic_on_prefix: Option<String>,
+}
+
+/// The error an injected failure returns, shaped like what the real
+/// backends return.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InjectedFailure {
+    /// A retryable backend error (a dropped connection, a 5xx).
+    #[default]
+    Unreachable,
+    /// A local folder whose disk is full, as `LocalFileSystem` reports it
+    /// (`Generic LocalFileSystem error: Unable to copy data to file: ...`
+    /// around an `ENOSPC` `io::Error`).
+    Full,
+    /// An S3-style 403.
+    Denied,
 }
 
 /// Wraps a store and injects the faults of a [`FaultConfig`] that can be
@@ -103,9 +124,20 @@ impl FaultyStore {
             tokio::time::sleep(delay).await;
         }
         if fail {
-            return Err(injected(op));
+            return Err(injected(op, self.config().fail_with));
         }
         Ok(())
+    }
+
+    /// Panics if `key` is under the configured panic prefix.
+    fn maybe_panic(&self, op: &'static str, key: Option<&Path>) {
+        let cfg = self.config();
+        let (Some(prefix), Some(key)) = (cfg.panic_on_prefix, key) else {
+            return;
+        };
+        if key.as_ref().starts_with(prefix.as_str()) {
+            panic!("FaultyStore: injected panic in {op} of {key}");
+        }
     }
 
     /// The streaming form of [`Self::before`]: the stream is made only if
@@ -119,18 +151,45 @@ impl FaultyStore {
         let (delay, fail) = self.draw(write);
         let wait = stream::once(tokio::time::sleep(delay)).filter_map(|_| async { None });
         if fail {
+            let kind = self.config().fail_with;
             return wait
-                .chain(stream::once(async move { Err(injected(op)) }))
+                .chain(stream::once(async move { Err(injected(op, kind)) }))
                 .boxed();
         }
         wait.chain(make()).boxed()
     }
 }
 
-fn injected(op: &'static str) -> object_store::Error {
-    object_store::Error::Generic {
-        store: "FaultyStore",
-        source: format!("injected failure of {op}").into(),
+fn injected(op: &'static str, kind: InjectedFailure) -> object_store::Error {
+    match kind {
+        InjectedFailure::Unreachable => object_store::Error::Generic {
+            store: "FaultyStore",
+            source: format!("injected failure of {op}").into(),
+        },
+        InjectedFailure::Full => object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(CopyError(std::io::Error::from_raw_os_error(28))),
+        },
+        InjectedFailure::Denied => object_store::Error::PermissionDenied {
+            path: format!("injected denial of {op}"),
+            source: "Server returned non-2xx status code: 403 Forbidden".into(),
+        },
+    }
+}
+
+/// The shape of `LocalFileSystem`'s write error (its own type is private).
+#[derive(Debug)]
+struct CopyError(std::io::Error);
+
+impl fmt::Display for CopyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Unable to copy data to file: {}", self.0)
+    }
+}
+
+impl std::error::Error for CopyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }
 
@@ -157,6 +216,7 @@ impl ObjectStore for FaultyStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
+        self.maybe_panic("put", Some(location));
         self.before("put", true).await?;
         self.inner.put_opts(location, payload, opts).await
     }
@@ -166,6 +226,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.maybe_panic("put_multipart", Some(location));
         self.before("put_multipart", true).await?;
         self.inner.put_multipart_opts(location, opts).await
     }
@@ -175,6 +236,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        self.maybe_panic("get", Some(location));
         self.before("get", false).await?;
         self.inner.get_opts(location, options).await
     }
@@ -184,6 +246,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
+        self.maybe_panic("get_ranges", Some(location));
         self.before("get_ranges", false).await?;
         self.inner.get_ranges(location, ranges).await
     }
@@ -197,6 +260,7 @@ impl ObjectStore for FaultyStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.maybe_panic("list", prefix);
         let inner = self.inner.clone();
         let prefix = prefix.cloned();
         self.gated_stream("list", false, move || inner.list(prefix.as_ref()))
@@ -207,6 +271,7 @@ impl ObjectStore for FaultyStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.maybe_panic("list", prefix);
         let inner = self.inner.clone();
         let (prefix, offset) = (prefix.cloned(), offset.clone());
         self.gated_stream("list", false, move || {
@@ -215,6 +280,7 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.maybe_panic("list", prefix);
         self.before("list", false).await?;
         self.inner.list_with_delimiter(prefix).await
     }
@@ -225,6 +291,7 @@ impl ObjectStore for FaultyStore {
         to: &Path,
         options: CopyOptions,
     ) -> object_store::Result<()> {
+        self.maybe_panic("copy", Some(to));
         self.before("copy", true).await?;
         self.inner.copy_opts(from, to, options).await
     }
@@ -235,6 +302,7 @@ impl ObjectStore for FaultyStore {
         to: &Path,
         options: RenameOptions,
     ) -> object_store::Result<()> {
+        self.maybe_panic("rename", Some(to));
         self.before("rename", true).await?;
         self.inner.rename_opts(from, to, options).await
     }

@@ -6,7 +6,12 @@
 //! tenants/<tenant>/catalog.stc              the tenant's catalog
 //! ```
 //!
-//! Later formats (blocks, catalog, rules) add their keys to this module.
+//! `<tenant>` is the tenant id escaped by [`tenant_dir`]: `*` becomes
+//! `%2A` (the other characters of a tenant id stay as they are). That is
+//! the form `object_store` gave those folders before the escaping was
+//! written down, so folders written then are found by [`tenant_from_dir`]
+//! too. Other components (ruler, notifier) put their keys under
+//! [`tenant_root`]. Layout: `docs/format/keys.md`.
 
 use std::fmt;
 
@@ -20,15 +25,34 @@ const SEGMENT_SUFFIX: &str = ".seg";
 const BLOCKS: &str = "blocks";
 const BLOCK_SUFFIX: &str = ".parquet";
 const CATALOG: &str = "catalog.stc";
+/// `*` in a key segment. Object stores differ on it (Google Cloud Storage
+/// advises against it, Windows forbids it in file names), so
+/// `object_store` percent-encodes it, and so do we.
+const ESCAPED_STAR: &str = "%2A";
+
+/// The folder name of a tenant under `tenants/`: the id with `*` written
+/// as `%2A`. Every other character a tenant id may hold (letters, digits,
+/// `! - _ . ' ( )`) is kept, and `%` never occurs in an id, so the escaping
+/// is reversible.
+pub fn tenant_dir(tenant: &TenantId) -> String {
+    tenant.as_str().replace('*', ESCAPED_STAR)
+}
+
+/// The tenant whose folder under `tenants/` is named `dir`: the reverse
+/// of [`tenant_dir`]. `None` for names [`tenant_dir`] never produces.
+pub fn tenant_from_dir(dir: &str) -> Option<TenantId> {
+    let tenant = TenantId::new(&dir.replace(ESCAPED_STAR, "*")).ok()?;
+    (tenant_dir(&tenant) == dir).then_some(tenant)
+}
 
 /// `tenants/<tenant>/catalog.stc`
 pub fn catalog(tenant: &TenantId) -> Path {
-    Path::from_iter([TENANTS, tenant.as_str(), CATALOG])
+    tenant_root(tenant).join(CATALOG)
 }
 
 /// `tenants/<tenant>/blocks/`
 pub fn blocks_prefix(tenant: &TenantId) -> Path {
-    Path::from_iter([TENANTS, tenant.as_str(), BLOCKS])
+    tenant_root(tenant).join(BLOCKS)
 }
 
 /// The key of a block.
@@ -52,8 +76,7 @@ impl BlockKey {
     }
 
     pub fn path(&self) -> Path {
-        let file = format!("{}{BLOCK_SUFFIX}", self.id);
-        Path::from_iter([TENANTS, self.tenant.as_str(), BLOCKS, file.as_str()])
+        blocks_prefix(&self.tenant).join(format!("{}{BLOCK_SUFFIX}", self.id))
     }
 
     /// Parses `tenants/<tenant>/blocks/<ULID>.parquet`.
@@ -67,7 +90,7 @@ impl BlockKey {
         }
         let id = file.as_ref().strip_suffix(BLOCK_SUFFIX)?;
         Some(Self {
-            tenant: TenantId::new(tenant.as_ref()).ok()?,
+            tenant: tenant_from_dir(tenant.as_ref())?,
             id: Ulid::from_string(id).ok()?,
         })
     }
@@ -78,14 +101,19 @@ pub fn tenants_root() -> Path {
     Path::from(TENANTS)
 }
 
-/// `tenants/<tenant>/`
+/// `tenants/<tenant>/`: every object of a tenant is under it.
 pub fn tenant_root(tenant: &TenantId) -> Path {
-    Path::from_iter([TENANTS, tenant.as_str()])
+    let dir = tenant_dir(tenant);
+    // `tenant_dir` yields only characters a key segment holds as they are
+    // (no `/`, no control characters, never `.` or `..`), so this parses;
+    // the fallback builds the same key through `object_store`'s escaping.
+    Path::parse(format!("{TENANTS}/{dir}"))
+        .unwrap_or_else(|_| Path::from_iter([TENANTS, tenant.as_str()]))
 }
 
 /// `tenants/<tenant>/segments/`
 pub fn segments_prefix(tenant: &TenantId) -> Path {
-    Path::from_iter([TENANTS, tenant.as_str(), SEGMENTS])
+    tenant_root(tenant).join(SEGMENTS)
 }
 
 /// The tenant a `tenants/<tenant>/...` key belongs to.
@@ -94,7 +122,7 @@ pub fn tenant_of(path: &Path) -> Option<TenantId> {
     if parts.next()?.as_ref() != TENANTS {
         return None;
     }
-    TenantId::new(parts.next()?.as_ref()).ok()
+    tenant_from_dir(parts.next()?.as_ref())
 }
 
 /// The key of one L0 segment. ULIDs sort by creation time, so a listing in
@@ -120,8 +148,7 @@ impl SegmentKey {
     }
 
     pub fn path(&self) -> Path {
-        let file = format!("{}{SEGMENT_SUFFIX}", self.id);
-        Path::from_iter([TENANTS, self.tenant.as_str(), SEGMENTS, file.as_str()])
+        segments_prefix(&self.tenant).join(format!("{}{SEGMENT_SUFFIX}", self.id))
     }
 
     /// Parses `tenants/<tenant>/segments/<ULID>.seg`; anything else is `None`.
@@ -135,7 +162,7 @@ impl SegmentKey {
         }
         let id = file.as_ref().strip_suffix(SEGMENT_SUFFIX)?;
         Some(Self {
-            tenant: TenantId::new(tenant.as_ref()).ok()?,
+            tenant: tenant_from_dir(tenant.as_ref())?,
             id: Ulid::from_string(id).ok()?,
         })
     }
@@ -187,6 +214,61 @@ mod tests {
             None
         );
         assert_eq!(catalog(&t).as_ref(), "tenants/t1/catalog.stc");
+    }
+
+    /// Every character Mimir allows in a tenant id.
+    pub(crate) const MIMIR_ALPHABET: &str =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!-_.*'()";
+
+    /// Tenant ids over the whole alphabet: each character alone (but `.`),
+    /// in pairs with `*` and `.`, and the alphabet cycled to every length
+    /// up to 150 bytes.
+    pub(crate) fn mimir_ids() -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for c in MIMIR_ALPHABET.chars() {
+            ids.push(c.to_string());
+            ids.push(format!("{c}*"));
+            ids.push(format!("*{c}."));
+        }
+        for len in 2..=150 {
+            ids.push(MIMIR_ALPHABET.chars().cycle().skip(len).take(len).collect());
+        }
+        ids.retain(|id| id != "." && id != "..");
+        ids
+    }
+
+    #[test]
+    fn every_mimir_tenant_id_round_trips_through_its_folder_name() {
+        let ids = mimir_ids();
+        for id in ids.iter().chain(&["*".repeat(150), "%2A".to_string()]) {
+            let Ok(t) = TenantId::new(id) else {
+                assert_eq!(id, "%2A", "{id:?} is a valid Mimir tenant id");
+                continue;
+            };
+            let dir = tenant_dir(&t);
+            assert!(!dir.contains('*') && dir != "." && dir != "..", "{dir}");
+            assert_eq!(
+                tenant_from_dir(&dir).as_ref(),
+                Some(&t),
+                "{id:?} -> {dir:?}"
+            );
+            // Keys are built with the folder name as it is.
+            assert_eq!(tenant_root(&t).as_ref(), format!("tenants/{dir}"));
+            let key = SegmentKey::new(t.clone(), Ulid::from_parts(7, 7));
+            assert_eq!(SegmentKey::parse(&key.path()), Some(key.clone()));
+            assert_eq!(tenant_of(&key.path()), Some(t.clone()));
+            // The form `object_store` gave these folders before: the same.
+            assert_eq!(
+                Path::from_iter([TENANTS, id.as_str()]),
+                tenant_root(&t),
+                "{id:?}"
+            );
+        }
+        assert_eq!(tenant_dir(&TenantId::new("a*b").expect("tenant")), "a%2Ab");
+        // Names no tenant has: not tenants.
+        for dir in ["a%2ab", "a*b", "a%2Fb", "%2E", "", "a b"] {
+            assert_eq!(tenant_from_dir(dir), None, "{dir:?}");
+        }
     }
 
     #[test]

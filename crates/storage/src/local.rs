@@ -7,12 +7,18 @@
 //! `PutMode::Update` (if-match) is done here under an exclusive `flock` on
 //! `<root>/.stratus-cas.lock`, so two processes sharing the folder can never
 //! both win: read the current ETag, compare, then atomically replace.
+//!
+//! `LocalFileSystem` stages every write in `<file>#<n>` and renames it into
+//! place; a process killed in between leaves the staging file behind,
+//! hidden from listings. [`LocalStore::remove_staging_leftovers`] removes
+//! old ones.
 
 use std::fmt;
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -45,6 +51,55 @@ impl LocalStore {
             inner: Arc::new(inner),
             lock_path: root.join(LOCK_FILE),
         })
+    }
+
+    /// Removes staging files (`<name>#<digits>`) under the folder of
+    /// `prefix` last modified more than `older_than` ago; returns how many.
+    /// Blocking: call it off the async workers.
+    pub fn remove_staging_leftovers(
+        &self,
+        prefix: &Path,
+        older_than: Duration,
+    ) -> std::io::Result<usize> {
+        let dir = self
+            .inner
+            .path_to_filesystem(prefix)
+            .map_err(std::io::Error::other)?;
+        let cutoff = SystemTime::now()
+            .checked_sub(older_than)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut removed = 0;
+        let mut todo = vec![dir];
+        while let Some(dir) = todo.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                // Not following links: the walk stays inside the folder.
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    todo.push(entry.path());
+                    continue;
+                }
+                if !kind.is_file() || !is_staging_name(&entry.file_name().to_string_lossy()) {
+                    continue;
+                }
+                let modified = entry.metadata()?.modified()?;
+                if modified > cutoff {
+                    continue;
+                }
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    // Renamed into place or removed by someone else meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(removed)
     }
 
     async fn put_if_match(
@@ -94,6 +149,14 @@ impl LocalStore {
         drop(lock);
         result
     }
+}
+
+/// `LocalFileSystem`'s staging names: `<name>#<digits>` (it hides exactly
+/// these from listings and refuses them as keys).
+fn is_staging_name(name: &str) -> bool {
+    name.rsplit_once('#').is_some_and(|(base, n)| {
+        !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 impl fmt::Display for LocalStore {
@@ -179,5 +242,20 @@ impl ObjectStore for LocalStore {
         options: RenameOptions,
     ) -> object_store::Result<()> {
         self.inner.rename_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_names_are_recognised() {
+        for yes in ["01HZZZZZZZZZZZZZZZZZZZZZZZ.seg#1", "catalog.stc#12"] {
+            assert!(is_staging_name(yes), "{yes}");
+        }
+        for no in ["a.seg", "a#", "#1", "a#1b", "a#b"] {
+            assert!(!is_staging_name(no), "{no}");
+        }
     }
 }

@@ -304,6 +304,40 @@ async fn storage_outage_is_a_retryable_503_and_counted() {
     assert_eq!(stored_samples(&f.bucket, "anonymous").await, 0);
 }
 
+/// A 503 says what failed in Stratus's terms, not the backend's: a full
+/// local disk used to show as "Generic LocalFileSystem error: Unable to
+/// copy data to file: ...".
+#[tokio::test]
+async fn a_full_bucket_is_named_without_backend_internals() {
+    let f = fixture(HttpLimits::default());
+    f.store.set_config(FaultConfig {
+        fail_ratio: 1.0,
+        writes_only: true,
+        fail_with: stratus_storage::InjectedFailure::Full,
+        ..FaultConfig::default()
+    });
+    let body = v1_body(&[(&[("__name__", "up")], &[(NOW, 1.0)])]);
+    let (status, _, text) = send(&f, write(body, None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        text.contains("a write to the bucket failed: the bucket is full"),
+        "{text}"
+    );
+    for internal in [
+        "Generic",
+        "LocalFileSystem",
+        "Unable to copy",
+        "os error",
+        "tenants/",
+    ] {
+        assert!(!text.contains(internal), "{text:?} shows {internal:?}");
+    }
+    let (status, _, text) = send(&f, push(r#"{"metrics":[{"name":"m","value":1}]}"#)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text.contains("the bucket is full"), "{text}");
+    assert!(!text.contains("LocalFileSystem"), "{text}");
+}
+
 fn push(json: &str) -> Request<Body> {
     Request::post("/api/v1/push")
         .header("content-type", "application/json")

@@ -76,6 +76,7 @@ fn app_cached(
         multitenancy: false,
         max_body_bytes: 1 << 20,
         admin: None,
+        max_pending_deletes: 0,
         results_cache,
     })
 }
@@ -470,6 +471,7 @@ async fn stats_count_the_requests_of_the_splits_that_ran() {
         multitenancy: false,
         max_body_bytes: 1 << 20,
         admin: None,
+        max_pending_deletes: 0,
         results_cache: Some(cache),
     });
     // Points 0..540 s in five splits of two minutes, all older than now
@@ -483,4 +485,167 @@ async fn stats_count_the_requests_of_the_splits_that_ran() {
             "{body}"
         );
     }
+}
+
+/// A querier over `bucket` with the admin API on and `max_pending_deletes`.
+fn admin_app(bucket: stratus_storage::Bucket, max_pending_deletes: usize) -> Router {
+    let source: Arc<dyn SeriesSource> = Arc::new(crate::BucketSource::new(
+        bucket.clone(),
+        crate::BucketSourceOptions {
+            listing_ttl: Duration::ZERO,
+            ..crate::BucketSourceOptions::default()
+        },
+    ));
+    router(QueryState {
+        engine: Engine::new(source.clone(), EngineOptions::default()),
+        source,
+        clock: Arc::new(Fixed),
+        multitenancy: false,
+        max_body_bytes: 1 << 20,
+        admin: Some(bucket),
+        max_pending_deletes,
+        results_cache: None,
+    })
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = app.clone().oneshot(req).await.expect("response");
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn delete(selector: &str, tenant: Option<&str>) -> Request<Body> {
+    let mut b = Request::post("/api/v1/admin/tsdb/delete_series")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(t) = tenant {
+        b = b.header("x-scope-orgid", t);
+    }
+    b.body(Body::from(format!("match%5B%5D={selector}")))
+        .expect("request")
+}
+
+/// `--max-pending-deletes`: past the limit a tenant's delete requests are
+/// refused with a 400 that names the limit, its value and the tenant, and
+/// nothing is recorded; other tenants are not affected.
+#[tokio::test]
+async fn delete_requests_past_the_pending_limit_are_bad_data() {
+    let bucket = stratus_storage::Bucket::in_memory();
+    let app = admin_app(bucket.clone(), 2);
+    for _ in 0..2 {
+        let (status, _) = send(&app, delete("up%7Bjob%3D%22a%22%7D", None)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (status, body) = send(&app, delete("up%7Bjob%3D%22a%22%7D", None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errorType"], "bad_data");
+    let error = body["error"].as_str().expect("error");
+    for part in [
+        "--max-pending-deletes",
+        "is 2",
+        "\"anonymous\"",
+        "2 delete requests pending",
+    ] {
+        assert!(error.contains(part), "{error:?} lacks {part:?}");
+    }
+    let cat = stratus_storage::catalog::load(&bucket, &TenantId::anonymous())
+        .await
+        .expect("catalog")
+        .catalog;
+    assert_eq!(cat.tombstones.len(), 2);
+    let (status, _) = send(&app, delete("up", Some("team-b"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "the limit is per tenant");
+}
+
+/// Storage failures reach query clients in Stratus's terms: the bucket
+/// is unreachable or full, with a 503 when a retry may help; never the
+/// backend's own text.
+#[tokio::test]
+async fn storage_failures_are_named_without_backend_internals() {
+    use stratus_storage::{FaultConfig, FaultyStore, InjectedFailure, RetryPolicy};
+    let store = Arc::new(FaultyStore::new(
+        Arc::new(stratus_storage::InMemory::new()),
+        FaultConfig::default(),
+    ));
+    let bucket = stratus_storage::Bucket::new(store.clone(), RetryPolicy::no_retries());
+    let app = admin_app(bucket, 0);
+    let clean = |body: &Value| {
+        let error = body["error"].as_str().expect("error").to_string();
+        for internal in [
+            "Generic",
+            "FaultyStore",
+            "LocalFileSystem",
+            "injected",
+            "os error",
+        ] {
+            assert!(!error.contains(internal), "{error:?} shows {internal:?}");
+        }
+        error
+    };
+    store.set_config(FaultConfig {
+        fail_ratio: 1.0,
+        ..FaultConfig::default()
+    });
+    for uri in [
+        "/api/v1/query?query=up&time=60",
+        "/api/v1/series?match%5B%5D=up",
+        "/api/v1/labels",
+        "/api/v1/metadata",
+    ] {
+        let (status, body) = send(&app, get(uri)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}: {body}");
+        assert_eq!(body["errorType"], "unavailable", "{uri}");
+        let error = clean(&body);
+        assert!(
+            error.contains("the bucket is unreachable"),
+            "{uri}: {error}"
+        );
+    }
+    store.set_config(FaultConfig {
+        fail_ratio: 1.0,
+        writes_only: true,
+        fail_with: InjectedFailure::Full,
+        ..FaultConfig::default()
+    });
+    let (status, body) = send(&app, delete("up", None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let error = clean(&body);
+    assert_eq!(error, "a write to the bucket failed: the bucket is full");
+}
+
+/// A tenant id with `*` (valid for Mimir) is stored under `a%2Ab`; its
+/// segments are found and queried like any other tenant's.
+#[tokio::test]
+async fn a_tenant_id_with_a_star_is_queried_from_its_escaped_folder() {
+    let bucket = stratus_storage::Bucket::in_memory();
+    let tenant = TenantId::new("a*b").expect("tenant");
+    let mut b = stratus_codec::SegmentBuilder::new(&tenant);
+    b.add_series(
+        &Labels::from_pairs([("__name__", "up")]).expect("labels"),
+        &[Sample::new(60_000, 3.0)],
+    )
+    .expect("series");
+    let key = stratus_storage::SegmentKey::new(tenant.clone(), ulid::Ulid::from_parts(60_000, 1));
+    assert!(
+        key.path().as_ref().starts_with("tenants/a%2Ab/"),
+        "{}",
+        key.path()
+    );
+    bucket
+        .put(
+            &key.path(),
+            bytes::Bytes::from(b.finish().expect("segment")),
+        )
+        .await
+        .expect("put");
+    let app = admin_app(bucket, 0);
+    let req = Request::get("/api/v1/query?query=up&time=60")
+        .header("x-scope-orgid", "a*b")
+        .body(Body::empty())
+        .expect("request");
+    let (status, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "3", "{body}");
 }

@@ -130,6 +130,7 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         multitenancy: false,
         max_body_bytes: stratus_ingest::HttpLimits::default().max_body_bytes,
         admin: None,
+        max_pending_deletes: 0,
         results_cache: (a.results_cache_bytes > 0).then(|| {
             Arc::new(stratus_query::ResultsCache::new(
                 stratus_query::ResultsCacheOptions {

@@ -50,11 +50,12 @@ resource "aws_lambda_function" "query" {
 
   environment {
     variables = {
-      STRATUS_S3_BUCKET     = aws_s3_bucket.this.id
-      STRATUS_MULTITENANCY  = tostring(var.multitenancy)
-      STRATUS_QUERY_TIMEOUT = var.query_timeout
-      STRATUS_CACHE_DIR     = local.cache_dir
-      STRATUS_LOG_LEVEL     = var.log_level
+      STRATUS_S3_BUCKET           = aws_s3_bucket.this.id
+      STRATUS_MULTITENANCY        = tostring(var.multitenancy)
+      STRATUS_QUERY_TIMEOUT       = var.query_timeout
+      STRATUS_CACHE_DIR           = local.cache_dir
+      STRATUS_MAX_PENDING_DELETES = tostring(var.max_pending_deletes)
+      STRATUS_LOG_LEVEL           = var.log_level
     }
   }
 

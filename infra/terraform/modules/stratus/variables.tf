@@ -88,6 +88,17 @@ variable "query_timeout" {
   }
 }
 
+variable "max_pending_deletes" {
+  description = "Delete requests a tenant may have pending before more are refused with a 400 (STRATUS_MAX_PENDING_DELETES); 0: no limit. The query function serves no delete API yet, so this only takes effect once it does."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.max_pending_deletes >= 0 && floor(var.max_pending_deletes) == var.max_pending_deletes
+    error_message = "max_pending_deletes must be a whole number, 0 or more."
+  }
+}
+
 variable "compaction_budget" {
   description = "How long one scheduled compaction pass keeps starting jobs, a humantime duration (STRATUS_COMPACTION_BUDGET). Must stay below the compactor's timeout."
   type        = string
