@@ -32,8 +32,9 @@ async fn the_uploader_leaves_an_append_in_progress_alone() {
         .join("t")
         .join(format!("{}{TMP_SUFFIX}", key(&tenant, 2).id()));
     std::fs::write(&tmp, b"two").expect("write");
-    // What the upload loop does on each wake-up.
-    assert_eq!(wal.upload_pending(true).await, 0);
+    // What the upload loop does on each wake-up (it may find segment 1
+    // still to upload, or the background loop may have done it already).
+    let _ = wal.upload_pending(true).await;
     assert!(tmp.exists(), "the uploader removed an append in progress");
     let done = dir
         .path()
