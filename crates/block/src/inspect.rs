@@ -8,9 +8,10 @@ use parquet::data_type::Int64Type;
 use stratus_model::{Labels, TimeRange};
 
 use crate::error::{BlockError, Result};
+use crate::fetch::{read_column, whole_file_reader, Fetched};
 use crate::footer::BlockFooter;
 use crate::options::BlockInfo;
-use crate::read::{read_column, read_downsampled, read_raw, whole_file_reader, Fetched};
+use crate::read::{read_downsampled, read_raw};
 use crate::write::series_order;
 use crate::{DownsampledSeries, RawSeries};
 

@@ -18,6 +18,7 @@
 mod cell;
 mod downsample;
 mod error;
+mod fetch;
 mod fingerprint;
 mod footer;
 mod inspect;
@@ -25,10 +26,12 @@ mod options;
 mod plan;
 mod read;
 mod schema;
+mod selection;
 mod write;
 
 pub use downsample::{downsample, raw_increase, window_end, AggrPoint};
 pub use error::{BlockError, Result};
+pub use fetch::Fetched;
 pub use fingerprint::fingerprint;
 pub use footer::{BlockFooter, FOOTER_HINT};
 pub use inspect::{
@@ -36,7 +39,7 @@ pub use inspect::{
 };
 pub use options::{BlockInfo, BlockOptions, BLOCK_VERSION};
 pub use plan::ReadPlan;
-pub use read::{read_downsampled, read_raw, read_series_labels, Fetched};
+pub use read::{read_downsampled, read_raw, read_series_labels};
 pub use schema::{Resolution, AGGREGATES};
 pub use write::{write_downsampled_block, write_raw_block, RawBlockWriter};
 

@@ -21,17 +21,11 @@ use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 use stratus_model::{matches_all, LabelMatcher, MatchKind, TimeRange};
 
+use crate::error::BlockError;
 use crate::error::Result;
+use crate::fetch::{decode_labels, reader_for, Fetched};
 use crate::footer::BlockFooter;
-use crate::read::{check_plan, decode_labels, reader_for, Fetched};
-
-/// The rows to read in one row group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RowGroupSelection {
-    pub row_group: usize,
-    /// Ascending, disjoint, row-group-relative.
-    pub rows: Vec<Range<usize>>,
-}
+use crate::selection::RowGroupSelection;
 
 /// What to fetch for one query against one block.
 ///
@@ -98,6 +92,27 @@ impl ReadPlan {
 }
 
 /// Sorts and merges ranges whose gap is at most `gap`.
+/// A plan must come from this footer: its row groups, rows and chunk
+/// sub-ranges must exist.
+pub(crate) fn check_plan(footer: &BlockFooter, plan: &ReadPlan) -> Result<()> {
+    let ok = plan.chunks.end <= footer.info.num_chunks
+        && plan.selections.iter().all(|s| {
+            s.row_group < footer.metadata.num_row_groups()
+                && s.rows
+                    .iter()
+                    .all(|r| r.start < r.end && r.end <= footer.rows(s.row_group))
+                && s.rows.windows(2).all(|w| w[0].end <= w[1].start)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(BlockError::InvalidOptions {
+            what: "plan",
+            reason: "the plan was not made from this block's footer".to_string(),
+        })
+    }
+}
+
 fn merge(mut ranges: Vec<Range<u64>>, gap: u64) -> Vec<Range<u64>> {
     ranges.retain(|r| r.start < r.end);
     ranges.sort_by_key(|r| r.start);
