@@ -11,7 +11,6 @@ use prometheus_client::registry::Registry;
 use stratus_model::TenantId;
 
 use crate::exec::JobOutcome;
-use crate::run::PassReport;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabel {
@@ -132,7 +131,7 @@ impl CompactorMetrics {
         self.bytes_written.inc_by(o.bytes_written);
     }
 
-    pub(crate) fn record_pass(&self, _r: &PassReport, took: Duration) {
+    pub(crate) fn record_pass(&self, took: Duration) {
         self.runs.inc();
         self.run_duration.observe(took.as_secs_f64());
     }

@@ -161,7 +161,7 @@ impl Compactor {
                 failures.push(e);
             }
         }
-        self.metrics.record_pass(&report, started.elapsed());
+        self.metrics.record_pass(started.elapsed());
         match failures.into_iter().next() {
             Some(e) => Err(e),
             None => Ok(report),

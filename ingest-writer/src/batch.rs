@@ -10,7 +10,7 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use stratus_model::{Labels, MetricMetadata, Sample, METRIC_NAME};
 
-use crate::decode::Report;
+use crate::report::Report;
 use crate::validate::{describe, Limits, Reason, Rejection};
 
 /// Per-symbol validation results, computed on first use.

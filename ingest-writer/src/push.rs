@@ -20,9 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stratus_model::{MetricMetadata, MetricType, Sample, METRIC_NAME};
 
-use crate::decode::{Decoded, Report};
+use crate::decode::Decoded;
 use crate::http::{commit_decoded, read_body, tenant, IngestState, Refusal};
 use crate::metrics::RequestLabels;
+use crate::report::Report;
 use crate::validate::{Reason, Rejection};
 
 /// Below this a timestamp is read as seconds (10^11 s is the year 5138;

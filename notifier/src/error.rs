@@ -31,3 +31,25 @@ impl NotifierError {
         }
     }
 }
+
+/// Why a delivery attempt failed, in the words of the metrics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct DeliveryError {
+    /// `http_5xx`, `http_4xx`, `timeout`, `connect`, `smtp_4xx`, `smtp_5xx`, `io`, ...
+    pub reason: &'static str,
+    pub message: String,
+    /// Whether another attempt may succeed (5xx, 429, timeouts, connection
+    /// problems); other 4xx answers are not retried within a tick.
+    pub retryable: bool,
+}
+
+impl DeliveryError {
+    pub fn new(reason: &'static str, message: impl Into<String>, retryable: bool) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            retryable,
+        }
+    }
+}

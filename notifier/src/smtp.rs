@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::error::DeliveryError;
 use crate::message::EmailMessage;
-use crate::transport::DeliveryError;
 
 /// Sends `mail` within `timeout`.
 pub async fn send(mail: &EmailMessage, timeout: Duration) -> Result<(), DeliveryError> {
