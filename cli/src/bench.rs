@@ -7,6 +7,7 @@ mod compact;
 mod dataset;
 mod ingest;
 mod procstat;
+mod promtool;
 mod query;
 mod servers;
 

@@ -14,13 +14,10 @@
 //! the long block is built series by series ([`RawBlockWriter`]) from
 //! fresh streams, which give the same values again.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{ensure, Context};
 use bytes::Bytes;
 use clap::Args;
 use stratus_block::{
@@ -29,8 +26,15 @@ use stratus_block::{
 };
 use stratus_model::{Labels, Sample, TenantId, TimeRange};
 
+mod end_to_end;
+
+use end_to_end::{compact_end_to_end, EndToEnd};
+
 use super::dataset::Dataset;
 use super::procstat::{clock_ticks, cpu_seconds, peak_rss_bytes};
+use super::promtool::{
+    exposition_name, prometheus_blocks, promtool_version, write_openmetrics, Promtool,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct CompactArgs {
@@ -80,10 +84,10 @@ pub(super) fn compactor_options(min_time: i64, max_time: i64) -> BlockOptions {
 /// Order-sensitive hash of series and samples, to check the long block
 /// holds exactly what the 2 h blocks hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Digest(u64);
+pub(super) struct Digest(u64);
 
 impl Digest {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(0xcbf2_9ce4_8422_2325)
     }
 
@@ -93,7 +97,7 @@ impl Digest {
             .rotate_left(29);
     }
 
-    fn series(&mut self, labels: &Labels, samples: &[Sample]) {
+    pub(super) fn series(&mut self, labels: &Labels, samples: &[Sample]) {
         self.eat(fingerprint(labels));
         self.eat(samples.len() as u64);
         for s in samples {
@@ -104,13 +108,13 @@ impl Digest {
 }
 
 /// CPU seconds of this process so far.
-struct Cpu {
+pub(super) struct Cpu {
     pid: u32,
     ticks: f64,
 }
 
 impl Cpu {
-    fn now(&self) -> anyhow::Result<f64> {
+    pub(super) fn now(&self) -> anyhow::Result<f64> {
         cpu_seconds(self.pid, self.ticks)
     }
 
@@ -120,156 +124,6 @@ impl Cpu {
         let out = f()?;
         Ok((out, self.now()? - c0))
     }
-}
-
-/// The series' labels in the text exposition format: `name{a="b",...}`.
-pub(super) fn exposition_name(labels: &Labels) -> String {
-    let mut out = labels.metric_name().unwrap_or("").to_string();
-    let rest: Vec<String> = labels
-        .iter()
-        .filter(|l| l.name != "__name__")
-        .map(|l| {
-            let v = l
-                .value
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            format!("{}=\"{v}\"", l.name)
-        })
-        .collect();
-    if !rest.is_empty() {
-        out.push('{');
-        out.push_str(&rest.join(","));
-        out.push('}');
-    }
-    out
-}
-
-/// Writes one window as OpenMetrics text, series after series (each in
-/// time order), timestamps in seconds.
-pub(super) fn write_openmetrics(
-    path: &Path,
-    names: &[String],
-    order: &[usize],
-    data: &[Vec<Sample>],
-) -> anyhow::Result<u64> {
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
-    for &i in order {
-        for s in &data[i] {
-            let v = s.v;
-            ensure!(v.is_finite(), "the dataset has no NaN or Inf values");
-            // Whole seconds are exact in Go's float parse.
-            ensure!(s.t % 1000 == 0, "timestamps are whole seconds");
-            // `{}` prints the shortest decimal that parses back to `v`.
-            writeln!(w, "{} {v} {}", names[i], s.t / 1000)?;
-        }
-    }
-    w.write_all(b"# EOF\n")?;
-    w.flush()?;
-    Ok(std::fs::metadata(path)?.len())
-}
-
-/// A promtool run in the background.
-pub(super) struct Promtool {
-    child: Child,
-    input: PathBuf,
-    started: Instant,
-    window: usize,
-}
-
-impl Promtool {
-    pub(super) fn start(
-        bin: &Path,
-        input: PathBuf,
-        out: &Path,
-        window: usize,
-    ) -> anyhow::Result<Self> {
-        let child = Command::new(bin)
-            .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
-            .arg(&input)
-            .arg(out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        Ok(Self {
-            child,
-            input,
-            started: Instant::now(),
-            window,
-        })
-    }
-
-    pub(super) fn wait(self) -> anyhow::Result<()> {
-        let out = self.child.wait_with_output()?;
-        std::fs::remove_file(&self.input)?;
-        if !out.status.success() {
-            bail!(
-                "promtool failed on window {}: {}{}",
-                self.window,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        println!(
-            "  promtool: window {} done in {:.1} s",
-            self.window,
-            self.started.elapsed().as_secs_f64()
-        );
-        Ok(())
-    }
-}
-
-/// Size and samples of the Prometheus blocks in `dir`.
-#[derive(Debug, Default)]
-struct PromBlocks {
-    blocks: usize,
-    samples: u64,
-    chunk_bytes: u64,
-    index_bytes: u64,
-    other_bytes: u64,
-}
-
-impl PromBlocks {
-    fn total(&self) -> u64 {
-        self.chunk_bytes + self.index_bytes + self.other_bytes
-    }
-}
-
-fn dir_size(dir: &Path) -> anyhow::Result<u64> {
-    let mut n = 0;
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let meta = e.metadata()?;
-        n += if meta.is_dir() {
-            dir_size(&e.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(n)
-}
-
-fn prometheus_blocks(dir: &Path) -> anyhow::Result<PromBlocks> {
-    let mut out = PromBlocks::default();
-    for e in std::fs::read_dir(dir)? {
-        let path = e?.path();
-        let meta_path = path.join("meta.json");
-        if !meta_path.exists() {
-            continue;
-        }
-        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?)?;
-        out.samples += meta["stats"]["numSamples"]
-            .as_u64()
-            .context("meta.json without stats.numSamples")?;
-        out.blocks += 1;
-        out.chunk_bytes += dir_size(&path.join("chunks"))?;
-        out.index_bytes += std::fs::metadata(path.join("index"))?.len();
-        let all = dir_size(&path)?;
-        out.other_bytes +=
-            all - dir_size(&path.join("chunks"))? - std::fs::metadata(path.join("index"))?.len();
-    }
-    Ok(out)
 }
 
 /// Where a block's bytes go, per sample.
@@ -303,172 +157,128 @@ pub(super) fn generate(
         .collect()
 }
 
-/// Seconds of data per segment in the end-to-end run.
-const SEGMENT_SECONDS: i64 = 60;
-
-/// What the end-to-end compaction of the first window measured.
-struct EndToEnd {
-    samples: u64,
-    segments: usize,
-    cpu_s: f64,
-    block_bytes: u64,
+/// What the measurements share: the dataset, its label sets in block
+/// order, and where the work files go.
+struct Setup {
+    dataset: Dataset,
+    labels: Vec<Labels>,
+    /// Series indexes in block order (name, then labels).
+    order: Vec<usize>,
+    total_samples: u64,
+    windows: usize,
+    window_scrapes: usize,
+    tenant: TenantId,
+    cpu: Cpu,
+    work: tempfile::TempDir,
+    /// Exposition names, when comparing with Prometheus.
+    names: Vec<String>,
 }
 
-/// Writes `data` (the window `[min_t, min_t + WINDOW)`) as segments of
-/// [`SEGMENT_SECONDS`] into a fresh in-memory bucket, runs one compaction
-/// pass, and checks the block it made holds exactly `want`.
-async fn compact_end_to_end(
-    cpu: &Cpu,
-    tenant: &TenantId,
-    labels: &[Labels],
-    data: &[Vec<Sample>],
-    min_t: i64,
-    want: Digest,
-) -> anyhow::Result<EndToEnd> {
-    use stratus_codec::SegmentBuilder;
-    use stratus_compactor::{Compactor, CompactorConfig, CompactorMetrics};
-    use stratus_storage::{catalog, BlockKey, Bucket, SegmentKey};
-
-    let bucket = Bucket::in_memory();
-    let per = SEGMENT_SECONDS * 1000;
-    let mut segments = 0;
-    for (k, lo) in (min_t..min_t + WINDOW).step_by(per as usize).enumerate() {
-        let mut b = SegmentBuilder::new(tenant);
-        for (l, samples) in labels.iter().zip(data) {
-            let from = samples.partition_point(|s| s.t < lo);
-            let to = samples.partition_point(|s| s.t < lo + per);
-            if from < to {
-                b.add_series(l, &samples[from..to])?;
-            }
-        }
-        // Named as a writer names it when it uploads the minute.
-        let id = ulid::Ulid::from_parts((lo + per) as u64, k as u128);
-        bucket
-            .put(
-                &SegmentKey::new(tenant.clone(), id).path(),
-                b.finish()?.into(),
-            )
-            .await?;
-        segments += 1;
-    }
-    let cfg = CompactorConfig {
-        downsample: false,
-        ..CompactorConfig::default()
-    };
-    let compactor = Compactor::new(
-        bucket.clone(),
-        cfg,
-        CompactorMetrics::new(&mut prometheus_client::registry::Registry::default()),
-    );
-    let c0 = cpu.now()?;
-    let report = compactor.run_once(min_t + WINDOW + HOUR).await?;
-    let cpu_s = cpu.now()? - c0;
-    ensure!(
-        report.segments_compacted == segments,
-        "the compactor took {} of {segments} segments",
-        report.segments_compacted
-    );
-    let cat = catalog::load(&bucket, tenant).await?.catalog;
-    ensure!(
-        cat.blocks.len() == 1,
-        "one block expected, the catalog lists {}",
-        cat.blocks.len()
-    );
-    let key = BlockKey::new(tenant.clone(), ulid::Ulid::from_string(&cat.blocks[0].id)?).path();
-    let (bytes, _) = bucket.get(&key).await?;
-    let (_, back) = read_all(&bytes)?;
-    let mut digest = Digest::new();
-    for (l, s) in &back {
-        digest.series(l, s);
-    }
-    ensure!(
-        digest == want,
-        "the compactor's block differs from the samples written as segments"
-    );
-    Ok(EndToEnd {
-        samples: report.samples_written,
-        segments,
-        cpu_s,
-        block_bytes: bytes.len() as u64,
-    })
-}
-
-pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
-    ensure!(
-        args.hours >= 2 && args.hours <= 24 && args.hours % 2 == 0,
-        "--hours must be a multiple of 2 from 2 to 24, got {}",
-        args.hours
-    );
-    ensure!(args.hosts > 0, "--hosts must be positive");
-    let windows = (args.hours / 2) as usize;
-    let window_scrapes = (WINDOW / 15_000) as usize;
-    let mut dataset = Dataset::node_exporter(args.hosts, windows * window_scrapes, SEED);
-    if args.float_gauges {
-        dataset = dataset.with_float_gauges();
-    }
-    let n = dataset.series.len();
-    let total_samples = dataset.samples() as u64;
-    println!(
-        "dataset: {} hosts, {n} series, {} h at 15 s = {} scrapes, {total_samples} samples, starting {START_MS}, gauges {}",
-        args.hosts,
-        args.hours,
-        dataset.scrapes,
+impl Setup {
+    fn new(args: &CompactArgs) -> anyhow::Result<Self> {
+        ensure!(
+            args.hours >= 2 && args.hours <= 24 && args.hours % 2 == 0,
+            "--hours must be a multiple of 2 from 2 to 24, got {}",
+            args.hours
+        );
+        ensure!(args.hosts > 0, "--hosts must be positive");
+        let windows = (args.hours / 2) as usize;
+        let window_scrapes = (WINDOW / 15_000) as usize;
+        let mut dataset = Dataset::node_exporter(args.hosts, windows * window_scrapes, SEED);
         if args.float_gauges {
-            "with full-precision float steps"
+            dataset = dataset.with_float_gauges();
+        }
+        let total_samples = dataset.samples() as u64;
+        println!(
+            "dataset: {} hosts, {} series, {} h at 15 s = {} scrapes, {total_samples} samples, starting {START_MS}, gauges {}",
+            args.hosts,
+            dataset.series.len(),
+            args.hours,
+            dataset.scrapes,
+            if args.float_gauges {
+                "with full-precision float steps"
+            } else {
+                "in whole units (node exporter's)"
+            }
+        );
+        println!(
+            "machine: {} cpus; blocks built as the compactor does (2 h blocks with {} min chunk columns, one {} h block with {} min chunk columns, zstd {})",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            compactor_options(0, WINDOW).chunk_width_ms / 60_000,
+            args.hours,
+            compactor_options(0, args.hours * HOUR).chunk_width_ms / 60_000,
+            BlockOptions::default().zstd_level,
+        );
+        let labels: Vec<Labels> = dataset
+            .series
+            .iter()
+            .map(|s| Labels::from_pairs(s.labels.iter().map(|(a, b)| (a.as_str(), b.as_str()))))
+            .collect::<Result<_, _>>()?;
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&labels[a], &labels[b]);
+            a.metric_name()
+                .unwrap_or("")
+                .cmp(b.metric_name().unwrap_or(""))
+                .then_with(|| a.cmp(b))
+        });
+        let work = match &args.work_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                tempfile::tempdir_in(d)?
+            }
+            None => tempfile::tempdir()?,
+        };
+        std::fs::create_dir_all(work.path().join("prometheus"))?;
+        let names = if args.compare_prometheus {
+            labels.iter().map(exposition_name).collect()
         } else {
-            "in whole units (node exporter's)"
-        }
-    );
-    println!(
-        "machine: {} cpus; blocks built as the compactor does (2 h blocks with {} min chunk columns, one {} h block with {} min chunk columns, zstd {})",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        compactor_options(0, WINDOW).chunk_width_ms / 60_000,
-        args.hours,
-        compactor_options(0, args.hours * HOUR).chunk_width_ms / 60_000,
-        BlockOptions::default().zstd_level,
-    );
+            Vec::new()
+        };
+        Ok(Self {
+            dataset,
+            labels,
+            order,
+            total_samples,
+            windows,
+            window_scrapes,
+            tenant: TenantId::new("bench")?,
+            cpu: Cpu {
+                pid: std::process::id(),
+                ticks: clock_ticks(),
+            },
+            work,
+            names,
+        })
+    }
 
-    let labels: Vec<Labels> = dataset
-        .series
-        .iter()
-        .map(|s| Labels::from_pairs(s.labels.iter().map(|(a, b)| (a.as_str(), b.as_str()))))
-        .collect::<Result<_, _>>()?;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&labels[a], &labels[b]);
-        a.metric_name()
-            .unwrap_or("")
-            .cmp(b.metric_name().unwrap_or(""))
-            .then_with(|| a.cmp(b))
-    });
-    let tenant = TenantId::new("bench")?;
-    let cpu = Cpu {
-        pid: std::process::id(),
-        ticks: clock_ticks(),
-    };
+    fn prometheus_dir(&self) -> PathBuf {
+        self.work.path().join("prometheus")
+    }
+}
 
-    let work = match &args.work_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            tempfile::tempdir_in(d)?
-        }
-        None => tempfile::tempdir()?,
-    };
-    let prom_dir = work.path().join("prometheus");
-    std::fs::create_dir_all(&prom_dir)?;
-    let names: Vec<String> = if args.compare_prometheus {
-        labels.iter().map(exposition_name).collect()
-    } else {
-        Vec::new()
-    };
-    let mut promtool: Option<Promtool> = None;
+/// What the 2 h blocks measured.
+struct Windows {
+    /// Per window, the digest of its series and samples.
+    digests: Vec<Digest>,
+    end_to_end: EndToEnd,
+    bytes: u64,
+    cpu_build: f64,
+    cpu_read: f64,
+    /// promtool still running on the last window.
+    promtool: Option<Promtool>,
+}
 
-    // ---- 2 h blocks, window by window ----
-    let mut gens = dataset.generators();
-    let mut digests = Vec::with_capacity(windows);
+/// Builds, reads back and checks one 2 h block per window (the first also
+/// end to end through the compactor), and starts promtool on each window.
+async fn measure_windows(args: &CompactArgs, s: &Setup) -> anyhow::Result<Windows> {
+    let n = s.labels.len();
+    let mut gens = s.dataset.generators();
+    let mut digests = Vec::with_capacity(s.windows);
     let mut end_to_end: Option<EndToEnd> = None;
-    let (mut bytes_2h, mut cpu_2h, mut cpu_read) = (0u64, 0.0, 0.0);
-    for w in 0..windows {
+    let (mut bytes, mut cpu_build, mut cpu_read) = (0u64, 0.0, 0.0);
+    let mut promtool: Option<Promtool> = None;
+    for w in 0..s.windows {
         let (min_t, max_t) = (
             START_MS + w as i64 * WINDOW,
             START_MS + (w as i64 + 1) * WINDOW,
@@ -476,37 +286,37 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
         let t0 = Instant::now();
         let data: Vec<Vec<Sample>> = gens
             .iter_mut()
-            .map(|g| generate(g, min_t, window_scrapes))
+            .map(|g| generate(g, min_t, s.window_scrapes))
             .collect();
         let gen_s = t0.elapsed().as_secs_f64();
         let opts = compactor_options(min_t, max_t);
-        let (block, build_s) = cpu.time(|| {
+        let (block, build_s) = s.cpu.time(|| {
             Ok(write_raw_block(
-                &tenant,
+                &s.tenant,
                 min_t,
                 max_t,
-                order.iter().map(|&i| (&labels[i], data[i].as_slice())),
+                s.order.iter().map(|&i| (&s.labels[i], data[i].as_slice())),
                 &opts,
             )?)
         })?;
         // Read back as the compactor does, and check every sample.
-        let ((_, back), read_s) = cpu.time(|| Ok(read_all(&block)?))?;
+        let ((_, back), read_s) = s.cpu.time(|| Ok(read_all(&block)?))?;
         ensure!(
             back.len() == n,
             "window {w}: {} series read back",
             back.len()
         );
         let mut digest = Digest::new();
-        for ((l, s), &i) in back.iter().zip(&order) {
+        for ((l, samples), &i) in back.iter().zip(&s.order) {
             ensure!(
-                *l == labels[i] && *s == data[i],
+                *l == s.labels[i] && *samples == data[i],
                 "window {w}: series {l} reads back differently"
             );
-            digest.series(l, s);
+            digest.series(l, samples);
         }
         drop(back);
         if w == 0 {
-            let e = compact_end_to_end(&cpu, &tenant, &labels, &data, min_t, digest).await?;
+            let e = compact_end_to_end(&s.cpu, &s.tenant, &s.labels, &data, min_t, digest).await?;
             println!(
                 "  compactor, end to end: {} one-minute segments -> one 2 h block of {} bytes, {} samples in {:.2} CPU-s ({:.0} samples/CPU-s, segment decoding and merging included)",
                 e.segments,
@@ -519,22 +329,23 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
         }
         digests.push(digest);
         let stats = inspect(&block)?;
-        bytes_2h += block.len() as u64;
-        cpu_2h += build_s;
+        bytes += block.len() as u64;
+        cpu_build += build_s;
         cpu_read += read_s;
         let samples = stats.info.num_samples;
         println!(
-            "2h block {}/{windows}: {samples} samples, {} bytes = {:.3} bytes/sample ({}); generated in {gen_s:.1} s, built in {build_s:.2} CPU-s ({:.0} samples/CPU-s), read back in {read_s:.2} CPU-s",
+            "2h block {}/{}: {samples} samples, {} bytes = {:.3} bytes/sample ({}); generated in {gen_s:.1} s, built in {build_s:.2} CPU-s ({:.0} samples/CPU-s), read back in {read_s:.2} CPU-s",
             w + 1,
+            s.windows,
             block.len(),
             stats.bytes_per_sample,
             breakdown(&stats),
             samples as f64 / build_s.max(1e-9),
         );
         if args.compare_prometheus {
-            let path = work.path().join(format!("window-{w}.om"));
+            let path = s.work.path().join(format!("window-{w}.om"));
             let t = Instant::now();
-            let text = write_openmetrics(&path, &names, &order, &data)?;
+            let text = write_openmetrics(&path, &s.names, &s.order, &data)?;
             println!(
                 "  openmetrics: {text} bytes written in {:.1} s",
                 t.elapsed().as_secs_f64()
@@ -542,30 +353,52 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
             if let Some(p) = promtool.take() {
                 p.wait()?;
             }
-            promtool = Some(Promtool::start(&args.promtool_bin, path, &prom_dir, w + 1)?);
+            promtool = Some(Promtool::start(
+                &args.promtool_bin,
+                path,
+                &s.prometheus_dir(),
+                w + 1,
+            )?);
         }
     }
-    drop(gens);
+    Ok(Windows {
+        digests,
+        end_to_end: end_to_end.context("the first window is compacted end to end")?,
+        bytes,
+        cpu_build,
+        cpu_read,
+        promtool,
+    })
+}
 
-    // ---- one block over the whole run, series by series ----
+/// What the block over the whole run measured.
+struct Long {
+    bytes: u64,
+    cpu_build: f64,
+}
+
+/// Builds one block over the whole run series by series, and checks it
+/// window by window against the 2 h blocks' digests.
+fn measure_long_block(args: &CompactArgs, s: &Setup, digests: &[Digest]) -> anyhow::Result<Long> {
+    let n = s.labels.len();
     let (min_t, max_t) = (START_MS, START_MS + args.hours * HOUR);
     let opts = compactor_options(min_t, max_t);
-    let mut writer = RawBlockWriter::new(&tenant, min_t, max_t, &opts)?;
-    let mut cpu_long = 0.0;
+    let mut writer = RawBlockWriter::new(&s.tenant, min_t, max_t, &opts)?;
+    let mut cpu_build = 0.0;
     let t0 = Instant::now();
     let mut next_report = 0.1;
-    for batch in order.chunks(BATCH) {
+    for batch in s.order.chunks(BATCH) {
         let data: Vec<Vec<Sample>> = batch
             .iter()
-            .map(|&i| generate(&mut dataset.generator(i), min_t, dataset.scrapes))
+            .map(|&i| generate(&mut s.dataset.generator(i), min_t, s.dataset.scrapes))
             .collect();
-        let ((), s) = cpu.time(|| {
+        let ((), t) = s.cpu.time(|| {
             for (&i, samples) in batch.iter().zip(&data) {
-                writer.push(&labels[i], samples)?;
+                writer.push(&s.labels[i], samples)?;
             }
             Ok(())
         })?;
-        cpu_long += s;
+        cpu_build += t;
         let done = writer.num_series() as f64 / n as f64;
         if done >= next_report {
             println!(
@@ -577,33 +410,34 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
             next_report += 0.1;
         }
     }
-    let (long, s) = cpu.time(|| Ok(writer.finish()?))?;
-    cpu_long += s;
+    let (long, t) = s.cpu.time(|| Ok(writer.finish()?))?;
+    cpu_build += t;
     let long = Bytes::from(long);
     let stats = inspect(&long)?;
     println!(
-        "{} h block: {} samples, {} bytes = {:.3} bytes/sample ({}); built in {cpu_long:.2} CPU-s ({:.0} samples/CPU-s), footer {} bytes",
+        "{} h block: {} samples, {} bytes = {:.3} bytes/sample ({}); built in {cpu_build:.2} CPU-s ({:.0} samples/CPU-s), footer {} bytes",
         args.hours,
         stats.info.num_samples,
         long.len(),
         stats.bytes_per_sample,
         breakdown(&stats),
-        stats.info.num_samples as f64 / cpu_long.max(1e-9),
+        stats.info.num_samples as f64 / cpu_build.max(1e-9),
         stats.footer_bytes,
     );
-    // Check it window by window against the 2 h blocks.
     let footer = BlockFooter::parse(long.len() as u64, &long)?;
     let fetched = Fetched::whole(long.clone());
-    let mut cpu_long_read = 0.0;
+    let mut cpu_read = 0.0;
     for (w, want) in digests.iter().enumerate() {
         let lo = min_t + w as i64 * WINDOW;
         let range = TimeRange::new(lo, lo + WINDOW - 1);
         let plan = footer.plan(&[], range);
-        let (got, s) = cpu.time(|| Ok(read_raw(&footer, &plan, &fetched, &[], range)?))?;
-        cpu_long_read += s;
+        let (got, t) = s
+            .cpu
+            .time(|| Ok(read_raw(&footer, &plan, &fetched, &[], range)?))?;
+        cpu_read += t;
         let mut digest = Digest::new();
-        for (l, s) in &got {
-            digest.series(l, s);
+        for (l, samples) in &got {
+            digest.series(l, samples);
         }
         ensure!(
             digest == *want && got.len() == n,
@@ -615,60 +449,79 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
     println!(
         "  {} h block reads back equal to the 2 h blocks ({:.0} samples/CPU-s decoding)",
         args.hours,
-        total_samples as f64 / cpu_long_read.max(1e-9)
+        s.total_samples as f64 / cpu_read.max(1e-9)
     );
+    Ok(Long {
+        bytes: long.len() as u64,
+        cpu_build,
+    })
+}
 
-    let stratus_2h = bytes_2h as f64 / total_samples as f64;
-    let stratus_long = long.len() as f64 / total_samples as f64;
-    let e2e = end_to_end.context("the first window is compacted end to end")?;
+/// Waits for promtool and measures its blocks: Prometheus's bytes per
+/// sample.
+fn measure_prometheus(
+    args: &CompactArgs,
+    s: &Setup,
+    promtool: Option<Promtool>,
+) -> anyhow::Result<f64> {
+    if let Some(p) = promtool {
+        p.wait()?;
+    }
+    let p = prometheus_blocks(&s.prometheus_dir())?;
+    ensure!(
+        p.samples == s.total_samples,
+        "promtool's blocks hold {} samples, the dataset {}",
+        p.samples,
+        s.total_samples
+    );
+    let per = |b: u64| b as f64 / s.total_samples as f64;
+    println!(
+        "prometheus (promtool {}): {} blocks, {:.3} bytes/sample ({} bytes: chunks {:.3}, index {:.3}, meta and tombstones {:.3})",
+        promtool_version(&args.promtool_bin),
+        p.blocks,
+        per(p.total()),
+        p.total(),
+        per(p.chunk_bytes),
+        per(p.index_bytes),
+        per(p.other_bytes),
+    );
+    Ok(per(p.total()))
+}
+
+fn report(
+    args: &CompactArgs,
+    s: &Setup,
+    w: &Windows,
+    long: &Long,
+    prometheus: Option<f64>,
+) -> anyhow::Result<()> {
+    let total = s.total_samples as f64;
+    let stratus_2h = w.bytes as f64 / total;
+    let stratus_long = long.bytes as f64 / total;
+    let e2e = &w.end_to_end;
     let throughput = e2e.samples as f64 / e2e.cpu_s.max(1e-9);
     println!(
-        "stratus: 2 h blocks {stratus_2h:.3} bytes/sample ({bytes_2h} bytes), {} h block {stratus_long:.3} bytes/sample ({} bytes)",
-        args.hours,
-        long.len()
+        "stratus: 2 h blocks {stratus_2h:.3} bytes/sample ({} bytes), {} h block {stratus_long:.3} bytes/sample ({} bytes)",
+        w.bytes, args.hours, long.bytes
     );
     println!(
         "stratus: compaction {throughput:.0} samples/CPU-s end to end (segments -> 2 h block); block encoding alone {:.0} samples/CPU-s for 2 h blocks, {:.0} for the {} h block; reading back {:.0} samples/CPU-s; peak RSS {:.0} MiB",
-        total_samples as f64 / cpu_2h.max(1e-9),
-        total_samples as f64 / cpu_long.max(1e-9),
+        total / w.cpu_build.max(1e-9),
+        total / long.cpu_build.max(1e-9),
         args.hours,
-        total_samples as f64 / cpu_read.max(1e-9),
+        total / w.cpu_read.max(1e-9),
         peak_rss_bytes(std::process::id())? as f64 / (1 << 20) as f64
     );
-
-    let prometheus = if args.compare_prometheus {
-        if let Some(p) = promtool.take() {
-            p.wait()?;
-        }
-        let p = prometheus_blocks(&prom_dir)?;
-        ensure!(
-            p.samples == total_samples,
-            "promtool's blocks hold {} samples, the dataset {total_samples}",
-            p.samples
-        );
-        let per = |b: u64| b as f64 / total_samples as f64;
-        println!(
-            "prometheus (promtool {}): {} blocks, {:.3} bytes/sample ({} bytes: chunks {:.3}, index {:.3}, meta and tombstones {:.3})",
-            promtool_version(&args.promtool_bin),
-            p.blocks,
-            per(p.total()),
-            p.total(),
-            per(p.chunk_bytes),
-            per(p.index_bytes),
-            per(p.other_bytes),
-        );
-        println!(
-            "ratio stratus/prometheus: 2 h blocks {:.3}, {} h block {:.3}",
-            stratus_2h / per(p.total()),
-            args.hours,
-            stratus_long / per(p.total())
-        );
-        Some(per(p.total()))
-    } else {
-        None
-    };
     let (prom, ratio) = match prometheus {
-        Some(p) => (format!("{p:.3}"), format!("{:.3}", stratus_long / p)),
+        Some(p) => {
+            println!(
+                "ratio stratus/prometheus: 2 h blocks {:.3}, {} h block {:.3}",
+                stratus_2h / p,
+                args.hours,
+                stratus_long / p
+            );
+            (format!("{p:.3}"), format!("{:.3}", stratus_long / p))
+        }
         None => ("n/a".to_string(), "n/a".to_string()),
     };
     println!(
@@ -678,17 +531,16 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) fn promtool_version(bin: &Path) -> String {
-    Command::new(bin)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            let text = String::from_utf8_lossy(&o.stdout).to_string()
-                + &String::from_utf8_lossy(&o.stderr);
-            text.split_whitespace().nth(2).map(str::to_string)
-        })
-        .unwrap_or_else(|| "?".to_string())
+pub async fn run(args: CompactArgs) -> anyhow::Result<()> {
+    let s = Setup::new(&args)?;
+    let mut w = measure_windows(&args, &s).await?;
+    let long = measure_long_block(&args, &s, &w.digests)?;
+    let prometheus = if args.compare_prometheus {
+        Some(measure_prometheus(&args, &s, w.promtool.take())?)
+    } else {
+        None
+    };
+    report(&args, &s, &w, &long, prometheus)
 }
 
 #[cfg(test)]
@@ -699,12 +551,5 @@ mod tests {
     fn compactor_widths() {
         assert_eq!(compactor_options(0, 2 * HOUR).chunk_width_ms, 30 * 60_000);
         assert_eq!(compactor_options(0, 24 * HOUR).chunk_width_ms, 2 * HOUR);
-    }
-
-    #[test]
-    fn exposition_names() {
-        let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b\\c"), ("i", "x")])
-            .expect("labels");
-        assert_eq!(exposition_name(&l), r#"up{i="x",job="a\"b\\c"}"#);
     }
 }

@@ -26,10 +26,9 @@ use stratus_compactor::{Compactor, CompactorConfig, CompactorMetrics};
 use stratus_model::{Labels, Sample, TenantId};
 use stratus_storage::{catalog, BlockKey, Bucket, LocalStore, RetryPolicy};
 
-use super::super::compact::{
-    compactor_options, exposition_name, generate, write_openmetrics, Promtool, HOUR, SEED, WINDOW,
-};
+use super::super::compact::{compactor_options, generate, HOUR, SEED, WINDOW};
 use super::super::dataset::Dataset;
+use super::super::promtool::{exposition_name, write_openmetrics, Promtool};
 
 pub const DAY: i64 = 24 * HOUR;
 /// Days of `node_load1` history before the last day.

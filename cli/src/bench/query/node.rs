@@ -15,7 +15,7 @@
 //!   end moved by 30 s, the data unchanged). Before each query the bench
 //!   waits past the querier's catalog cache (1 s), as 30 s would.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -409,28 +409,16 @@ async fn measure_stratus(
     Ok((out, querier.peak_rss()?))
 }
 
-fn fmt_counts(c: &Counts) -> String {
-    format!(
-        "{} GETs ({} data + {} catalog) {:.2} MiB, {} LIST",
-        c.gets,
-        c.data_gets(),
-        c.catalog_gets(),
-        mib(c.get_bytes),
-        c.lists
-    )
-}
-
-pub async fn run(args: &QueryArgs) -> anyhow::Result<()> {
-    let hours = args.hours.unwrap_or(24);
-    let runs = args.runs.unwrap_or(5).max(1);
-    let end_ms = {
-        let now = now_ms();
-        now - now.rem_euclid(DAY)
-    };
-    // With --work-dir the data is kept, and a later run with the same
-    // hosts, hours and end reuses it (building 24 h with Prometheus takes
-    // about an hour); without, everything goes into a temporary folder.
-    let (work, _temporary) = match &args.work_dir {
+/// The data of a run: built into `work`, or reused from an earlier run
+/// with the same hosts, hours and end (with `--work-dir`; building 24 h
+/// with Prometheus takes about an hour). The temporary folder, when there
+/// is one, lives as long as the returned guard.
+async fn prepare(
+    args: &QueryArgs,
+    hours: i64,
+    end_ms: i64,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>, build::Built)> {
+    let (work, temporary) = match &args.work_dir {
         Some(d) => {
             let dir = d.join(format!(
                 "node-{}hosts-{hours}h-{}{}",
@@ -452,42 +440,52 @@ pub async fn run(args: &QueryArgs) -> anyhow::Result<()> {
         work.display()
     );
     let marker = work.join("built.txt");
-    let built = match build::Built::read_marker(&marker, &work, args.compare_prometheus)? {
-        Some(b) => {
-            println!("reusing the data built earlier in {}", work.display());
-            b
-        }
-        None => {
-            if work.exists() {
-                // An interrupted build: start over.
-                std::fs::remove_dir_all(&work)
-                    .with_context(|| format!("removing the unfinished {}", work.display()))?;
-            }
-            std::fs::create_dir_all(&work)?;
-            let t = Instant::now();
-            let built = build::build(&BuildArgs {
-                hosts: args.hosts,
-                hours,
-                end_ms,
-                work: &work,
-                compare_prometheus: args.compare_prometheus,
-                promtool_bin: &args.promtool_bin,
-            })
-            .await?;
-            println!(
-                "built in {:.0} s: {} series, {} samples, plus {} history series with {} samples",
-                t.elapsed().as_secs_f64(),
-                built.series,
-                built.samples,
-                built.history_series,
-                built.history_samples
-            );
-            if args.work_dir.is_some() {
-                built.write_marker(&marker)?;
-            }
-            built
-        }
+    if let Some(b) = build::Built::read_marker(&marker, &work, args.compare_prometheus)? {
+        println!("reusing the data built earlier in {}", work.display());
+        return Ok((work, temporary, b));
+    }
+    if work.exists() {
+        // An interrupted build: start over.
+        std::fs::remove_dir_all(&work)
+            .with_context(|| format!("removing the unfinished {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let t = Instant::now();
+    let built = build::build(&BuildArgs {
+        hosts: args.hosts,
+        hours,
+        end_ms,
+        work: &work,
+        compare_prometheus: args.compare_prometheus,
+        promtool_bin: &args.promtool_bin,
+    })
+    .await?;
+    println!(
+        "built in {:.0} s: {} series, {} samples, plus {} history series with {} samples",
+        t.elapsed().as_secs_f64(),
+        built.series,
+        built.samples,
+        built.history_series,
+        built.history_samples
+    );
+    if args.work_dir.is_some() {
+        built.write_marker(&marker)?;
+    }
+    Ok((work, temporary, built))
+}
+
+mod report;
+
+use report::{report_memory, report_queries, report_refresh};
+
+pub async fn run(args: &QueryArgs) -> anyhow::Result<()> {
+    let hours = args.hours.unwrap_or(24);
+    let runs = args.runs.unwrap_or(5).max(1);
+    let end_ms = {
+        let now = now_ms();
+        now - now.rem_euclid(DAY)
     };
+    let (work, _temporary, built) = prepare(args, hours, end_ms).await?;
     for line in build::describe_catalog(&built.bucket_dir).await? {
         println!("  catalog: {line}");
     }
@@ -515,136 +513,9 @@ pub async fn run(args: &QueryArgs) -> anyhow::Result<()> {
     println!(
         "results: latency to the last byte over HTTP; warm = median of {runs} runs; ratios are Stratus's latency over Prometheus's median; GETs from the querier's counters (data = object-cache misses: block ranges; catalog = the rest)"
     );
-    let (mut warm_max, mut cold_max) = (f64::NAN, f64::NAN);
-    let mut complete = true;
-    for (i, q) in queries.iter().enumerate() {
-        let p = prom.as_ref().map(|p| &p.queries[i]);
-        let line = match (&stratus[i], p) {
-            (Err(e), _) => {
-                complete = false;
-                format!("stratus error: {e}")
-            }
-            (Ok(s), p) => {
-                let (prom_text, ratios) = match p {
-                    Some(Ok(p)) => {
-                        let (w, c) = (s.warm_ms / p.median_ms, s.cold_ms / p.median_ms);
-                        warm_max = warm_max.max(w);
-                        cold_max = cold_max.max(c);
-                        let check = if p.series == s.series {
-                            String::new()
-                        } else {
-                            format!(
-                                " SERIES MISMATCH: prometheus {} stratus {}",
-                                p.series, s.series
-                            )
-                        };
-                        (
-                            format!("prom {:.1} ms", p.median_ms),
-                            format!("warm/prom {w:.2} cold/prom {c:.2}{check}"),
-                        )
-                    }
-                    Some(Err(e)) => {
-                        complete = false;
-                        (format!("prom error: {e}"), "ratios n/a".to_string())
-                    }
-                    None => ("prom n/a".to_string(), "ratios n/a".to_string()),
-                };
-                let mismatch = s
-                    .stats_mismatch
-                    .map(|(st, c)| format!(" (stats=all said {st} GETs, counters {c})"))
-                    .unwrap_or_default();
-                format!(
-                    "cold {:.1} ms [{}]{mismatch}, warm {:.1} ms [{}], {prom_text}, {ratios}; {} series, {:.1} MiB answer; cold querier peak RSS {:.0} MiB",
-                    s.cold_ms,
-                    fmt_counts(&s.cold),
-                    s.warm_ms,
-                    fmt_counts(&s.warm),
-                    s.series,
-                    mib(s.response_bytes as u64),
-                    mib(s.cold_rss)
-                )
-            }
-        };
-        println!("q{} {}: {line}", i + 1, q.label);
-    }
-    println!(
-        "refresh (every query again, start and end 30 s later, the data unchanged, catalog cache expired):"
-    );
-    let mut refresh_data_gets = 0;
-    let (mut refresh_catalog, mut refresh_lists) = (0, 0);
-    for (i, s) in stratus.iter().enumerate() {
-        if let Ok(s) = s {
-            refresh_data_gets += s.refresh.data_gets();
-            refresh_catalog += s.refresh.catalog_gets();
-            refresh_lists += s.refresh.lists;
-            println!(
-                "  q{}: {:.1} ms, {}",
-                i + 1,
-                s.refresh_ms,
-                fmt_counts(&s.refresh)
-            );
-        }
-    }
-    println!(
-        "  refresh total: {refresh_data_gets} data GETs, {refresh_catalog} catalog GETs, {refresh_lists} LISTs (summary's refresh_gets counts data GETs only)"
-    );
-    let cold_rss = stratus
-        .iter()
-        .filter_map(|s| s.as_ref().ok())
-        .map(|s| s.cold_rss)
-        .max()
-        .unwrap_or(0);
-    println!(
-        "peak RSS (VmHWM) of the querier child process: {:.0} MiB for the one answering every query warm and the refresh, {:.0} MiB at most for a cold one answering a single query{}",
-        mib(warm_rss),
-        mib(cold_rss),
-        prom.as_ref()
-            .map(|p| format!(
-                "; prometheus {:.0} MiB (its compaction at start included; {} blocks after {:.0} s of compaction)",
-                mib(p.peak_rss),
-                p.blocks,
-                p.compaction_wait_s
-            ))
-            .unwrap_or_default()
-    );
-    if args.query_memory_bytes > 0 {
-        // What the querier is configured to hold (its defaults, as in
-        // `querier::serve`): the object cache's memory tier, the decoded
-        // segments, the blocks' label sets, the results, the queries'
-        // bound, and an allowance for the process itself (runtime, block
-        // footers, disk write buffers, allocator slack).
-        let parts = [
-            (
-                "object cache",
-                stratus_storage::RangeCacheConfig::default().memory_bytes as u64,
-            ),
-            (
-                "segment cache",
-                stratus_query::BucketSourceOptions::default().segment_cache_bytes,
-            ),
-            (
-                "label sets",
-                stratus_query::bucket_source::LABEL_SET_CACHE_BYTES,
-            ),
-            ("results cache", args.results_cache_bytes),
-            ("queries", args.query_memory_bytes),
-            ("process", PROCESS_ALLOWANCE_BYTES),
-        ];
-        let bound: u64 = parts.iter().map(|p| p.1).sum();
-        let peak = warm_rss.max(cold_rss);
-        println!(
-            "memory bound of the querier: {} = {:.0} MiB; peak RSS {:.0} MiB, {:.2} of it: {}",
-            parts
-                .iter()
-                .map(|(n, b)| format!("{n} {:.0} MiB", mib(*b)))
-                .collect::<Vec<_>>()
-                .join(" + "),
-            mib(bound),
-            mib(peak),
-            peak as f64 / bound as f64,
-            if peak <= bound { "under" } else { "OVER" }
-        );
-    }
+    let (warm_max, cold_max, complete) = report_queries(&queries, &stratus, prom.as_ref());
+    let refresh_data_gets = report_refresh(&stratus);
+    report_memory(args, &stratus, warm_rss, prom.as_ref());
     if !complete {
         println!("some queries failed: the ratios cover the others only");
     }
