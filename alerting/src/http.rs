@@ -42,8 +42,8 @@ pub struct AlertingApi {
     pub store: RuleStore,
     pub options: RulerOptions,
     pub notifier: Arc<Notifier>,
-    /// Require `X-Scope-OrgID`; otherwise its absence means `anonymous`.
-    pub multitenancy: bool,
+    /// How requests name their tenant (`X-Scope-OrgID`).
+    pub tenants: stratus_http::TenantPolicy,
 }
 
 pub fn router(api: AlertingApi) -> Router {
@@ -113,6 +113,8 @@ impl IntoResponse for ApiError {
             let error_type = match self.status {
                 StatusCode::BAD_REQUEST => "bad_data",
                 StatusCode::NOT_FOUND => "not_found",
+                StatusCode::UNAUTHORIZED => "unauthorized",
+                StatusCode::FORBIDDEN => "forbidden",
                 StatusCode::SERVICE_UNAVAILABLE => "unavailable",
                 _ => "internal",
             };
@@ -158,25 +160,11 @@ impl From<NotifierError> for ApiError {
     }
 }
 
+/// The one tenant of a request ([`stratus_http::tenant`]): rule files,
+/// alerts and silences belong to one tenant at a time.
 fn tenant(api: &AlertingApi, headers: &HeaderMap) -> Result<TenantId, ApiError> {
-    match headers.get("x-scope-orgid") {
-        Some(v) => {
-            let id = v.to_str().map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, "X-Scope-OrgID is not valid ASCII")
-            })?;
-            TenantId::new(id).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid X-Scope-OrgID: {e}"),
-                )
-            })
-        }
-        None if api.multitenancy => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "no org id: multi-tenancy is on and the request has no X-Scope-OrgID header",
-        )),
-        None => Ok(TenantId::anonymous()),
-    }
+    let r = api.tenants.read(headers).and_then(|t| t.single().cloned());
+    r.map_err(|r| ApiError::new(r.status(), r.message()))
 }
 
 fn success<T: Serialize>(data: T) -> Response {

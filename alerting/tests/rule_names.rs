@@ -69,7 +69,7 @@ async fn every_valid_name_is_stored_and_evaluated_on_a_local_folder() {
         store: store.clone(),
         options: RulerOptions::default(),
         notifier,
-        multitenancy: false,
+        tenants: stratus_http::TenantPolicy::default(),
     });
 
     // At and around the 200-byte maximum, with bytes that escape to three.

@@ -293,6 +293,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             http: Arc::new(cfg.http.clone()),
             metrics: ingest_metrics,
             clock: Arc::new(SystemClock),
+            tenants: stratus_http::TenantPolicy::new(cfg.http.multitenancy),
         }));
         committer = Some(c);
     }
@@ -338,7 +339,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             engine: Engine::new(source.clone(), cfg.engine.clone()),
             source,
             clock: Arc::new(SystemClock),
-            multitenancy: cfg.http.multitenancy,
+            tenants: stratus_http::TenantPolicy::new(cfg.http.multitenancy),
             max_body_bytes: cfg.http.max_body_bytes,
             admin: cfg.enable_admin_api.then(|| bucket.clone()),
             max_pending_deletes: cfg.max_pending_deletes,
@@ -374,7 +375,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             store: store.clone(),
             options: cfg.ruler.clone(),
             notifier: notifier.clone(),
-            multitenancy: cfg.http.multitenancy,
+            tenants: stratus_http::TenantPolicy::new(cfg.http.multitenancy),
         }));
         if components.ruler {
             // Rule output goes through the ingest path: the server's own

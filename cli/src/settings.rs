@@ -16,8 +16,9 @@ use stratus_model::NameValidation;
 use stratus_query::EngineOptions;
 use stratus_storage::{RetryPolicy, S3Config, StorageBackend, StorageConfig};
 
-fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
-    humantime::parse_duration(s)
+/// Every duration flag and variable: Prometheus's notation (`30s`, `1h30m`).
+fn duration(s: &str) -> Result<Duration, stratus_model::time::DurationError> {
+    stratus_model::time::parse_std_duration(s)
 }
 
 /// Every setting is optional here; [`Settings::resolve`] fills defaults.
@@ -44,13 +45,13 @@ pub struct Settings {
     /// the accept for a connection's first request; the work of the
     /// handler is not bounded by it [default: 5m]
     #[arg(long, env = "STRATUS_HTTP_READ_TIMEOUT", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub http_read_timeout: Option<Duration>,
 
     /// How long a keep-alive HTTP connection may wait for its next request
     /// [default: 2m]
     #[arg(long, env = "STRATUS_HTTP_IDLE_TIMEOUT", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub http_idle_timeout: Option<Duration>,
 
     /// Folder that holds the bucket when no S3 bucket is given [default: ./data]
@@ -81,23 +82,23 @@ pub struct Settings {
 
     /// Time limit of one storage call [default: 20s]
     #[arg(long, env = "STRATUS_STORAGE_TIMEOUT", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub storage_timeout: Option<Duration>,
 
     /// How long a write waits for others to share its segment; 0 writes
     /// each request alone [default: 200ms]
     #[arg(long, env = "STRATUS_COMMIT_WINDOW", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub commit_window: Option<Duration>,
 
     /// Samples older than this are rejected (raise it to backfill) [default: 1h]
     #[arg(long, env = "STRATUS_MAX_SAMPLE_AGE", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub max_sample_age: Option<Duration>,
 
     /// Samples further than this in the future are rejected [default: 10m]
     #[arg(long, env = "STRATUS_MAX_FUTURE", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub max_future: Option<Duration>,
 
     /// Labels allowed per series [default: 30]
@@ -124,12 +125,12 @@ pub struct Settings {
 
     /// How far back an instant selector looks for a sample [default: 5m]
     #[arg(long, env = "STRATUS_LOOKBACK_DELTA", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub lookback_delta: Option<Duration>,
 
     /// Longest a query may run [default: 2m]
     #[arg(long, env = "STRATUS_QUERY_TIMEOUT", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub query_timeout: Option<Duration>,
 
     /// Most samples one query may hold in memory [default: 50000000]
@@ -158,7 +159,7 @@ pub struct Settings {
     /// How long the querier reuses a tenant's catalog and segment listing;
     /// new data becomes visible after at most this long [default: 1s]
     #[arg(long, env = "STRATUS_QUERY_LISTING_TTL", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub query_listing_ttl: Option<Duration>,
 
     /// Memory for cached results of range-query splits; 0 turns the
@@ -169,13 +170,13 @@ pub struct Settings {
     /// Range queries are split at multiples of this (UTC), and the splits
     /// evaluated separately and cached [default: 24h]
     #[arg(long, env = "STRATUS_QUERY_SPLIT_INTERVAL", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub query_split_interval: Option<Duration>,
 
     /// Results with points newer than this are never cached: samples may
     /// still arrive for them [default: 10m]
     #[arg(long, env = "STRATUS_QUERY_CACHE_FRESHNESS", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub query_cache_freshness: Option<Duration>,
 
     /// Splits of one range query evaluated at once [default: 2]
@@ -207,27 +208,27 @@ pub struct Settings {
 
     /// Time between compaction passes [default: 1m]
     #[arg(long, env = "STRATUS_COMPACTION_INTERVAL", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub compaction_interval: Option<Duration>,
 
     /// Segments younger than this are not compacted yet [default: 5m]
     #[arg(long, env = "STRATUS_SEGMENT_GRACE", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub segment_grace: Option<Duration>,
 
     /// Replaced objects are deleted this long after compaction [default: 15m]
     #[arg(long, env = "STRATUS_DELETE_DELAY", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub delete_delay: Option<Duration>,
 
     /// Raw data older than this is deleted; 0 keeps it [default: 0]
     #[arg(long, env = "STRATUS_RETENTION_RAW", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub retention_raw: Option<Duration>,
 
     /// 5m and 1h rollups older than this are deleted; 0 keeps them [default: 0]
     #[arg(long, env = "STRATUS_RETENTION_DOWNSAMPLED", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub retention_downsampled: Option<Duration>,
 
     /// Alertmanager configuration (YAML: route, receivers, inhibit_rules)
@@ -239,12 +240,12 @@ pub struct Settings {
     /// How often the ruler looks for due rule groups and the notifier for
     /// due notifications [default: 5s]
     #[arg(long, env = "STRATUS_RULER_TICK", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub ruler_tick: Option<Duration>,
 
     /// Interval of rule groups that set none [default: 1m]
     #[arg(long, env = "STRATUS_RULER_EVALUATION_INTERVAL", value_parser = duration)]
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
     pub ruler_evaluation_interval: Option<Duration>,
 
     /// Add an always-firing Watchdog alert to every tenant [default: false]

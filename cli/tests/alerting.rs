@@ -520,13 +520,11 @@ async fn push_to(client: &reqwest::Client, base: &str, a: f64, b: f64) {
 }
 
 fn rfc3339(ms: i64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms as u64)).to_string()
+    stratus_model::time::format_rfc3339(ms, stratus_model::time::Fraction::Millis)
 }
 
 fn parse_rfc3339(s: &str) -> i64 {
-    humantime::parse_rfc3339(s)
+    stratus_model::time::parse_rfc3339(s)
         .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
         .unwrap_or_else(|| panic!("not an RFC 3339 time: {s}"))
 }

@@ -257,9 +257,8 @@ fn boolean(name: &str, v: &str) -> anyhow::Result<bool> {
 }
 
 fn duration(name: &str, v: &str) -> anyhow::Result<Duration> {
-    humantime::parse_duration(v.trim()).map_err(|e| {
-        anyhow::anyhow!("{name} must be a duration such as 30s, 10m or 30d, got {v:?}: {e}")
-    })
+    stratus_model::time::parse_std_duration(v.trim())
+        .map_err(|e| anyhow::anyhow!("{name} must be a duration such as 30s, 10m or 30d: {e}"))
 }
 
 /// Logs as JSON-less plain lines at `level` (Lambda adds the timestamp

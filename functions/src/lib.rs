@@ -62,6 +62,7 @@ pub fn ingest_app(bucket: Bucket, settings: &Settings) -> Router {
         http: Arc::new(settings.http.clone()),
         metrics,
         clock: Arc::new(SystemClock),
+        tenants: stratus_http::TenantPolicy::new(settings.http.multitenancy),
     })
     .merge(health())
 }
@@ -104,13 +105,13 @@ pub fn query_app_with_cache(
         store: stratus_ruler::store::RuleStore::new(bucket.clone()),
         options: settings.ruler.clone(),
         notifier: Arc::new(notifier),
-        multitenancy: settings.http.multitenancy,
+        tenants: stratus_http::TenantPolicy::new(settings.http.multitenancy),
     });
     stratus_query::api::router(QueryState {
         engine: Engine::new(source.clone(), settings.engine.clone()),
         source,
         clock: Arc::new(SystemClock),
-        multitenancy: settings.http.multitenancy,
+        tenants: stratus_http::TenantPolicy::new(settings.http.multitenancy),
         max_body_bytes: settings.http.max_body_bytes,
         admin: None,
         max_pending_deletes: settings.max_pending_deletes,

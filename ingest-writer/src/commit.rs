@@ -30,7 +30,7 @@ use crate::validate::Reason;
 pub struct CommitConfig {
     /// How long the first request of a batch waits for others to join it.
     /// 0 writes every request on its own (the Lambda form).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub window: Duration,
     /// A batch this large is written at once, without waiting for the window.
     pub max_batch_samples: usize,

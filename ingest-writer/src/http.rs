@@ -18,7 +18,6 @@ use crate::decode::{decode_v1, decode_v2, decompress, DecodeError, Decoded};
 use crate::metrics::{IngestMetrics, ProtocolLabel, RequestLabels};
 use crate::validate::Limits;
 
-pub const ORG_ID_HEADER: &str = "x-scope-orgid";
 pub const SAMPLES_WRITTEN: &str = "x-prometheus-remote-write-samples-written";
 pub const HISTOGRAMS_WRITTEN: &str = "x-prometheus-remote-write-histograms-written";
 pub const EXEMPLARS_WRITTEN: &str = "x-prometheus-remote-write-exemplars-written";
@@ -55,6 +54,8 @@ pub struct IngestState {
     pub http: Arc<HttpLimits>,
     pub metrics: IngestMetrics,
     pub clock: Arc<dyn Clock>,
+    /// How requests name their tenant (`X-Scope-OrgID`).
+    pub tenants: stratus_http::TenantPolicy,
 }
 
 /// The ingest routes, to be merged into the server's router.
@@ -91,25 +92,9 @@ impl From<DecodeError> for Refusal {
     }
 }
 
-/// The tenant of a request: `X-Scope-OrgID`, validated.
-pub(crate) fn tenant(headers: &HeaderMap, http: &HttpLimits) -> Result<TenantId, Refusal> {
-    match headers.get(ORG_ID_HEADER) {
-        Some(v) => {
-            let id = v.to_str().map_err(|_| {
-                Refusal::new(StatusCode::BAD_REQUEST, "X-Scope-OrgID is not valid ASCII")
-            })?;
-            TenantId::new(id).map_err(|e| {
-                Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid X-Scope-OrgID: {e}"),
-                )
-            })
-        }
-        None if http.multitenancy => Err(Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            "no org id: multi-tenancy is on and the request has no X-Scope-OrgID header",
-        )),
-        None => Ok(TenantId::anonymous()),
+impl From<stratus_http::TenantRejection> for Refusal {
+    fn from(r: stratus_http::TenantRejection) -> Self {
+        Refusal::new(r.status(), r.message())
     }
 }
 
@@ -230,8 +215,8 @@ async fn handle_write(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(u64, Option<String>), Refusal> {
+    let tenant = st.tenants.write(headers)?.into_id();
     let version = negotiate(headers)?;
-    let tenant = tenant(headers, &st.http)?;
     let compressed = read_body(body, st.http.max_body_bytes).await?;
     let raw = decompress(&compressed, st.http.max_decompressed_bytes)?;
     let now = st.clock.now_ms();

@@ -21,7 +21,7 @@ use serde_json::Value;
 use stratus_model::{MetricMetadata, MetricType, Sample, METRIC_NAME};
 
 use crate::decode::Decoded;
-use crate::http::{commit_decoded, read_body, tenant, IngestState, Refusal};
+use crate::http::{commit_decoded, read_body, IngestState, Refusal};
 use crate::metrics::RequestLabels;
 use crate::report::Report;
 use crate::validate::{Reason, Rejection};
@@ -197,9 +197,9 @@ async fn handle(st: &IngestState, headers: &HeaderMap, body: Body) -> (StatusCod
             },
         )
     };
-    let tenant = match tenant(headers, &st.http) {
-        Ok(t) => t,
-        Err(r) => return refused(r, 0),
+    let tenant = match st.tenants.write(headers) {
+        Ok(t) => t.into_id(),
+        Err(r) => return refused(r.into(), 0),
     };
     let bytes = match read_body(body, st.http.max_body_bytes).await {
         Ok(b) => b,

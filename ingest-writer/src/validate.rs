@@ -16,10 +16,10 @@ pub struct Limits {
     pub max_label_name_length: usize,
     pub max_label_value_length: usize,
     /// Samples older than now minus this are rejected.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub max_sample_age: Duration,
     /// Samples newer than now plus this are rejected.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub max_future: Duration,
     pub name_validation: NameValidation,
 }
@@ -165,7 +165,7 @@ impl Limits {
                 format!(
                     "sample of series {labels} at {} is older than the accepted window of {} (oldest accepted: {})",
                     fmt_ms(s.t),
-                    humantime::format_duration(self.max_sample_age),
+                    stratus_model::time::format_std_duration(self.max_sample_age),
                     fmt_ms(oldest)
                 ),
             ));
@@ -176,7 +176,7 @@ impl Limits {
                 format!(
                     "sample of series {labels} at {} is more than {} in the future (newest accepted: {})",
                     fmt_ms(s.t),
-                    humantime::format_duration(self.max_future),
+                    stratus_model::time::format_std_duration(self.max_future),
                     fmt_ms(newest)
                 ),
             ));

@@ -7,8 +7,7 @@ use stratus_model::time::civil_from_days;
 /// Parses a Prometheus duration (`[0-9]+(y|w|d|h|m|s|ms)`, repeated with
 /// units in decreasing order, or `0`) into milliseconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    stratus_model::time::parse_duration(s)
-        .map_err(|_| format!("expected a duration like 30s, 5m or 1h30m, got {s:?}"))
+    stratus_model::time::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Prints milliseconds the way Prometheus does (`1h30m`, `0s`).

@@ -37,8 +37,8 @@ pub struct QueryState {
     pub engine: Engine,
     pub source: Arc<dyn SeriesSource>,
     pub clock: Arc<dyn Clock>,
-    /// Require `X-Scope-OrgID`; otherwise its absence means `anonymous`.
-    pub multitenancy: bool,
+    /// How requests name their tenant (`X-Scope-OrgID`).
+    pub tenants: stratus_http::TenantPolicy,
     /// Largest request body (form-encoded queries).
     pub max_body_bytes: usize,
     /// The bucket, when the admin API (delete requests) is enabled.
@@ -96,20 +96,7 @@ async fn request(
     raw: Option<String>,
     body: Body,
 ) -> Result<(TenantId, Params), QueryError> {
-    let tenant = match headers.get("x-scope-orgid") {
-        Some(v) => {
-            let id = v
-                .to_str()
-                .map_err(|_| QueryError::bad("X-Scope-OrgID is not valid ASCII"))?;
-            TenantId::new(id).map_err(|e| QueryError::bad(format!("invalid X-Scope-OrgID: {e}")))?
-        }
-        None if st.multitenancy => {
-            return Err(QueryError::bad(
-                "no org id: multi-tenancy is on and the request has no X-Scope-OrgID header",
-            ))
-        }
-        None => TenantId::anonymous(),
-    };
+    let tenant = st.tenants.read(headers)?.single()?.clone();
     let form = if *method == Method::POST {
         let ct = headers
             .get(header::CONTENT_TYPE)

@@ -32,6 +32,10 @@ pub enum QueryError {
     /// retry may get past: `unavailable`, HTTP 503.
     #[error("{0}")]
     Unavailable(String),
+    /// The request names no usable tenant: 401, 400 or 403 as
+    /// [`stratus_http::tenant`] decides, the same on every route.
+    #[error("{0}")]
+    Tenant(#[from] stratus_http::TenantRejection),
 }
 
 impl From<stratus_storage::StorageError> for QueryError {
@@ -77,6 +81,11 @@ impl QueryError {
             QueryError::Timeout | QueryError::QueueTimeout => "timeout",
             QueryError::Storage(_) | QueryError::Internal(_) => "internal",
             QueryError::Unavailable(_) => "unavailable",
+            QueryError::Tenant(r) => match r.status().as_u16() {
+                401 => "unauthorized",
+                403 => "forbidden",
+                _ => "bad_data",
+            },
         }
     }
 
@@ -90,6 +99,7 @@ impl QueryError {
             QueryError::Timeout | QueryError::QueueTimeout => 503,
             QueryError::Storage(_) | QueryError::Internal(_) => 500,
             QueryError::Unavailable(_) => 503,
+            QueryError::Tenant(r) => r.status().as_u16(),
         }
     }
 }

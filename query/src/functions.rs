@@ -16,7 +16,6 @@
 
 pub mod aggregate;
 pub mod annotations;
-mod gofmt;
 pub mod histogram;
 pub mod instant;
 pub mod labels;
@@ -53,11 +52,11 @@ pub enum FunctionError {
     /// `double_exponential_smoothing` with a smoothing factor outside (0, 1).
     #[error(
         "invalid smoothing factor. Expected: 0 < sf < 1, got: {}",
-        gofmt::format_f6(*.0)
+        stratus_model::strutil::format_f(*.0, 6)
     )]
     InvalidSmoothingFactor(f64),
     /// `double_exponential_smoothing` with a trend factor outside (0, 1).
-    #[error("invalid trend factor. Expected: 0 < tf < 1, got: {}", gofmt::format_f6(*.0))]
+    #[error("invalid trend factor. Expected: 0 < tf < 1, got: {}", stratus_model::strutil::format_f(*.0, 6))]
     InvalidTrendFactor(f64),
     /// Two output series of `label_replace`/`label_join` (or any function
     /// that drops `__name__`) ended up with the same label set.

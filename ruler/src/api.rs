@@ -154,23 +154,6 @@ pub fn display_expr(expr: &str) -> String {
     stratus_promql::parse(expr).map_or_else(|_| expr.to_string(), |e| e.to_string())
 }
 
-/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`.
-pub fn go_float_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    let s = format!("{v:e}");
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    format!("{mantissa}e{sign}{digits:0>2}")
-}
-
 fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
@@ -186,7 +169,7 @@ fn api_alert(a: &Alert) -> ApiAlert {
         state: a.state.as_str(),
         active_at: Some(rfc3339(a.active_at)),
         keep_firing_since: a.keep_firing_since.map(rfc3339),
-        value: go_float_e(a.value),
+        value: stratus_model::strutil::format_e_shortest(a.value),
     }
 }
 
@@ -405,20 +388,4 @@ pub async fn alerts(
         }
     }
     Ok(AlertDiscovery { alerts: out })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn floats_print_like_go() {
-        assert_eq!(go_float_e(1.0), "1e+00");
-        assert_eq!(go_float_e(0.0), "0e+00");
-        assert_eq!(go_float_e(1234.5), "1.2345e+03");
-        assert_eq!(go_float_e(0.001), "1e-03");
-        assert_eq!(go_float_e(-2.5e-300), "-2.5e-300");
-        assert_eq!(go_float_e(f64::NAN), "NaN");
-        assert_eq!(go_float_e(f64::NEG_INFINITY), "-Inf");
-    }
 }

@@ -21,13 +21,9 @@ impl PromDuration {
     /// Parses `[0-9]+(y|w|d|h|m|s|ms)` repeated, units in decreasing order
     /// and each at most once, or `0`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        use stratus_model::time::{parse_duration, DurationError};
-        match parse_duration(s) {
-            Ok(ms) => Ok(Self(ms)),
-            Err(_) if s.is_empty() => Err("empty duration string".into()),
-            Err(DurationError::Invalid) => Err(format!("not a valid duration string: {s:?}")),
-            Err(DurationError::OutOfRange) => Err("duration out of range".into()),
-        }
+        stratus_model::time::parse_duration(s)
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 }
 

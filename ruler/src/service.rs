@@ -48,11 +48,11 @@ pub fn backoff_intervals(failures: u32) -> i64 {
 pub struct RulerOptions {
     /// Interval of groups that set none (Prometheus's
     /// `global.evaluation_interval`).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub evaluation_interval: Duration,
     /// Minimum time between two sends of a still-firing alert
     /// (Prometheus's `--rules.alert.resend-delay`).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub resend_delay: Duration,
     /// Slots of one group one invocation evaluates at most, catching up
     /// from the oldest; older due slots are counted as missed.

@@ -51,6 +51,7 @@ async fn failing_storage_never_acknowledges_unstored_samples() {
         http: Arc::new(HttpLimits::default()),
         metrics: metrics.clone(),
         clock: Arc::new(SystemClock),
+        tenants: stratus_http::TenantPolicy::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -10,17 +10,21 @@
 //! - [`catch_panics`]: a tower layer that turns a panicking handler into
 //!   an error answer with an id, counted in `stratus_panics_total`
 //!   ([`PanicCollector`]), and [`install_panic_hook`], which logs each
-//!   panic once through `tracing`.
+//!   panic once through `tracing`;
+//! - [`tenant`]: the one reading of `X-Scope-OrgID` (a principal and its
+//!   tenants), as axum extractors with one status per case.
 
 mod connection;
 mod options;
 mod panic;
 mod serve;
+pub mod tenant;
 
 pub use options::{connection_limit, raise_open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
 pub use panic::{catch_panics, install_panic_hook, CatchPanic, CatchPanicLayer, Component};
 pub use panic::{PanicCollector, PANICS_METRIC};
 pub use serve::serve;
+pub use tenant::{Tenant, TenantPolicy, TenantRejection, Tenants};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

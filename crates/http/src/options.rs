@@ -19,10 +19,10 @@ pub struct ServeOptions {
     /// Longest time to read one request, head and body: from the accept
     /// for a connection's first request, from its first byte for the next
     /// ones. The handler's own work is not bounded by it.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub read_timeout: Duration,
     /// Longest time a keep-alive connection waits for its next request.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub idle_timeout: Duration,
 }
 
@@ -51,7 +51,7 @@ impl ServeOptions {
             if d.is_zero() {
                 return Err(Error::Zero {
                     name,
-                    got: humantime::format_duration(d).to_string(),
+                    got: stratus_model::time::format_std_duration(d).to_string(),
                 });
             }
         }

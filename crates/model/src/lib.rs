@@ -6,6 +6,7 @@ mod matcher;
 mod metadata;
 pub mod panics;
 mod sample;
+pub mod strutil;
 mod tenant;
 pub mod time;
 

@@ -13,34 +13,43 @@ pub const DURATION_UNITS: [(&str, i64); 7] = [
     ("ms", 1),
 ];
 
-/// Why [`parse_duration`] refused a string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why [`parse_duration`] refused a string, in Prometheus's words
+/// (`model.ParseDuration`). Every duration Stratus reads (flags,
+/// environment, config files, rule files, the notifier's configuration)
+/// fails with these messages; the query API wraps them in Prometheus's
+/// `invalid parameter` answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
+    #[error("empty duration string")]
+    Empty,
     /// Not `[0-9]+(y|w|d|h|m|s|ms)` repeated with units in decreasing
     /// order, each at most once, or `0`.
-    Invalid,
+    #[error("not a valid duration string: {}", crate::strutil::quote(.0))]
+    Invalid(String),
     /// More milliseconds than an `i64` holds.
-    OutOfRange,
+    #[error("duration out of range: {}", crate::strutil::quote(.0))]
+    OutOfRange(String),
 }
 
 /// Parses a Prometheus duration (Go's `model.ParseDuration`) into
-/// milliseconds: `1h30m`, `90s`, `1s500ms`, `0`.
+/// milliseconds: `1h30m`, `90s`, `1s500ms`, `0`. Units must come largest
+/// first, each at most once: `1m1h` is refused.
 pub fn parse_duration(s: &str) -> Result<i64, DurationError> {
     if s == "0" {
         return Ok(0);
     }
     if s.is_empty() {
-        return Err(DurationError::Invalid);
+        return Err(DurationError::Empty);
     }
+    let invalid = || DurationError::Invalid(s.to_string());
+    let out_of_range = || DurationError::OutOfRange(s.to_string());
     let (mut rest, mut total, mut next_unit) = (s, 0i64, 0usize);
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(DurationError::Invalid);
+            return Err(invalid());
         }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| DurationError::OutOfRange)?;
+        let n: i64 = rest[..digits].parse().map_err(|_| out_of_range())?;
         rest = &rest[digits..];
         let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..letters];
@@ -48,15 +57,77 @@ pub fn parse_duration(s: &str) -> Result<i64, DurationError> {
         let pos = DURATION_UNITS[next_unit..]
             .iter()
             .position(|(u, _)| *u == unit)
-            .ok_or(DurationError::Invalid)?;
+            .ok_or_else(invalid)?;
         let mult = DURATION_UNITS[next_unit + pos].1;
         next_unit += pos + 1;
         total = n
             .checked_mul(mult)
             .and_then(|v| total.checked_add(v))
-            .ok_or(DurationError::OutOfRange)?;
+            .ok_or_else(out_of_range)?;
+    }
+    // Go holds a duration in int64 nanoseconds: about 292 years at most.
+    if total > MAX_DURATION_MS {
+        return Err(out_of_range());
     }
     Ok(total)
+}
+
+/// The longest duration Prometheus can hold (`math.MaxInt64` nanoseconds),
+/// in milliseconds.
+pub const MAX_DURATION_MS: i64 = i64::MAX / 1_000_000;
+
+/// [`parse_duration`] as a [`std::time::Duration`], for settings.
+pub fn parse_std_duration(s: &str) -> Result<std::time::Duration, DurationError> {
+    parse_duration(s).map(|ms| std::time::Duration::from_millis(ms.unsigned_abs()))
+}
+
+/// A [`std::time::Duration`] as Prometheus prints durations (`1h30m`,
+/// `0s`); below a millisecond is dropped.
+pub fn format_std_duration(d: std::time::Duration) -> String {
+    format_duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Serde for `Duration` and `Option<Duration>` settings in Prometheus's
+/// notation (`#[serde(with = "stratus_model::time::serde_duration")]`).
+pub mod serde_duration {
+    use std::time::Duration;
+
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    /// The types this module reads and writes.
+    pub trait Setting: Sized {
+        fn parse(s: Option<String>) -> Result<Self, super::DurationError>;
+        fn text(&self) -> Option<String>;
+    }
+
+    impl Setting for Duration {
+        fn parse(s: Option<String>) -> Result<Self, super::DurationError> {
+            super::parse_std_duration(&s.unwrap_or_default())
+        }
+        fn text(&self) -> Option<String> {
+            Some(super::format_std_duration(*self))
+        }
+    }
+
+    impl Setting for Option<Duration> {
+        fn parse(s: Option<String>) -> Result<Self, super::DurationError> {
+            s.map(|s| super::parse_std_duration(&s)).transpose()
+        }
+        fn text(&self) -> Option<String> {
+            self.map(super::format_std_duration)
+        }
+    }
+
+    pub fn serialize<T: Setting, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        match v.text() {
+            Some(t) => s.serialize_str(&t),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Setting, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        T::parse(Option::<String>::deserialize(d)?).map_err(D::Error::custom)
+    }
 }
 
 /// Prints milliseconds as Prometheus does: `1h30m`, `1s500ms`, `0s`,
@@ -250,11 +321,38 @@ mod tests {
         assert_eq!(parse_duration("1s500ms"), Ok(1_500));
         assert_eq!(parse_duration("2d"), Ok(172_800_000));
         for bad in ["", "1", "m", "1x", "30m1h", "1m1m", "-1m", "1.5m", " 1m"] {
-            assert_eq!(parse_duration(bad), Err(DurationError::Invalid), "{bad:?}");
+            assert!(
+                matches!(
+                    parse_duration(bad),
+                    Err(DurationError::Invalid(_) | DurationError::Empty)
+                ),
+                "{bad:?}"
+            );
         }
-        assert_eq!(
+        assert!(matches!(
             parse_duration("99999999999999y"),
-            Err(DurationError::OutOfRange)
+            Err(DurationError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            parse_duration("293y"),
+            Err(DurationError::OutOfRange(_))
+        ));
+        // Prometheus's words, the input quoted as Go's %q quotes it.
+        assert_eq!(
+            parse_duration("1m1h").unwrap_err().to_string(),
+            r#"not a valid duration string: "1m1h""#
+        );
+        assert_eq!(
+            parse_duration("").unwrap_err().to_string(),
+            "empty duration string"
+        );
+        assert_eq!(
+            parse_std_duration("1m30s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(
+            format_std_duration(std::time::Duration::from_millis(90_500)),
+            "1m30s500ms"
         );
         assert_eq!(format_duration(0), "0s");
         assert_eq!(format_duration(5_400_000), "1h30m");

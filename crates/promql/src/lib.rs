@@ -86,7 +86,8 @@ pub fn parse_with(text: &str, limits: Limits) -> Result<Expr, ParseError> {
         });
     }
     let run = || {
-        let expr = promql_parser::parser::parse(text).map_err(ParseError::Syntax)?;
+        let expr = promql_parser::parser::parse(text)
+            .map_err(|m| ParseError::Syntax(prometheus_wording(m)))?;
         let d = depth(&expr);
         if d > limits.max_depth {
             // Dropped here, on the large stack, not by the caller.
@@ -103,6 +104,28 @@ pub fn parse_with(text: &str, limits: Limits) -> Result<Expr, ParseError> {
     } else {
         stacker::grow(PARSE_STACK, run)
     }
+}
+
+/// The parser's message in Prometheus's words where they differ: a bad
+/// duration is quoted as Go's `%q` quotes it (`not a valid duration
+/// string: "1m1h"`), as `model.ParseDuration` says everywhere else.
+fn prometheus_wording(message: String) -> String {
+    const BAD_DURATION: &str = "not a valid duration string: ";
+    let Some(at) = message.find(BAD_DURATION) else {
+        return message;
+    };
+    let start = at + BAD_DURATION.len();
+    let rest = &message[start..];
+    if rest.starts_with('"') {
+        return message;
+    }
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    format!(
+        "{}{}{}",
+        &message[..start],
+        stratus_model::strutil::quote(&rest[..end]),
+        &rest[end..]
+    )
 }
 
 /// An upper bound of the depth of `text`'s expression, from its tokens

@@ -245,3 +245,14 @@ fn timing_of_each_shape() {
         );
     }
 }
+
+#[test]
+fn bad_durations_in_prometheus_words() {
+    for q in ["rate(up[1m1h])", "up offset 1m1h", "up[5m:1m1h]"] {
+        let e = parse(q).expect_err(q).to_string();
+        assert!(
+            e.contains(r#"not a valid duration string: "1m1h""#),
+            "{q}: {e}"
+        );
+    }
+}

@@ -58,7 +58,7 @@ pub struct S3Config {
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
     /// Time limit of one HTTP request.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub request_timeout: Duration,
 }
 

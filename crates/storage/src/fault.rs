@@ -29,10 +29,10 @@ pub struct FaultConfig {
     /// Share of calls that stall for `stall` before going through (set it
     /// beyond the attempt timeout to simulate a hung request).
     pub stall_ratio: f64,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub stall: Duration,
     /// Added to every call, like the first-byte latency of object storage.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub latency: Duration,
     /// Only writes (put, delete, copy) are affected when true.
     pub writes_only: bool,

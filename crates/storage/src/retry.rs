@@ -12,13 +12,13 @@ pub struct RetryPolicy {
     /// Attempts in total, the first included (1 = no retry).
     pub max_attempts: u32,
     /// Backoff before the second attempt; doubles each time.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub initial_backoff: Duration,
     /// Upper bound of one backoff.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub max_backoff: Duration,
     /// Time limit of one attempt.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "stratus_model::time::serde_duration")]
     pub attempt_timeout: Duration,
 }
 

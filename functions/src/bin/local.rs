@@ -23,8 +23,8 @@ async fn main() -> anyhow::Result<()> {
     env::init_logging(&settings.log_level);
     stratus_http::install_panic_hook();
     settings.require_bucket()?;
-    let schedule = humantime::parse_duration(&arg(2, "5m"))
-        .map_err(|e| anyhow::anyhow!("the schedule must be a duration such as 5m: {e}"))?;
+    let schedule = stratus_model::time::parse_std_duration(&arg(2, "5m"))
+        .map_err(|e| anyhow::anyhow!("the schedule: {e} (a duration such as 5m)"))?;
     let bucket = Bucket::from_config(&settings.storage)?;
 
     let ingest = TcpListener::bind(arg(0, "127.0.0.1:9201")).await?;
@@ -35,7 +35,10 @@ async fn main() -> anyhow::Result<()> {
         ingest.local_addr()?
     );
     println!("query function URL: http://{}/", query.local_addr()?);
-    println!("compactor: every {}", humantime::format_duration(schedule));
+    println!(
+        "compactor: every {}",
+        stratus_model::time::format_std_duration(schedule)
+    );
     let ingest_app = local::function_url(ingest_app(bucket.clone(), &settings));
     let cache = std::sync::Arc::new(stratus_storage::RangeCache::new(&settings.cache).await?);
     let query_app =

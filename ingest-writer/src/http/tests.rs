@@ -61,6 +61,7 @@ fn fixture(http: HttpLimits) -> Fixture {
     let state = IngestState {
         committer,
         limits: Arc::new(Limits::default()),
+        tenants: stratus_http::TenantPolicy::new(http.multitenancy),
         http: Arc::new(http),
         metrics: metrics.clone(),
         clock: Arc::new(FixedClock),

@@ -7,7 +7,7 @@
 //! an annotation for the API; that position is the evaluator's to append.
 //! Prometheus deduplicates annotations by their full text.
 
-use super::gofmt::{format_g, quote};
+use stratus_model::strutil::{format_g, quote};
 
 /// One annotation with the values its message needs.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,120 +1,10 @@
-//! Go's number formatting (`%v`, `%g`, `%e`, `%f`, `printf`) and
-//! Prometheus's `humanize*` functions, so templated text matches
-//! Prometheus byte for byte.
+//! Go's `printf` and Prometheus's `humanize*` functions, so templated text
+//! matches Prometheus byte for byte; the verbs themselves (`%q`, `%g`,
+//! `%e`, `%f`) are [`stratus_model::strutil`]'s.
 
 use super::Value;
 
-fn special(v: f64) -> Option<String> {
-    if v.is_nan() {
-        Some("NaN".into())
-    } else if v.is_infinite() {
-        Some(if v > 0.0 { "+Inf" } else { "-Inf" }.into())
-    } else {
-        None
-    }
-}
-
-/// Splits Rust's `{:e}` output into sign, digits (no trailing zeros) and
-/// decimal exponent.
-fn split_e(s: &str) -> (bool, String, i32) {
-    let (mant, exp) = s.split_once('e').unwrap_or((s, "0"));
-    let neg = mant.starts_with('-');
-    let mut digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    while digits.len() > 1 && digits.ends_with('0') {
-        digits.pop();
-    }
-    (neg, digits, exp.parse().unwrap_or(0))
-}
-
-fn e_notation(neg: bool, digits: &str, exp: i32, min_frac: usize) -> String {
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    out.push_str(&digits[..1]);
-    let mut frac = digits[1..].to_string();
-    while frac.len() < min_frac {
-        frac.push('0');
-    }
-    if !frac.is_empty() {
-        out.push('.');
-        out.push_str(&frac);
-    }
-    out.push('e');
-    out.push(if exp < 0 { '-' } else { '+' });
-    out.push_str(&format!("{:02}", exp.unsigned_abs()));
-    out
-}
-
-fn fixed_notation(neg: bool, digits: &str, exp: i32) -> String {
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if exp >= 0 {
-        let int_len = usize::try_from(exp).unwrap_or(0) + 1;
-        if digits.len() <= int_len {
-            out.push_str(digits);
-            out.extend(std::iter::repeat_n('0', int_len - digits.len()));
-        } else {
-            out.push_str(&digits[..int_len]);
-            out.push('.');
-            out.push_str(&digits[int_len..]);
-        }
-    } else {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n(
-            '0',
-            usize::try_from(-exp - 1).unwrap_or(0),
-        ));
-        out.push_str(digits);
-    }
-    out
-}
-
-/// Go's `%g` (`prec` None: shortest representation, as `%v` prints floats).
-pub fn fmt_g(v: f64, prec: Option<usize>) -> String {
-    if let Some(s) = special(v) {
-        return s;
-    }
-    let (neg, digits, exp, eprec) = match prec {
-        None => {
-            let (neg, digits, exp) = split_e(&format!("{v:e}"));
-            // Go decides %e vs %f for the shortest form at precision 6.
-            (neg, digits, exp, 6)
-        }
-        Some(p) => {
-            let p = p.max(1);
-            let (neg, digits, exp) = split_e(&format!("{:.*e}", p - 1, v));
-            (neg, digits, exp, i32::try_from(p).unwrap_or(i32::MAX))
-        }
-    };
-    if exp < -4 || exp >= eprec {
-        e_notation(neg, &digits, exp, 0)
-    } else {
-        fixed_notation(neg, &digits, exp)
-    }
-}
-
-/// Go's `%e` with precision `prec` (default 6).
-pub fn fmt_e(v: f64, prec: usize) -> String {
-    if let Some(s) = special(v) {
-        return s;
-    }
-    let s = format!("{:.*e}", prec, v);
-    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    format!(
-        "{mant}e{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.unsigned_abs()
-    )
-}
-
-/// Go's `%f` with precision `prec` (default 6).
-pub fn fmt_f(v: f64, prec: usize) -> String {
-    special(v).unwrap_or_else(|| format!("{:.*}", prec, v))
-}
+use stratus_model::strutil::{format_e as fmt_e, format_f as fmt_f, format_g_prec as fmt_g};
 
 /// Go's `%v` of a float64.
 pub fn fmt_v(v: f64) -> String {
@@ -336,7 +226,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 Some(p) => s.chars().take(p).collect(),
                 None => s.clone(),
             },
-            ('q', Value::Str(s)) => format!("{s:?}"),
+            ('q', Value::Str(s)) => stratus_model::strutil::quote(s),
             ('s' | 'v', other) => other.to_string(),
             (verb, other) => format!("%!{verb}({}={other})", other.go_type()),
         };
@@ -457,5 +347,9 @@ mod tests {
         assert_eq!(sprintf("%s", &[]), "%!s(MISSING)");
         assert_eq!(sprintf("%.3e", &[n(1234.56)]), "1.235e+03");
         assert_eq!(sprintf("a", &[n(1.0)]), "a%!(EXTRA float64=1)");
+        // %q as Go's strconv.Quote (Rust's Debug would print "\u{a0}").
+        let q = |s: &str| sprintf("%q", &[Value::Str(s.into())]);
+        assert_eq!(q("héllo \u{a0}\u{200b}\t"), r#""héllo \u00a0\u200b\t""#);
+        assert_eq!(q("\u{1b}[1m"), r#""\x1b[1m""#);
     }
 }

@@ -196,56 +196,10 @@ fn underscores_ok(s: &str) -> bool {
     saw != b'_'
 }
 
-/// Prometheus's `model.ParseDuration`, in milliseconds: `0`, or number+unit
-/// pairs with units `y w d h m s ms`, each at most once and from largest to
-/// smallest. No sign, no fractions, no empty string.
+/// Prometheus's `model.ParseDuration`, in milliseconds
+/// ([`stratus_model::time::parse_duration`]).
 pub(crate) fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    const UNITS: [(&str, u64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    match s {
-        "0" => return Ok(0),
-        "" => return Err("empty duration string".to_string()),
-        _ => {}
-    }
-    let invalid = || format!("not a valid duration string: {s:?}");
-    let mut rest = s;
-    let mut total_ms: u64 = 0;
-    let mut next_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let v: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let pos = UNITS
-            .iter()
-            .position(|(u, _)| *u == unit)
-            .ok_or_else(|| format!("unknown unit {unit:?} in duration {s:?}"))?;
-        if pos < next_unit {
-            return Err(invalid());
-        }
-        next_unit = pos + 1;
-        total_ms = v
-            .checked_mul(UNITS[pos].1)
-            .and_then(|ms| total_ms.checked_add(ms))
-            .ok_or_else(|| "duration out of range".to_string())?;
-    }
-    // Go keeps durations in int64 nanoseconds.
-    if total_ms > (i64::MAX as u64) / 1_000_000 {
-        return Err("duration out of range".to_string());
-    }
-    i64::try_from(total_ms).map_err(|_| "duration out of range".to_string())
+    stratus_model::time::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// How a single-quoted string may be used.

@@ -127,7 +127,7 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         engine,
         source,
         clock: Arc::new(SystemClock),
-        multitenancy: false,
+        tenants: stratus_http::TenantPolicy::default(),
         max_body_bytes: stratus_ingest::HttpLimits::default().max_body_bytes,
         admin: None,
         max_pending_deletes: 0,
