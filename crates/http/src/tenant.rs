@@ -297,7 +297,7 @@ mod tests {
     fn headers(v: Option<&str>) -> HeaderMap {
         let mut h = HeaderMap::new();
         if let Some(v) = v {
-            h.insert(ORG_ID_HEADER, v.parse().unwrap());
+            h.insert(ORG_ID_HEADER, v.parse().expect("a header value"));
         }
         h
     }
@@ -315,24 +315,35 @@ mod tests {
     fn one_status_per_case() {
         let on = TenantPolicy::new(true);
         let off = TenantPolicy::new(false);
-        assert_eq!(on.write(&headers(None)).unwrap_err().status(), 401);
-        assert_eq!(on.read(&headers(None)).unwrap_err().status(), 401);
+        assert_eq!(on.write(&headers(None)).expect_err("refused").status(), 401);
+        assert_eq!(on.read(&headers(None)).expect_err("refused").status(), 401);
         assert_eq!(
-            off.write(&headers(None)).unwrap().id(),
+            off.write(&headers(None)).expect("accepted").id(),
             &TenantId::anonymous()
         );
         for bad in ["", "a/b", "..", "__mimir_cluster", "a||b"] {
-            assert_eq!(off.read(&headers(Some(bad))).unwrap_err().status(), 400);
-            assert_eq!(on.write(&headers(Some(bad))).unwrap_err().status(), 400);
+            assert_eq!(
+                off.read(&headers(Some(bad))).expect_err("refused").status(),
+                400
+            );
+            assert_eq!(
+                on.write(&headers(Some(bad))).expect_err("refused").status(),
+                400
+            );
         }
         let mut auth = TenantPolicy::new(true);
         auth.authorize = Arc::new(OnlyTeamA);
         assert_eq!(
-            auth.read(&headers(Some("team-b"))).unwrap_err().status(),
+            auth.read(&headers(Some("team-b")))
+                .expect_err("refused")
+                .status(),
             403
         );
         assert_eq!(
-            auth.write(&headers(Some("team-a"))).unwrap().id().as_str(),
+            auth.write(&headers(Some("team-a")))
+                .expect("accepted")
+                .id()
+                .as_str(),
             "team-a"
         );
     }
@@ -340,25 +351,31 @@ mod tests {
     #[test]
     fn federation_only_on_reads_and_when_enabled() {
         let mut p = TenantPolicy::new(true);
-        assert_eq!(p.read(&headers(Some("b|a"))).unwrap_err().status(), 400);
+        assert_eq!(
+            p.read(&headers(Some("b|a"))).expect_err("refused").status(),
+            400
+        );
         p.federation = true;
-        let t = p.read(&headers(Some("b|a|b"))).unwrap();
+        let t = p.read(&headers(Some("b|a|b"))).expect("accepted");
         let ids: Vec<_> = t.all().iter().map(|t| t.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
-        assert_eq!(t.single().unwrap_err().status(), 400);
+        assert_eq!(t.single().expect_err("refused").status(), 400);
         assert_eq!(t.principal().as_str(), "b|a|b");
-        let w = p.write(&headers(Some("a|b"))).unwrap_err();
+        let w = p.write(&headers(Some("a|b"))).expect_err("refused");
         assert_eq!(w.status(), 400);
         assert!(w.message().contains("exactly one"), "{}", w.message());
         let many = vec!["t"; MAX_TENANTS + 1].join("|");
-        assert_eq!(p.read(&headers(Some(&many))).unwrap_err().status(), 400);
+        assert_eq!(
+            p.read(&headers(Some(&many))).expect_err("refused").status(),
+            400
+        );
     }
 
     #[test]
     fn invalid_ids_say_what_is_wrong() {
         let e = TenantPolicy::new(true)
             .read(&headers(Some("a b")))
-            .unwrap_err();
+            .expect_err("refused");
         assert!(e.message().starts_with("invalid X-Scope-OrgID: "), "{e}");
         assert!(e.message().contains("' '"), "{e}");
     }

@@ -339,11 +339,11 @@ mod tests {
         ));
         // Prometheus's words, the input quoted as Go's %q quotes it.
         assert_eq!(
-            parse_duration("1m1h").unwrap_err().to_string(),
+            parse_duration("1m1h").expect_err("out of order").to_string(),
             r#"not a valid duration string: "1m1h""#
         );
         assert_eq!(
-            parse_duration("").unwrap_err().to_string(),
+            parse_duration("").expect_err("empty").to_string(),
             "empty duration string"
         );
         assert_eq!(
