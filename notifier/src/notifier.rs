@@ -273,72 +273,70 @@ impl Notifier {
             }
             _ => return Ok(()),
         };
-            let alerts: Vec<StoredAlert> = shown(&firing, &resolved, integration.send_resolved)
-                .map(|i| views[i].alert.clone())
-                .collect();
-            let data = NotificationData {
-                receiver: receiver.into(),
-                group_key: g.key.clone(),
-                group_labels: g.labels.clone(),
-                external_url: self.options.external_url.clone(),
-                alerts,
-                now,
-            };
-            let result = if data.alerts.is_empty() {
-                Ok(false)
-            } else {
-                self.build_and_deliver(tenant, receiver, integration, &data)
-                    .await
-                    .map(|()| true)
-            };
-            match result {
-                Ok(delivered) => {
-                    let fps =
-                        |v: &[usize]| v.iter().map(|&i| views[i].fingerprint.clone()).collect();
-                    let done = LogEntry {
-                        sent_at_ms: Some(now),
-                        firing: fps(&firing),
-                        resolved: fps(&resolved),
-                        forwarded_digest: integration
-                            .resend_interval_ms()
-                            .map(|_| forward_digest(&data.alerts, now)),
-                        claim: None,
-                        ..base
-                    };
-                    if state::write(&self.bucket, &key, &done, Some(&claim_version))
-                        .await?
-                        .is_none()
-                    {
-                        warn!(tenant = %tenant, group = %g.key, "claim expired while sending; another notifier may repeat this notification");
-                    }
-                    if delivered {
-                        self.metrics.sent(receiver);
-                        report.sent.push(outcome(
-                            g,
-                            integration,
-                            firing.len(),
-                            data.alerts.len() - firing.len(),
-                            None,
-                        ));
-                    }
+        let alerts: Vec<StoredAlert> = shown(&firing, &resolved, integration.send_resolved)
+            .map(|i| views[i].alert.clone())
+            .collect();
+        let data = NotificationData {
+            receiver: receiver.into(),
+            group_key: g.key.clone(),
+            group_labels: g.labels.clone(),
+            external_url: self.options.external_url.clone(),
+            alerts,
+            now,
+        };
+        let result = if data.alerts.is_empty() {
+            Ok(false)
+        } else {
+            self.build_and_deliver(tenant, receiver, integration, &data)
+                .await
+                .map(|()| true)
+        };
+        match result {
+            Ok(delivered) => {
+                let fps = |v: &[usize]| v.iter().map(|&i| views[i].fingerprint.clone()).collect();
+                let done = LogEntry {
+                    sent_at_ms: Some(now),
+                    firing: fps(&firing),
+                    resolved: fps(&resolved),
+                    forwarded_digest: integration
+                        .resend_interval_ms()
+                        .map(|_| forward_digest(&data.alerts, now)),
+                    claim: None,
+                    ..base
+                };
+                if state::write(&self.bucket, &key, &done, Some(&claim_version))
+                    .await?
+                    .is_none()
+                {
+                    warn!(tenant = %tenant, group = %g.key, "claim expired while sending; another notifier may repeat this notification");
                 }
-                Err(e) => {
-                    warn!(tenant = %tenant, receiver, integration = %integ, group = %g.key, error = %e, "notification failed, will retry next tick");
-                    let released = LogEntry {
-                        claim: None,
-                        ..base
-                    };
-                    let _ =
-                        state::write(&self.bucket, &key, &released, Some(&claim_version)).await?;
-                    report.failed.push(outcome(
+                if delivered {
+                    self.metrics.sent(receiver);
+                    report.sent.push(outcome(
                         g,
                         integration,
                         firing.len(),
                         data.alerts.len() - firing.len(),
-                        Some(e.to_string()),
+                        None,
                     ));
                 }
             }
+            Err(e) => {
+                warn!(tenant = %tenant, receiver, integration = %integ, group = %g.key, error = %e, "notification failed, will retry next tick");
+                let released = LogEntry {
+                    claim: None,
+                    ..base
+                };
+                let _ = state::write(&self.bucket, &key, &released, Some(&claim_version)).await?;
+                report.failed.push(outcome(
+                    g,
+                    integration,
+                    firing.len(),
+                    data.alerts.len() - firing.len(),
+                    Some(e.to_string()),
+                ));
+            }
+        }
         Ok(())
     }
 

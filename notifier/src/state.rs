@@ -8,11 +8,11 @@
 //!                                             (receiver, integration, group)
 //! ```
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stratus_model::TenantId;
-use bytes::Bytes;
 use stratus_storage::mutate::{put_at_version, Mutate, MutateError, Mutation, Put};
 use stratus_storage::{keys, Bucket, ObjectPath, ObjectVersion, StorageError};
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use stratus_model::TenantId;
+use stratus_storage::mutate::{Attempt, Mutation};
 use tracing::{debug, error, warn};
 use ulid::Ulid;
 
@@ -24,7 +25,6 @@ use crate::notify::{AlertSender, OutgoingAlert, SendPolicy};
 use crate::rulefile::RuleGroup;
 use crate::schedule::{due, group_offset_ms};
 use crate::state::{self, Claim, Commit, StoredGroup};
-use stratus_storage::mutate::{Attempt, Mutation};
 use crate::store::RuleStore;
 use crate::watchdog;
 
@@ -373,7 +373,9 @@ impl Ruler {
                 Ok(Mutation::Write(obj, Start::Claimed(due)))
             })
             .await
-            .map_err(|e| e.or_contention(|key, attempts| RulerError::Contention { key, attempts }))?;
+            .map_err(|e| {
+                e.or_contention(|key, attempts| RulerError::Contention { key, attempts })
+            })?;
         let (mut obj, mut version, start) = match attempt {
             Attempt::Unchanged {
                 output: Start::Busy,

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use stratus_codec::{Catalog, Tombstone};
 use stratus_model::TenantId;
+
 use crate::mutate::{put_at_version, Mutate, MutateError, Mutation, Put};
 use crate::{keys, Bucket, ObjectVersion, StorageError};
 

@@ -204,7 +204,10 @@ async fn a_missing_object_is_created_and_unchanged_writes_nothing() {
         .run(|n| Ok(Mutation::Write(41 + u64::from(n.is_none()), "created")))
         .await
         .expect("create");
-    assert_eq!((out.output, out.written, out.lost), ("created", Some(42), 0));
+    assert_eq!(
+        (out.output, out.written, out.lost),
+        ("created", Some(42), 0)
+    );
     let (_, version) = bucket.get(&key).await.expect("get");
     assert_eq!(out.version, Some(version.clone()));
     assert_eq!(read(&bucket, &key).await, "42");
