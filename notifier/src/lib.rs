@@ -4,9 +4,10 @@
 //! The notifier is stateless between calls. Each call of [`Notifier`]
 //! (`receive`, `tick`, the silence calls) reads the tenant's objects, does
 //! one step and writes them back with conditional writes
-//! (`put_if_absent` / `put_if_match`); a lost write re-reads and redoes the
-//! step, a bounded number of times. `now` (Unix milliseconds) is a
-//! parameter everywhere, so the logic never reads a clock.
+//! (`stratus_storage::mutate`, ADR 0026); a lost write re-reads and redoes
+//! the step, after a jittered backoff, a bounded number of times. `now`
+//! (Unix milliseconds) is a parameter everywhere, so the logic never reads
+//! a clock.
 //!
 //! # Sending once per group and interval
 //!

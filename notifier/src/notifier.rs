@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use rand::Rng;
 use stratus_model::TenantId;
+use stratus_storage::mutate::{MutateError, Mutation};
 use stratus_storage::Bucket;
 use tracing::{debug, warn};
 
@@ -20,7 +21,7 @@ use crate::message::{forward_digest, render, NotificationData, Outgoing};
 use crate::metrics::NotifierMetrics;
 use crate::nflog::{Claim, LogEntry};
 use crate::silence::{self, PostableSilence, Silence};
-use crate::state::{self, AlertsDoc, SilencesDoc, MAX_CAS_ATTEMPTS};
+use crate::state::{self, AlertsDoc, SilencesDoc};
 use crate::transport::{DeliveryError, NetTransport, Transport};
 use crate::{NotifierError, Result};
 
@@ -201,110 +202,142 @@ impl Notifier {
         let receiver = g.route.receiver.as_str();
         let integ = integration.id();
         let key = state::nflog_key(tenant, receiver, &integ, &g.key);
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let (entry, version) = state::load::<LogEntry>(&self.bucket, &key).await?;
-            let (firing, resolved) =
-                match decide(entry.as_ref(), g, views, integration, now, &self.instance) {
-                    Decision::Send { firing, resolved } => (firing, resolved),
-                    Decision::Claimed => {
-                        report.claimed_elsewhere += 1;
-                        return Ok(());
-                    }
-                    Decision::Wait | Decision::Nothing => return Ok(()),
+        /// What the entry as read says to do.
+        enum Flush {
+            /// Claimed (the write): send these.
+            Send {
+                firing: Vec<usize>,
+                resolved: Vec<usize>,
+                base: LogEntry,
+            },
+            /// Nothing written.
+            Skip(Decision),
+        }
+        let ttl = i64::try_from(self.options.claim_ttl.as_millis()).unwrap_or(i64::MAX);
+        // Of two notifiers racing on the same group only one wins the
+        // claim; the loser reads again and sees the live claim (or the
+        // committed send).
+        let claimed = state::object::<LogEntry>(&self.bucket, &key)
+            .run(|entry| {
+                let (firing, resolved) =
+                    match decide(entry.as_ref(), g, views, integration, now, &self.instance) {
+                        Decision::Send { firing, resolved } => (firing, resolved),
+                        other => return Ok(Mutation::Unchanged(Flush::Skip(other))),
+                    };
+                let base = entry.unwrap_or_else(|| LogEntry {
+                    receiver: receiver.into(),
+                    integration: integ.clone(),
+                    group_key: g.key.clone(),
+                    ..LogEntry::default()
+                });
+                let claimed = LogEntry {
+                    claim: Some(Claim {
+                        owner: self.instance.clone(),
+                        until_ms: now.saturating_add(ttl),
+                    }),
+                    ..base.clone()
                 };
-            let base = entry.unwrap_or_else(|| LogEntry {
-                receiver: receiver.into(),
-                integration: integ.clone(),
-                group_key: g.key.clone(),
-                ..LogEntry::default()
-            });
-            let ttl = i64::try_from(self.options.claim_ttl.as_millis()).unwrap_or(i64::MAX);
-            let claimed = LogEntry {
-                claim: Some(Claim {
-                    owner: self.instance.clone(),
-                    until_ms: now.saturating_add(ttl),
-                }),
-                ..base.clone()
-            };
-            let Some(claim_version) =
-                state::write(&self.bucket, &key, &claimed, version.as_ref()).await?
-            else {
-                self.metrics.with(|m| m.nflog_conflicts_total += 1);
-                debug!(tenant = %tenant, group = %g.key, "another notifier wrote the log first, re-reading");
-                continue;
-            };
-            let alerts: Vec<StoredAlert> = shown(&firing, &resolved, integration.send_resolved)
-                .map(|i| views[i].alert.clone())
-                .collect();
-            let data = NotificationData {
-                receiver: receiver.into(),
-                group_key: g.key.clone(),
-                group_labels: g.labels.clone(),
-                external_url: self.options.external_url.clone(),
-                alerts,
-                now,
-            };
-            let result = if data.alerts.is_empty() {
-                Ok(false)
-            } else {
-                self.build_and_deliver(tenant, receiver, integration, &data)
-                    .await
-                    .map(|()| true)
-            };
-            match result {
-                Ok(delivered) => {
-                    let fps =
-                        |v: &[usize]| v.iter().map(|&i| views[i].fingerprint.clone()).collect();
-                    let done = LogEntry {
-                        sent_at_ms: Some(now),
-                        firing: fps(&firing),
-                        resolved: fps(&resolved),
-                        forwarded_digest: integration
-                            .resend_interval_ms()
-                            .map(|_| forward_digest(&data.alerts, now)),
-                        claim: None,
-                        ..base
-                    };
-                    if state::write(&self.bucket, &key, &done, Some(&claim_version))
-                        .await?
-                        .is_none()
-                    {
-                        warn!(tenant = %tenant, group = %g.key, "claim expired while sending; another notifier may repeat this notification");
-                    }
-                    if delivered {
-                        self.metrics.sent(receiver);
-                        report.sent.push(outcome(
-                            g,
-                            integration,
-                            firing.len(),
-                            data.alerts.len() - firing.len(),
-                            None,
-                        ));
-                    }
+                Ok(Mutation::Write(
+                    claimed,
+                    Flush::Send {
+                        firing,
+                        resolved,
+                        base,
+                    },
+                ))
+            })
+            .await;
+        let lost = match &claimed {
+            Ok(o) => o.lost,
+            Err(MutateError::Contention { attempts, .. }) => *attempts,
+            Err(_) => 0,
+        };
+        if lost > 0 {
+            self.metrics
+                .with(|m| m.nflog_conflicts_total += u64::from(lost));
+            debug!(tenant = %tenant, group = %g.key, lost, "another notifier wrote the log first, read it again");
+        }
+        let claimed = claimed.map_err(state::mutate_error)?;
+        let (firing, resolved, base, claim_version) = match (claimed.output, claimed.version) {
+            (
+                Flush::Send {
+                    firing,
+                    resolved,
+                    base,
+                },
+                Some(v),
+            ) => (firing, resolved, base, v),
+            (Flush::Skip(Decision::Claimed), _) => {
+                report.claimed_elsewhere += 1;
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        let alerts: Vec<StoredAlert> = shown(&firing, &resolved, integration.send_resolved)
+            .map(|i| views[i].alert.clone())
+            .collect();
+        let data = NotificationData {
+            receiver: receiver.into(),
+            group_key: g.key.clone(),
+            group_labels: g.labels.clone(),
+            external_url: self.options.external_url.clone(),
+            alerts,
+            now,
+        };
+        let result = if data.alerts.is_empty() {
+            Ok(false)
+        } else {
+            self.build_and_deliver(tenant, receiver, integration, &data)
+                .await
+                .map(|()| true)
+        };
+        match result {
+            Ok(delivered) => {
+                let fps = |v: &[usize]| v.iter().map(|&i| views[i].fingerprint.clone()).collect();
+                let done = LogEntry {
+                    sent_at_ms: Some(now),
+                    firing: fps(&firing),
+                    resolved: fps(&resolved),
+                    forwarded_digest: integration
+                        .resend_interval_ms()
+                        .map(|_| forward_digest(&data.alerts, now)),
+                    claim: None,
+                    ..base
+                };
+                if state::write(&self.bucket, &key, &done, Some(&claim_version))
+                    .await?
+                    .is_none()
+                {
+                    warn!(tenant = %tenant, group = %g.key, "claim expired while sending; another notifier may repeat this notification");
                 }
-                Err(e) => {
-                    warn!(tenant = %tenant, receiver, integration = %integ, group = %g.key, error = %e, "notification failed, will retry next tick");
-                    let released = LogEntry {
-                        claim: None,
-                        ..base
-                    };
-                    let _ =
-                        state::write(&self.bucket, &key, &released, Some(&claim_version)).await?;
-                    report.failed.push(outcome(
+                if delivered {
+                    self.metrics.sent(receiver);
+                    report.sent.push(outcome(
                         g,
                         integration,
                         firing.len(),
                         data.alerts.len() - firing.len(),
-                        Some(e.to_string()),
+                        None,
                     ));
                 }
             }
-            return Ok(());
+            Err(e) => {
+                warn!(tenant = %tenant, receiver, integration = %integ, group = %g.key, error = %e, "notification failed, will retry next tick");
+                let released = LogEntry {
+                    claim: None,
+                    ..base
+                };
+                let _ = state::write(&self.bucket, &key, &released, Some(&claim_version)).await?;
+                report.failed.push(outcome(
+                    g,
+                    integration,
+                    firing.len(),
+                    data.alerts.len() - firing.len(),
+                    Some(e.to_string()),
+                ));
+            }
         }
-        Err(NotifierError::Contention {
-            key: key.to_string(),
-            attempts: MAX_CAS_ATTEMPTS,
-        })
+        Ok(())
     }
 
     /// Renders and delivers one notification. A panic in either fails this

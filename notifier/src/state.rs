@@ -1,5 +1,5 @@
-//! The notifier's objects in the bucket and the read-modify-write loop that
-//! updates them with conditional writes. Formats: `docs/format/notifier.md`.
+//! The notifier's objects in the bucket and their read-modify-write
+//! ([`stratus_storage::mutate`]) with conditional writes. Formats: `docs/format/notifier.md`.
 //!
 //! ```text
 //! tenants/<t>/notifier/alerts.json            the alert set
@@ -8,10 +8,12 @@
 //!                                             (receiver, integration, group)
 //! ```
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stratus_model::TenantId;
+use stratus_storage::mutate::{put_at_version, Mutate, MutateError, Mutation, Put};
 use stratus_storage::{keys, Bucket, ObjectPath, ObjectVersion, StorageError};
 
 use crate::alert::StoredAlert;
@@ -128,21 +130,14 @@ impl Versioned for SilencesDoc {
     }
 }
 
-/// Reads `key`; a missing object is `(None, None)`.
-pub async fn load<T: DeserializeOwned + Versioned>(
-    bucket: &Bucket,
-    key: &ObjectPath,
-) -> Result<(Option<T>, Option<ObjectVersion>)> {
-    let (bytes, version) = match bucket.get(key).await {
-        Ok(v) => v,
-        Err(StorageError::NotFound { .. }) => return Ok((None, None)),
-        Err(e) => return Err(e.into()),
-    };
+/// A notifier document as stored: the format version checked, the
+/// checksum line checked and removed.
+fn decode<T: DeserializeOwned + Versioned>(key: &ObjectPath, bytes: &[u8]) -> Result<T> {
     let corrupt = |message: String| NotifierError::Corrupt {
         key: key.to_string(),
         message,
     };
-    let text = stratus_storage::sealed::open(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let text = stratus_storage::sealed::open(bytes).map_err(|e| corrupt(e.to_string()))?;
     let doc: T = serde_json::from_slice(text).map_err(|e| corrupt(e.to_string()))?;
     if doc.version() != FORMAT_VERSION {
         return Err(corrupt(format!(
@@ -150,33 +145,56 @@ pub async fn load<T: DeserializeOwned + Versioned>(
             doc.version()
         )));
     }
-    Ok((Some(doc), Some(version)))
+    Ok(doc)
 }
 
-/// Writes `doc` only if `key` is still at `prev` (absent when `None`).
-/// `Ok(None)`: another writer got there first.
+fn encode<T: Serialize>(key: &ObjectPath, doc: &T) -> Result<Bytes> {
+    Ok(stratus_storage::sealed::seal(
+        &serde_json::to_vec(doc).map_err(|e| NotifierError::Corrupt {
+            key: key.to_string(),
+            message: e.to_string(),
+        })?,
+    ))
+}
+
+/// Reads `key`; a missing object is `(None, None)`.
+pub async fn load<T: DeserializeOwned + Versioned>(
+    bucket: &Bucket,
+    key: &ObjectPath,
+) -> Result<(Option<T>, Option<ObjectVersion>)> {
+    match bucket.get(key).await {
+        Ok((bytes, version)) => Ok((Some(decode(key, &bytes)?), Some(version))),
+        Err(StorageError::NotFound { .. }) => Ok((None, None)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The document at `key`, for a read-modify-write ([`Mutate`]) with
+/// [`MAX_CAS_ATTEMPTS`] attempts.
+pub fn object<'a, T>(bucket: &'a Bucket, key: &'a ObjectPath) -> Mutate<'a, T, NotifierError>
+where
+    T: DeserializeOwned + Serialize + Versioned + 'a,
+{
+    Mutate::new(bucket, key, decode, encode).attempts(MAX_CAS_ATTEMPTS)
+}
+
+/// A notifier error for a read-modify-write that did not finish.
+pub fn mutate_error(e: MutateError<NotifierError>) -> NotifierError {
+    e.or_contention(|key, attempts| NotifierError::Contention { key, attempts })
+}
+
+/// Writes `doc` only if `key` is still at `prev` (absent when `None`):
+/// the writes fenced by a claim. `Ok(None)`: another writer got there
+/// first.
 pub async fn write<T: Serialize>(
     bucket: &Bucket,
     key: &ObjectPath,
     doc: &T,
     prev: Option<&ObjectVersion>,
 ) -> Result<Option<ObjectVersion>> {
-    let bytes = stratus_storage::sealed::seal(&serde_json::to_vec(doc).map_err(|e| {
-        NotifierError::Corrupt {
-            key: key.to_string(),
-            message: e.to_string(),
-        }
-    })?);
-    let r = match prev {
-        Some(v) => bucket.put_if_match(key, bytes, v).await,
-        None => bucket.put_if_absent(key, bytes).await,
-    };
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(StorageError::PreconditionFailed { .. } | StorageError::AlreadyExists { .. }) => {
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
+    match put_at_version(bucket, key, prev, encode(key, doc)?).await? {
+        Put::Written(v) => Ok(Some(v)),
+        Put::Lost => Ok(None),
     }
 }
 
@@ -187,17 +205,17 @@ where
     T: DeserializeOwned + Serialize + Versioned + Default,
     F: FnMut(&mut T) -> Result<(R, bool)>,
 {
-    for _ in 0..MAX_CAS_ATTEMPTS {
-        let (doc, version) = load::<T>(bucket, key).await?;
-        let mut doc = doc.unwrap_or_default();
-        let (out, changed) = f(&mut doc)?;
-        if !changed || write(bucket, key, &doc, version.as_ref()).await?.is_some() {
-            return Ok(out);
-        }
-        tracing::debug!(key = %key, "conditional write lost, re-reading");
-    }
-    Err(NotifierError::Contention {
-        key: key.to_string(),
-        attempts: MAX_CAS_ATTEMPTS,
-    })
+    object(bucket, key)
+        .run(|doc: Option<T>| {
+            let mut doc = doc.unwrap_or_default();
+            let (out, changed) = f(&mut doc)?;
+            Ok(if changed {
+                Mutation::Write(doc, out)
+            } else {
+                Mutation::Unchanged(out)
+            })
+        })
+        .await
+        .map(|o| o.output)
+        .map_err(mutate_error)
 }

@@ -24,17 +24,20 @@
 //!
 //! 1. **load** the group's state object and remember its version;
 //! 2. **claim** the group: write the state back with a claim (owner and
-//!    expiry) using `put_if_match`. A ruler that loses this write, or sees
-//!    an unexpired claim, leaves the group alone: a slot is evaluated by
-//!    one ruler, so its samples are appended once and its alerts sent once;
+//!    expiry), conditional on the version read, in one attempt of
+//!    `stratus_storage::mutate` (ADR 0026). A ruler that loses this write,
+//!    or sees an unexpired claim, leaves the group alone: a slot is
+//!    evaluated by one ruler, so its samples are appended once and its
+//!    alerts sent once;
 //! 3. **evaluate** the due slots in order (at most `max_slots_per_run`,
 //!    older ones counted as missed). Samples are appended rule by rule
 //!    during the evaluation, because a later rule of the group must see
 //!    what an earlier recording rule wrote at the same timestamp, as in
 //!    Prometheus;
 //! 4. **commit** the new state (alerts, `for` timers, last slot, health,
-//!    which alerts were sent when) with `put_if_match`; the last slot's
-//!    commit also drops the claim;
+//!    which alerts were sent when), conditional on the version the previous
+//!    write left (`put_at_version`); the last slot's commit also drops the
+//!    claim;
 //! 5. only after a successful commit: **write history** and **send
 //!    alerts**.
 //!

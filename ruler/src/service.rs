@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use stratus_model::TenantId;
+use stratus_storage::mutate::{Attempt, Mutation};
 use tracing::{debug, error, warn};
 use ulid::Ulid;
 
@@ -316,79 +317,112 @@ impl Ruler {
         let bucket = self.store.bucket();
         let (tenant, ns, group) = (&job.tenant, job.namespace.as_str(), &job.group);
         let key = group_key(job);
-        let (mut obj, mut version) = match state::load(bucket, tenant, ns, &group.name).await? {
-            Some((o, v)) => (o, Some(v)),
-            None => (StoredGroup::new(ns, &group.name), None),
-        };
-        if obj.claim.as_ref().is_some_and(|c| c.expires_at_ms > now_ms) {
-            debug!(%tenant, namespace = ns, group = group.name, "group claimed by another ruler");
-            r.busy_groups += 1;
-            return Ok(());
-        }
-        if let Some(retry_at_ms) = obj.retry_at_ms.filter(|&at| at > now_ms) {
-            debug!(%tenant, namespace = ns, group = group.name, failures = obj.failures, retry_at_ms,
-                   "rule group backing off after failures");
-            r.backed_off_groups += 1;
-            return Ok(());
-        }
         let interval = self.options.interval_ms(group);
         let offset = group_offset_ms(&format!("{tenant}/{ns}/{}", group.name), interval);
-        let Some(slot) = due(obj.state.last_evaluation_ms, now_ms, interval, offset) else {
-            return Ok(());
-        };
-        let total = slot.missed + 1;
-        // A group that keeps failing tries its latest slot only; the slots
-        // it skipped are counted missed.
-        let n = if obj.failures > 0 || job.invalid.is_some() {
-            1
-        } else {
-            total.min(u64::from(self.options.max_slots_per_run.max(1)))
-        };
-        let missed = total - n;
-        if missed > 0 {
-            if obj.failures == 0 {
-                warn!(%tenant, namespace = ns, group = group.name, missed, "rule group missed evaluations");
-            }
-            r.missed_evaluations += missed;
-            self.metrics
-                .update(&key, |m| m.missed_evaluations_total += missed);
-        }
-
-        if let Some(problem) = &job.invalid {
-            // Nothing to evaluate and nothing to append or send: no claim,
-            // the failed attempt is committed like an evaluation.
-            let message =
-                format!("rule group not evaluated, it fails the checks of an upload: {problem}");
-            self.fail(
-                job,
-                &mut obj,
-                version.as_ref(),
-                interval,
-                slot.t_ms,
-                &message,
-                r,
-            )
-            .await?;
-            return Ok(());
-        }
-
-        // Claim the slots, so no other ruler evaluates (and appends) them.
-        let remaining = millis(deadline.saturating_duration_since(Instant::now()));
-        obj.claim = Some(Claim {
-            owner: self.id.clone(),
-            expires_at_ms: now_ms
-                .saturating_add(millis(started.elapsed()))
-                .saturating_add(remaining)
-                .saturating_add(CLAIM_GRACE_MS),
-        });
-        match state::commit(bucket, tenant, &obj, version.as_ref()).await? {
-            Commit::Written(v) => version = Some(v),
-            Commit::Lost => {
-                r.lost_races += 1;
-                self.metrics.update(&key, |m| m.lost_races_total += 1);
+        // Read the state and, when a slot is due, claim the group in one
+        // conditional write, so no other ruler evaluates (and appends) the
+        // slots; a group that fails the checks of an upload has nothing to
+        // evaluate, append or send: no claim, its failed attempt is written
+        // instead. Losing the write means another ruler has the group: an
+        // answer, not a reason to try again.
+        let state_key = crate::keys::state(tenant, ns, &group.name);
+        let attempt = state::object(bucket, &state_key, ns, &group.name)
+            .once(|current| {
+                let mut obj = current.unwrap_or_else(|| StoredGroup::new(ns, &group.name));
+                if obj.claim.as_ref().is_some_and(|c| c.expires_at_ms > now_ms) {
+                    return Ok(Mutation::Unchanged(Start::Busy));
+                }
+                if let Some(retry_at_ms) = obj.retry_at_ms.filter(|&at| at > now_ms) {
+                    return Ok(Mutation::Unchanged(Start::BackingOff {
+                        failures: obj.failures,
+                        retry_at_ms,
+                    }));
+                }
+                let Some(slot) = due(obj.state.last_evaluation_ms, now_ms, interval, offset) else {
+                    return Ok(Mutation::Unchanged(Start::NotDue));
+                };
+                let total = slot.missed + 1;
+                // A group that keeps failing tries its latest slot only; the
+                // slots it skipped are counted missed.
+                let n = if obj.failures > 0 || job.invalid.is_some() {
+                    1
+                } else {
+                    total.min(u64::from(self.options.max_slots_per_run.max(1)))
+                };
+                let due = Due {
+                    t_ms: slot.t_ms,
+                    n,
+                    missed: total - n,
+                    failing: obj.failures > 0,
+                };
+                if let Some(problem) = &job.invalid {
+                    let message = format!(
+                        "rule group not evaluated, it fails the checks of an upload: {problem}"
+                    );
+                    record_failure(&mut obj, group, interval, slot.t_ms, &message);
+                    return Ok(Mutation::Write(obj, Start::Invalid { due, message }));
+                }
+                let remaining = millis(deadline.saturating_duration_since(Instant::now()));
+                obj.claim = Some(Claim {
+                    owner: self.id.clone(),
+                    expires_at_ms: now_ms
+                        .saturating_add(millis(started.elapsed()))
+                        .saturating_add(remaining)
+                        .saturating_add(CLAIM_GRACE_MS),
+                });
+                Ok(Mutation::Write(obj, Start::Claimed(due)))
+            })
+            .await
+            .map_err(|e| {
+                e.or_contention(|key, attempts| RulerError::Contention { key, attempts })
+            })?;
+        let (mut obj, mut version, start) = match attempt {
+            Attempt::Unchanged {
+                output: Start::Busy,
+                ..
+            } => {
+                debug!(%tenant, namespace = ns, group = group.name, "group claimed by another ruler");
+                r.busy_groups += 1;
                 return Ok(());
             }
+            Attempt::Unchanged {
+                output:
+                    Start::BackingOff {
+                        failures,
+                        retry_at_ms,
+                    },
+                ..
+            } => {
+                debug!(%tenant, namespace = ns, group = group.name, failures, retry_at_ms,
+                       "rule group backing off after failures");
+                r.backed_off_groups += 1;
+                return Ok(());
+            }
+            Attempt::Unchanged { .. } => return Ok(()),
+            Attempt::Lost { output } => {
+                if let Start::Claimed(due) | Start::Invalid { due, .. } = &output {
+                    self.count_missed(job, due, r);
+                }
+                self.lost_race(job, r);
+                return Ok(());
+            }
+            Attempt::Written {
+                value,
+                version,
+                output,
+            } => (value, Some(version), output),
+        };
+        let (due, message) = match start {
+            Start::Claimed(due) => (due, None),
+            Start::Invalid { due, message } => (due, Some(message)),
+            Start::Busy | Start::BackingOff { .. } | Start::NotDue => return Ok(()),
+        };
+        self.count_missed(job, &due, r);
+        if let Some(message) = message {
+            self.failed(job, &obj, due.t_ms, &message, r);
+            return Ok(());
         }
+        let (slot_t_ms, n) = (due.t_ms, due.n);
 
         let ctx = EvalContext {
             tenant,
@@ -410,7 +444,7 @@ impl Ruler {
             .collect();
         for k in (0..n).rev() {
             // n <= max_slots_per_run (a u32), so k fits an i64.
-            let t = slot.t_ms - i64::try_from(k).unwrap_or(0) * interval;
+            let t = slot_t_ms - i64::try_from(k).unwrap_or(0) * interval;
             if Instant::now() >= deadline {
                 r.deferred_evaluations += k + 1;
                 obj.claim = None;
@@ -567,33 +601,85 @@ impl Ruler {
         message: &str,
         r: &mut RunReport,
     ) -> Result<()> {
-        let (tenant, ns, group) = (&job.tenant, job.namespace.as_str(), &job.group);
-        let key = group_key(job);
+        let (tenant, group) = (&job.tenant, &job.group);
         record_failure(obj, group, interval, t, message);
         match state::commit(self.store.bucket(), tenant, obj, version).await? {
-            Commit::Written(_) => {
-                warn!(%tenant, namespace = ns, group = group.name, failures = obj.failures,
-                      retry_at_ms = obj.retry_at_ms, error = message,
-                      "rule group failed, backing off");
-                r.failed_groups += 1;
-                r.errors.push(format!(
-                    "tenant {tenant} namespace {ns:?} group {:?}: {message}",
-                    group.name
-                ));
-                let failures = u64::from(obj.failures);
-                self.metrics.update(&key, |m| {
-                    m.group_failures_total += 1;
-                    m.consecutive_failures = failures;
-                    m.last_evaluation_ms = t;
-                });
-            }
-            Commit::Lost => {
-                r.lost_races += 1;
-                self.metrics.update(&key, |m| m.lost_races_total += 1);
-            }
+            Commit::Written(_) => self.failed(job, obj, t, message, r),
+            Commit::Lost => self.lost_race(job, r),
         }
         Ok(())
     }
+
+    /// Counts a failed attempt at slot `t` once it is committed.
+    fn failed(&self, job: &Job, obj: &StoredGroup, t: i64, message: &str, r: &mut RunReport) {
+        let (tenant, ns, group) = (&job.tenant, job.namespace.as_str(), &job.group);
+        let key = group_key(job);
+        warn!(%tenant, namespace = ns, group = group.name, failures = obj.failures,
+              retry_at_ms = obj.retry_at_ms, error = message,
+              "rule group failed, backing off");
+        r.failed_groups += 1;
+        r.errors.push(format!(
+            "tenant {tenant} namespace {ns:?} group {:?}: {message}",
+            group.name
+        ));
+        let failures = u64::from(obj.failures);
+        self.metrics.update(&key, |m| {
+            m.group_failures_total += 1;
+            m.consecutive_failures = failures;
+            m.last_evaluation_ms = t;
+        });
+    }
+
+    /// Counts a state write lost to another ruler.
+    fn lost_race(&self, job: &Job, r: &mut RunReport) {
+        r.lost_races += 1;
+        self.metrics
+            .update(&group_key(job), |m| m.lost_races_total += 1);
+    }
+
+    /// Counts (and, unless the group was failing already, logs) the slots
+    /// a run skips.
+    fn count_missed(&self, job: &Job, due: &Due, r: &mut RunReport) {
+        let missed = due.missed;
+        if missed == 0 {
+            return;
+        }
+        if !due.failing {
+            warn!(tenant = %job.tenant, namespace = job.namespace, group = job.group.name, missed,
+                  "rule group missed evaluations");
+        }
+        r.missed_evaluations += missed;
+        self.metrics
+            .update(&group_key(job), |m| m.missed_evaluations_total += missed);
+    }
+}
+
+/// What a ruler found in a group's state when it came to run the group,
+/// and what it wrote.
+enum Start {
+    /// Another ruler holds an unexpired claim.
+    Busy,
+    /// The group is backing off after failures.
+    BackingOff { failures: u32, retry_at_ms: i64 },
+    /// No slot is due.
+    NotDue,
+    /// Slots are due and the write claims them.
+    Claimed(Due),
+    /// Slots are due but the group fails the checks of an upload: the
+    /// write records the failed attempt of the latest.
+    Invalid { due: Due, message: String },
+}
+
+/// The due slots of a group.
+struct Due {
+    /// The latest due slot.
+    t_ms: i64,
+    /// Slots to evaluate, ending at `t_ms`.
+    n: u64,
+    /// Slots skipped.
+    missed: u64,
+    /// Whether the group's last attempt had failed.
+    failing: bool,
 }
 
 /// Counts and logs a panic caught in a group; returns its message.

@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use stratus_model::TenantId;
-use stratus_storage::{Bucket, ObjectVersion, StorageError};
+use stratus_storage::mutate::{put_at_version, Mutate};
+use stratus_storage::{Bucket, ObjectPath, ObjectVersion, StorageError};
 
 use crate::error::{Result, RulerError};
 use crate::group::GroupState;
@@ -106,13 +107,23 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// How a conditional write of a state object went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Commit {
-    /// Written; the version to pass to the next write.
-    Written(ObjectVersion),
-    /// Another writer changed the object since we read it.
-    Lost,
+/// How a conditional write of a state object went: written, with the
+/// version to pass to the next write, or lost to another writer.
+pub use stratus_storage::mutate::Put as Commit;
+
+/// The state object of a group, checked to be that group's.
+fn decode(key: &str, namespace: &str, group: &str, bytes: &[u8]) -> Result<StoredGroup> {
+    let obj = StoredGroup::decode(key, bytes)?;
+    if obj.namespace != namespace || obj.group != group {
+        return Err(RulerError::Corrupt {
+            key: key.to_string(),
+            reason: format!(
+                "expected the state of group {group:?} in namespace {namespace:?}, got that of {:?} in {:?}",
+                obj.group, obj.namespace
+            ),
+        });
+    }
+    Ok(obj)
 }
 
 /// Reads a group's state; `None` when it was never evaluated.
@@ -124,26 +135,35 @@ pub async fn load(
 ) -> Result<Option<(StoredGroup, ObjectVersion)>> {
     let key = keys::state(tenant, namespace, group);
     match bucket.get(&key).await {
-        Ok((bytes, version)) => {
-            let obj = StoredGroup::decode(key.as_ref(), &bytes)?;
-            if obj.namespace != namespace || obj.group != group {
-                return Err(RulerError::Corrupt {
-                    key: key.to_string(),
-                    reason: format!(
-                        "expected the state of group {group:?} in namespace {namespace:?}, got that of {:?} in {:?}",
-                        obj.group, obj.namespace
-                    ),
-                });
-            }
-            Ok(Some((obj, version)))
-        }
+        Ok((bytes, version)) => Ok(Some((
+            decode(key.as_ref(), namespace, group, &bytes)?,
+            version,
+        ))),
         Err(StorageError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
+/// The state object of a group at `key` ([`keys::state`]), for a
+/// read-modify-write ([`Mutate::once`] for a claim: a lost write means
+/// another ruler has the group).
+pub fn object<'a>(
+    bucket: &'a Bucket,
+    key: &'a ObjectPath,
+    namespace: &'a str,
+    group: &'a str,
+) -> Mutate<'a, StoredGroup, RulerError> {
+    Mutate::new(
+        bucket,
+        key,
+        move |key, bytes| decode(key.as_ref(), namespace, group, bytes),
+        |key, obj| obj.encode(key.as_ref()),
+    )
+}
+
 /// Writes `obj` if the stored object is still at `expected` (`None`: if
-/// there is none).
+/// there is none): the writes after a claim, fenced by the version the
+/// claim (or the previous write) left.
 pub async fn commit(
     bucket: &Bucket,
     tenant: &TenantId,
@@ -152,17 +172,7 @@ pub async fn commit(
 ) -> Result<Commit> {
     let key = keys::state(tenant, &obj.namespace, &obj.group);
     let data = obj.encode(key.as_ref())?;
-    let r = match expected {
-        Some(v) => bucket.put_if_match(&key, data, v).await,
-        None => bucket.put_if_absent(&key, data).await,
-    };
-    match r {
-        Ok(v) => Ok(Commit::Written(v)),
-        Err(StorageError::PreconditionFailed { .. } | StorageError::AlreadyExists { .. }) => {
-            Ok(Commit::Lost)
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(put_at_version(bucket, &key, expected, data).await?)
 }
 
 /// Deletes the state of one group (after the group was deleted).

@@ -16,7 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use stratus_model::TenantId;
-use stratus_storage::{Bucket, ObjectPath, ObjectVersion, StorageError};
+use stratus_storage::mutate::{Mutate, Mutation};
+use stratus_storage::{Bucket, ObjectPath, StorageError};
 
 use crate::error::{Result, RulerError};
 use crate::keys::{self, NamespaceKey};
@@ -58,7 +59,6 @@ pub struct RuleStore {
 /// A namespace object as read.
 struct Loaded {
     groups: Vec<LoadedGroup>,
-    version: ObjectVersion,
     /// Where it was read: the namespace's key, or its legacy key.
     key: ObjectPath,
 }
@@ -155,7 +155,7 @@ impl RuleStore {
         Ok(names.into_iter().collect())
     }
 
-    /// Reads one namespace with its version; `None` when absent.
+    /// Reads one namespace; `None` when absent.
     async fn load(&self, tenant: &TenantId, namespace: &str) -> Result<Option<Loaded>> {
         let mut key = keys::namespace(tenant, namespace);
         let mut got = self.bucket.get(&key).await;
@@ -174,29 +174,13 @@ impl RuleStore {
                 }
             }
         }
-        let (bytes, version) = match got {
+        let (bytes, _) = match got {
             Ok(r) => r,
             Err(StorageError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let text = open_text(&key, &bytes)?;
-        let corrupt = |reason: String| RulerError::Corrupt {
-            key: key.to_string(),
-            reason,
-        };
-        if let Some(recorded) = recorded_name(text) {
-            if recorded != namespace {
-                return Err(corrupt(format!(
-                    "expected the rules of namespace {namespace:?}, the object holds {recorded:?}"
-                )));
-            }
-        }
-        let groups = load_rule_file(namespace, text).map_err(corrupt)?;
-        Ok(Some(Loaded {
-            groups,
-            version,
-            key,
-        }))
+        let groups = decode(namespace, &key, &bytes)?;
+        Ok(Some(Loaded { groups, key }))
     }
 
     /// The groups of a namespace, as stored (groups that fail the checks
@@ -356,20 +340,44 @@ impl RuleStore {
     }
 
     /// Read, change, write back conditionally; reload and retry when
-    /// another writer got there first. An emptied namespace stays as an
-    /// object with `groups: []` (an unconditional delete could drop a
-    /// group added concurrently); it reads as absent. A namespace found at
-    /// its legacy key moves to its key.
+    /// another writer got there first ([`Mutate`]). An emptied namespace
+    /// stays as an object with `groups: []` (an unconditional delete could
+    /// drop a group added concurrently); it reads as absent. A namespace
+    /// found at its legacy key moves to its key.
     async fn update<F>(&self, tenant: &TenantId, namespace: &str, mut change: F) -> Result<()>
     where
         F: FnMut(&mut Vec<LoadedGroup>) -> Result<()>,
     {
         let key = keys::namespace(tenant, namespace);
-        for _ in 0..MAX_ATTEMPTS {
-            let (mut groups, version, legacy) = match self.load(tenant, namespace).await? {
-                Some(l) if l.key == key => (l.groups, Some(l.version), None),
-                Some(l) => (l.groups, None, Some(l.key)),
-                None => (Vec::new(), None, None),
+        // Only S3 can hold a legacy key; a local disk refuses the long file
+        // name, which means the same: not there. It is used when nothing
+        // is at the key, and then moved there.
+        let legacy = match keys::legacy_namespace(tenant, namespace) {
+            Some(old) => match self.bucket.get(&old).await {
+                Ok((bytes, _)) => Some((old, bytes)),
+                Err(e) => {
+                    tracing::debug!(%tenant, namespace, error = %e, "no rule namespace at the legacy key");
+                    None
+                }
+            },
+            None => None,
+        };
+        let outcome = Mutate::new(
+            &self.bucket,
+            &key,
+            |key, bytes| decode(namespace, key, bytes),
+            |_, groups: &Vec<LoadedGroup>| {
+                Ok(stratus_storage::sealed::seal(
+                    render(namespace, groups)?.as_bytes(),
+                ))
+            },
+        )
+        .attempts(MAX_ATTEMPTS)
+        .run(|current| {
+            let (mut groups, from_legacy) = match (current, &legacy) {
+                (Some(groups), _) => (groups, false),
+                (None, Some((old, bytes))) => (decode(namespace, old, bytes)?, true),
+                (None, None) => (Vec::new(), false),
             };
             let existed = !groups.is_empty();
             change(&mut groups).map_err(|e| match e {
@@ -378,31 +386,36 @@ impl RuleStore {
                 },
                 other => other,
             })?;
-            let data = stratus_storage::sealed::seal(render(namespace, &groups)?.as_bytes());
-            let r = match &version {
-                Some(v) => self.bucket.put_if_match(&key, data, v).await,
-                None => self.bucket.put_if_absent(&key, data).await,
-            };
-            match r {
-                Ok(_) => {
-                    if let Some(old) = legacy {
-                        self.bucket.delete(&old).await?;
-                    }
-                    return Ok(());
-                }
-                Err(
-                    StorageError::PreconditionFailed { .. } | StorageError::AlreadyExists { .. },
-                ) => {
-                    tracing::debug!(%tenant, namespace, "namespace changed concurrently, retrying");
-                }
-                Err(e) => return Err(e.into()),
+            Ok(Mutation::Write(groups, from_legacy))
+        })
+        .await
+        .map_err(|e| e.or_contention(|key, attempts| RulerError::Contention { key, attempts }))?;
+        if outcome.output {
+            if let Some((old, _)) = legacy {
+                self.bucket.delete(&old).await?;
             }
         }
-        Err(RulerError::Contention {
-            key: key.to_string(),
-            attempts: MAX_ATTEMPTS,
-        })
+        Ok(())
     }
+}
+
+/// The groups of the namespace object read at `key`, checksum checked;
+/// [`RulerError::Corrupt`] when it is not a rule file or records another
+/// namespace.
+fn decode(namespace: &str, key: &ObjectPath, bytes: &[u8]) -> Result<Vec<LoadedGroup>> {
+    let text = open_text(key, bytes)?;
+    let corrupt = |reason: String| RulerError::Corrupt {
+        key: key.to_string(),
+        reason,
+    };
+    if let Some(recorded) = recorded_name(text) {
+        if recorded != namespace {
+            return Err(corrupt(format!(
+                "expected the rules of namespace {namespace:?}, the object holds {recorded:?}"
+            )));
+        }
+    }
+    load_rule_file(namespace, text).map_err(corrupt)
 }
 
 /// A namespace as stored: comments naming the format and the namespace,

@@ -2,14 +2,15 @@
 //! create-only when there was none, if-match on the version read
 //! otherwise. A lost race is [`CommitError::Conflict`]: re-read and plan
 //! again. [`update`] is that loop for changes that apply to whatever the
-//! catalog holds (delete requests); the compactor, whose jobs are planned
-//! from one version, commits with [`commit`] and plans again instead.
+//! catalog holds (delete requests), on [`crate::mutate`]; the compactor,
+//! whose jobs are planned from one version, commits with [`commit`] and
+//! plans again instead.
 
 use bytes::Bytes;
 use stratus_codec::{Catalog, Tombstone};
 use stratus_model::TenantId;
-use tracing::debug;
 
+use crate::mutate::{put_at_version, Mutate, MutateError, Mutation, Put};
 use crate::{keys, Bucket, ObjectVersion, StorageError};
 
 /// Conditional writes in a row [`update`] may lose before it gives up.
@@ -55,22 +56,33 @@ pub enum DeleteRequestError {
 /// The current catalog of `tenant`; an empty one when none exists yet.
 pub async fn load(bucket: &Bucket, tenant: &TenantId) -> Result<Versioned, CommitError> {
     match bucket.get(&keys::catalog(tenant)).await {
-        Ok((bytes, version)) => {
-            let catalog = Catalog::decode(&bytes).map_err(|e| CommitError::Corrupt {
-                tenant: tenant.clone(),
-                message: e.to_string(),
-            })?;
-            Ok(Versioned {
-                catalog,
-                version: Some(version),
-            })
-        }
+        Ok((bytes, version)) => Ok(Versioned {
+            catalog: decode(tenant, &bytes)?,
+            version: Some(version),
+        }),
         Err(StorageError::NotFound { .. }) => Ok(Versioned {
             catalog: Catalog::default(),
             version: None,
         }),
         Err(e) => Err(e.into()),
     }
+}
+
+fn decode(tenant: &TenantId, bytes: &[u8]) -> Result<Catalog, CommitError> {
+    Catalog::decode(bytes).map_err(|e| CommitError::Corrupt {
+        tenant: tenant.clone(),
+        message: e.to_string(),
+    })
+}
+
+fn encode(tenant: &TenantId, catalog: &Catalog) -> Result<Bytes, CommitError> {
+    catalog
+        .encode()
+        .map(Bytes::from)
+        .map_err(|e| CommitError::Corrupt {
+            tenant: tenant.clone(),
+            message: e.to_string(),
+        })
 }
 
 /// Replaces the catalog read as `base` with `next`. Fails with
@@ -81,62 +93,56 @@ pub async fn commit(
     base: &Versioned,
     next: &Catalog,
 ) -> Result<ObjectVersion, CommitError> {
-    let bytes = Bytes::from(next.encode().map_err(|e| CommitError::Corrupt {
-        tenant: tenant.clone(),
-        message: e.to_string(),
-    })?);
-    let key = keys::catalog(tenant);
-    let result = match &base.version {
-        None => bucket.put_if_absent(&key, bytes).await,
-        Some(v) => bucket.put_if_match(&key, bytes, v).await,
-    };
-    match result {
-        Ok(v) => Ok(v),
-        Err(StorageError::AlreadyExists { .. } | StorageError::PreconditionFailed { .. }) => {
-            Err(CommitError::Conflict {
-                tenant: tenant.clone(),
-            })
-        }
-        Err(e) => Err(e.into()),
+    let bytes = encode(tenant, next)?;
+    match put_at_version(bucket, &keys::catalog(tenant), base.version.as_ref(), bytes).await? {
+        Put::Written(v) => Ok(v),
+        Put::Lost => Err(CommitError::Conflict {
+            tenant: tenant.clone(),
+        }),
     }
 }
 
 /// Applies `change` to the current catalog of `tenant` and commits the
 /// result, as generation + 1 updated at `now_ms`; on a lost race, reads
 /// the catalog again and applies `change` to it, after a jittered backoff,
-/// up to [`MAX_UPDATE_ATTEMPTS`] times. `change` may refuse (its error is
-/// returned, nothing is written). Returns what `change` returned and the
-/// version written.
+/// up to [`MAX_UPDATE_ATTEMPTS`] times ([`Mutate`]). `change` may refuse
+/// (its error is returned, nothing is written). Returns what `change`
+/// returned.
 pub async fn update<T, E>(
     bucket: &Bucket,
     tenant: &TenantId,
     now_ms: i64,
     mut change: impl FnMut(&mut Catalog) -> Result<T, E>,
-) -> Result<(T, ObjectVersion), E>
+) -> Result<T, E>
 where
     E: From<CommitError>,
 {
-    for attempt in 1..=MAX_UPDATE_ATTEMPTS {
-        let base = load(bucket, tenant).await?;
-        let mut next = base.catalog.clone();
+    let key = keys::catalog(tenant);
+    let outcome = Mutate::new(
+        bucket,
+        &key,
+        |_, bytes| decode(tenant, bytes).map_err(E::from),
+        |_, catalog| encode(tenant, catalog).map_err(E::from),
+    )
+    .attempts(MAX_UPDATE_ATTEMPTS)
+    .run(|current| {
+        let mut next = current.unwrap_or_default();
+        let generation = next.generation;
         let out = change(&mut next)?;
-        next.generation = base.catalog.generation + 1;
+        next.generation = generation + 1;
         next.updated_ms = now_ms;
-        match commit(bucket, tenant, &base, &next).await {
-            Ok(version) => return Ok((out, version)),
-            Err(CommitError::Conflict { .. }) if attempt < MAX_UPDATE_ATTEMPTS => {
-                debug!(tenant = %tenant, attempt, "catalog changed under an update; reading it again");
-                tokio::time::sleep(bucket.retry_policy().backoff(attempt)).await;
-            }
-            Err(CommitError::Conflict { .. }) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(CommitError::Contention {
-        tenant: tenant.clone(),
-        attempts: MAX_UPDATE_ATTEMPTS,
-    }
-    .into())
+        Ok(Mutation::Write(next, out))
+    })
+    .await
+    .map_err(|e| match e {
+        MutateError::Storage(s) => E::from(CommitError::Storage(s)),
+        MutateError::Failed(e) => e,
+        MutateError::Contention { attempts, .. } => E::from(CommitError::Contention {
+            tenant: tenant.clone(),
+            attempts,
+        }),
+    })?;
+    Ok(outcome.output)
 }
 
 /// Records delete requests in the catalog of `tenant`, unless that would
@@ -149,7 +155,7 @@ pub async fn add_delete_requests(
     max_pending: usize,
     now_ms: i64,
 ) -> Result<usize, DeleteRequestError> {
-    let (pending, _) = update(bucket, tenant, now_ms, |c| {
+    let pending = update(bucket, tenant, now_ms, |c| {
         let pending = c.tombstones.len();
         if max_pending > 0 && pending + requests.len() > max_pending {
             return Err(DeleteRequestError::TooManyPending {

@@ -3,7 +3,8 @@
 //! memory in tests. [`Bucket`] adds what the raw `object_store` lacks for us:
 //! typed keys, conditional writes on every backend, bounded retries with
 //! jittered backoff, per-attempt timeouts, and errors that say whether a
-//! retry can help. [`FaultyStore`] injects failures and latency for tests and
+//! retry can help. [`mutate`] is the one read-modify-write of an object
+//! with conditional writes. [`FaultyStore`] injects failures and latency for tests and
 //! benchmarks.
 
 mod bucket;
@@ -14,6 +15,7 @@ mod error;
 mod fault;
 pub mod keys;
 mod local;
+pub mod mutate;
 mod retry;
 pub mod sealed;
 mod stats;

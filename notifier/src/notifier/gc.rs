@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use rand::seq::SliceRandom;
 
 use stratus_model::TenantId;
+use stratus_storage::mutate::{Attempt, MutateError, Mutation};
 use stratus_storage::{ObjectInfo, ObjectPath};
 use tracing::{debug, warn};
 
@@ -89,34 +90,40 @@ impl Notifier {
         let mut deleted = 0;
         for info in candidates {
             let key = &info.key;
-            let (entry, version) = match state::load::<LogEntry>(&self.bucket, key).await {
-                Ok((Some(e), Some(v))) => (e, v),
+            // Read, judge and claim in one attempt: an entry changed since
+            // it was read is kept, not judged again.
+            let attempt = state::object::<LogEntry>(&self.bucket, key)
+                .once(|entry| {
+                    let Some(entry) = entry.filter(|e| collectable(e, now, retention)) else {
+                        return Ok(Mutation::Unchanged(None));
+                    };
+                    let claimed = LogEntry {
+                        claim: Some(Claim {
+                            owner: owner.clone(),
+                            until_ms: now.saturating_add(millis(ttl)),
+                        }),
+                        ..entry
+                    };
+                    Ok(Mutation::Write(claimed, Some(tokio::time::Instant::now())))
+                })
+                .await;
+            let started = match attempt {
+                Ok(Attempt::Written {
+                    output: Some(started),
+                    ..
+                }) => started,
+                Ok(Attempt::Lost { .. }) => {
+                    self.metrics.with(|m| m.nflog_conflicts_total += 1);
+                    debug!(tenant = %tenant, key = %key, "notification-log entry changed while collecting, kept");
+                    continue;
+                }
                 Ok(_) => continue,
-                Err(e @ NotifierError::Corrupt { .. }) => {
+                Err(MutateError::Failed(e @ NotifierError::Corrupt { .. })) => {
                     warn!(tenant = %tenant, key = %key, error = %e, "unreadable notification-log entry left in place");
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(state::mutate_error(e)),
             };
-            if !collectable(&entry, now, retention) {
-                continue;
-            }
-            let claimed = LogEntry {
-                claim: Some(Claim {
-                    owner: owner.clone(),
-                    until_ms: now.saturating_add(millis(ttl)),
-                }),
-                ..entry
-            };
-            let started = tokio::time::Instant::now();
-            if state::write(&self.bucket, key, &claimed, Some(&version))
-                .await?
-                .is_none()
-            {
-                self.metrics.with(|m| m.nflog_conflicts_total += 1);
-                debug!(tenant = %tenant, key = %key, "notification-log entry changed while collecting, kept");
-                continue;
-            }
             if started.elapsed() > ttl / 2 {
                 warn!(tenant = %tenant, key = %key, "claim for collection took too long, entry kept until a later tick");
                 continue;

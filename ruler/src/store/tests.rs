@@ -175,3 +175,37 @@ async fn a_stored_namespace_is_a_prometheus_rule_file() {
     let yaml = namespaces_yaml(&store.namespaces(&t).await.expect("list"));
     assert!(yaml.starts_with("ns:\n- name: g1\n"), "{yaml}");
 }
+
+#[tokio::test]
+async fn a_namespace_at_its_legacy_key_moves_to_its_key_on_the_next_update() {
+    let bucket = Bucket::in_memory();
+    let store = RuleStore::new(bucket.clone());
+    let t = tenant();
+    // Escaped, this name is longer than a key segment may be: its key is
+    // hashed, and before that it was stored at the escaped name.
+    let ns = "x/".repeat(60);
+    let (key, legacy) = (
+        keys::namespace(&t, &ns),
+        keys::legacy_namespace(&t, &ns).expect("a long name has a legacy key"),
+    );
+    store.set_group(&t, &ns, G1).await.expect("set g1");
+    let (bytes, _) = bucket.get(&key).await.expect("stored");
+    bucket.put(&legacy, bytes).await.expect("legacy copy");
+    bucket.delete(&key).await.expect("delete");
+    assert_eq!(store.namespace(&t, &ns).await.expect("read")[0].name, "g1");
+
+    store.set_group(&t, &ns, G2).await.expect("set g2");
+    let names: Vec<String> = store
+        .namespace(&t, &ns)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, ["g1", "g2"]);
+    assert!(bucket.get(&key).await.is_ok(), "moved to its key");
+    assert!(matches!(
+        bucket.get(&legacy).await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
