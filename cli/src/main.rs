@@ -75,6 +75,7 @@ fn serve(
 ) -> anyhow::Result<()> {
     let cfg = s.load()?.resolve()?;
     start_service(&cfg.log_level);
+    cfg.log_features();
     runtime.block_on(server::run(cfg, components))
 }
 
@@ -141,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         Command::Compactor(a) => {
             let cfg = a.settings.load()?.resolve()?;
             start_service(&cfg.log_level);
+            cfg.log_features();
             runtime.block_on(server::compactor(cfg, a.once, a.now.as_deref()))
         }
         Command::Admin(a) => {

@@ -259,6 +259,19 @@ pub struct Settings {
     /// Log filter, e.g. info or stratus_ingest=debug [default: info]
     #[arg(long, env = "STRATUS_LOG_LEVEL")]
     pub log_level: Option<String>,
+
+    /// Features to turn on, as Prometheus's --enable-feature: repeat the
+    /// flag or separate names with commas. promql-delayed-name-removal:
+    /// Prometheus 3's experimental delayed __name__ removal (off, as in
+    /// Prometheus, the name goes where it is dropped). Unknown names are
+    /// logged and ignored
+    #[arg(
+        long = "enable-feature",
+        env = "STRATUS_ENABLE_FEATURE",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub enable_feature: Option<Vec<String>>,
 }
 
 /// Settings with every default applied, in the shapes the libraries take.
@@ -285,6 +298,8 @@ pub struct Resolved {
     pub ruler_tick: Duration,
     pub ruler: stratus_ruler::RulerOptions,
     pub log_level: String,
+    /// Names given to `--enable-feature` that Stratus does not know.
+    pub unknown_features: Vec<String>,
 }
 
 /// `--query-memory-bytes` unless set: 2 GiB.
@@ -353,7 +368,8 @@ impl Settings {
             ruler_evaluation_interval,
             ruler_watchdog,
             external_url,
-            log_level
+            log_level,
+            enable_feature
         ))
     }
 
@@ -418,6 +434,29 @@ impl Settings {
             window: self.commit_window.unwrap_or(CommitConfig::default().window),
             ..CommitConfig::default()
         };
+        let mut engine = {
+            let d = EngineOptions::default();
+            EngineOptions {
+                lookback_delta: self.lookback_delta.unwrap_or(d.lookback_delta),
+                timeout: self.query_timeout.unwrap_or(d.timeout),
+                max_samples: self.query_max_samples.unwrap_or(d.max_samples),
+                max_series: self.query_max_series.unwrap_or(d.max_series),
+                pool: match self.query_max_concurrency {
+                    Some(n) => stratus_query::QueryPool::new(n),
+                    None => d.pool.clone(),
+                },
+                memory: match self
+                    .query_memory_bytes
+                    .unwrap_or(DEFAULT_QUERY_MEMORY_BYTES)
+                {
+                    0 => None,
+                    n => Some(stratus_query::QueryMemory::new(n)),
+                },
+                ..d
+            }
+        };
+        let unknown_features =
+            engine.enable_features(self.enable_feature.iter().flatten().map(String::as_str));
         Ok(Resolved {
             listen_addr: self
                 .listen_addr
@@ -437,27 +476,7 @@ impl Settings {
             http,
             commit,
             wal_dir: self.wal_dir,
-            engine: {
-                let d = EngineOptions::default();
-                EngineOptions {
-                    lookback_delta: self.lookback_delta.unwrap_or(d.lookback_delta),
-                    timeout: self.query_timeout.unwrap_or(d.timeout),
-                    max_samples: self.query_max_samples.unwrap_or(d.max_samples),
-                    max_series: self.query_max_series.unwrap_or(d.max_series),
-                    pool: match self.query_max_concurrency {
-                        Some(n) => stratus_query::QueryPool::new(n),
-                        None => d.pool.clone(),
-                    },
-                    memory: match self
-                        .query_memory_bytes
-                        .unwrap_or(DEFAULT_QUERY_MEMORY_BYTES)
-                    {
-                        0 => None,
-                        n => Some(stratus_query::QueryMemory::new(n)),
-                    },
-                    ..d
-                }
-            },
+            engine,
             compactor: {
                 let d = CompactorConfig::default();
                 CompactorConfig {
@@ -514,7 +533,21 @@ impl Settings {
                 r
             },
             log_level: self.log_level.unwrap_or_else(|| "info".into()),
+            unknown_features,
         })
+    }
+}
+
+impl Resolved {
+    /// Logs the features turned on and, as Prometheus does, the unknown
+    /// names given to `--enable-feature` (which are otherwise ignored).
+    pub fn log_features(&self) {
+        if self.engine.delayed_name_removal {
+            tracing::info!("Experimental PromQL delayed name removal enabled.");
+        }
+        for name in &self.unknown_features {
+            tracing::warn!(option = %name, "Unknown option for --enable-feature");
+        }
     }
 }
 
@@ -543,6 +576,66 @@ mod tests {
         assert_eq!(r.limits.max_future, Duration::from_secs(600));
         assert_eq!(r.listen_addr.to_string(), "127.0.0.1:9494");
         assert_eq!(r.storage.backend, StorageBackend::Local);
+    }
+
+    /// The server's flags alone, as `stratus all` parses them.
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn delayed_name_removal_is_off_unless_the_feature_is_enabled() {
+        let r = Settings::default().resolve().expect("resolve");
+        assert!(!r.engine.delayed_name_removal);
+        assert!(r.unknown_features.is_empty());
+
+        // Repeated and comma-separated, as Prometheus's --enable-feature;
+        // unknown names are kept to be logged, not errors.
+        let flags = <Flags as clap::Parser>::try_parse_from([
+            "stratus",
+            "--enable-feature=promql-delayed-name-removal,no-such-feature",
+            "--enable-feature",
+            "exemplar-storage",
+        ])
+        .expect("flags parse");
+        let r = flags.settings.resolve().expect("resolve");
+        assert!(r.engine.delayed_name_removal);
+        assert_eq!(r.unknown_features, ["no-such-feature", "exemplar-storage"]);
+
+        // The variable, a comma-separated list.
+        std::env::set_var(
+            "STRATUS_ENABLE_FEATURE",
+            "promql-delayed-name-removal,,other",
+        );
+        let from_env = <Flags as clap::Parser>::try_parse_from(["stratus"]);
+        std::env::remove_var("STRATUS_ENABLE_FEATURE");
+        let r = from_env
+            .expect("variable parses")
+            .settings
+            .resolve()
+            .expect("resolve");
+        assert!(r.engine.delayed_name_removal);
+        assert_eq!(r.unknown_features, ["other"]);
+
+        // The config file, a list.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("stratus.toml");
+        std::fs::write(
+            &file,
+            "enable_feature = [\"promql-delayed-name-removal\"]\n",
+        )
+        .expect("write");
+        let r = Settings {
+            config_file: Some(file),
+            ..Settings::default()
+        }
+        .load()
+        .expect("load")
+        .resolve()
+        .expect("resolve");
+        assert!(r.engine.delayed_name_removal);
     }
 
     #[test]

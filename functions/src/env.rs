@@ -24,6 +24,7 @@ pub const QUERY: &[&str] = &[
     "STRATUS_QUERY_TIMEOUT",
     "STRATUS_CACHE_DIR",
     "STRATUS_MAX_PENDING_DELETES",
+    "STRATUS_ENABLE_FEATURE",
     "STRATUS_LOG_LEVEL",
 ];
 /// Read by the compactor function.
@@ -42,6 +43,7 @@ pub const RULER: &[&str] = &[
     "STRATUS_EXTERNAL_URL",
     "STRATUS_QUERY_TIMEOUT",
     "STRATUS_ALERTMANAGER_CONFIG_KEY",
+    "STRATUS_ENABLE_FEATURE",
     "STRATUS_LOG_LEVEL",
 ];
 /// Read by the notifier function.
@@ -102,6 +104,9 @@ pub struct Settings {
     /// Bucket key of the notifier's Alertmanager configuration (YAML).
     pub alertmanager_config_key: Option<String>,
     pub log_level: String,
+    /// Names in `STRATUS_ENABLE_FEATURE` that are no feature of Stratus:
+    /// logged by [`Settings::log_features`], otherwise ignored.
+    pub unknown_features: Vec<String>,
 }
 
 impl Default for Settings {
@@ -127,6 +132,7 @@ impl Default for Settings {
             notifier_tick: Duration::from_secs(10),
             alertmanager_config_key: None,
             log_level: "info".into(),
+            unknown_features: Vec::new(),
         }
     }
 }
@@ -176,6 +182,10 @@ impl Settings {
         }
         if let Some(v) = get("STRATUS_QUERY_TIMEOUT") {
             s.engine.timeout = duration("STRATUS_QUERY_TIMEOUT", &v)?;
+        }
+        if let Some(v) = get("STRATUS_ENABLE_FEATURE") {
+            // As the server's --enable-feature: comma-separated names.
+            s.unknown_features = s.engine.enable_features([v.as_str()]);
         }
         if let Some(dir) = get("STRATUS_CACHE_DIR") {
             s.cache.disk_dir = Some(dir.into());
@@ -236,6 +246,17 @@ impl Settings {
             s.log_level = v;
         }
         Ok(s)
+    }
+
+    /// Logs the features turned on and, as Prometheus does, the unknown
+    /// names in `STRATUS_ENABLE_FEATURE`. Call once logging is set up.
+    pub fn log_features(&self) {
+        if self.engine.delayed_name_removal {
+            tracing::info!("Experimental PromQL delayed name removal enabled.");
+        }
+        for name in &self.unknown_features {
+            tracing::warn!(option = %name, "Unknown option for STRATUS_ENABLE_FEATURE");
+        }
     }
 
     /// Fails with the variable to set when no bucket was configured.
@@ -300,8 +321,14 @@ mod tests {
             ("STRATUS_RETENTION_DOWNSAMPLED", "0s"),
             ("STRATUS_BEARER_TOKEN_SHA256", &"A".repeat(64)),
             ("STRATUS_LOG_LEVEL", "debug"),
+            (
+                "STRATUS_ENABLE_FEATURE",
+                "promql-delayed-name-removal,no-such-feature",
+            ),
         ])
         .expect("settings");
+        assert!(s.engine.delayed_name_removal);
+        assert_eq!(s.unknown_features, ["no-such-feature"]);
         assert_eq!(s.storage.backend, StorageBackend::S3);
         assert_eq!(s.storage.s3.bucket, "metrics");
         assert!(s.http.multitenancy);
@@ -313,6 +340,13 @@ mod tests {
         assert_eq!(s.token_sha256, vec!["a".repeat(64)]);
         assert_eq!(s.log_level, "debug");
         s.require_bucket().expect("bucket");
+    }
+
+    #[test]
+    fn delayed_name_removal_is_off_unless_enabled() {
+        let s = from(&[]).expect("settings");
+        assert!(!s.engine.delayed_name_removal);
+        assert!(s.unknown_features.is_empty());
     }
 
     #[test]

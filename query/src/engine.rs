@@ -39,9 +39,35 @@ pub struct EngineOptions {
     pub request_memory: Option<Arc<Reservation>>,
     /// The threads evaluations run on (`--query-max-concurrency`).
     pub pool: Arc<QueryPool>,
+    /// Prometheus 3's experimental delayed `__name__` removal
+    /// (`--enable-feature=promql-delayed-name-removal`): operations that
+    /// drop the metric name only mark it, and it is removed at the end of
+    /// the query. Off by default, as in Prometheus: the name is removed
+    /// where it is dropped (ADR 0024).
+    pub delayed_name_removal: bool,
 }
 
+/// The `--enable-feature` name of delayed `__name__` removal, as in
+/// Prometheus.
+pub const FEATURE_DELAYED_NAME_REMOVAL: &str = "promql-delayed-name-removal";
+
 impl EngineOptions {
+    /// Turns on the features named in `names`, values of Prometheus's
+    /// `--enable-feature` (each a comma-separated list; empty entries are
+    /// skipped). Returns the names the engine does not know, which
+    /// Prometheus logs and otherwise ignores.
+    pub fn enable_features<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut unknown = Vec::new();
+        for name in names.into_iter().flat_map(|n| n.split(',')).map(str::trim) {
+            match name {
+                "" => {}
+                FEATURE_DELAYED_NAME_REMOVAL => self.delayed_name_removal = true,
+                other => unknown.push(other.to_string()),
+            }
+        }
+        unknown
+    }
+
     /// A reservation for one evaluation (or an answer): part of the
     /// request's when there is one, else its own; `None` without a bound.
     pub fn reserve_memory(&self) -> Option<Reservation> {
@@ -65,6 +91,7 @@ impl Default for EngineOptions {
             memory: None,
             request_memory: None,
             pool: QueryPool::shared_default(),
+            delayed_name_removal: false,
         }
     }
 }
@@ -261,6 +288,7 @@ impl Engine {
         let expr = expr.clone();
         let pool = self.opts.pool.clone();
         let max_samples = self.opts.max_samples;
+        let delayed_name_removal = self.opts.delayed_name_removal;
         // Evaluation runs on the query pool, never on the async runtime's
         // workers (ADR 0023).
         pool.run(deadline, move |cancel| {
@@ -285,6 +313,7 @@ impl Engine {
                 annotations: &mut annotations,
                 samples: 0,
                 work: 0,
+                delayed_name_removal,
             };
             ev.check_grid(ev.steps())?;
             let val = ev.eval(&expr)?;
@@ -459,36 +488,16 @@ fn collect_selectors<'e>(
     })
 }
 
-/// Applies delayed name removal and rejects duplicate label sets.
 /// Series labels with their (step, value) points.
 type StepPoints = Vec<(Labels, Vec<(u32, f64)>)>;
 
+/// Applies delayed name removal (names marked for removal go now) and
+/// merges series that share a label set, or fails when they meet at a step.
 fn finish_series(v: Vec<StepSeries>) -> Result<StepPoints, QueryError> {
-    let mut seen: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
-    let mut out: StepPoints = Vec::with_capacity(v.len());
-    for s in v {
-        let labels = s.visible_labels();
-        match seen.get(&labels) {
-            Some(&i) => {
-                // Two series with the same labels may only coexist if they
-                // never have a point at the same step.
-                let existing = &mut out[i].1;
-                let steps: HashSet<u32> = existing.iter().map(|p| p.0).collect();
-                if s.points.iter().any(|p| steps.contains(&p.0)) {
-                    return Err(QueryError::exec(
-                        "vector cannot contain metrics with the same labelset",
-                    ));
-                }
-                existing.extend(s.points);
-                existing.sort_by_key(|p| p.0);
-            }
-            None => {
-                seen.insert(labels.clone(), out.len());
-                out.push((labels, s.points));
-            }
-        }
-    }
-    Ok(out)
+    Ok(crate::eval::merge_same_labels(v)?
+        .into_iter()
+        .map(|s| (s.labels, s.points))
+        .collect())
 }
 
 fn instant_value(val: Val, t: i64, expr: &Expr) -> Result<QueryValue, QueryError> {
@@ -590,3 +599,6 @@ fn range_value(val: Val, start: i64, step: i64) -> Result<QueryValue, QueryError
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(QueryValue::Matrix(out))
 }
+
+#[cfg(test)]
+mod tests;

@@ -36,8 +36,10 @@ pub struct StepSeries {
     pub labels: Labels,
     /// (step index, value), ascending by step.
     pub points: Vec<(u32, f64)>,
-    /// The metric name is to be dropped at the end of evaluation
-    /// (Prometheus 3's delayed name removal).
+    /// The metric name is to be dropped at the end of evaluation. Only
+    /// set with delayed name removal (Prometheus 3's experimental
+    /// `promql-delayed-name-removal`); without it, operations that drop
+    /// the name remove it from `labels` at once.
     pub drop_name: bool,
 }
 
@@ -58,6 +60,54 @@ impl StepSeries {
             self.labels.clone()
         }
     }
+}
+
+/// Gives series that ended up with one label set (after their names were
+/// dropped, or a label function) one series, as Prometheus's step-wise
+/// evaluation does: their points join when they never meet at a step,
+/// else the query fails. Series keep the order of their first member.
+pub fn merge_same_labels(v: Vec<StepSeries>) -> Result<Vec<StepSeries>, QueryError> {
+    if v.iter().all(|s| !s.drop_name) {
+        // The common case, without copying labels: nothing to merge.
+        if v.len() < 2 {
+            return Ok(v);
+        }
+        let mut labels: std::collections::HashSet<&Labels> =
+            std::collections::HashSet::with_capacity(v.len());
+        if v.iter().all(|s| labels.insert(&s.labels)) {
+            return Ok(v);
+        }
+    }
+    let mut seen: HashMap<Labels, usize> = HashMap::with_capacity(v.len());
+    let mut out: Vec<StepSeries> = Vec::with_capacity(v.len());
+    for s in v {
+        let labels = s.visible_labels();
+        match seen.get(&labels) {
+            Some(&i) => {
+                let existing = &mut out[i].points;
+                let steps: std::collections::HashSet<u32> = existing.iter().map(|p| p.0).collect();
+                if s.points.iter().any(|p| steps.contains(&p.0)) {
+                    return Err(same_labelset());
+                }
+                existing.extend(s.points);
+                existing.sort_by_key(|p| p.0);
+            }
+            None => {
+                seen.insert(labels.clone(), out.len());
+                out.push(StepSeries {
+                    labels,
+                    points: s.points,
+                    drop_name: false,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Prometheus's error for two series with one label set.
+pub fn same_labelset() -> QueryError {
+    QueryError::exec("vector cannot contain metrics with the same labelset")
 }
 
 pub fn without_name(labels: &Labels) -> Labels {
@@ -128,6 +178,10 @@ pub struct Evaluator<'a> {
     pub samples: usize,
     /// Work done since the deadline was last checked.
     pub work: u64,
+    /// Prometheus 3's `promql-delayed-name-removal`: operations mark
+    /// `__name__` for removal and it is removed at the end. Off (as by
+    /// default in Prometheus): it is removed where it is dropped.
+    pub delayed_name_removal: bool,
 }
 
 pub fn offset_ms(o: &Option<Offset>) -> i64 {
@@ -255,6 +309,47 @@ impl<'a> Evaluator<'a> {
         stratus_promql::stack_guard(|| self.eval_node(expr))
     }
 
+    /// Drops the metric name of `s`: at once, or at the end of the query
+    /// with delayed name removal.
+    pub fn drop_name(&self, s: &mut StepSeries) {
+        if self.delayed_name_removal {
+            s.drop_name = true;
+        } else if s.labels.get(METRIC_NAME).is_some() {
+            s.labels = without_name(&s.labels);
+        }
+    }
+
+    /// The labels of a new series made from `labels`, with the metric name
+    /// dropped unless `keep_name`.
+    pub fn output_series(
+        &self,
+        labels: &Labels,
+        points: Vec<(u32, f64)>,
+        keep_name: bool,
+    ) -> StepSeries {
+        if keep_name {
+            StepSeries::new(labels.clone(), points)
+        } else if self.delayed_name_removal {
+            StepSeries {
+                labels: labels.clone(),
+                points,
+                drop_name: true,
+            }
+        } else {
+            StepSeries::new(without_name(labels), points)
+        }
+    }
+
+    /// Without delayed name removal, series that now share a label set
+    /// are merged (or fail the query) where they were made, as in
+    /// Prometheus; with it, that happens once at the end.
+    fn settle_names(&self, v: Val) -> Result<Val, QueryError> {
+        match v {
+            Val::Vector(vs) if !self.delayed_name_removal => merge_same_labels(vs).map(Val::Vector),
+            v => Ok(v),
+        }
+    }
+
     fn eval_node(&mut self, expr: &Expr) -> Result<Val, QueryError> {
         self.check_deadline()?;
         match expr {
@@ -266,9 +361,9 @@ impl<'a> Evaluator<'a> {
                 Val::Vector(mut vs) => {
                     for s in &mut vs {
                         s.points.iter_mut().for_each(|p| p.1 = -p.1);
-                        s.drop_name = true;
+                        self.drop_name(s);
                     }
-                    Ok(Val::Vector(vs))
+                    self.settle_names(Val::Vector(vs))
                 }
                 _ => Err(QueryError::bad(
                     "unary minus is only defined on scalars and instant vectors",
@@ -289,7 +384,10 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Call(c) => self.call(c),
             Expr::Aggregate(a) => self.aggregate(a),
-            Expr::Binary(b) => self.binary(b),
+            Expr::Binary(b) => {
+                let v = self.binary(b)?;
+                self.settle_names(v)
+            }
             Expr::Extension(_) => Err(QueryError::bad("extension expressions are not supported")),
         }
     }
@@ -500,6 +598,7 @@ impl<'a> Evaluator<'a> {
             annotations: &mut *self.annotations,
             samples: self.samples,
             work: self.work,
+            delayed_name_removal: self.delayed_name_removal,
         };
         let val = inner.eval(&sq.expr)?;
         self.samples = inner.samples;

@@ -220,6 +220,7 @@ struct Key {
     lookback_ms: i64,
     max_source_resolution_ms: i64,
     default_subquery_step_ms: i64,
+    delayed_name_removal: bool,
     generation: u64,
 }
 
@@ -424,6 +425,7 @@ impl Ctx<'_> {
             lookback_ms: self.opts.lookback_delta.as_millis() as i64,
             max_source_resolution_ms: self.opts.max_source_resolution_ms,
             default_subquery_step_ms: self.opts.default_subquery_step.as_millis() as i64,
+            delayed_name_removal: self.opts.delayed_name_removal,
             generation: self.generation,
         }
     }

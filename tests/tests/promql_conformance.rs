@@ -5,7 +5,12 @@
 //! are skipped by their CLASSIFICATION.tsv tags; core evals that are known
 //! not to pass yet are listed, with the reason, in
 //! `tests/conformance/skip-<folder>.txt`. A listed eval that passes fails
-//! the suite, so the lists only shrink.
+//! the suite, so the lists only shrink. Upstream's scripts run with delayed
+//! `__name__` removal, as upstream's test engine does.
+//!
+//! Stratus's own scripts (`tests/promqltest/`, same format) run the same
+//! way, every eval core and none skipped: `default/` with default engine
+//! settings, `delayed_name_removal/` with that feature on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -50,6 +55,16 @@ fn skip_list(path: &Path) -> BTreeMap<(String, usize), String> {
         .collect()
 }
 
+/// How a folder of scripts is run.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    /// Compact every load into blocks before evaluating.
+    compact: bool,
+    /// Prometheus 3's `promql-delayed-name-removal`: on for upstream's
+    /// scripts, as in upstream's test engine (`promqltest.NewTestEngine`).
+    delayed_name_removal: bool,
+}
+
 struct World {
     bucket: Bucket,
     engine: Engine,
@@ -58,7 +73,7 @@ struct World {
     compact: bool,
 }
 
-fn world(compact: bool) -> World {
+fn world(settings: Settings) -> World {
     let bucket = Bucket::in_memory();
     let source = BucketSource::new(
         bucket.clone(),
@@ -71,6 +86,7 @@ fn world(compact: bool) -> World {
         Arc::new(source),
         EngineOptions {
             max_samples: 50_000_000,
+            delayed_name_removal: settings.delayed_name_removal,
             ..EngineOptions::default()
         },
     );
@@ -78,7 +94,7 @@ fn world(compact: bool) -> World {
         bucket,
         engine,
         ids: ulid::Generator::new(),
-        compact,
+        compact: settings.compact,
     }
 }
 
@@ -457,9 +473,10 @@ fn check_expected(e: &Eval, r: &QueryResult) -> Result<(), String> {
     }
 }
 
+/// Upstream's scripts of `folder` (`v3.0`, `main`): core evals by
+/// CLASSIFICATION.tsv, known failures listed in `skip-<folder>.txt`.
 async fn run_folder(folder: &str, dialect: Dialect, compact: bool) -> Stats {
     let data = stratus_tests::promqltest_data().join(folder);
-    let files = load_dir_as(&data, dialect).expect("test files parse");
     let classes = load_classification(&data.join("CLASSIFICATION.tsv")).expect("classification");
     let core: HashMap<(String, usize), bool> = classes
         .iter()
@@ -468,6 +485,48 @@ async fn run_folder(folder: &str, dialect: Dialect, compact: bool) -> Stats {
     let skips = skip_list(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("conformance/skip-{folder}.txt")),
     );
+    let settings = Settings {
+        compact,
+        delayed_name_removal: true,
+    };
+    run_dir(folder, &data, dialect, settings, Some(&core), &skips).await
+}
+
+/// Stratus's own scripts in `tests/promqltest/<folder>`: every eval must
+/// pass.
+async fn run_own(folder: &str, delayed_name_removal: bool) -> Stats {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("promqltest")
+        .join(folder);
+    let settings = Settings {
+        compact: false,
+        delayed_name_removal,
+    };
+    let s = run_dir(
+        &format!("own {folder}"),
+        &data,
+        Dialect::Current,
+        settings,
+        None,
+        &BTreeMap::new(),
+    )
+    .await;
+    assert!(s.passed > 0, "no eval ran in {}", data.display());
+    s
+}
+
+/// Runs every script of `data`. With `core`, evals not marked core are
+/// skipped; `skips` are known failures.
+async fn run_dir(
+    name: &str,
+    data: &Path,
+    dialect: Dialect,
+    settings: Settings,
+    core: Option<&HashMap<(String, usize), bool>>,
+    skips: &BTreeMap<(String, usize), String>,
+) -> Stats {
+    let files = load_dir_as(data, dialect).expect("test files parse");
+    let compact = settings.compact;
     let mut stats = Stats {
         passed: 0,
         failed: Vec::new(),
@@ -477,15 +536,15 @@ async fn run_folder(folder: &str, dialect: Dialect, compact: bool) -> Stats {
     };
     let mut per_file: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
     for f in &files {
-        let mut w = world(compact);
+        let mut w = world(settings);
         for c in &f.commands {
             match c {
                 Command::Load(l) => load(&mut w, l).await,
-                Command::Clear { .. } => w = world(compact),
+                Command::Clear { .. } => w = world(settings),
                 Command::Eval(e) => {
                     let key = (f.name.clone(), e.line);
                     let counts = per_file.entry(f.name.clone()).or_default();
-                    if !core.get(&key).copied().unwrap_or(false) {
+                    if core.is_some_and(|c| !c.get(&key).copied().unwrap_or(false)) {
                         stats.skipped_tag += 1;
                         counts.2 += 1;
                         continue;
@@ -515,7 +574,7 @@ async fn run_folder(folder: &str, dialect: Dialect, compact: bool) -> Stats {
         }
     }
     let mut report = format!(
-        "PromQL conformance, {folder}{}:\n",
+        "PromQL conformance, {name}{}:\n",
         if compact {
             ", read from compacted blocks"
         } else {
@@ -578,4 +637,19 @@ async fn prometheus_main_core_evals() {
 async fn prometheus_main_core_evals_from_blocks() {
     let s = run_folder("main", Dialect::Current, true).await;
     verdict("main", s);
+}
+
+/// Stratus's own scripts with default engine settings, which are
+/// Prometheus 3's defaults: no delayed name removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stratus_scripts_default_settings() {
+    let s = run_own("default", false).await;
+    verdict("default", s);
+}
+
+/// Stratus's own scripts with `--enable-feature=promql-delayed-name-removal`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stratus_scripts_delayed_name_removal() {
+    let s = run_own("delayed_name_removal", true).await;
+    verdict("delayed_name_removal", s);
 }

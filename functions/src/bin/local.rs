@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
     let settings = Settings::from_env()?;
     env::init_logging(&settings.log_level);
+    settings.log_features();
     stratus_http::install_panic_hook();
     settings.require_bucket()?;
     let schedule = stratus_model::time::parse_std_duration(&arg(2, "5m"))

@@ -11,6 +11,7 @@ use stratus_storage::Bucket;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     env::init_logging(&settings.log_level);
+    settings.log_features();
     stratus_http::install_panic_hook();
     settings.require_bucket()?;
     let bucket = Bucket::from_config(&settings.storage)?;

@@ -307,9 +307,9 @@ fn simple(
     // Group index of every input series.
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Labels> = Vec::new();
-    // Groups are formed on the labels as they are, names still to be
-    // dropped included (Prometheus's delayed name removal); a group drops
-    // its name if any member does.
+    // Groups are formed on the labels as they are: with delayed name
+    // removal, names still to be dropped included, and a group drops its
+    // name if any member does (without it, no name is marked).
     let mut drop: Vec<bool> = Vec::new();
     let member: Vec<usize> = input
         .iter()

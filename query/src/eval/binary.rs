@@ -171,12 +171,20 @@ impl Evaluator<'_> {
                     })
                     .collect(),
             )),
-            (Val::Vector(l), Val::Scalar(r)) => {
-                Ok(Val::Vector(vector_scalar(op, l, &r, false, return_bool)))
-            }
-            (Val::Scalar(l), Val::Vector(r)) => {
-                Ok(Val::Vector(vector_scalar(op, r, &l, true, return_bool)))
-            }
+            (Val::Vector(l), Val::Scalar(r)) => Ok(Val::Vector(self.vector_scalar(
+                op,
+                l,
+                &r,
+                false,
+                return_bool,
+            ))),
+            (Val::Scalar(l), Val::Vector(r)) => Ok(Val::Vector(self.vector_scalar(
+                op,
+                r,
+                &l,
+                true,
+                return_bool,
+            ))),
             (Val::Vector(l), Val::Vector(r)) => {
                 let m = matching(e, op);
                 // Signatures (a label set per series) and the per-step
@@ -340,18 +348,17 @@ impl Evaluator<'_> {
                     value = lv;
                 }
                 let other = &one[oi as usize];
-                let labels = result_labels(&s.labels, &other.labels, m);
-                let drop_name = op_drops_name(op, return_bool)
-                    || (s.drop_name && (!op.is_comparison() || return_bool));
-                let key = if drop_name {
-                    super::without_name(&labels)
-                } else {
-                    labels.clone()
-                };
-                let entry = out.entry(key.clone()).or_insert_with(|| {
-                    order.push(key.clone());
+                // Arithmetic drops the name at once, also with delayed
+                // name removal; `bool` only marks it there. The "many"
+                // side's mark is not carried over (Prometheus's
+                // `DropName: returnBool`).
+                let drop_now = !op.is_comparison() || (return_bool && !self.delayed_name_removal);
+                let labels = result_labels(&s.labels, &other.labels, m, drop_now);
+                let drop_name = return_bool && self.delayed_name_removal;
+                let entry = out.entry(labels.clone()).or_insert_with(|| {
+                    order.push(labels.clone());
                     StepSeries {
-                        labels: labels.clone(),
+                        labels,
                         points: Vec::new(),
                         drop_name,
                     }
@@ -392,14 +399,19 @@ fn match_group(sig: &Labels, m: &Matching, labels: &Labels) -> Labels {
     }
 }
 
-/// Prometheus's `resultMetric`: labels of the "many" side; for one-to-one
-/// only the `on` labels, or without the `ignoring` ones; `group_x` labels
-/// copied from the "one" side.
-fn result_labels(many: &Labels, one: &Labels, m: &Matching) -> Labels {
-    let mut labels: Vec<Label> = many.iter().cloned().collect();
+/// Prometheus's `resultMetric`: the labels of the "many" side without the
+/// metric name when `drop_name`; for one-to-one matching only the `on`
+/// labels (the name too, unless listed), or all but the `ignoring` ones;
+/// `group_x` labels copied from the "one" side (removed where it has none).
+fn result_labels(many: &Labels, one: &Labels, m: &Matching, drop_name: bool) -> Labels {
+    let mut labels: Vec<Label> = many
+        .iter()
+        .filter(|l| !(drop_name && l.name == METRIC_NAME))
+        .cloned()
+        .collect();
     if m.card == Card::OneToOne {
         if m.on {
-            labels.retain(|l| l.name == METRIC_NAME || m.labels.contains(&l.name));
+            labels.retain(|l| m.labels.contains(&l.name));
         } else {
             labels.retain(|l| !m.labels.contains(&l.name));
         }
@@ -413,36 +425,42 @@ fn result_labels(many: &Labels, one: &Labels, m: &Matching) -> Labels {
     Labels::new(labels).unwrap_or_default()
 }
 
-/// Vector-scalar operations. `scalar_left` when the scalar is the left
-/// operand.
-fn vector_scalar(
-    op: Op,
-    v: Vec<StepSeries>,
-    s: &[f64],
-    scalar_left: bool,
-    return_bool: bool,
-) -> Vec<StepSeries> {
-    v.into_iter()
-        .filter_map(|mut series| {
-            series.points.retain_mut(|(i, x)| {
-                let sv = s[*i as usize];
-                let (l, r) = if scalar_left { (sv, *x) } else { (*x, sv) };
-                let (mut value, keep) = op.apply(l, r);
-                if op.is_comparison() && scalar_left {
-                    // The vector's value is kept, even when it is on the right.
-                    value = *x;
+impl Evaluator<'_> {
+    /// Vector-scalar operations. `scalar_left` when the scalar is the left
+    /// operand.
+    fn vector_scalar(
+        &self,
+        op: Op,
+        v: Vec<StepSeries>,
+        s: &[f64],
+        scalar_left: bool,
+        return_bool: bool,
+    ) -> Vec<StepSeries> {
+        v.into_iter()
+            .filter_map(|mut series| {
+                series.points.retain_mut(|(i, x)| {
+                    let sv = s[*i as usize];
+                    let (l, r) = if scalar_left { (sv, *x) } else { (*x, sv) };
+                    let (mut value, keep) = op.apply(l, r);
+                    if op.is_comparison() && scalar_left {
+                        // The vector's value is kept, even when it is on the right.
+                        value = *x;
+                    }
+                    if return_bool {
+                        *x = f64::from(u8::from(keep));
+                        return true;
+                    }
+                    *x = value;
+                    keep
+                });
+                if series.points.is_empty() {
+                    return None;
                 }
-                if return_bool {
-                    *x = f64::from(u8::from(keep));
-                    return true;
+                if op_drops_name(op, return_bool) {
+                    self.drop_name(&mut series);
                 }
-                *x = value;
-                keep
-            });
-            if op_drops_name(op, return_bool) {
-                series.drop_name = true;
-            }
-            (!series.points.is_empty()).then_some(series)
-        })
-        .collect()
+                Some(series)
+            })
+            .collect()
+    }
 }

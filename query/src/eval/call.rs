@@ -115,11 +115,7 @@ impl<'a> Evaluator<'a> {
             points.shrink_to_fit();
             self.settle(span.len(), points.len());
             if !points.is_empty() {
-                out.push(StepSeries {
-                    labels: s.labels.clone(),
-                    points,
-                    drop_name: !keep_name,
-                });
+                out.push(self.output_series(&s.labels, points, keep_name));
             }
         }
         self.check_deadline()?;
@@ -127,6 +123,33 @@ impl<'a> Evaluator<'a> {
     }
 
     pub(super) fn call(&mut self, c: &Call) -> Result<Val, QueryError> {
+        let v = self.call_function(c)?;
+        if self.delayed_name_removal {
+            return Ok(v);
+        }
+        match v {
+            // Without delayed name removal, a function over a range vector
+            // fails when two of its output series share a label set, even
+            // at different steps (Prometheus's `ContainsSameLabelset` on
+            // the function's matrix); `absent_over_time` answers before.
+            Val::Vector(v)
+                if c.func.name != "absent_over_time"
+                    && c.args.args.iter().any(|a| is_range_arg(a)) =>
+            {
+                let mut seen = std::collections::HashSet::with_capacity(v.len());
+                if v.iter().any(|s| !seen.insert(&s.labels)) {
+                    return Err(super::same_labelset());
+                }
+                Ok(Val::Vector(v))
+            }
+            // Any other function is evaluated step by step: series that
+            // share a label set merge unless they meet at a step.
+            Val::Vector(v) => super::merge_same_labels(v).map(Val::Vector),
+            v => Ok(v),
+        }
+    }
+
+    fn call_function(&mut self, c: &Call) -> Result<Val, QueryError> {
         let name = c.func.name;
         let args = &c.args.args;
         let arg = |i: usize| -> Result<&Expr, QueryError> {
@@ -269,7 +292,7 @@ impl<'a> Evaluator<'a> {
                 Ok(Val::Vector(absent(v, labels, steps)))
             }
             "timestamp" => {
-                let v = match strip_parens(arg(0)?) {
+                let mut v = match strip_parens(arg(0)?) {
                     Expr::VectorSelector(vs) => self.vector_selector_timestamps(vs)?,
                     e => {
                         let v = self.vector_arg(e)?;
@@ -285,7 +308,8 @@ impl<'a> Evaluator<'a> {
                             .collect()
                     }
                 };
-                Ok(Val::Vector(drop_names(v)))
+                v.iter_mut().for_each(|s| self.drop_name(s));
+                Ok(Val::Vector(v))
             }
             "time" => {
                 let (start, step) = (self.start, self.interval);
@@ -338,7 +362,7 @@ impl<'a> Evaluator<'a> {
                     s.points
                         .iter_mut()
                         .for_each(|p| p.1 = functions::instant::round(p.1, to[p.0 as usize]));
-                    s.drop_name = true;
+                    self.drop_name(s);
                 }
                 Ok(Val::Vector(v))
             }
@@ -377,8 +401,8 @@ impl<'a> Evaluator<'a> {
                             }
                         }
                     });
-                    s.drop_name = true;
                     if !s.points.is_empty() {
+                        self.drop_name(&mut s);
                         out.push(s);
                     }
                 }
@@ -468,7 +492,7 @@ impl<'a> Evaluator<'a> {
                     };
                     for s in &mut v {
                         s.points.iter_mut().for_each(|p| p.1 = f(p.1));
-                        s.drop_name = true;
+                        self.drop_name(s);
                     }
                     return Ok(Val::Vector(v));
                 }
@@ -484,6 +508,17 @@ impl<'a> Evaluator<'a> {
         match strip_parens(e) {
             Expr::MatrixSelector(ms) => self.resolution(&ms.vs) > 0,
             _ => false,
+        }
+    }
+
+    /// The ` for metric name "..."` that ends histogram_quantile's
+    /// annotations. Prometheus (since 3.7) names the metric only with
+    /// delayed name removal; without it the name is left out.
+    fn histogram_metric_name(&self, labels: &Labels) -> String {
+        if self.delayed_name_removal {
+            format!(" for metric name {:?}", labels.metric_name().unwrap_or(""))
+        } else {
+            String::new()
         }
     }
 
@@ -511,9 +546,9 @@ impl<'a> Evaluator<'a> {
         for s in &v {
             let le = s.labels.get("le").and_then(parse_le);
             let Some(le) = le else {
-                let name = s.labels.metric_name().unwrap_or("");
+                let name = self.histogram_metric_name(&s.labels);
                 self.annotations.warn(format!(
-                    "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name {name:?}",
+                    "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"{}\"{name}",
                     s.labels.get("le").unwrap_or("")
                 ));
                 continue;
@@ -573,9 +608,9 @@ impl<'a> Evaluator<'a> {
                 }
                 let r = functions::histogram::bucket_quantile(q[step as usize], &mut buckets);
                 if r.forced_monotonicity {
-                    let name = members[0].1.labels.metric_name().unwrap_or("");
+                    let name = self.histogram_metric_name(&members[0].1.labels);
                     self.annotations.info(format!(
-                        "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+                        "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){name}"
                     ));
                 }
                 if !r.value.is_nan() || !buckets.is_empty() {
@@ -606,9 +641,9 @@ fn strip_parens(mut e: &Expr) -> &Expr {
     e
 }
 
-fn drop_names(mut v: Vec<StepSeries>) -> Vec<StepSeries> {
-    v.iter_mut().for_each(|s| s.drop_name = true);
-    v
+/// An argument that is a range vector: a range selector or a subquery.
+fn is_range_arg(e: &Expr) -> bool {
+    matches!(strip_parens(e), Expr::MatrixSelector(_) | Expr::Subquery(_))
 }
 
 /// Labels of `absent()`'s output: the equality matchers of the selector,

@@ -444,6 +444,16 @@ pub const QUERIES: &[&str] = &[
     "absent(nonexistent_metric{job=\"x\"} offset 5m)",
     "absent_over_time(dt_up{job=\"nonexistent\", instance=~\".+\"}[5m])",
     "dt_up == bool on(job, instance) group_left dt_build_info",
+    // One-to-one on(...) keeps only the on labels, for comparisons too
+    // (issue 14).
+    "dt_up == on(job, instance) dt_up",
+    "dt_up != bool on(job, instance) dt_up",
+    "dt_up == on(__name__, job, instance) dt_up",
+    "dt_up + on(__name__, job, instance) dt_up",
+    // __name__ read after rate dropped it (difference 4).
+    "sum by (__name__) (rate(dt_http_requests_total[5m]))",
+    "label_replace(rate(dt_http_requests_total[5m]), \"m\", \"$1\", \"__name__\", \"(.+)\")",
+    "count(count_over_time({__name__=~\".+\"}[1h]))",
     "dt_up * on() group_left vector(2)",
     "dt_up + ignoring(mode) group_right dt_cpu_seconds_total",
     "dt_up and on() vector(1)",
@@ -546,6 +556,8 @@ pub const MUST_FAIL: &[&str] = &[
     "dt_up[5m:1m:1m]",
     "label_replace(dt_up, \"1invalid\", \"x\", \"job\", \".*\")",
     "1 and dt_up",
+    // Metrics collide once count_over_time drops their names (difference 4).
+    "count(count_over_time({__name__=~\".+\"}[1h]))",
 ];
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ resource "aws_lambda_function" "query" {
       STRATUS_QUERY_TIMEOUT       = var.query_timeout
       STRATUS_CACHE_DIR           = local.cache_dir
       STRATUS_MAX_PENDING_DELETES = tostring(var.max_pending_deletes)
+      STRATUS_ENABLE_FEATURE      = join(",", var.enable_features)
       STRATUS_LOG_LEVEL           = var.log_level
     }
   }
@@ -117,6 +118,7 @@ resource "aws_lambda_function" "ruler" {
       STRATUS_RULER_WATCHDOG = tostring(var.ruler_watchdog)
       STRATUS_EXTERNAL_URL   = var.external_url
       STRATUS_QUERY_TIMEOUT  = var.query_timeout
+      STRATUS_ENABLE_FEATURE = join(",", var.enable_features)
       STRATUS_LOG_LEVEL      = var.log_level
       # Read at cold start when the object exists (see alertmanager_config).
       STRATUS_ALERTMANAGER_CONFIG_KEY = local.alertmanager_config_key

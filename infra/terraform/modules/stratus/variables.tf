@@ -138,6 +138,12 @@ variable "log_level" {
   default     = "info"
 }
 
+variable "enable_features" {
+  description = "Features of the query and ruler functions (STRATUS_ENABLE_FEATURE, comma-joined), as Prometheus's --enable-feature: \"promql-delayed-name-removal\" turns on Prometheus 3's experimental delayed __name__ removal. Unknown names are logged and ignored."
+  type        = list(string)
+  default     = []
+}
+
 variable "bearer_token_sha256s" {
   description = "Lowercase hex SHA-256 digests of the bearer tokens the API Gateway authorizer accepts (STRATUS_BEARER_TOKEN_SHA256, comma-joined). Required when enable_api_gateway is true."
   type        = list(string)
