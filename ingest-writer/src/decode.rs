@@ -1,5 +1,5 @@
 //! From request bytes to validated series: snappy, protobuf (remote_write
-//! 1.0 and 2.0, read with the borrowing [`crate::wire`] reader),
+//! 1.0 and 2.0, read with the borrowing [`crate::protobuf_reader`] reader),
 //! validation. Pure functions, no IO.
 
 use std::collections::BTreeMap;
@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use stratus_model::{MetricMetadata, MetricType, Sample};
 
 use crate::batch::WriteBatch;
+use crate::protobuf_reader::{Wire, WireError, FIXED64, LEN, VARINT};
 use crate::report::Report;
 use crate::validate::{describe, Limits, Reason, Rejection};
-use crate::wire::{Wire, WireError, FIXED64, LEN, VARINT};
 
 /// Problems that reject a whole request before any series is looked at.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

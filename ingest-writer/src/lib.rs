@@ -8,12 +8,13 @@ pub mod decode;
 pub mod http;
 pub mod metrics;
 pub mod proto;
+pub mod protobuf_reader;
 mod push;
 pub mod report;
+mod request;
 pub mod sink;
 pub mod validate;
 pub mod wal;
-pub mod wire;
 
 pub use batch::WriteBatch;
 pub use commit::{CommitConfig, CommitError, Committer};

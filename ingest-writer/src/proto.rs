@@ -1,8 +1,9 @@
-//! The remote_write wire messages, declared with prost (no protoc needed).
-//! Strings are decoded as `Bytes` slices of the request (the wire encoding
-//! of `string` and `bytes` is the same), so decoding allocates no label
-//! strings; UTF-8 is checked during validation. Native histograms are kept
-//! as raw bytes: only their count matters until they are supported.
+//! The remote_write messages (1.0 and 2.0) declared with prost, no protoc
+//! needed: what clients, the benches and the tests encode requests with,
+//! and the schema the decoder follows. The writer itself does not decode
+//! with these: [`crate::decode`] reads requests with the zero-copy
+//! [`crate::protobuf_reader`], which allocates nothing per label. Native
+//! histograms are raw bytes here; the decoder counts and rejects them.
 
 use bytes::Bytes;
 

@@ -21,9 +21,9 @@ use serde_json::Value;
 use stratus_model::{MetricMetadata, MetricType, Sample, METRIC_NAME};
 
 use crate::decode::Decoded;
-use crate::http::{commit_decoded, read_body, IngestState, Refusal};
 use crate::metrics::RequestLabels;
 use crate::report::Report;
+use crate::request::{commit_decoded, read_body, IngestState, Refusal};
 use crate::validate::{Reason, Rejection};
 
 /// Below this a timestamp is read as seconds (10^11 s is the year 5138;

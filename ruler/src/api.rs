@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use crate::alerting::{Alert, AlertState};
 use crate::error::Result;
 use crate::group::{RuleHealth, RuleState};
+use crate::options::{millis, RulerOptions};
 use crate::rulefile::{Rule, RuleGroup};
-use crate::service::{millis, RulerOptions};
 use crate::state::{self, StoredGroup};
 use crate::store::RuleStore;
 use crate::timefmt::{rfc3339, ZERO_TIME};
@@ -146,14 +146,6 @@ impl RulesFilter {
     }
 }
 
-/// An expression as Prometheus prints a parsed one; the text as written
-/// when it does not parse within the bounds of `stratus_promql` (a group
-/// stored before a check existed), so printing never recurses deeper than
-/// those bounds allow.
-pub fn display_expr(expr: &str) -> String {
-    stratus_promql::parse(expr).map_or_else(|_| expr.to_string(), |e| e.to_string())
-}
-
 fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
@@ -197,7 +189,7 @@ fn api_rule(
         Some(e) => (RuleHealth::Err, e.to_string()),
         None => (rs.health, rs.last_error.clone().unwrap_or_default()),
     };
-    let query = display_expr(&rule.expr);
+    let query = crate::rulefile::display_expr(&rule.expr);
     if rule.alert.is_some() {
         let active: Vec<&Alert> = active_alerts(rs).collect();
         let state = if active.iter().any(|a| a.state == AlertState::Firing) {

@@ -66,9 +66,11 @@ pub mod duration;
 mod error;
 pub mod group;
 pub mod history;
+mod job;
 pub mod keys;
 pub mod metrics;
 pub mod notify;
+mod options;
 pub mod rulefile;
 pub mod schedule;
 mod service;
@@ -86,11 +88,13 @@ pub use group::{
     RuleAppender, RuleErrorKind, RuleEvalError, RuleHealth, RuleQuerier, RuleState,
 };
 pub use history::{history, HistoryEvent, HistoryFilter, Transition};
+pub use job::RunReport;
 pub use metrics::{GroupKey, GroupMetrics, RulerMetrics};
 pub use notify::{AlertSender, DiscardSender, OutgoingAlert};
+pub use options::RulerOptions;
 pub use rulefile::{
     parse_rule_file, parse_rule_group, Rule, RuleFile, RuleFileError, RuleFileErrors, RuleGroup,
 };
 pub use schedule::{due, DueSlot};
-pub use service::{Ruler, RulerOptions, RunReport};
+pub use service::Ruler;
 pub use store::RuleStore;

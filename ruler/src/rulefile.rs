@@ -441,5 +441,13 @@ impl<'a> LineFinder<'a> {
     }
 }
 
+/// An expression as Prometheus prints a parsed one; the text as written
+/// when it does not parse within the bounds of `stratus_promql` (a group
+/// stored before a check existed), so printing never recurses deeper than
+/// those bounds allow.
+pub fn display_expr(expr: &str) -> String {
+    stratus_promql::parse(expr).map_or_else(|_| expr.to_string(), |e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests;

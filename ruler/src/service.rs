@@ -2,27 +2,25 @@
 //! groups. See the crate docs for the order of writes and what a crash
 //! between them means.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::{FutureExt, StreamExt};
-use serde::{Deserialize, Serialize};
-use stratus_model::TenantId;
 use stratus_storage::mutate::{Attempt, Mutation};
 use tracing::{debug, error, warn};
 use ulid::Ulid;
 
 use crate::error::{Result, RulerError};
 use crate::group::{
-    evaluate_group, EvalContext, GroupState, RuleAppender, RuleErrorKind, RuleHealth, RuleQuerier,
-    RuleState,
+    evaluate_group, EvalContext, GroupState, RuleAppender, RuleErrorKind, RuleQuerier,
 };
 use crate::history;
+use crate::job::{group_key, record_failure, Due, Job, RunReport, Start};
 use crate::metrics::{GroupKey, RulerMetrics};
 use crate::notify::{AlertSender, OutgoingAlert, SendPolicy};
-use crate::rulefile::RuleGroup;
+use crate::options::{millis, RulerOptions};
 use crate::schedule::{due, group_offset_ms};
 use crate::state::{self, Claim, Commit, StoredGroup};
 use crate::store::RuleStore;
@@ -31,133 +29,6 @@ use crate::watchdog;
 /// Added to a claim's lifetime beyond the invocation's deadline, for an
 /// evaluation that started just before it.
 const CLAIM_GRACE_MS: i64 = 30_000;
-
-/// The longest backoff of a failing group, in evaluation intervals.
-pub const MAX_BACKOFF_INTERVALS: i64 = 4;
-
-/// Intervals from a failed attempt to the next one, after `failures`
-/// failures in a row: 1, 2, 4, then [`MAX_BACKOFF_INTERVALS`].
-pub fn backoff_intervals(failures: u32) -> i64 {
-    let doubled = 1_i64 << failures.saturating_sub(1).min(16);
-    doubled.min(MAX_BACKOFF_INTERVALS)
-}
-
-/// How the ruler runs; names match the CLI flags and environment variables
-/// the lead wires (`--ruler-evaluation-interval`, ...).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RulerOptions {
-    /// Interval of groups that set none (Prometheus's
-    /// `global.evaluation_interval`).
-    #[serde(with = "stratus_model::time::serde_duration")]
-    pub evaluation_interval: Duration,
-    /// Minimum time between two sends of a still-firing alert
-    /// (Prometheus's `--rules.alert.resend-delay`).
-    #[serde(with = "stratus_model::time::serde_duration")]
-    pub resend_delay: Duration,
-    /// Slots of one group one invocation evaluates at most, catching up
-    /// from the oldest; older due slots are counted as missed.
-    pub max_slots_per_run: u32,
-    /// Groups evaluated at once.
-    pub concurrency: usize,
-    /// Adds the always-firing `Watchdog` alert to every tenant.
-    pub watchdog: bool,
-    /// Prefix of alerts' generator URLs and `$externalURL` in templates.
-    pub external_url: String,
-    /// `$externalLabels` in templates, and added to sent alerts that lack them.
-    pub external_labels: BTreeMap<String, String>,
-}
-
-impl Default for RulerOptions {
-    fn default() -> Self {
-        Self {
-            evaluation_interval: Duration::from_secs(60),
-            resend_delay: Duration::from_secs(60),
-            max_slots_per_run: 10,
-            concurrency: 4,
-            watchdog: false,
-            external_url: String::new(),
-            external_labels: BTreeMap::new(),
-        }
-    }
-}
-
-impl RulerOptions {
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(RulerError::BadRequest(m));
-        if self.evaluation_interval.as_millis() == 0 {
-            return bad("ruler evaluation interval must be at least 1ms, got 0".into());
-        }
-        if self.max_slots_per_run == 0 {
-            return bad("ruler max slots per run must be at least 1, got 0".into());
-        }
-        if self.concurrency == 0 {
-            return bad("ruler concurrency must be at least 1, got 0".into());
-        }
-        Ok(())
-    }
-
-    fn interval_ms(&self, group: &RuleGroup) -> i64 {
-        group
-            .interval
-            .map_or_else(|| millis(self.evaluation_interval), |d| d.as_millis())
-            .max(1)
-    }
-}
-
-pub(crate) fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// What one [`Ruler::run_once`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunReport {
-    /// Tenants and groups looked at.
-    pub tenants: usize,
-    pub groups: usize,
-    /// Evaluations committed, and rules that failed in them.
-    pub evaluations: u64,
-    pub failed_rules: u64,
-    /// Due slots skipped for good (beyond `max_slots_per_run`).
-    pub missed_evaluations: u64,
-    /// Due slots left for the next run because the deadline came.
-    pub deferred_evaluations: u64,
-    /// Groups another ruler was working on, and commits another ruler won.
-    pub busy_groups: u64,
-    pub lost_races: u64,
-    pub alerts_sent: u64,
-    /// Attempts that failed as a whole (an invalid group, a panic), and
-    /// groups left alone because they are backing off after failures.
-    pub failed_groups: u64,
-    pub backed_off_groups: u64,
-    /// Problems that did not stop the run (storage, unreadable objects,
-    /// failed sends), one line each.
-    pub errors: Vec<String>,
-}
-
-impl RunReport {
-    fn merge(&mut self, o: RunReport) {
-        self.evaluations += o.evaluations;
-        self.failed_rules += o.failed_rules;
-        self.missed_evaluations += o.missed_evaluations;
-        self.deferred_evaluations += o.deferred_evaluations;
-        self.busy_groups += o.busy_groups;
-        self.lost_races += o.lost_races;
-        self.alerts_sent += o.alerts_sent;
-        self.failed_groups += o.failed_groups;
-        self.backed_off_groups += o.backed_off_groups;
-        self.errors.extend(o.errors);
-    }
-}
-
-struct Job {
-    tenant: TenantId,
-    namespace: String,
-    group: RuleGroup,
-    /// Why the group cannot be evaluated (it fails the checks of an
-    /// upload): its slots are attempted, fail at once and back off.
-    invalid: Option<String>,
-}
 
 /// The stateless ruler: everything it knows between invocations is in the
 /// bucket. Cheap to share behind an `Arc`.
@@ -440,7 +311,7 @@ impl Ruler {
         let exprs: Vec<String> = group
             .rules
             .iter()
-            .map(|rule| crate::api::display_expr(&rule.expr))
+            .map(|rule| crate::rulefile::display_expr(&rule.expr))
             .collect();
         for k in (0..n).rev() {
             // n <= max_slots_per_run (a u32), so k fits an i64.
@@ -654,34 +525,6 @@ impl Ruler {
     }
 }
 
-/// What a ruler found in a group's state when it came to run the group,
-/// and what it wrote.
-enum Start {
-    /// Another ruler holds an unexpired claim.
-    Busy,
-    /// The group is backing off after failures.
-    BackingOff { failures: u32, retry_at_ms: i64 },
-    /// No slot is due.
-    NotDue,
-    /// Slots are due and the write claims them.
-    Claimed(Due),
-    /// Slots are due but the group fails the checks of an upload: the
-    /// write records the failed attempt of the latest.
-    Invalid { due: Due, message: String },
-}
-
-/// The due slots of a group.
-struct Due {
-    /// The latest due slot.
-    t_ms: i64,
-    /// Slots to evaluate, ending at `t_ms`.
-    n: u64,
-    /// Slots skipped.
-    missed: u64,
-    /// Whether the group's last attempt had failed.
-    failing: bool,
-}
-
 /// Counts and logs a panic caught in a group; returns its message.
 fn panicked(job: &Job, panic: &(dyn std::any::Any + Send)) -> String {
     stratus_model::panics::record("ruler");
@@ -692,76 +535,4 @@ fn panicked(job: &Job, panic: &(dyn std::any::Any + Send)) -> String {
     error!(tenant = %job.tenant, namespace = job.namespace, group = job.group.name, error = message,
            "caught a panic in a rule group; the other groups go on");
     message
-}
-
-/// A failed attempt at slot `t`: the slot counts as done (the slots skipped
-/// while backing off are counted missed, not caught up), every rule and
-/// the group report `message`, alerts stay as they were (as after a failed
-/// query), and no attempt is made before `backoff_intervals(failures)`
-/// intervals after `t`.
-pub(crate) fn record_failure(
-    obj: &mut StoredGroup,
-    group: &RuleGroup,
-    interval: i64,
-    t: i64,
-    message: &str,
-) {
-    obj.failures = obj.failures.saturating_add(1);
-    obj.last_error = Some(message.to_string());
-    obj.retry_at_ms =
-        Some(t.saturating_add(interval.saturating_mul(backoff_intervals(obj.failures))));
-    obj.claim = None;
-    obj.interval_ms = interval;
-    obj.state.last_evaluation_ms = Some(t);
-    obj.state.rules.truncate(group.rules.len());
-    obj.state
-        .rules
-        .resize_with(group.rules.len(), RuleState::default);
-    for (rule, rs) in group.rules.iter().zip(obj.state.rules.iter_mut()) {
-        if rs.name != rule.name() {
-            *rs = RuleState {
-                name: rule.name().to_string(),
-                ..RuleState::default()
-            };
-        }
-        rs.health = RuleHealth::Err;
-        rs.last_error = Some(message.to_string());
-        rs.last_evaluation_ms = Some(t);
-    }
-}
-
-fn group_key(job: &Job) -> GroupKey {
-    GroupKey {
-        tenant: job.tenant.clone(),
-        namespace: job.namespace.clone(),
-        group: job.group.name.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_a_cap() {
-        let steps: Vec<i64> = (1..=6).map(backoff_intervals).collect();
-        assert_eq!(steps, [1, 2, 4, 4, 4, 4]);
-        assert_eq!(backoff_intervals(u32::MAX), MAX_BACKOFF_INTERVALS);
-    }
-
-    #[test]
-    fn options_validate_and_parse_human_durations() {
-        RulerOptions::default()
-            .validate()
-            .expect("defaults are valid");
-        let o: RulerOptions =
-            serde_json::from_str(r#"{"resend_delay":"2m","watchdog":true}"#).expect("parse");
-        assert_eq!(o.resend_delay, Duration::from_secs(120));
-        assert!(o.watchdog);
-        let bad = RulerOptions {
-            max_slots_per_run: 0,
-            ..RulerOptions::default()
-        };
-        assert!(bad.validate().is_err());
-    }
 }

@@ -339,7 +339,9 @@ mod tests {
         ));
         // Prometheus's words, the input quoted as Go's %q quotes it.
         assert_eq!(
-            parse_duration("1m1h").expect_err("out of order").to_string(),
+            parse_duration("1m1h")
+                .expect_err("out of order")
+                .to_string(),
             r#"not a valid duration string: "1m1h""#
         );
         assert_eq!(

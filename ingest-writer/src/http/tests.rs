@@ -1,6 +1,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::IngestMetrics;
+use crate::validate::Limits;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use prometheus_client::registry::Registry;
