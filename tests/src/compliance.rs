@@ -347,8 +347,8 @@ pub fn demo_dataset(seed: u64, base_ms: i64) -> Vec<SeriesData> {
         // The intermittent metric: several lives, stale after each.
         let mut samples = Vec::new();
         for &(start, end) in INTERMITTENT[i] {
-            for s in start..end {
-                samples.push((ts[s], rng.int(0, 100) as f64));
+            for &t in &ts[start..end] {
+                samples.push((t, rng.int(0, 100) as f64));
             }
             if end < DEMO_SLOTS {
                 samples.push((ts[end], STALE_NAN));
