@@ -2,6 +2,7 @@
 //! that die with the test, and real external components (an S3 emulator,
 //! Prometheus) started on 127.0.0.1.
 
+pub mod compliance;
 pub mod differential;
 pub mod process;
 pub mod prometheus;
