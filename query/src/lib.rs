@@ -12,6 +12,7 @@ pub mod functions;
 pub mod matcher;
 pub mod memory;
 pub mod pool;
+pub mod querier;
 pub mod results;
 pub mod source;
 
@@ -21,5 +22,6 @@ pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
 pub use error::QueryError;
 pub use memory::QueryMemory;
 pub use pool::QueryPool;
+pub use querier::{Querier, QuerierConfig};
 pub use results::{RangeQuery, ResultsCache, ResultsCacheCounts, ResultsCacheOptions};
 pub use source::{MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError};
