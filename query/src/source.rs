@@ -27,6 +27,19 @@ pub enum SourceError {
     Corrupt(String),
 }
 
+impl SourceError {
+    /// The object at `key` is unreadable: `message` says why.
+    pub fn corrupt(key: impl std::fmt::Display, message: impl Into<String>) -> Self {
+        let _ = key;
+        SourceError::Corrupt(message.into())
+    }
+
+    /// Stored data is unreadable and no one object is to blame.
+    pub fn corrupt_unkeyed(message: impl Into<String>) -> Self {
+        SourceError::Corrupt(message.into())
+    }
+}
+
 /// What the evaluator will do with a selector's data, so a source can serve
 /// it from rollups with the right aggregate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
