@@ -7,7 +7,7 @@ use std::time::Duration;
 use moka::sync::Cache;
 use stratus_codec::{Catalog, CompiledTombstone};
 use stratus_model::TenantId;
-use stratus_storage::{catalog, Bucket, StorageError};
+use stratus_storage::{catalog, keys, Bucket, StorageError};
 
 use crate::source::SourceError;
 
@@ -75,7 +75,7 @@ impl Catalogs {
                 .await
                 .map_err(|e| match e {
                     catalog::CommitError::Storage(s) => SourceError::Storage(s),
-                    other => SourceError::corrupt_unkeyed(other.to_string()),
+                    other => SourceError::corrupt(keys::catalog(tenant), other.to_string()),
                 })?
                 .catalog,
         ));
