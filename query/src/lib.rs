@@ -14,6 +14,7 @@ pub mod memory;
 pub mod pool;
 pub mod results;
 pub mod source;
+pub mod value;
 
 pub use annotations::Annotations;
 pub use bucket_source::{BucketSource, BucketSourceOptions};
