@@ -15,7 +15,7 @@ use promql_parser::parser::Expr;
 use stratus_model::{Clock, Labels, TenantId, TimeRange};
 
 use crate::engine::{parse, Engine, QueryResult};
-use crate::error::QueryError;
+use crate::error::{QueryError, StorageFaultKind};
 use crate::matcher::LabelMatcher;
 use crate::source::SeriesSource;
 
@@ -81,7 +81,32 @@ fn respond(status: StatusCode, body: String) -> Response {
 
 fn fail(e: QueryError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    log_failure(&e);
     respond(status, json::error(&e))
+}
+
+/// Logs a failure to read stored data with the object it was about: a
+/// warning when a retry may help, an error otherwise.
+fn log_failure(e: &QueryError) {
+    let QueryError::Storage(f) = e else {
+        return;
+    };
+    let key = f.key.as_deref().unwrap_or("-");
+    match f.kind {
+        StorageFaultKind::Retryable => tracing::warn!(
+            key,
+            status = e.status(),
+            error = %f.detail,
+            "query answered with a retryable storage failure"
+        ),
+        StorageFaultKind::Failed | StorageFaultKind::Corrupt => tracing::error!(
+            key,
+            status = e.status(),
+            kind = ?f.kind,
+            error = %f.detail,
+            "query answered with a storage failure"
+        ),
+    }
 }
 
 fn ok(data: &str) -> Response {
@@ -712,7 +737,13 @@ fn delete_refused(e: stratus_storage::catalog::DeleteRequestError) -> QueryError
         DeleteRequestError::TooManyPending { .. } => QueryError::bad(e.to_string()),
         DeleteRequestError::Commit(CommitError::Storage(s)) => s.into(),
         DeleteRequestError::Commit(c @ CommitError::Corrupt { .. }) => {
-            QueryError::Storage(c.to_string())
+            let key = match &c {
+                CommitError::Corrupt { tenant, .. } => {
+                    Some(stratus_storage::keys::catalog(tenant).to_string())
+                }
+                _ => None,
+            };
+            QueryError::corrupt(key, c.to_string())
         }
         DeleteRequestError::Commit(c) => {
             QueryError::Unavailable(format!("{c}; retry the delete request"))
@@ -769,5 +800,7 @@ async fn buildinfo() -> Response {
     ))
 }
 
+#[cfg(test)]
+mod error_tests;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,7 @@ use crate::matcher::LabelMatcher;
 use crate::memory::{series_bytes, QueryMemory, Reservation};
 use crate::pool::QueryPool;
 use crate::source::{SelectHints, Selection, Series, SeriesSource};
+pub use crate::value::QueryValue;
 
 /// Engine settings; defaults follow Prometheus.
 #[derive(Debug, Clone)]
@@ -94,22 +95,6 @@ impl Default for EngineOptions {
             delayed_name_removal: false,
         }
     }
-}
-
-/// A query result in Prometheus's shapes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryValue {
-    Scalar {
-        t: i64,
-        v: f64,
-    },
-    String {
-        t: i64,
-        s: String,
-    },
-    /// Instant vector: series with one sample each, at the query time.
-    Vector(Vec<(Labels, Sample)>),
-    Matrix(Vec<Series>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

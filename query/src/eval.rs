@@ -18,6 +18,7 @@ use crate::source::Series;
 mod aggregate;
 mod binary;
 mod call;
+mod histogram_quantile;
 
 /// A value during evaluation.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ pub mod pool;
 pub mod querier;
 pub mod results;
 pub mod source;
+pub mod value;
 
 pub use annotations::Annotations;
 pub use bucket_source::{BucketSource, BucketSourceOptions};

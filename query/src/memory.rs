@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use stratus_model::{Labels, Sample};
 
-use crate::engine::QueryValue;
 use crate::error::QueryError;
 use crate::source::Series;
+use crate::value::QueryValue;
 
 /// The memory all running queries of one process may hold.
 #[derive(Debug)]

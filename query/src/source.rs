@@ -23,8 +23,31 @@ pub struct Series {
 pub enum SourceError {
     #[error("reading storage failed: {0}")]
     Storage(#[from] stratus_storage::StorageError),
-    #[error("stored data is unreadable: {0}")]
-    Corrupt(String),
+    /// An object was read but cannot be decoded.
+    #[error("stored data is unreadable: {message}")]
+    Corrupt {
+        /// The object, when one is to blame.
+        key: Option<String>,
+        message: String,
+    },
+}
+
+impl SourceError {
+    /// The object at `key` is unreadable: `message` says why.
+    pub fn corrupt(key: impl std::fmt::Display, message: impl Into<String>) -> Self {
+        SourceError::Corrupt {
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// Stored data is unreadable and no one object is to blame.
+    pub fn corrupt_unkeyed(message: impl Into<String>) -> Self {
+        SourceError::Corrupt {
+            key: None,
+            message: message.into(),
+        }
+    }
 }
 
 /// What the evaluator will do with a selector's data, so a source can serve

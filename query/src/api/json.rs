@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use stratus_model::{Labels, Sample};
 
 use crate::annotations::Annotations;
-use crate::engine::QueryValue;
 use crate::error::QueryError;
 use crate::source::Series;
+use crate::value::QueryValue;
 
 /// A sample value as Prometheus prints it.
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Function calls: range-vector functions evaluated window by window,
-//! element-wise math, label functions, `absent`, `histogram_quantile`, ...
+//! element-wise math, label functions, `absent`, ... (`histogram_quantile`
+//! is in its own module)
 //! The arithmetic lives in [`crate::functions`].
 
 use std::borrow::Cow;
@@ -11,7 +12,7 @@ use stratus_model::{is_stale_nan, Label, Labels, Sample, METRIC_NAME};
 
 use super::{at_ms, offset_ms, Evaluator, StepSeries, Val};
 use crate::error::QueryError;
-use crate::functions::{self, histogram::Bucket, range as rf};
+use crate::functions::{self, range as rf};
 use crate::source::Series;
 
 /// A range-vector argument: raw series (where the prefetch put them, or a
@@ -511,17 +512,6 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// The ` for metric name "..."` that ends histogram_quantile's
-    /// annotations. Prometheus (since 3.7) names the metric only with
-    /// delayed name removal; without it the name is left out.
-    fn histogram_metric_name(&self, labels: &Labels) -> String {
-        if self.delayed_name_removal {
-            format!(" for metric name {:?}", labels.metric_name().unwrap_or(""))
-        } else {
-            String::new()
-        }
-    }
-
     /// The "might not be a counter" info of rate and increase.
     fn counter_info(&mut self, labels: &Labels) {
         let name = labels.metric_name().unwrap_or("");
@@ -533,104 +523,6 @@ impl<'a> Evaluator<'a> {
                 "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
             ));
         }
-    }
-
-    fn histogram_quantile(
-        &mut self,
-        q: &[f64],
-        v: Vec<StepSeries>,
-    ) -> Result<Vec<StepSeries>, QueryError> {
-        // Group buckets by their labels without `le` (and the name).
-        let mut groups: HashMap<Labels, Vec<(f64, &StepSeries)>> = HashMap::new();
-        let mut order = Vec::new();
-        for s in &v {
-            let le = s.labels.get("le").and_then(parse_le);
-            let Some(le) = le else {
-                let name = self.histogram_metric_name(&s.labels);
-                self.annotations.warn(format!(
-                    "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"{}\"{name}",
-                    s.labels.get("le").unwrap_or("")
-                ));
-                continue;
-            };
-            let key = Labels::from_sorted_unchecked(
-                s.labels
-                    .iter()
-                    .filter(|l| l.name != "le" && l.name != METRIC_NAME)
-                    .cloned()
-                    .collect(),
-            );
-            groups
-                .entry(key.clone())
-                .or_insert_with(|| {
-                    order.push(key);
-                    Vec::new()
-                })
-                .push((le, s));
-        }
-        for &x in q {
-            if !(0.0..=1.0).contains(&x) {
-                self.annotations.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {}",
-                    super::aggregate::format_float(x)
-                ));
-            }
-        }
-        let steps = self.steps();
-        let mut out = Vec::new();
-        for key in order {
-            let Some(members) = groups.get(&key) else {
-                continue;
-            };
-            let mut points = Vec::new();
-            // A copy of the members' points, indexed (about 32 bytes each).
-            let copied: usize = members.iter().map(|(_, s)| s.points.len()).sum();
-            self.hold_bytes(2 * crate::eval::points_bytes(copied))?;
-            self.room_for(steps)?;
-            let values: Vec<HashMap<u32, f64>> = members
-                .iter()
-                .map(|(_, s)| s.points.iter().copied().collect())
-                .collect();
-            for step in 0..steps as u32 {
-                self.tick(members.len())?;
-                let mut buckets: Vec<Bucket> = members
-                    .iter()
-                    .zip(&values)
-                    .filter_map(|((le, _), vals)| {
-                        vals.get(&step).map(|&count| Bucket {
-                            upper_bound: *le,
-                            count,
-                        })
-                    })
-                    .collect();
-                if buckets.is_empty() {
-                    continue;
-                }
-                let r = functions::histogram::bucket_quantile(q[step as usize], &mut buckets);
-                if r.forced_monotonicity {
-                    let name = self.histogram_metric_name(&members[0].1.labels);
-                    self.annotations.info(format!(
-                        "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){name}"
-                    ));
-                }
-                if !r.value.is_nan() || !buckets.is_empty() {
-                    points.push((step, r.value));
-                }
-            }
-            self.settle(steps, points.len());
-            if !points.is_empty() {
-                out.push(StepSeries::new(key, points));
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn parse_le(s: &str) -> Option<f64> {
-    match s.trim() {
-        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
-        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        t => t.parse::<f64>().ok(),
     }
 }
 

@@ -1,0 +1,128 @@
+//! Merging what rollups, raw blocks and segments hold into series: later
+//! blocks win over earlier ones and segments over blocks on equal series
+//! and timestamp; delete requests (tombstones) are applied last.
+
+use std::collections::HashMap;
+
+use stratus_block::AggrPoint;
+use stratus_codec::{CompiledTombstone, SegmentSeries};
+use stratus_model::{merge_newer, Labels, Sample, TimeRange};
+
+use super::rollup::{aggregate_for, counter_function, counts_windows};
+use crate::source::Series;
+
+/// Series merged from rollup blocks (oldest first), raw blocks (oldest id
+/// first) and segment series, for the function `func`, with the number of
+/// rollup points in `range` that were used.
+pub(super) fn merge_sources<'a>(
+    func: Option<&str>,
+    range: TimeRange,
+    rollup_data: Vec<Vec<(Labels, Vec<AggrPoint>)>>,
+    raw_data: Vec<Vec<(Labels, Vec<Sample>)>>,
+    segments: impl Iterator<Item = (&'a SegmentSeries, &'a [Sample])>,
+) -> (HashMap<Labels, Vec<Sample>>, usize) {
+    let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
+    // Rollups hold the oldest data; counters are chained across blocks.
+    let value = aggregate_for(func);
+    let counter = counter_function(func);
+    let mut offsets: HashMap<Labels, f64> = HashMap::new();
+    let mut rollup_points = 0;
+    for block in rollup_data {
+        for (labels, points) in block {
+            // Windows are left-open: a point at the range's start is
+            // never used.
+            rollup_points += points.iter().filter(|p| p.t > range.min).count();
+            let offset = offsets.get(&labels).copied().unwrap_or(0.0);
+            let samples: Vec<Sample> = points
+                .iter()
+                .map(|p| {
+                    Sample::new(
+                        p.t,
+                        if counter {
+                            p.counter + offset
+                        } else {
+                            value(p)
+                        },
+                    )
+                })
+                .collect();
+            if let Some(last) = points.last() {
+                offsets.insert(labels.clone(), offset + last.counter_offset());
+            }
+            merge_newer(merged.entry(labels).or_default(), &samples);
+        }
+    }
+    // Where rollups answer part of the range, the engine treats every
+    // point as a window; a raw sample is a window of one.
+    let as_windows = rollup_points > 0 && counts_windows(func);
+    let raw_points = |samples: &[Sample]| -> Vec<Sample> {
+        if as_windows {
+            samples.iter().map(|s| Sample::new(s.t, 1.0)).collect()
+        } else {
+            samples.to_vec()
+        }
+    };
+    // Raw blocks oldest id first: later ids win. Each series's parts
+    // are gathered first and joined once at their exact size: appending
+    // block after block would grow every vector by doubling, up to
+    // twice the memory of the samples.
+    let mut parts: HashMap<Labels, Vec<Vec<Sample>>> = HashMap::new();
+    for block in raw_data {
+        for (labels, samples) in block {
+            let samples = if as_windows {
+                raw_points(&samples)
+            } else {
+                samples
+            };
+            parts.entry(labels).or_default().push(samples);
+        }
+    }
+    for (labels, ps) in parts {
+        match merged.entry(labels) {
+            std::collections::hash_map::Entry::Vacant(e) if ps.len() == 1 => {
+                e.insert(ps.into_iter().next().unwrap_or_default());
+            }
+            e => {
+                let into = e.or_default();
+                into.reserve_exact(ps.iter().map(Vec::len).sum());
+                for p in ps {
+                    merge_newer(into, &p);
+                }
+            }
+        }
+    }
+    for (s, samples) in segments {
+        let into = merged.entry(s.labels.clone()).or_default();
+        into.reserve_exact(samples.len());
+        merge_newer(into, &raw_points(samples));
+    }
+    (merged, rollup_points)
+}
+
+/// Removes the samples delete requests cover (those of requests that
+/// overlap `range`: the series hold no samples outside it).
+pub(super) fn apply_tombstones(
+    tombstones: &[CompiledTombstone],
+    range: TimeRange,
+    series: &mut HashMap<Labels, Vec<Sample>>,
+) {
+    for t in tombstones
+        .iter()
+        .filter(|t| t.overlaps(range.min, range.max))
+    {
+        for (labels, samples) in series.iter_mut() {
+            t.apply(labels, samples);
+        }
+    }
+}
+
+/// The non-empty series, sorted by labels.
+pub(super) fn into_series(merged: HashMap<Labels, Vec<Sample>>) -> Vec<Series> {
+    let mut series: Vec<Series> = merged
+        .into_iter()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(labels, samples)| Series { labels, samples })
+        .collect();
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    series
+}

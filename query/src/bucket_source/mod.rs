@@ -1,0 +1,297 @@
+//! Series from the bucket: the blocks the tenant's catalog points at, and
+//! the segments at or above its watermark. Blocks are read by ranged GETs
+//! (footer, then the planned column pages); segments are immutable, so
+//! their decoded form is cached by key. The catalog and the segment
+//! listing are cached for a short time, so data written since shows up
+//! after at most that long. Later blocks win over earlier ones and
+//! segments over blocks on equal series and timestamp; delete requests
+//! (tombstones) are applied on read.
+//!
+//! The parts, each used only by the ones listed after it:
+//! - [`caching_bucket`]: reads of immutable objects (object cache, footer
+//!   cache, the bound on GETs in flight);
+//! - [`catalogs`]: the cached catalogs and the retry on a current one;
+//! - [`segments`]: the segment listing and decoded segments;
+//! - [`blocks`]: ranged reads of one raw or rollup block;
+//! - [`labels`]: the cached label sets of blocks;
+//! - [`rollup`]: the choice of resolution (raw or a rollup step);
+//! - [`merge`]: merging rollups, raw blocks and segments, tombstones;
+//! - this module: [`BucketSource`], which puts them together.
+
+mod blocks;
+mod caching_bucket;
+mod catalogs;
+mod labels;
+mod merge;
+mod rollup;
+mod segments;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::{stream, StreamExt, TryStreamExt};
+use stratus_model::{Labels, MetricMetadata, TenantId, TimeRange};
+use stratus_storage::Bucket;
+
+use crate::matcher::LabelMatcher;
+use crate::source::{SelectHints, Selection, Series, SeriesSource, SourceError};
+use caching_bucket::CachingBucket;
+use catalogs::{with_current_catalog, CatalogView, Catalogs};
+use labels::BlockLabels;
+pub use labels::LABEL_SET_CACHE_BYTES;
+use segments::{segment_series, Segments};
+
+#[derive(Debug, Clone)]
+pub struct BucketSourceOptions {
+    /// How long a tenant's segment listing is reused; zero lists every time.
+    pub listing_ttl: Duration,
+    /// Memory for decoded segments, in bytes (estimated).
+    pub segment_cache_bytes: u64,
+    /// Segment reads in flight at once.
+    pub read_concurrency: usize,
+    /// Hybrid cache of immutable object bytes (segments, block ranges)
+    /// shared with other readers; none: every read goes to the bucket.
+    pub object_cache: Option<Arc<stratus_storage::RangeCache>>,
+}
+
+impl Default for BucketSourceOptions {
+    fn default() -> Self {
+        Self {
+            listing_ttl: Duration::from_secs(1),
+            segment_cache_bytes: 512 << 20,
+            read_concurrency: 16,
+            object_cache: None,
+        }
+    }
+}
+
+pub struct BucketSource {
+    store: CachingBucket,
+    opts: BucketSourceOptions,
+    catalogs: Catalogs,
+    segments: Segments,
+    /// Label sets of the series a block holds per matcher set and range.
+    label_sets: BlockLabels,
+}
+
+impl BucketSource {
+    pub fn new(bucket: Bucket, opts: BucketSourceOptions) -> Self {
+        Self {
+            store: CachingBucket::new(bucket, opts.object_cache.clone(), opts.read_concurrency),
+            catalogs: Catalogs::new(opts.listing_ttl),
+            segments: Segments::new(
+                opts.listing_ttl,
+                opts.segment_cache_bytes,
+                opts.read_concurrency,
+            ),
+            label_sets: BlockLabels::new(),
+            opts,
+        }
+    }
+
+    async fn catalog(
+        &self,
+        tenant: &TenantId,
+        fresh: bool,
+    ) -> Result<Arc<CatalogView>, SourceError> {
+        self.catalogs.get(self.store.bucket(), tenant, fresh).await
+    }
+
+    async fn series_labels_with(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        fresh: bool,
+    ) -> Result<Option<Vec<Labels>>, SourceError> {
+        let blocks = async {
+            let cat = self.catalog(tenant, fresh).await?;
+            // Only samples show what a delete request leaves.
+            if cat
+                .tombstones
+                .iter()
+                .any(|t| t.min_time <= range.max && t.max_time >= range.min)
+            {
+                return Ok(None);
+            }
+            let choice = rollup::choose_blocks(&cat, range, &SelectHints::default());
+            let reads: Vec<_> = choice
+                .rollups
+                .iter()
+                .chain(choice.raw.iter())
+                .map(|b| {
+                    self.label_sets
+                        .of_block(&self.store, tenant, b, matchers, range)
+                })
+                .collect();
+            let found = stream::iter(reads)
+                .buffer_unordered(self.opts.read_concurrency.max(1))
+                .try_collect::<Vec<_>>()
+                .await?;
+            Ok::<_, SourceError>(Some((cat, found)))
+        };
+        let (blocks, segments) =
+            futures::try_join!(blocks, self.segments.all(&self.store, tenant))?;
+        let Some((cat, found)) = blocks else {
+            return Ok(None);
+        };
+        let mut out: HashSet<Labels> = HashSet::new();
+        for block in &found {
+            out.extend(block.iter().cloned());
+        }
+        for (s, _) in segment_series(&segments, cat.segment_watermark_ms, matchers, range) {
+            if !out.contains(&s.labels) {
+                out.insert(s.labels.clone());
+            }
+        }
+        let mut out: Vec<Labels> = out.into_iter().collect();
+        out.sort();
+        Ok(Some(out))
+    }
+
+    async fn select_with(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        hints: &SelectHints,
+        fresh: bool,
+    ) -> Result<Selection, SourceError> {
+        // The segment listing and segments are read while the catalog and
+        // then the blocks are.
+        let blocks = async {
+            let cat = self.catalog(tenant, fresh).await?;
+            let choice = rollup::choose_blocks(&cat, range, hints);
+
+            // Every block (and the segments) is read at once; the answers are
+            // merged in the order below, so which copy wins does not depend on
+            // which read finished first.
+            let width = self.opts.read_concurrency.max(1);
+            let rollup_reads: Vec<_> = choice
+                .rollups
+                .iter()
+                .map(|r| blocks::read_rollup(&self.store, tenant, r, matchers, range))
+                .collect();
+            let rollup_reads = stream::iter(rollup_reads)
+                .buffered(width)
+                .try_collect::<Vec<_>>();
+            let raw_reads: Vec<_> = choice
+                .raw
+                .iter()
+                .map(|b| blocks::read_block(&self.store, tenant, b, matchers, range))
+                .collect();
+            let raw_reads = stream::iter(raw_reads)
+                .buffered(width)
+                .try_collect::<Vec<_>>();
+            let (rollup_data, raw_data) = futures::try_join!(rollup_reads, raw_reads)?;
+            let step = choice.step;
+            drop(choice);
+            Ok::<_, SourceError>((cat, step, rollup_data, raw_data))
+        };
+        let ((cat, step, rollup_data, raw_data), segments) =
+            futures::try_join!(blocks, self.segments.all(&self.store, tenant))?;
+
+        let (mut merged, rollup_points) = merge::merge_sources(
+            hints.func.as_deref(),
+            range,
+            rollup_data,
+            raw_data,
+            segment_series(&segments, cat.segment_watermark_ms, matchers, range),
+        );
+        merge::apply_tombstones(cat.compiled_tombstones(), range, &mut merged);
+        Ok(Selection {
+            series: merge::into_series(merged),
+            resolution_ms: if rollup_points == 0 {
+                0
+            } else {
+                step.unwrap_or(0)
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl SeriesSource for BucketSource {
+    async fn select(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<Series>, SourceError> {
+        Ok(self
+            .select_hinted(tenant, matchers, range, &SelectHints::default())
+            .await?
+            .series)
+    }
+
+    async fn select_hinted(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        hints: &SelectHints,
+    ) -> Result<Selection, SourceError> {
+        with_current_catalog(|fresh| self.select_with(tenant, matchers, range, hints, fresh)).await
+    }
+
+    /// Label and time pages of blocks, no chunks, unless delete requests
+    /// may cover part of the range: then the samples decide.
+    async fn series_labels(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<Labels>, SourceError> {
+        let found =
+            with_current_catalog(|fresh| self.series_labels_with(tenant, matchers, range, fresh))
+                .await?;
+        match found {
+            Some(labels) => Ok(labels),
+            None => {
+                let found = self.select(tenant, matchers, range).await?;
+                Ok(found.into_iter().map(|s| s.labels).collect())
+            }
+        }
+    }
+
+    async fn metadata(&self, tenant: &TenantId) -> Result<Vec<MetricMetadata>, SourceError> {
+        let cat = self.catalog(tenant, false).await?;
+        let segments = self.segments.all(&self.store, tenant).await?;
+        let mut by_family: HashMap<String, MetricMetadata> = HashMap::new();
+        for md in &cat.metadata {
+            by_family.insert(md.metric_family.clone(), md.clone());
+        }
+        for seg in segments
+            .iter()
+            .filter(|s| s.ulid_ms >= cat.segment_watermark_ms)
+        {
+            for md in &seg.segment.metadata {
+                by_family.insert(md.metric_family.clone(), md.clone());
+            }
+        }
+        let mut out: Vec<MetricMetadata> = by_family.into_values().collect();
+        out.sort_by(|a, b| a.metric_family.cmp(&b.metric_family));
+        Ok(out)
+    }
+
+    /// A hash of the delete requests: the only change to stored data that
+    /// alters old answers (compaction keeps them the same).
+    async fn cache_generation(&self, tenant: &TenantId) -> Result<u64, SourceError> {
+        let cat = self.catalog(tenant, false).await?;
+        let requests: Vec<_> = cat
+            .tombstones
+            .iter()
+            .map(|t| {
+                let matchers: Vec<_> = t
+                    .matchers
+                    .iter()
+                    .map(|m| (&m.name, &m.op, &m.value))
+                    .collect();
+                (&t.id, t.min_time, t.max_time, t.created_ms, matchers)
+            })
+            .collect();
+        Ok(crate::results::generation_of(&requests))
+    }
+}
