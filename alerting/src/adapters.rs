@@ -1,13 +1,14 @@
 //! The ruler's traits implemented over the query engine and the ingest
 //! committer.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use stratus_ingest::Committer;
 use stratus_model::{Labels, Sample, TenantId};
-use stratus_query::{BucketSource, BucketSourceOptions, Engine, EngineOptions, QueryValue};
+use stratus_query::{
+    BucketSourceOptions, Engine, EngineOptions, Querier, QuerierConfig, QueryValue,
+};
 use stratus_ruler::{RuleAppender, RuleQuerier};
 use stratus_storage::Bucket;
 
@@ -26,14 +27,16 @@ impl EngineQuerier {
     /// query: a recording rule must see what the rule before it wrote a
     /// moment ago, which a cached listing could hide.
     pub fn over_bucket(bucket: Bucket, opts: EngineOptions) -> Self {
-        let source = Arc::new(BucketSource::new(
-            bucket,
-            BucketSourceOptions {
+        let config = QuerierConfig {
+            source: BucketSourceOptions {
                 listing_ttl: Duration::ZERO,
                 ..BucketSourceOptions::default()
             },
-        ));
-        Self::new(Engine::new(source, opts))
+            engine: opts,
+            results_cache: None,
+            ..QuerierConfig::default()
+        };
+        Self::new(Querier::new(bucket, config, None).engine().clone())
     }
 }
 

@@ -14,8 +14,6 @@ use stratus_compactor::{Compactor, CompactorMetrics};
 use stratus_ingest::wal::Wal;
 use stratus_ingest::{Committer, IngestMetrics, IngestState, Sink};
 use stratus_model::{Clock, SystemClock};
-use stratus_query::api::QueryState;
-use stratus_query::{BucketSource, BucketSourceOptions, Engine, SeriesSource};
 use stratus_storage::{keys, Bucket, StorageBackend};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -323,28 +321,9 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
                 .context("setting up the object cache (--cache-dir)")?,
         );
         object_cache = Some(cache.clone());
-        results_cache = cfg
-            .results_cache
-            .clone()
-            .map(|o| Arc::new(stratus_query::ResultsCache::new(o)));
-        let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
-            bucket.clone(),
-            BucketSourceOptions {
-                listing_ttl: cfg.query_listing_ttl,
-                object_cache: Some(cache),
-                ..BucketSourceOptions::default()
-            },
-        ));
-        app = app.merge(stratus_query::api::router(QueryState {
-            engine: Engine::new(source.clone(), cfg.engine.clone()),
-            source,
-            clock: Arc::new(SystemClock),
-            tenants: stratus_http::TenantPolicy::new(cfg.http.multitenancy),
-            max_body_bytes: cfg.http.max_body_bytes,
-            admin: cfg.enable_admin_api.then(|| bucket.clone()),
-            max_pending_deletes: cfg.max_pending_deletes,
-            results_cache: results_cache.clone(),
-        }));
+        let querier = stratus_query::Querier::new(bucket.clone(), cfg.querier(), Some(cache));
+        results_cache = querier.results_cache().cloned();
+        app = app.merge(querier.router());
     }
     let mut alerting_loop = None;
     if components.query || components.ruler {

@@ -539,6 +539,22 @@ impl Settings {
 }
 
 impl Resolved {
+    /// The querier these settings describe ([`stratus_query::Querier`]).
+    pub fn querier(&self) -> stratus_query::QuerierConfig {
+        stratus_query::QuerierConfig {
+            source: stratus_query::BucketSourceOptions {
+                listing_ttl: self.query_listing_ttl,
+                ..stratus_query::BucketSourceOptions::default()
+            },
+            engine: self.engine.clone(),
+            tenants: stratus_http::TenantPolicy::new(self.http.multitenancy),
+            max_body_bytes: self.http.max_body_bytes,
+            admin_api: self.enable_admin_api,
+            max_pending_deletes: self.max_pending_deletes,
+            results_cache: self.results_cache.clone(),
+        }
+    }
+
     /// Logs the features turned on and, as Prometheus does, the unknown
     /// names given to `--enable-feature` (which are otherwise ignored).
     pub fn log_features(&self) {

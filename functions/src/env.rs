@@ -139,6 +139,24 @@ impl Default for Settings {
 
 impl Settings {
     /// From the process environment.
+    /// The querier these settings describe ([`stratus_query::Querier`]):
+    /// no admin API, and the results of old splits kept for warm
+    /// invocations.
+    pub fn querier(&self) -> stratus_query::QuerierConfig {
+        stratus_query::QuerierConfig {
+            source: stratus_query::BucketSourceOptions {
+                segment_cache_bytes: self.segment_cache_bytes,
+                ..stratus_query::BucketSourceOptions::default()
+            },
+            engine: self.engine.clone(),
+            tenants: stratus_http::TenantPolicy::new(self.http.multitenancy),
+            max_body_bytes: self.http.max_body_bytes,
+            admin_api: false,
+            max_pending_deletes: self.max_pending_deletes,
+            results_cache: Some(stratus_query::ResultsCacheOptions::default()),
+        }
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }

@@ -23,8 +23,6 @@ use serde::{Deserialize, Serialize};
 use stratus_compactor::{Compactor, CompactorMetrics, PassReport};
 use stratus_ingest::{CommitConfig, Committer, IngestMetrics, IngestState, Limits, Sink};
 use stratus_model::{Clock, SystemClock};
-use stratus_query::api::QueryState;
-use stratus_query::{BucketSource, BucketSourceOptions, Engine, SeriesSource};
 use stratus_storage::Bucket;
 
 pub use env::Settings;
@@ -82,14 +80,6 @@ pub fn query_app_with_cache(
     settings: &Settings,
     cache: Option<Arc<stratus_storage::RangeCache>>,
 ) -> Router {
-    let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
-        bucket.clone(),
-        BucketSourceOptions {
-            object_cache: cache,
-            segment_cache_bytes: settings.segment_cache_bytes,
-            ..BucketSourceOptions::default()
-        },
-    ));
     // Rule files and silences are managed here too; their notifier never
     // sends (that is the notifier function's job), so it needs no
     // receivers.
@@ -107,22 +97,11 @@ pub fn query_app_with_cache(
         notifier: Arc::new(notifier),
         tenants: stratus_http::TenantPolicy::new(settings.http.multitenancy),
     });
-    stratus_query::api::router(QueryState {
-        engine: Engine::new(source.clone(), settings.engine.clone()),
-        source,
-        clock: Arc::new(SystemClock),
-        tenants: stratus_http::TenantPolicy::new(settings.http.multitenancy),
-        max_body_bytes: settings.http.max_body_bytes,
-        admin: None,
-        max_pending_deletes: settings.max_pending_deletes,
-        // Warm invocations reuse the results of old splits.
-        results_cache: Some(Arc::new(stratus_query::ResultsCache::new(
-            stratus_query::ResultsCacheOptions::default(),
-        ))),
-    })
-    .merge(alerting)
-    .merge(health())
-    .layer(axum::middleware::from_fn(refuse_oversized))
+    stratus_query::Querier::new(bucket, settings.querier(), cache)
+        .router()
+        .merge(alerting)
+        .merge(health())
+        .layer(axum::middleware::from_fn(refuse_oversized))
 }
 
 fn health() -> Router {

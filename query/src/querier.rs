@@ -59,7 +59,11 @@ impl Querier {
     /// Builds a querier. `object_cache`, when given, holds immutable object
     /// bytes for this querier and whatever else shares it (the server's
     /// hybrid cache, a Lambda function's `/tmp` tier).
-    pub fn new(bucket: Bucket, config: QuerierConfig, object_cache: Option<Arc<RangeCache>>) -> Self {
+    pub fn new(
+        bucket: Bucket,
+        config: QuerierConfig,
+        object_cache: Option<Arc<RangeCache>>,
+    ) -> Self {
         Self::with_clock(bucket, config, object_cache, Arc::new(SystemClock))
     }
 

@@ -20,9 +20,7 @@ use anyhow::Context;
 use axum::routing::get;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use stratus_model::SystemClock;
-use stratus_query::api::QueryState;
-use stratus_query::{BucketSource, BucketSourceOptions, Engine, EngineOptions, SeriesSource};
+use stratus_query::EngineOptions;
 use stratus_storage::{
     Bucket, FaultConfig, FaultyStore, LocalStore, RangeCache, RangeCacheConfig, RetryPolicy,
 };
@@ -96,21 +94,25 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("setting up the object cache")?,
     );
-    let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
+    // `stratus query`'s defaults but the flags of the bench.
+    let querier = stratus_query::Querier::new(
         bucket,
-        BucketSourceOptions {
-            object_cache: Some(cache.clone()),
-            ..BucketSourceOptions::default()
+        stratus_query::QuerierConfig {
+            engine: EngineOptions {
+                max_samples: a.max_samples,
+                memory: (a.query_memory_bytes > 0)
+                    .then(|| stratus_query::QueryMemory::new(a.query_memory_bytes)),
+                ..EngineOptions::default()
+            },
+            results_cache: (a.results_cache_bytes > 0).then(|| {
+                stratus_query::ResultsCacheOptions {
+                    max_bytes: a.results_cache_bytes,
+                    ..Default::default()
+                }
+            }),
+            ..stratus_query::QuerierConfig::default()
         },
-    ));
-    let engine = Engine::new(
-        source.clone(),
-        EngineOptions {
-            max_samples: a.max_samples,
-            memory: (a.query_memory_bytes > 0)
-                .then(|| stratus_query::QueryMemory::new(a.query_memory_bytes)),
-            ..EngineOptions::default()
-        },
+        Some(cache.clone()),
     );
     let counts = move || {
         let p = stratus_storage::process_counts();
@@ -123,25 +125,10 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             cache_misses: c.misses,
         })
     };
-    let app = stratus_query::api::router(QueryState {
-        engine,
-        source,
-        clock: Arc::new(SystemClock),
-        tenants: stratus_http::TenantPolicy::default(),
-        max_body_bytes: stratus_ingest::HttpLimits::default().max_body_bytes,
-        admin: None,
-        max_pending_deletes: 0,
-        results_cache: (a.results_cache_bytes > 0).then(|| {
-            Arc::new(stratus_query::ResultsCache::new(
-                stratus_query::ResultsCacheOptions {
-                    max_bytes: a.results_cache_bytes,
-                    ..Default::default()
-                },
-            ))
-        }),
-    })
-    .route("/bench/counts", get(move || async move { counts() }))
-    .route("/-/ready", get(|| async { "Stratus is Ready.\n" }));
+    let app = querier
+        .router()
+        .route("/bench/counts", get(move || async move { counts() }))
+        .route("/-/ready", get(|| async { "Stratus is Ready.\n" }));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", a.port))?;
