@@ -4,7 +4,7 @@
 //! Gateway. Settings come from environment variables read once at cold
 //! start ([`env`]); the binaries in `src/bin/` only call into this crate.
 
-pub mod alerting;
+pub mod ruler_notifier;
 pub mod authorizer;
 pub mod env;
 pub mod local;

@@ -18,7 +18,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use stratus_alerting::now_ms;
 use stratus_codec::decode_segment;
-use stratus_functions::alerting::{notifier, notifier_handler, ruler, ruler_handler};
+use stratus_functions::ruler_notifier::{notifier, notifier_handler, ruler, ruler_handler};
 use stratus_functions::{query_app, Settings};
 use stratus_model::TenantId;
 use stratus_storage::keys::segments_prefix;

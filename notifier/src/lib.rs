@@ -85,7 +85,7 @@ pub mod matcher;
 pub mod message;
 mod metrics;
 pub mod nflog;
-mod notifier;
+mod service;
 pub mod route;
 pub mod silence;
 pub mod smtp;
@@ -99,7 +99,7 @@ pub use error::{NotifierError, Result};
 pub use matcher::{parse_matchers, LabelSet, Matcher};
 pub use message::{EmailMessage, NotificationData, Outgoing};
 pub use metrics::{MetricsSnapshot, NotifierMetrics};
-pub use notifier::{
+pub use service::{
     AlertGroup, NotificationOutcome, Notifier, NotifierOptions, ReceiveReport, RetryOptions,
     TickReport,
 };

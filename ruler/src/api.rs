@@ -7,7 +7,7 @@ use stratus_model::TenantId;
 
 use std::collections::BTreeMap;
 
-use crate::alerting::{Alert, AlertState};
+use crate::alert_rule::{Alert, AlertState};
 use crate::error::Result;
 use crate::group::{RuleHealth, RuleState};
 use crate::options::{millis, RulerOptions};

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stratus_model::{Labels, Sample, TenantId, METRIC_NAME, STALE_NAN};
 
-use crate::alerting::{Alert, AlertingRule, AlertingRuleState};
+use crate::alert_rule::{Alert, AlertingRule, AlertingRuleState};
 use crate::rulefile::{Rule, RuleGroup};
 
 /// The query engine as the ruler sees it: an instant query. Scalars come

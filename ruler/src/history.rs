@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use stratus_model::TenantId;
 use stratus_storage::{Bucket, StorageError};
 
-use crate::alerting::{Alert, AlertState};
+use crate::alert_rule::{Alert, AlertState};
 use crate::error::{Result, RulerError};
 use crate::group::GroupState;
 use crate::keys;

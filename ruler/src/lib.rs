@@ -60,7 +60,7 @@
 //!   the same trade Prometheus makes (it marks alerts sent before its
 //!   notifier queue delivers them). The slot's history events are lost too.
 
-pub mod alerting;
+pub mod alert_rule;
 pub mod api;
 pub mod duration;
 mod error;
@@ -80,7 +80,7 @@ pub mod template;
 mod timefmt;
 pub mod watchdog;
 
-pub use alerting::{Alert, AlertState, AlertingRule, AlertingRuleState};
+pub use alert_rule::{Alert, AlertState, AlertingRule, AlertingRuleState};
 pub use duration::PromDuration;
 pub use error::{Result, RulerError};
 pub use group::{

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stratus_model::TenantId;
 
-use crate::alerting::{Alert, AlertState};
+use crate::alert_rule::{Alert, AlertState};
 
 /// One alert as handed to the notifier or an external Alertmanager.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

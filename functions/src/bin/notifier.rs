@@ -3,7 +3,7 @@
 //! budget so group_wait and group_interval are kept between schedules.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use stratus_functions::alerting::{notifier, notifier_handler};
+use stratus_functions::ruler_notifier::{notifier, notifier_handler};
 use stratus_functions::{env, Settings};
 use stratus_storage::Bucket;
 

@@ -3,7 +3,7 @@
 //! output as segments and hands alerts to the notifier's store.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use stratus_functions::alerting::{notifier, ruler, ruler_handler};
+use stratus_functions::ruler_notifier::{notifier, ruler, ruler_handler};
 use stratus_functions::{env, Settings};
 use stratus_storage::Bucket;
 

@@ -4,7 +4,7 @@ use stratus_model::is_stale_nan;
 use stratus_query::{Engine, EngineOptions, MemorySource, QueryValue, SeriesSource};
 
 use super::*;
-use crate::alerting::AlertState;
+use crate::alert_rule::AlertState;
 use crate::rulefile::parse_rule_file;
 
 /// The query engine over an in-memory source, which also takes rule output.
