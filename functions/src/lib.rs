@@ -4,10 +4,10 @@
 //! Gateway. Settings come from environment variables read once at cold
 //! start ([`env`]); the binaries in `src/bin/` only call into this crate.
 
-pub mod ruler_notifier;
 pub mod authorizer;
 pub mod env;
 pub mod local;
+pub mod ruler_notifier;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

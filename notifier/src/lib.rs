@@ -85,8 +85,8 @@ pub mod matcher;
 pub mod message;
 mod metrics;
 pub mod nflog;
-mod service;
 pub mod route;
+mod service;
 pub mod silence;
 pub mod smtp;
 pub mod state;
@@ -99,10 +99,10 @@ pub use error::{NotifierError, Result};
 pub use matcher::{parse_matchers, LabelSet, Matcher};
 pub use message::{EmailMessage, NotificationData, Outgoing};
 pub use metrics::{MetricsSnapshot, NotifierMetrics};
+pub use route::{GroupBy, Route};
 pub use service::{
     AlertGroup, NotificationOutcome, Notifier, NotifierOptions, ReceiveReport, RetryOptions,
     TickReport,
 };
-pub use route::{GroupBy, Route};
 pub use silence::{PostableSilence, Silence, SilenceState};
 pub use transport::{DeliveryError, NetTransport, Transport};

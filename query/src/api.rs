@@ -69,8 +69,8 @@ pub fn router(state: QueryState) -> Router {
             "/api/v1/admin/tsdb/delete_series",
             axum::routing::post(delete_series).put(delete_series),
         )
-        // No rules are evaluated yet (the ruler comes later): Prometheus's
-        // answers for a server without rules, so Grafana's alerting view works.
+        // /api/v1/rules and /api/v1/alerts are the ruler's
+        // (stratus_alerting::router), merged beside these.
         .with_state(state)
         .layer(stratus_http::catch_panics(stratus_http::Component::Query))
 }

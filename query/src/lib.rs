@@ -1,6 +1,7 @@
-//! PromQL over the bucket: a reader that merges segments (and later
-//! blocks) into series, an evaluator with Prometheus's semantics, and the
-//! Prometheus HTTP API.
+//! PromQL over the bucket: a reader that merges segments, raw blocks and
+//! rollups into series (`bucket_source`), an evaluator with Prometheus's
+//! semantics, the Prometheus HTTP API, and [`Querier`], the one way to
+//! build all of them.
 
 pub mod annotations;
 pub mod api;
