@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::fail;
+use super::respond::fail;
 use crate::error::{QueryError, StorageFaultKind};
 use crate::source::SourceError;
 

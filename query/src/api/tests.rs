@@ -7,8 +7,13 @@ use stratus_model::{Clock, Labels, MetricMetadata, MetricType, Sample, TenantId}
 use tower::ServiceExt;
 
 use super::*;
+use crate::engine::Engine;
 use crate::engine::EngineOptions;
+use crate::matcher::LabelMatcher;
 use crate::source::MemorySource;
+use crate::source::SeriesSource;
+use std::time::Duration;
+use stratus_model::TimeRange;
 
 #[derive(Debug)]
 struct Fixed;

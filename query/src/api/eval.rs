@@ -1,0 +1,105 @@
+//! `/api/v1/query` and `/api/v1/query_range`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+
+use super::json;
+use super::params::{parse_duration, parse_time};
+use super::respond::*;
+use super::state::{QueryState, MAX_POINTS_PER_SERIES};
+use crate::engine::parse;
+use crate::error::QueryError;
+
+pub(super) async fn query(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
+        let q = required(&p, "query")?;
+        let t = time_or(&p, "time", st.clock.now_ms())?;
+        let engine = engine_for(&st, &p, None)?;
+        let (r, stats) = with_stats(&p, engine.instant(&tenant, q, t)).await;
+        let mut r = r?;
+        let _answer = hold_answer(&engine, &r.value)?;
+        note_resolution(&mut r);
+        Ok::<_, QueryError>(json::query_result_with_stats(
+            &r.value,
+            &r.annotations,
+            stats.as_deref(),
+        ))
+    };
+    match run.await {
+        Ok(body) => respond(StatusCode::OK, body),
+        Err(e) => fail(e),
+    }
+}
+
+pub(super) async fn query_range(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
+        let q = required(&p, "query")?;
+        let start = parse_time(required(&p, "start")?, "start")?;
+        let end = parse_time(required(&p, "end")?, "end")?;
+        if end < start {
+            return Err(QueryError::bad(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ));
+        }
+        let step = parse_duration(required(&p, "step")?, "step")?;
+        let step_ms = step.as_millis() as i64;
+        if step_ms <= 0 {
+            return Err(QueryError::bad(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if (end - start) / step_ms > MAX_POINTS_PER_SERIES {
+            return Err(QueryError::bad(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+            ));
+        }
+        let engine = engine_for(&st, &p, Some(step_ms))?;
+        let eval = async {
+            let Some(cache) = &st.results_cache else {
+                return engine.range(&tenant, q, start, end, step_ms).await;
+            };
+            let expr = Arc::new(parse(q)?);
+            let rq = crate::results::RangeQuery {
+                tenant: &tenant,
+                expr: &expr,
+                start,
+                end,
+                step: step_ms,
+            };
+            cache
+                .range(&engine, st.source.as_ref(), &rq, st.clock.now_ms())
+                .await
+        };
+        let (r, stats) = with_stats(&p, eval).await;
+        let mut r = r?;
+        let _answer = hold_answer(&engine, &r.value)?;
+        note_resolution(&mut r);
+        Ok(json::query_result_with_stats(
+            &r.value,
+            &r.annotations,
+            stats.as_deref(),
+        ))
+    };
+    match run.await {
+        Ok(body) => respond(StatusCode::OK, body),
+        Err(e) => fail(e),
+    }
+}

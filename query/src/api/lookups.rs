@@ -1,0 +1,253 @@
+//! Series, label names, label values and metadata: the lookups Grafana
+//! makes to autocomplete.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use promql_parser::parser::Expr;
+use stratus_model::{Labels, TenantId, TimeRange};
+
+use super::json;
+use super::params::{self, Params};
+use super::respond::*;
+use super::state::QueryState;
+use crate::error::QueryError;
+use crate::matcher::LabelMatcher;
+
+/// The matchers of one `match[]` selector.
+pub(super) fn selector_matchers(s: &str) -> Result<Vec<Vec<LabelMatcher>>, QueryError> {
+    let expr = crate::engine::parse_param(s, "match[]")?;
+    let Expr::VectorSelector(vs) = expr else {
+        return Err(QueryError::bad(format!(
+            "invalid parameter \"match[]\": {s:?} is not a series selector"
+        )));
+    };
+    let mut base = Vec::new();
+    if let Some(n) = &vs.name {
+        base.push(LabelMatcher::equal(stratus_model::METRIC_NAME, n));
+    }
+    let compile = |m: &promql_parser::label::Matcher| {
+        crate::matcher::from_parser(m)
+            .map_err(|e| QueryError::bad(format!("invalid regular expression {:?}: {e}", m.value)))
+    };
+    for m in &vs.matchers.matchers {
+        base.push(compile(m)?);
+    }
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![base]);
+    }
+    vs.matchers
+        .or_matchers
+        .iter()
+        .map(|g| {
+            let mut all = base.clone();
+            for m in g {
+                all.push(compile(m)?);
+            }
+            Ok(all)
+        })
+        .collect()
+}
+
+/// Label sets of the series matching any `match[]` in the time range,
+/// found by `deadline`. Between selectors the task yields, so a request
+/// whose client went away stops there.
+pub(super) async fn matching_series(
+    st: &QueryState,
+    tenant: &TenantId,
+    p: &Params,
+    require: bool,
+    deadline: std::time::Instant,
+) -> Result<BTreeSet<Labels>, QueryError> {
+    let selectors = p.all("match[]");
+    if selectors.is_empty() && require {
+        return Err(QueryError::bad("no match[] parameter provided"));
+    }
+    check_selector_count(selectors.len())?;
+    let range = TimeRange::new(
+        time_or(p, "start", params::MIN_TIME)?,
+        time_or(p, "end", params::MAX_TIME)?,
+    );
+    let mut groups = Vec::new();
+    for s in &selectors {
+        groups.extend(selector_matchers(s)?);
+    }
+    if groups.is_empty() {
+        groups.push(Vec::new());
+    }
+    let mut out = BTreeSet::new();
+    for matchers in groups {
+        if std::time::Instant::now() > deadline {
+            return Err(QueryError::Timeout);
+        }
+        let found = tokio::time::timeout_at(
+            deadline.into(),
+            st.source.series_labels(tenant, &matchers, range),
+        )
+        .await
+        .map_err(|_| QueryError::Timeout)??;
+        out.extend(found);
+        tokio::task::yield_now().await;
+    }
+    Ok(out)
+}
+
+pub(super) async fn series(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
+        let lim = limit(&p)?;
+        let deadline = read_deadline(&st, &p)?;
+        let found = matching_series(&st, &tenant, &p, true, deadline).await?;
+        let mut out = String::from("[");
+        for (i, l) in found.iter().take(lim.unwrap_or(usize::MAX)).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json::write_labels(&mut out, l);
+        }
+        out.push(']');
+        Ok::<_, QueryError>(out)
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+pub(super) async fn labels(
+    State(st): State<QueryState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
+        let lim = limit(&p)?;
+        let deadline = read_deadline(&st, &p)?;
+        let found = matching_series(&st, &tenant, &p, false, deadline).await?;
+        let names: BTreeSet<&str> = found
+            .iter()
+            .flat_map(|l| l.iter().map(|x| x.name.as_str()))
+            .collect();
+        Ok::<_, QueryError>(string_list(
+            names.into_iter().take(lim.unwrap_or(usize::MAX)),
+        ))
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+pub(super) async fn label_values(
+    State(st): State<QueryState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &Method::GET, &headers, raw, Body::empty()).await?;
+        // Prometheus 3 accepts UTF-8 names escaped as `U__...`.
+        let name = unescape_label_name(&name);
+        let lim = limit(&p)?;
+        let deadline = read_deadline(&st, &p)?;
+        let found = matching_series(&st, &tenant, &p, false, deadline).await?;
+        let values: BTreeSet<&str> = found.iter().filter_map(|l| l.get(&name)).collect();
+        Ok::<_, QueryError>(string_list(
+            values.into_iter().take(lim.unwrap_or(usize::MAX)),
+        ))
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
+
+/// Prometheus's `U__` escaping of label names in URL paths.
+pub(super) fn unescape_label_name(s: &str) -> String {
+    let Some(rest) = s.strip_prefix("U__") else {
+        return s.to_string();
+    };
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let hex: String = chars.by_ref().take_while(|&c| c != '_').collect();
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(ch) => out.push(ch),
+            None => return s.to_string(),
+        }
+    }
+    out
+}
+
+pub(super) async fn metadata(
+    State(st): State<QueryState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let run = async {
+        let (tenant, p) = request(&st, &Method::GET, &headers, raw, Body::empty()).await?;
+        let lim = limit(&p)?;
+        let metric = p.get("metric").filter(|m| !m.is_empty());
+        let deadline = read_deadline(&st, &p)?;
+        let all = tokio::time::timeout_at(deadline.into(), st.source.metadata(&tenant))
+            .await
+            .map_err(|_| QueryError::Timeout)??;
+        let mut by_name: BTreeMap<&str, Vec<&stratus_model::MetricMetadata>> = BTreeMap::new();
+        for md in &all {
+            if metric.is_none_or(|m| m == md.metric_family) {
+                by_name.entry(&md.metric_family).or_default().push(md);
+            }
+        }
+        let mut out = String::from("{");
+        for (i, (name, mds)) in by_name
+            .into_iter()
+            .take(lim.unwrap_or(usize::MAX))
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(',');
+            }
+            json::write_str(&mut out, name);
+            out.push_str(":[");
+            for (j, md) in mds.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"type\":");
+                json::write_str(&mut out, md.metric_type.as_str());
+                out.push_str(",\"help\":");
+                json::write_str(&mut out, &md.help);
+                out.push_str(",\"unit\":");
+                json::write_str(&mut out, &md.unit);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        out.push('}');
+        Ok::<_, QueryError>(out)
+    };
+    match run.await {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
+}
