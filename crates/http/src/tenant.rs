@@ -153,10 +153,7 @@ impl TenantPolicy {
         tenants.sort();
         tenants.dedup();
         if tenants.len() > 1 && !several {
-            return Err(TenantRejection::invalid(format!(
-                "X-Scope-OrgID names {} tenants ({value:?}); this route takes exactly one",
-                tenants.len()
-            )));
+            return Err(TenantRejection::several(tenants.len()));
         }
         let principal = Principal::new(value);
         for t in &tenants {
@@ -189,10 +186,7 @@ impl Tenants {
     pub fn single(&self) -> Result<&TenantId, TenantRejection> {
         match self.tenants.as_slice() {
             [one] => Ok(one),
-            more => Err(TenantRejection::invalid(format!(
-                "X-Scope-OrgID names {} tenants; this route takes exactly one",
-                more.len()
-            ))),
+            more => Err(TenantRejection::several(more.len())),
         }
     }
 }
@@ -242,6 +236,12 @@ impl TenantRejection {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
         }
+    }
+
+    fn several(n: usize) -> Self {
+        Self::invalid(format!(
+            "X-Scope-OrgID names {n} tenants; this route takes exactly one"
+        ))
     }
 
     fn forbidden(tenant: &TenantId, reason: &str) -> Self {

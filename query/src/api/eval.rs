@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::json;
@@ -16,13 +15,9 @@ use crate::error::QueryError;
 
 pub(super) async fn query(
     State(st): State<QueryState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let q = required(&p, "query")?;
         let t = time_or(&p, "time", st.clock.now_ms())?;
         let engine = engine_for(&st, &p, None)?;
@@ -44,13 +39,9 @@ pub(super) async fn query(
 
 pub(super) async fn query_range(
     State(st): State<QueryState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let q = required(&p, "query")?;
         let start = parse_time(required(&p, "start")?, "start")?;
         let end = parse_time(required(&p, "end")?, "end")?;

@@ -3,9 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use promql_parser::parser::Expr;
 use stratus_model::{Labels, TenantId, TimeRange};
@@ -97,13 +95,9 @@ pub(super) async fn matching_series(
 
 pub(super) async fn series(
     State(st): State<QueryState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let lim = limit(&p)?;
         let deadline = read_deadline(&st, &p)?;
         let found = matching_series(&st, &tenant, &p, true, deadline).await?;
@@ -117,21 +111,14 @@ pub(super) async fn series(
         out.push(']');
         Ok::<_, QueryError>(out)
     };
-    match run.await {
-        Ok(data) => ok(&data),
-        Err(e) => fail(e),
-    }
+    answer(run.await)
 }
 
 pub(super) async fn labels(
     State(st): State<QueryState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (tenant, p) = request(&st, &method, &headers, raw, body).await?;
         let lim = limit(&p)?;
         let deadline = read_deadline(&st, &p)?;
         let found = matching_series(&st, &tenant, &p, false, deadline).await?;
@@ -143,20 +130,15 @@ pub(super) async fn labels(
             names.into_iter().take(lim.unwrap_or(usize::MAX)),
         ))
     };
-    match run.await {
-        Ok(data) => ok(&data),
-        Err(e) => fail(e),
-    }
+    answer(run.await)
 }
 
 pub(super) async fn label_values(
     State(st): State<QueryState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (tenant, p) = request(&st, &Method::GET, &headers, raw, Body::empty()).await?;
         // Prometheus 3 accepts UTF-8 names escaped as `U__...`.
         let name = unescape_label_name(&name);
         let lim = limit(&p)?;
@@ -167,10 +149,7 @@ pub(super) async fn label_values(
             values.into_iter().take(lim.unwrap_or(usize::MAX)),
         ))
     };
-    match run.await {
-        Ok(data) => ok(&data),
-        Err(e) => fail(e),
-    }
+    answer(run.await)
 }
 
 /// Prometheus's `U__` escaping of label names in URL paths.
@@ -201,11 +180,9 @@ pub(super) fn unescape_label_name(s: &str) -> String {
 
 pub(super) async fn metadata(
     State(st): State<QueryState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (tenant, p) = request(&st, &Method::GET, &headers, raw, Body::empty()).await?;
         let lim = limit(&p)?;
         let metric = p.get("metric").filter(|m| !m.is_empty());
         let deadline = read_deadline(&st, &p)?;
@@ -246,8 +223,5 @@ pub(super) async fn metadata(
         out.push('}');
         Ok::<_, QueryError>(out)
     };
-    match run.await {
-        Ok(data) => ok(&data),
-        Err(e) => fail(e),
-    }
+    answer(run.await)
 }

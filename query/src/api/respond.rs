@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use stratus_model::TenantId;
@@ -76,6 +77,36 @@ pub(super) async fn request(
     };
     let params = Params::parse(raw.as_deref(), form.as_deref())?;
     Ok((tenant, params))
+}
+
+/// A request's tenant and parameters (query string plus form body): what
+/// every handler of the API starts from. A request without them is
+/// answered with the error before the handler runs.
+pub(super) struct ApiRequest {
+    pub tenant: TenantId,
+    pub params: Params,
+}
+
+impl FromRequest<QueryState> for ApiRequest {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &QueryState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let raw = parts.uri.query().map(str::to_owned);
+        let (tenant, params) = request(st, &parts.method, &parts.headers, raw, body)
+            .await
+            .map_err(fail)?;
+        Ok(Self { tenant, params })
+    }
+}
+
+/// A handler's outcome: its data in Prometheus's success envelope, or the
+/// error.
+pub(super) fn answer(r: Result<String, QueryError>) -> Response {
+    match r {
+        Ok(data) => ok(&data),
+        Err(e) => fail(e),
+    }
 }
 
 pub(super) fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, QueryError> {

@@ -1,9 +1,7 @@
 //! The query text itself: `format_query`, `parse_query`, and
 //! `query_exemplars` (no exemplars are stored yet).
 
-use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::State;
 use axum::response::Response;
 
 use super::json;
@@ -13,33 +11,28 @@ use crate::engine::parse;
 use crate::error::QueryError;
 
 pub(super) async fn exemplars(
-    State(st): State<QueryState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    State(_st): State<QueryState>,
+    ApiRequest {
+        tenant: _,
+        params: p,
+    }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (_, p) = request(&st, &method, &headers, raw, body).await?;
         parse(required(&p, "query")?)?;
-        Ok::<_, QueryError>(())
-    };
-    match run.await {
         // Exemplars are not stored yet: always an empty list.
-        Ok(()) => ok("[]"),
-        Err(e) => fail(e),
-    }
+        Ok::<_, QueryError>("[]".to_string())
+    };
+    answer(run.await)
 }
 
 pub(super) async fn format_query(
     State(st): State<QueryState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    ApiRequest {
+        tenant: _,
+        params: p,
+    }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (_, p) = request(&st, &method, &headers, raw, body).await?;
         let expr = parse(required(&p, "query")?)?;
         // Printing is quadratic in the depth (indentation): on the query
         // pool, not on a thread that serves requests.
@@ -52,21 +45,17 @@ pub(super) async fn format_query(
         json::write_str(&mut out, &pretty);
         Ok::<_, QueryError>(out)
     };
-    match run.await {
-        Ok(data) => ok(&data),
-        Err(e) => fail(e),
-    }
+    answer(run.await)
 }
 
 pub(super) async fn parse_query(
-    State(st): State<QueryState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Body,
+    State(_st): State<QueryState>,
+    ApiRequest {
+        tenant: _,
+        params: p,
+    }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (_, p) = request(&st, &method, &headers, raw, body).await?;
         let expr = parse(required(&p, "query")?)?;
         let mut out = String::from("{\"type\":");
         json::write_str(&mut out, &format!("{:?}", expr.value_type()).to_lowercase());
@@ -75,8 +64,5 @@ pub(super) async fn parse_query(
         out.push('}');
         Ok::<_, QueryError>(out)
     };
-    match run.await {
-        Ok(data) => ok(&data),
-        Err(e) => fail(e),
-    }
+    answer(run.await)
 }
