@@ -130,14 +130,8 @@ remote_write:
         .expect("fixture"),
     )
     .expect("scheduler event");
-    let when = UNIX_EPOCH + Duration::from_millis((ended + 3 * 3_600_000) as u64);
     event.scheduled_time = Some(stratus_model::time::format_rfc3339(
-        i64::try_from(
-            when.duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis(),
-        )
-        .unwrap_or(0),
+        ended + 3 * 3_600_000,
         stratus_model::time::Fraction::Millis,
     ));
     let r = compact(

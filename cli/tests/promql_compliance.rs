@@ -14,9 +14,10 @@ use futures::StreamExt;
 use stratus_tests::compliance::{
     demo_batches, demo_dataset, load, queries_path, ComplianceQuery, DEMO_INTERVAL_MS, DEMO_SLOTS,
 };
-use stratus_tests::differential::{compare, get_answer, seconds, trim, Evaluation, STALE_NAN};
+use stratus_tests::differential::{
+    compare, get_answer, seconds, trim, wait_for_data, write_all, Evaluation,
+};
 use stratus_tests::prometheus::Prometheus;
-use stratus_tests::rw::{self, SeriesData};
 use stratus_tests::stratus::StratusProcess;
 
 /// The dataset's seed; STRATUS_COMPLIANCE_SEED overrides it.
@@ -60,86 +61,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .expect("clock after 1970")
-}
-
-fn is_stale(v: f64) -> bool {
-    v.to_bits() == STALE_NAN.to_bits()
-}
-
-async fn write_all(client: &reqwest::Client, url: &str, batches: &[Vec<SeriesData>]) {
-    for (i, batch) in batches.iter().enumerate() {
-        let status = rw::send(client, url, rw::encode_v1(batch))
-            .await
-            .unwrap_or_else(|e| panic!("remote_write {i} to {url}: {e}"));
-        assert!(
-            (200..300).contains(&status),
-            "remote_write {i} to {url} answered {status}"
-        );
-    }
-}
-
-/// Polls both systems until they hold every series and sample.
-async fn wait_for_data(
-    client: &reqwest::Client,
-    bases: [&str; 2],
-    data: &[SeriesData],
-    at_ms: i64,
-) {
-    let series = data.len() as f64;
-    let samples = data
-        .iter()
-        .map(|(_, s)| s.iter().filter(|(_, v)| !is_stale(*v)).count())
-        .sum::<usize>() as f64;
-    // count_over_time drops the metric name: count per name, or the
-    // series of different metrics with the same labels would collide.
-    let mut names: Vec<&str> = data
-        .iter()
-        .filter_map(|(l, _)| l.iter().find(|(n, _)| n == "__name__"))
-        .map(|(_, v)| v.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let sample_query = names
-        .iter()
-        .map(|n| format!("sum(count_over_time({n}[3h]))"))
-        .collect::<Vec<_>>()
-        .join(" + ");
-    let checks = [
-        (
-            "count(last_over_time({__name__=~\"demo_.+\"}[3h]))".to_string(),
-            series,
-        ),
-        (sample_query, samples),
-    ];
-    let eval = Evaluation::Instant { time_ms: at_ms };
-    let start = Instant::now();
-    loop {
-        let mut seen = Vec::new();
-        for base in bases {
-            for (q, _) in &checks {
-                let a = get_answer(client, base, &eval.request_path(q))
-                    .await
-                    .expect("count query");
-                seen.push(
-                    a.json["data"]["result"][0]["value"][1]
-                        .as_str()
-                        .and_then(|s| s.parse::<f64>().ok()),
-                );
-            }
-        }
-        let want: Vec<Option<f64>> = checks.iter().map(|c| Some(c.1)).collect();
-        if seen[..2] == want[..] && seen[2..] == want[..] {
-            println!("compliance: loaded {series} series, {samples} samples into both");
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "data not complete after 90s: want {want:?}, stratus {:?}, prometheus {:?}",
-            &seen[..2],
-            &seen[2..],
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Queries that Prometheus may answer without data: a nonexistent metric,
@@ -215,7 +136,16 @@ async fn compliance_queries_match_prometheus() {
     let (s_base, p_base) = (stratus.url(""), prom.url(""));
     write_all(&client, &stratus.url("/api/v1/write"), &batches).await;
     write_all(&client, &prom.url("/api/v1/write"), &batches).await;
-    wait_for_data(&client, [&s_base, &p_base], &data, base_ms + span_ms + 500).await;
+    let loaded = wait_for_data(
+        &client,
+        [&s_base, &p_base],
+        &data,
+        base_ms + span_ms + 500,
+        "3h",
+        Duration::from_secs(90),
+    )
+    .await;
+    println!("compliance: loaded {loaded} into both");
 
     // The tester's range: 1 h at 10 s steps, ending 13 min before the data
     // does (room for `offset -10m`); at .500 (difference 1).

@@ -8,15 +8,14 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use stratus_tests::differential::{
-    compare, get_answer, is_ordered, render, seconds, trim, Dataset, Evaluation, Times, MUST_FAIL,
-    QUERIES,
+    compare, get_answer, is_ordered, render, seconds, trim, wait_for_data, write_all, Dataset,
+    Evaluation, Times, MUST_FAIL, QUERIES,
 };
 use stratus_tests::prometheus::Prometheus;
-use stratus_tests::rw;
 use stratus_tests::stratus::StratusProcess;
 
 /// The dataset's seed; STRATUS_DIFF_SEED overrides it.
@@ -38,82 +37,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .expect("clock after 1970")
-}
-
-async fn write_all(client: &reqwest::Client, url: &str, data: &Dataset) {
-    for (i, batch) in data.batches(SLOTS_PER_BATCH).iter().enumerate() {
-        let status = rw::send(client, url, rw::encode_v1(batch))
-            .await
-            .unwrap_or_else(|e| panic!("remote_write {i} to {url}: {e}"));
-        assert!(
-            (200..300).contains(&status),
-            "remote_write {i} to {url} answered {status}"
-        );
-    }
-}
-
-/// Polls both systems until they hold every series and sample of the
-/// dataset (the Stratus reader caches segment listings for up to 1 s).
-async fn wait_for_data(
-    client: &reqwest::Client,
-    bases: [&str; 2],
-    data: &Dataset,
-    at_ms: i64,
-) -> String {
-    let series = data.series.len();
-    let samples = data.sample_count();
-    // count_over_time drops the metric name, so different metrics with the
-    // same labels would collide in one selector: count per metric name.
-    let mut names: Vec<&str> = data
-        .series
-        .iter()
-        .filter_map(|(l, _)| {
-            l.iter()
-                .find(|(n, _)| n == "__name__")
-                .map(|(_, v)| v.as_str())
-        })
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let sample_query = names
-        .iter()
-        .map(|n| format!("sum(count_over_time({n}[1h]))"))
-        .collect::<Vec<_>>()
-        .join(" + ");
-    let checks = [
-        (
-            "count(last_over_time({__name__=~\".+\"}[1h]))".to_string(),
-            series,
-        ),
-        (sample_query, samples),
-    ];
-    let eval = Evaluation::Instant { time_ms: at_ms };
-    let start = Instant::now();
-    loop {
-        let mut seen = Vec::new();
-        for base in bases {
-            for (q, _) in &checks {
-                let a = get_answer(client, base, &eval.request_path(q))
-                    .await
-                    .expect("count query");
-                let v = a.json["data"]["result"][0]["value"][1]
-                    .as_str()
-                    .and_then(|s| s.parse::<f64>().ok());
-                seen.push(v);
-            }
-        }
-        let want: Vec<Option<f64>> = checks.iter().map(|c| Some(c.1 as f64)).collect();
-        if seen[..2] == want[..] && seen[2..] == want[..] {
-            return format!("{series} series, {samples} samples");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "data not complete after 60s: want {want:?}, stratus {:?}, prometheus {:?}",
-            &seen[..2],
-            &seen[2..],
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// What Prometheus answered, for checking the corpus.
@@ -221,9 +144,18 @@ async fn promql_answers_match_prometheus() {
         .build()
         .expect("client");
     let (s_base, p_base) = (stratus.url(""), prom.url(""));
-    write_all(&client, &stratus.url("/api/v1/write"), &data).await;
-    write_all(&client, &prom.url("/api/v1/write"), &data).await;
-    let loaded = wait_for_data(&client, [&s_base, &p_base], &data, times.instants[2]).await;
+    let batches = data.batches(SLOTS_PER_BATCH);
+    write_all(&client, &stratus.url("/api/v1/write"), &batches).await;
+    write_all(&client, &prom.url("/api/v1/write"), &batches).await;
+    let loaded = wait_for_data(
+        &client,
+        [&s_base, &p_base],
+        &data.series,
+        times.instants[2],
+        "1h",
+        Duration::from_secs(60),
+    )
+    .await;
     println!(
         "differential: seed {seed}, loaded {loaded} into both; base {}, evaluations at {:?}, @ {}",
         seconds(base_ms),

@@ -415,24 +415,7 @@ pub fn demo_batches(
     slots_per_batch: usize,
 ) -> Vec<Vec<SeriesData>> {
     let slot_of = |t: i64| ((t - base_ms) / DEMO_INTERVAL_MS) as usize;
-    let per = slots_per_batch.max(1);
-    (0..=DEMO_SLOTS)
-        .step_by(per)
-        .map(|first| {
-            let range = first..first + per;
-            data.iter()
-                .filter_map(|(labels, samples)| {
-                    let part: Vec<(i64, f64)> = samples
-                        .iter()
-                        .copied()
-                        .filter(|&(t, _)| range.contains(&slot_of(t)))
-                        .collect();
-                    (!part.is_empty()).then(|| (labels.clone(), part))
-                })
-                .collect::<Vec<_>>()
-        })
-        .filter(|b| !b.is_empty())
-        .collect()
+    crate::differential::time_batches(data, slot_of, DEMO_SLOTS, slots_per_batch)
 }
 
 #[cfg(test)]

@@ -61,6 +61,7 @@ mod compare;
 mod corpus;
 mod dataset;
 mod evaluation;
+mod load;
 
 use std::time::Duration;
 
@@ -69,6 +70,7 @@ pub use compare::{compare, format_labels, trim, values_equal, REL_TOLERANCE};
 pub use corpus::{MUST_FAIL, QUERIES};
 pub use dataset::{Dataset, Rng, EVAL_MS, INTERVAL_MS, SLOTS, STALE_NAN};
 pub use evaluation::{is_ordered, render, seconds, Evaluation, Times, RANGE_STEPS_MS};
+pub use load::{sample_count, time_batches, wait_for_data, write_all};
 
 /// A 2.x/3.x difference that applies to the comparison.
 #[derive(Debug, Clone, Copy)]

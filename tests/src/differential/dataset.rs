@@ -379,38 +379,14 @@ impl Dataset {
 
     /// Samples that are not staleness markers: what `count_over_time` sees.
     pub fn sample_count(&self) -> usize {
-        self.series
-            .iter()
-            .flat_map(|(_, s)| s)
-            .filter(|(_, v)| v.to_bits() != STALE_NAN.to_bits())
-            .count()
+        super::load::sample_count(&self.series)
     }
 
-    /// The data as remote_write requests in time order: each holds every
-    /// series' samples of `slots_per_batch` consecutive scrape slots, so
-    /// each series' samples arrive in order (Prometheus 2.42 rejects
-    /// out-of-order samples).
+    /// The data as remote_write requests in time order, `slots_per_batch`
+    /// scrape slots each ([`super::time_batches`]).
     pub fn batches(&self, slots_per_batch: usize) -> Vec<Vec<SeriesData>> {
         let slot_of = |t: i64| ((t - self.base_ms) / INTERVAL_MS) as usize;
-        let slots_per_batch = slots_per_batch.max(1);
-        (0..=SLOTS)
-            .step_by(slots_per_batch)
-            .map(|first| {
-                let range = first..first + slots_per_batch;
-                self.series
-                    .iter()
-                    .filter_map(|(labels, samples)| {
-                        let part: Vec<(i64, f64)> = samples
-                            .iter()
-                            .copied()
-                            .filter(|&(t, _)| range.contains(&slot_of(t)))
-                            .collect();
-                        (!part.is_empty()).then(|| (labels.clone(), part))
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .filter(|b| !b.is_empty())
-            .collect()
+        super::load::time_batches(&self.series, slot_of, SLOTS, slots_per_batch)
     }
 }
 
