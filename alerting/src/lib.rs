@@ -5,6 +5,7 @@
 //! both run the same code.
 
 pub mod adapters;
+pub mod build;
 pub mod http;
 pub mod metrics;
 pub mod service;

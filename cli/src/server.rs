@@ -10,9 +10,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use prometheus_client::registry::Registry;
+use stratus_alerting::{build, AlertingApi};
 use stratus_compactor::{Compactor, CompactorMetrics};
-use stratus_ingest::wal::Wal;
-use stratus_ingest::{Committer, IngestMetrics, IngestState, Sink};
+use stratus_ingest::{Writer, WriterConfig};
 use stratus_model::{Clock, SystemClock};
 use stratus_storage::{keys, Bucket, StorageBackend};
 use tokio::net::TcpListener;
@@ -273,27 +273,11 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let mut app = Router::new();
-    let mut committer = None;
+    let mut writer = None;
     if components.ingest {
-        let ingest_metrics = IngestMetrics::new(&mut registry);
-        let sink = match &cfg.wal_dir {
-            Some(dir) => Sink::Wal(
-                Wal::open(dir, bucket.clone(), ingest_metrics.clone())
-                    .await
-                    .with_context(|| format!("opening the WAL folder {}", dir.display()))?,
-            ),
-            None => Sink::Bucket(bucket.clone()),
-        };
-        let c = Committer::start(cfg.commit.clone(), sink, ingest_metrics.clone());
-        app = app.merge(stratus_ingest::router(IngestState {
-            committer: c.clone(),
-            limits: Arc::new(cfg.limits.clone()),
-            http: Arc::new(cfg.http.clone()),
-            metrics: ingest_metrics,
-            clock: Arc::new(SystemClock),
-            tenants: stratus_http::TenantPolicy::new(cfg.http.multitenancy),
-        }));
-        committer = Some(c);
+        let w = Writer::start(bucket.clone(), cfg.writer(), &mut registry).await?;
+        app = app.merge(w.router());
+        writer = Some(w);
     }
     let mut compaction = None;
     if components.compactor {
@@ -333,54 +317,39 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             })?),
             None => None,
         };
-        let config = stratus_alerting::service::notifier_config(config_text.as_deref())
-            .with_context(|| match &cfg.alertmanager_config {
+        let notifier = build::notifier(&bucket, config_text.as_deref(), &cfg.ruler).with_context(
+            || match &cfg.alertmanager_config {
                 Some(p) => format!("in {}", p.display()),
                 None => "in the built-in notifier configuration".into(),
-            })?;
-        let notifier = Arc::new(
-            stratus_notifier::Notifier::new(
-                bucket.clone(),
-                config,
-                stratus_notifier::NotifierOptions {
-                    external_url: cfg.ruler.external_url.clone(),
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
-        let store = stratus_ruler::store::RuleStore::new(bucket.clone());
-        app = app.merge(stratus_alerting::router(stratus_alerting::AlertingApi {
-            store: store.clone(),
-            options: cfg.ruler.clone(),
-            notifier: notifier.clone(),
-            tenants: stratus_http::TenantPolicy::new(cfg.http.multitenancy),
-        }));
+            },
+        )?;
+        app = app.merge(stratus_alerting::router(AlertingApi::new(
+            &bucket,
+            cfg.ruler.clone(),
+            notifier.clone(),
+            cfg.http.multitenancy,
+        )));
         if components.ruler {
             // Rule output goes through the ingest path: the server's own
-            // committer when it takes writes, one of its own otherwise.
-            let c = match &committer {
-                Some(c) => c.clone(),
+            // writer when it takes writes, one of its own otherwise.
+            let w = match writer.take() {
+                Some(w) => w,
                 None => {
-                    let c = Committer::start(
-                        cfg.commit.clone(),
-                        Sink::Bucket(bucket.clone()),
-                        IngestMetrics::new(&mut registry),
-                    );
-                    committer = Some(c.clone());
-                    c
+                    let config = WriterConfig {
+                        wal_dir: None,
+                        ..cfg.writer()
+                    };
+                    Writer::start(bucket.clone(), config, &mut registry).await?
                 }
             };
-            let ruler = stratus_ruler::Ruler::new(
-                store,
-                Arc::new(stratus_alerting::EngineQuerier::over_bucket(
-                    bucket.clone(),
-                    cfg.engine.clone(),
-                )),
-                Arc::new(stratus_alerting::CommitterAppender::new(c)),
-                Arc::new(stratus_alerting::NotifierSender::new(notifier.clone())),
+            let ruler = build::ruler(
+                &bucket,
+                cfg.engine.clone(),
                 cfg.ruler.clone(),
+                w.committer().clone(),
+                notifier.clone(),
             );
+            writer = Some(w);
             let alerting = stratus_alerting::Alerting {
                 ruler: Arc::new(ruler),
                 notifier: Some(notifier),
@@ -424,9 +393,9 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         let _ = stop.send(());
         let _ = handle.await;
     }
-    if let Some(c) = committer {
+    if let Some(w) = writer {
         info!("shutting down: writing the open batch");
-        c.shutdown().await;
+        w.shutdown().await;
     }
     if let Some((stop, handle)) = compaction {
         let _ = stop.send(());

@@ -539,6 +539,16 @@ impl Settings {
 }
 
 impl Resolved {
+    /// The writer these settings describe ([`stratus_ingest::Writer`]).
+    pub fn writer(&self) -> stratus_ingest::WriterConfig {
+        stratus_ingest::WriterConfig {
+            commit: self.commit.clone(),
+            limits: self.limits.clone(),
+            http: self.http.clone(),
+            wal_dir: self.wal_dir.clone(),
+        }
+    }
+
     /// The querier these settings describe ([`stratus_query::Querier`]).
     pub fn querier(&self) -> stratus_query::QuerierConfig {
         stratus_query::QuerierConfig {

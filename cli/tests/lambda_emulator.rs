@@ -55,7 +55,12 @@ async fn prometheus_writes_through_the_functions_and_queries_match_server_mode()
         ..Settings::default()
     };
     let bucket = Bucket::from_config(&settings.storage).expect("bucket");
-    let ingest = serve(local::function_url(ingest_app(bucket.clone(), &settings))).await;
+    let ingest = serve(local::function_url(
+        ingest_app(bucket.clone(), &settings)
+            .await
+            .expect("ingest app"),
+    ))
+    .await;
     let query = serve(local::function_url(query_app(bucket.clone(), &settings))).await;
 
     let dir = tempfile::tempdir().expect("tempdir");

@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     ));
     let bucket = Bucket::new(faulty.clone(), RetryPolicy::default());
     let settings = Settings::default();
-    let ingest = ingest_app(bucket.clone(), &settings);
+    let ingest = ingest_app(bucket.clone(), &settings).await?;
     println!("storage latency: {latency_ms} ms per request (in-memory bucket)");
 
     // ---- ingest ----

@@ -139,6 +139,21 @@ impl Default for Settings {
 
 impl Settings {
     /// From the process environment.
+    /// The writer these settings describe ([`stratus_ingest::Writer`]):
+    /// each request written as its own segment before it is acknowledged
+    /// (commit window 0: an invocation that returned has nothing left in
+    /// memory), no WAL folder.
+    pub fn writer(&self) -> stratus_ingest::WriterConfig {
+        stratus_ingest::WriterConfig {
+            commit: stratus_ingest::CommitConfig {
+                window: std::time::Duration::ZERO,
+                ..stratus_ingest::CommitConfig::default()
+            },
+            http: self.http.clone(),
+            ..stratus_ingest::WriterConfig::default()
+        }
+    }
+
     /// The querier these settings describe ([`stratus_query::Querier`]):
     /// no admin API, and the results of old splits kept for warm
     /// invocations.
@@ -311,6 +326,19 @@ pub fn init_logging(level: &str) {
         .with_ansi(false)
         .without_time()
         .try_init();
+}
+
+/// What every function does at cold start: its settings from the
+/// environment, logging, the panic hook, and the bucket the settings name
+/// (an error when they name none).
+pub fn cold_start() -> anyhow::Result<(Settings, stratus_storage::Bucket)> {
+    let settings = Settings::from_env()?;
+    init_logging(&settings.log_level);
+    settings.log_features();
+    stratus_http::install_panic_hook();
+    settings.require_bucket()?;
+    let bucket = stratus_storage::Bucket::from_config(&settings.storage)?;
+    Ok((settings, bucket))
 }
 
 #[cfg(test)]

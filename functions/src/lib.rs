@@ -21,7 +21,7 @@ use axum::Router;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use stratus_compactor::{Compactor, CompactorMetrics, PassReport};
-use stratus_ingest::{CommitConfig, Committer, IngestMetrics, IngestState, Limits, Sink};
+use stratus_ingest::{Writer, WriterError};
 use stratus_model::{Clock, SystemClock};
 use stratus_storage::Bucket;
 
@@ -44,25 +44,9 @@ pub const MAX_BUFFERED_BODY: usize = 4 << 20;
 /// exactly as in the server, each request written as its own segment
 /// before it is acknowledged (commit window 0: an invocation that returned
 /// has nothing left in memory).
-pub fn ingest_app(bucket: Bucket, settings: &Settings) -> Router {
-    let metrics = IngestMetrics::new(&mut Registry::default());
-    let committer = Committer::start(
-        CommitConfig {
-            window: Duration::ZERO,
-            ..CommitConfig::default()
-        },
-        Sink::Bucket(bucket),
-        metrics.clone(),
-    );
-    stratus_ingest::router(IngestState {
-        committer,
-        limits: Arc::new(Limits::default()),
-        http: Arc::new(settings.http.clone()),
-        metrics,
-        clock: Arc::new(SystemClock),
-        tenants: stratus_http::TenantPolicy::new(settings.http.multitenancy),
-    })
-    .merge(health())
+pub async fn ingest_app(bucket: Bucket, settings: &Settings) -> Result<Router, WriterError> {
+    let writer = Writer::start(bucket, settings.writer(), &mut Registry::default()).await?;
+    Ok(writer.router().merge(health()))
 }
 
 /// The query function's router: the Prometheus HTTP API of the server
@@ -83,20 +67,14 @@ pub fn query_app_with_cache(
     // Rule files and silences are managed here too; their notifier never
     // sends (that is the notifier function's job), so it needs no
     // receivers.
-    let config = stratus_alerting::service::notifier_config(None)
+    let notifier = stratus_alerting::build::notifier(&bucket, None, &settings.ruler)
         .expect("the built-in notifier configuration is valid");
-    let notifier = stratus_notifier::Notifier::new(
-        bucket.clone(),
-        config,
-        stratus_notifier::NotifierOptions::default(),
-    )
-    .expect("the built-in notifier configuration is valid");
-    let alerting = stratus_alerting::router(stratus_alerting::AlertingApi {
-        store: stratus_ruler::store::RuleStore::new(bucket.clone()),
-        options: settings.ruler.clone(),
-        notifier: Arc::new(notifier),
-        tenants: stratus_http::TenantPolicy::new(settings.http.multitenancy),
-    });
+    let alerting = stratus_alerting::router(stratus_alerting::AlertingApi::new(
+        &bucket,
+        settings.ruler.clone(),
+        notifier,
+        settings.http.multitenancy,
+    ));
     stratus_query::Querier::new(bucket, settings.querier(), cache)
         .router()
         .merge(alerting)

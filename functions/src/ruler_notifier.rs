@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
-use stratus_alerting::service::{notifier_config, tick_all};
-use stratus_alerting::{now_ms, Alerting, CommitterAppender, EngineQuerier, NotifierSender};
-use stratus_ingest::{CommitConfig, Committer, IngestMetrics, Sink};
-use stratus_notifier::{Notifier, NotifierOptions};
+use stratus_alerting::service::tick_all;
+use stratus_alerting::{now_ms, Alerting};
+use stratus_ingest::Writer;
+use stratus_notifier::Notifier;
 use stratus_ruler::store::RuleStore;
-use stratus_ruler::Ruler;
 use stratus_storage::{Bucket, StorageError};
 
 use crate::{deadline, ScheduledEvent, Settings};
@@ -38,45 +37,34 @@ pub async fn notifier(bucket: &Bucket, settings: &Settings) -> anyhow::Result<Ar
         },
         None => None,
     };
-    let config = notifier_config(text.as_deref())?;
-    let n = Notifier::new(
-        bucket.clone(),
-        config,
-        NotifierOptions {
-            external_url: settings.ruler.external_url.clone(),
-            ..NotifierOptions::default()
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Arc::new(n))
+    stratus_alerting::build::notifier(bucket, text.as_deref(), &settings.ruler)
 }
 
 /// The ruler over `bucket`: rule output written as segments, alerts handed
 /// to the notifier's store.
-pub fn ruler(bucket: &Bucket, settings: &Settings, notifier: Arc<Notifier>) -> Alerting {
-    let committer = Committer::start(
-        CommitConfig {
-            window: Duration::ZERO,
-            ..CommitConfig::default()
-        },
-        Sink::Bucket(bucket.clone()),
-        IngestMetrics::new(&mut prometheus_client::registry::Registry::default()),
-    );
-    let ruler = Ruler::new(
-        RuleStore::new(bucket.clone()),
-        Arc::new(EngineQuerier::over_bucket(
-            bucket.clone(),
-            settings.engine.clone(),
-        )),
-        Arc::new(CommitterAppender::new(committer)),
-        Arc::new(NotifierSender::new(notifier)),
+pub async fn ruler(
+    bucket: &Bucket,
+    settings: &Settings,
+    notifier: Arc<Notifier>,
+) -> anyhow::Result<Alerting> {
+    let writer = Writer::start(
+        bucket.clone(),
+        settings.writer(),
+        &mut prometheus_client::registry::Registry::default(),
+    )
+    .await?;
+    let ruler = stratus_alerting::build::ruler(
+        bucket,
+        settings.engine.clone(),
         settings.ruler.clone(),
+        writer.committer().clone(),
+        notifier,
     );
-    Alerting {
+    Ok(Alerting {
         ruler: Arc::new(ruler),
         // The notifier function dispatches; the ruler only evaluates.
         notifier: None,
-    }
+    })
 }
 
 /// What one ruler or notifier invocation answers (and logs).

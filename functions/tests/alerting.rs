@@ -133,7 +133,9 @@ async fn scheduled_ruler_and_notifier_invocations_evaluate_record_and_notify_onc
         &bucket,
         &settings,
         notifier(&bucket, &settings).await.expect("notifier"),
-    );
+    )
+    .await
+    .expect("ruler");
     let started = Instant::now();
     let r = ruler_handler(&alerting, &settings, scheduled(60))
         .await

@@ -91,7 +91,9 @@ async fn remote_write_through_a_function_url_and_api_gateway_lands_the_same_samp
     for name in ["function-url-write.json", "apigw-v2-write.json"] {
         let bucket = Bucket::in_memory();
         let resp = invoke(
-            ingest_app(bucket.clone(), &settings),
+            ingest_app(bucket.clone(), &settings)
+                .await
+                .expect("ingest app"),
             with_body(fixture(name), &body),
         )
         .await;
@@ -116,7 +118,9 @@ async fn remote_write_through_a_function_url_and_api_gateway_lands_the_same_samp
 
     // A body that is not snappy gets the server's 400, through the event.
     let resp = invoke(
-        ingest_app(Bucket::in_memory(), &settings),
+        ingest_app(Bucket::in_memory(), &settings)
+            .await
+            .expect("ingest app"),
         with_body(fixture("function-url-write.json"), b"not snappy"),
     )
     .await;
@@ -129,7 +133,9 @@ async fn queries_through_a_function_url_answer_like_the_server() {
     let bucket = Bucket::in_memory();
     let settings = Settings::default();
     let write = invoke(
-        ingest_app(bucket.clone(), &settings),
+        ingest_app(bucket.clone(), &settings)
+            .await
+            .expect("ingest app"),
         with_body(fixture("function-url-write.json"), &encode_v1(&series(now))),
     )
     .await;
@@ -210,7 +216,9 @@ async fn a_scheduled_invocation_compacts_within_its_budget() {
     let settings = Settings::default();
     let old = now - 50 * 60_000;
     let write = invoke(
-        ingest_app(bucket.clone(), &settings),
+        ingest_app(bucket.clone(), &settings)
+            .await
+            .expect("ingest app"),
         with_body(fixture("function-url-write.json"), &encode_v1(&series(old))),
     )
     .await;

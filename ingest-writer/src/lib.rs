@@ -15,6 +15,7 @@ mod request;
 pub mod sink;
 pub mod validate;
 pub mod wal;
+mod writer;
 
 pub use batch::WriteBatch;
 pub use commit::{CommitConfig, CommitError, Committer};
@@ -24,3 +25,4 @@ pub use push::PushResponse;
 pub use report::Report;
 pub use sink::Sink;
 pub use validate::{Limits, Reason};
+pub use writer::{Writer, WriterConfig, WriterError};

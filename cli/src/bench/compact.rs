@@ -209,19 +209,8 @@ impl Setup {
             compactor_options(0, args.hours * HOUR).chunk_width_ms / 60_000,
             BlockOptions::default().zstd_level,
         );
-        let labels: Vec<Labels> = dataset
-            .series
-            .iter()
-            .map(|s| Labels::from_pairs(s.labels.iter().map(|(a, b)| (a.as_str(), b.as_str()))))
-            .collect::<Result<_, _>>()?;
-        let mut order: Vec<usize> = (0..labels.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (a, b) = (&labels[a], &labels[b]);
-            a.metric_name()
-                .unwrap_or("")
-                .cmp(b.metric_name().unwrap_or(""))
-                .then_with(|| a.cmp(b))
-        });
+        let all: Vec<usize> = (0..dataset.series.len()).collect();
+        let (labels, order) = dataset.labels_and_order(&all)?;
         let work = match &args.work_dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;

@@ -212,6 +212,34 @@ fn labels(name: &str, host: &str, extra: &[(&str, &str)]) -> Vec<(String, String
 }
 
 impl Dataset {
+    /// Labels of the series `idx`, and the order the block writer wants
+    /// them in (metric name, then labels).
+    pub fn labels_and_order(
+        &self,
+        idx: &[usize],
+    ) -> anyhow::Result<(Vec<stratus_model::Labels>, Vec<usize>)> {
+        let labels: Vec<stratus_model::Labels> = idx
+            .iter()
+            .map(|&i| {
+                stratus_model::Labels::from_pairs(
+                    self.series[i]
+                        .labels
+                        .iter()
+                        .map(|(a, b)| (a.as_str(), b.as_str())),
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&labels[a], &labels[b]);
+            a.metric_name()
+                .unwrap_or("")
+                .cmp(b.metric_name().unwrap_or(""))
+                .then_with(|| a.cmp(b))
+        });
+        Ok((labels, order))
+    }
+
     /// 238 series per host.
     pub fn node_exporter(hosts: usize, scrapes: usize, seed: u64) -> Self {
         let mut series = Vec::new();

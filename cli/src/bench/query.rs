@@ -238,27 +238,14 @@ async fn range_query(
     end: i64,
 ) -> anyhow::Result<(f64, usize)> {
     let start = end - q.hours * 3_600_000;
-    let t = Instant::now();
     let params = serde_urlencoded::to_string([
         ("query", q.expr.to_string()),
         ("start", format!("{}", start as f64 / 1000.0)),
         ("end", format!("{}", end as f64 / 1000.0)),
         ("step", q.step_s.to_string()),
     ])?;
-    let r = client
-        .get(format!("{}?{params}", s.url("/api/v1/query_range")))
-        .send()
-        .await?;
-    let status = r.status();
-    let body = r.bytes().await?;
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    if !status.is_success() {
-        bail!(
-            "{} answered {status}: {}",
-            q.expr,
-            String::from_utf8_lossy(&body)
-        );
-    }
+    let request = client.get(format!("{}?{params}", s.url("/api/v1/query_range")));
+    let (ms, body) = servers::timed_query(request, q.expr).await?;
     Ok((ms, body.len()))
 }
 

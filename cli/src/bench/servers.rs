@@ -159,6 +159,24 @@ pub fn write_body(timeseries: Vec<TimeSeriesV1>) -> Bytes {
     )
 }
 
+/// Sends a query and times it to the last byte of the answer, in ms; an
+/// answer other than 2xx is an error naming `expr`.
+pub async fn timed_query(
+    request: reqwest::RequestBuilder,
+    expr: &str,
+) -> anyhow::Result<(f64, Bytes)> {
+    let t = Instant::now();
+    let r = request.send().await?;
+    let status = r.status();
+    let body = r.bytes().await?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(500)]).to_string();
+        bail!("{expr} answered {status}: {text}");
+    }
+    Ok((ms, body))
+}
+
 /// Posts a remote_write body; an answer other than 2xx is an error.
 pub async fn post_write(client: &reqwest::Client, url: &str, body: Bytes) -> anyhow::Result<()> {
     let r = client

@@ -2,16 +2,11 @@
 //! EventBridge Scheduler invocation.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use stratus_functions::{compact, deadline, env, CompactionResult, ScheduledEvent, Settings};
-use stratus_storage::Bucket;
+use stratus_functions::{compact, deadline, env, CompactionResult, ScheduledEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let settings = Settings::from_env()?;
-    env::init_logging(&settings.log_level);
-    stratus_http::install_panic_hook();
-    settings.require_bucket()?;
-    let bucket = Bucket::from_config(&settings.storage)?;
+    let (settings, bucket) = env::cold_start()?;
     let settings = &settings;
     let bucket = &bucket;
     lambda_runtime::run(service_fn(

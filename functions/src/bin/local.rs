@@ -9,24 +9,16 @@
 
 use std::time::{Duration, Instant};
 
-use stratus_functions::{
-    compact, env, ingest_app, local, query_app_with_cache, ScheduledEvent, Settings,
-};
-use stratus_storage::Bucket;
+use stratus_functions::{compact, env, ingest_app, local, query_app_with_cache, ScheduledEvent};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
-    let settings = Settings::from_env()?;
-    env::init_logging(&settings.log_level);
-    settings.log_features();
-    stratus_http::install_panic_hook();
-    settings.require_bucket()?;
+    let (settings, bucket) = env::cold_start()?;
     let schedule = stratus_model::time::parse_std_duration(&arg(2, "5m"))
         .map_err(|e| anyhow::anyhow!("the schedule: {e} (a duration such as 5m)"))?;
-    let bucket = Bucket::from_config(&settings.storage)?;
 
     let ingest = TcpListener::bind(arg(0, "127.0.0.1:9201")).await?;
     let query = TcpListener::bind(arg(1, "127.0.0.1:9202")).await?;
@@ -40,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         "compactor: every {}",
         stratus_model::time::format_std_duration(schedule)
     );
-    let ingest_app = local::function_url(ingest_app(bucket.clone(), &settings));
+    let ingest_app = local::function_url(ingest_app(bucket.clone(), &settings).await?);
     let cache = std::sync::Arc::new(stratus_storage::RangeCache::new(&settings.cache).await?);
     let query_app =
         local::function_url(query_app_with_cache(bucket.clone(), &settings, Some(cache)));

@@ -3,17 +3,12 @@
 //! budget so group_wait and group_interval are kept between schedules.
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use stratus_functions::env;
 use stratus_functions::ruler_notifier::{notifier, notifier_handler};
-use stratus_functions::{env, Settings};
-use stratus_storage::Bucket;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let settings = Settings::from_env()?;
-    env::init_logging(&settings.log_level);
-    stratus_http::install_panic_hook();
-    settings.require_bucket()?;
-    let bucket = Bucket::from_config(&settings.storage)?;
+    let (settings, bucket) = env::cold_start()?;
     let notifier = notifier(&bucket, &settings).await?;
     let (settings, notifier, bucket) = (&settings, &notifier, &bucket);
     lambda_runtime::run(service_fn(

@@ -3,17 +3,12 @@
 
 use std::sync::Arc;
 
-use stratus_functions::{env, query_app_with_cache, Settings};
-use stratus_storage::{Bucket, RangeCache};
+use stratus_functions::{env, query_app_with_cache};
+use stratus_storage::RangeCache;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let settings = Settings::from_env()?;
-    env::init_logging(&settings.log_level);
-    settings.log_features();
-    stratus_http::install_panic_hook();
-    settings.require_bucket()?;
-    let bucket = Bucket::from_config(&settings.storage)?;
+    let (settings, bucket) = env::cold_start()?;
     let cache = RangeCache::new(&settings.cache).await?;
     lambda_http::run(query_app_with_cache(
         bucket,

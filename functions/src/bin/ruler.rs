@@ -3,19 +3,13 @@
 //! output as segments and hands alerts to the notifier's store.
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use stratus_functions::env;
 use stratus_functions::ruler_notifier::{notifier, ruler, ruler_handler};
-use stratus_functions::{env, Settings};
-use stratus_storage::Bucket;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let settings = Settings::from_env()?;
-    env::init_logging(&settings.log_level);
-    settings.log_features();
-    stratus_http::install_panic_hook();
-    settings.require_bucket()?;
-    let bucket = Bucket::from_config(&settings.storage)?;
-    let alerting = ruler(&bucket, &settings, notifier(&bucket, &settings).await?);
+    let (settings, bucket) = env::cold_start()?;
+    let alerting = ruler(&bucket, &settings, notifier(&bucket, &settings).await?).await?;
     let (settings, alerting) = (&settings, &alerting);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -10,7 +10,7 @@ use super::json;
 use super::params::{parse_duration, parse_time};
 use super::respond::*;
 use super::state::{QueryState, MAX_POINTS_PER_SERIES};
-use crate::engine::parse;
+use crate::engine::{parse, Engine, QueryResult};
 use crate::error::QueryError;
 
 pub(super) async fn query(
@@ -22,19 +22,9 @@ pub(super) async fn query(
         let t = time_or(&p, "time", st.clock.now_ms())?;
         let engine = engine_for(&st, &p, None)?;
         let (r, stats) = with_stats(&p, engine.instant(&tenant, q, t)).await;
-        let mut r = r?;
-        let _answer = hold_answer(&engine, &r.value)?;
-        note_resolution(&mut r);
-        Ok::<_, QueryError>(json::query_result_with_stats(
-            &r.value,
-            &r.annotations,
-            stats.as_deref(),
-        ))
+        result_body(&engine, r, stats)
     };
-    match run.await {
-        Ok(body) => respond(StatusCode::OK, body),
-        Err(e) => fail(e),
-    }
+    respond_result(run.await)
 }
 
 pub(super) async fn query_range(
@@ -80,16 +70,30 @@ pub(super) async fn query_range(
                 .await
         };
         let (r, stats) = with_stats(&p, eval).await;
-        let mut r = r?;
-        let _answer = hold_answer(&engine, &r.value)?;
-        note_resolution(&mut r);
-        Ok(json::query_result_with_stats(
-            &r.value,
-            &r.annotations,
-            stats.as_deref(),
-        ))
+        result_body(&engine, r, stats)
     };
-    match run.await {
+    respond_result(run.await)
+}
+
+/// The whole body of a query's answer, its value held against the query
+/// memory limit while it is written.
+fn result_body(
+    engine: &Engine,
+    r: Result<QueryResult, QueryError>,
+    stats: Option<String>,
+) -> Result<String, QueryError> {
+    let mut r = r?;
+    let _answer = hold_answer(engine, &r.value)?;
+    note_resolution(&mut r);
+    Ok(json::query_result_with_stats(
+        &r.value,
+        &r.annotations,
+        stats.as_deref(),
+    ))
+}
+
+fn respond_result(body: Result<String, QueryError>) -> Response {
+    match body {
         Ok(body) => respond(StatusCode::OK, body),
         Err(e) => fail(e),
     }

@@ -50,16 +50,19 @@ pub(super) fn selector_matchers(s: &str) -> Result<Vec<Vec<LabelMatcher>>, Query
         .collect()
 }
 
-/// Label sets of the series matching any `match[]` in the time range,
-/// found by `deadline`. Between selectors the task yields, so a request
-/// whose client went away stops there.
+/// What a lookup returns at most (`limit`, 0 or none: all), and the label
+/// sets of the series matching any `match[]` in the time range (`require`:
+/// at least one `match[]`), found within the request's timeout. Between
+/// selectors the task yields, so a request whose client went away stops
+/// there.
 pub(super) async fn matching_series(
     st: &QueryState,
     tenant: &TenantId,
     p: &Params,
     require: bool,
-    deadline: std::time::Instant,
-) -> Result<BTreeSet<Labels>, QueryError> {
+) -> Result<(usize, BTreeSet<Labels>), QueryError> {
+    let lim = limit(p)?.unwrap_or(usize::MAX);
+    let deadline = read_deadline(st, p)?;
     let selectors = p.all("match[]");
     if selectors.is_empty() && require {
         return Err(QueryError::bad("no match[] parameter provided"));
@@ -90,7 +93,7 @@ pub(super) async fn matching_series(
         out.extend(found);
         tokio::task::yield_now().await;
     }
-    Ok(out)
+    Ok((lim, out))
 }
 
 pub(super) async fn series(
@@ -98,11 +101,9 @@ pub(super) async fn series(
     ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let lim = limit(&p)?;
-        let deadline = read_deadline(&st, &p)?;
-        let found = matching_series(&st, &tenant, &p, true, deadline).await?;
+        let (lim, found) = matching_series(&st, &tenant, &p, true).await?;
         let mut out = String::from("[");
-        for (i, l) in found.iter().take(lim.unwrap_or(usize::MAX)).enumerate() {
+        for (i, l) in found.iter().take(lim).enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -119,16 +120,12 @@ pub(super) async fn labels(
     ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let lim = limit(&p)?;
-        let deadline = read_deadline(&st, &p)?;
-        let found = matching_series(&st, &tenant, &p, false, deadline).await?;
+        let (lim, found) = matching_series(&st, &tenant, &p, false).await?;
         let names: BTreeSet<&str> = found
             .iter()
             .flat_map(|l| l.iter().map(|x| x.name.as_str()))
             .collect();
-        Ok::<_, QueryError>(string_list(
-            names.into_iter().take(lim.unwrap_or(usize::MAX)),
-        ))
+        Ok::<_, QueryError>(string_list(names.into_iter().take(lim)))
     };
     answer(run.await)
 }
@@ -141,13 +138,9 @@ pub(super) async fn label_values(
     let run = async {
         // Prometheus 3 accepts UTF-8 names escaped as `U__...`.
         let name = unescape_label_name(&name);
-        let lim = limit(&p)?;
-        let deadline = read_deadline(&st, &p)?;
-        let found = matching_series(&st, &tenant, &p, false, deadline).await?;
+        let (lim, found) = matching_series(&st, &tenant, &p, false).await?;
         let values: BTreeSet<&str> = found.iter().filter_map(|l| l.get(&name)).collect();
-        Ok::<_, QueryError>(string_list(
-            values.into_iter().take(lim.unwrap_or(usize::MAX)),
-        ))
+        Ok::<_, QueryError>(string_list(values.into_iter().take(lim)))
     };
     answer(run.await)
 }
@@ -183,7 +176,7 @@ pub(super) async fn metadata(
     ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let lim = limit(&p)?;
+        let lim = limit(&p)?.unwrap_or(usize::MAX);
         let metric = p.get("metric").filter(|m| !m.is_empty());
         let deadline = read_deadline(&st, &p)?;
         let all = tokio::time::timeout_at(deadline.into(), st.source.metadata(&tenant))
@@ -196,11 +189,7 @@ pub(super) async fn metadata(
             }
         }
         let mut out = String::from("{");
-        for (i, (name, mds)) in by_name
-            .into_iter()
-            .take(lim.unwrap_or(usize::MAX))
-            .enumerate()
-        {
+        for (i, (name, mds)) in by_name.into_iter().take(lim).enumerate() {
             if i > 0 {
                 out.push(',');
             }

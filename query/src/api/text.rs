@@ -10,13 +10,7 @@ use super::state::QueryState;
 use crate::engine::parse;
 use crate::error::QueryError;
 
-pub(super) async fn exemplars(
-    State(_st): State<QueryState>,
-    ApiRequest {
-        tenant: _,
-        params: p,
-    }: ApiRequest,
-) -> Response {
+pub(super) async fn exemplars(ApiRequest { params: p, .. }: ApiRequest) -> Response {
     let run = async {
         parse(required(&p, "query")?)?;
         // Exemplars are not stored yet: always an empty list.
@@ -27,10 +21,7 @@ pub(super) async fn exemplars(
 
 pub(super) async fn format_query(
     State(st): State<QueryState>,
-    ApiRequest {
-        tenant: _,
-        params: p,
-    }: ApiRequest,
+    ApiRequest { params: p, .. }: ApiRequest,
 ) -> Response {
     let run = async {
         let expr = parse(required(&p, "query")?)?;
@@ -48,13 +39,7 @@ pub(super) async fn format_query(
     answer(run.await)
 }
 
-pub(super) async fn parse_query(
-    State(_st): State<QueryState>,
-    ApiRequest {
-        tenant: _,
-        params: p,
-    }: ApiRequest,
-) -> Response {
+pub(super) async fn parse_query(ApiRequest { params: p, .. }: ApiRequest) -> Response {
     let run = async {
         let expr = parse(required(&p, "query")?)?;
         let mut out = String::from("{\"type\":");

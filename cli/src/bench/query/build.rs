@@ -99,31 +99,6 @@ impl Built {
     }
 }
 
-/// Labels of the dataset's series `idx`, and the order the block writer
-/// wants them in (metric name, then labels).
-fn labels_and_order(dataset: &Dataset, idx: &[usize]) -> anyhow::Result<(Vec<Labels>, Vec<usize>)> {
-    let labels: Vec<Labels> = idx
-        .iter()
-        .map(|&i| {
-            Labels::from_pairs(
-                dataset.series[i]
-                    .labels
-                    .iter()
-                    .map(|(a, b)| (a.as_str(), b.as_str())),
-            )
-        })
-        .collect::<Result<_, _>>()?;
-    let mut order: Vec<usize> = (0..labels.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&labels[a], &labels[b]);
-        a.metric_name()
-            .unwrap_or("")
-            .cmp(b.metric_name().unwrap_or(""))
-            .then_with(|| a.cmp(b))
-    });
-    Ok((labels, order))
-}
-
 /// Writes one 2 h block of `[lo, lo + WINDOW)` of `data` (series in
 /// `order`) into the bucket; the catalog entry to commit.
 async fn put_block(
@@ -252,7 +227,7 @@ pub async fn build(a: &BuildArgs<'_>) -> anyhow::Result<Built> {
     let idx: Vec<usize> = (0..hist.series.len())
         .filter(|&i| hist.series[i].labels[0].1 == HISTORY_METRIC)
         .collect();
-    let (hist_labels, hist_order) = labels_and_order(&hist, &idx)?;
+    let (hist_labels, hist_order) = hist.labels_and_order(&idx)?;
     let hist_names: Vec<String> = hist_labels.iter().map(exposition_name).collect();
     let mut gens: Vec<_> = idx.iter().map(|&i| hist.generator(i)).collect();
     let mut entries = Vec::new();
@@ -318,7 +293,7 @@ pub async fn build(a: &BuildArgs<'_>) -> anyhow::Result<Built> {
     let window_scrapes = (WINDOW / SCRAPE_MS) as usize;
     let dataset = Dataset::node_exporter(a.hosts, windows * window_scrapes, SEED);
     let all: Vec<usize> = (0..dataset.series.len()).collect();
-    let (labels, order) = labels_and_order(&dataset, &all)?;
+    let (labels, order) = dataset.labels_and_order(&all)?;
     let names: Vec<String> = if a.compare_prometheus {
         labels.iter().map(exposition_name).collect()
     } else {

@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 
 use super::super::procstat::{clock_ticks, cpu_seconds, peak_rss_bytes};
-use super::super::servers::{free_port, median, now_ms, Server};
+use super::super::servers::{free_port, median, now_ms, timed_query, Server};
 use super::build::{self, BuildArgs, DAY, HISTORY_DAYS};
 use super::querier::{Counts, Querier};
 use super::QueryArgs;
@@ -102,21 +102,12 @@ async fn range_query(
         params.push(("stats", "all".to_string()));
     }
     let form = serde_urlencoded::to_string(&params)?;
-    let t = Instant::now();
     // POST with a form, as Grafana sends queries by default.
-    let r = client
+    let request = client
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await?;
-    let status = r.status();
-    let body = r.bytes().await?;
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&body[..body.len().min(500)]).to_string();
-        bail!("{} answered {status}: {text}", q.expr);
-    }
+        .body(form);
+    let (ms, body) = timed_query(request, &q.expr).await?;
     Ok(Answer { ms, body })
 }
 
