@@ -2,10 +2,8 @@
 # SigV4-sign for the `lambda` service (Prometheus remote_write, Grafana).
 
 locals {
-  http_functions = {
-    ingest = aws_lambda_function.ingest
-    query  = aws_lambda_function.query
-  }
+  # The functions with a Function URL (ingest, query) are the ones behind the HTTP API.
+  http_functions   = { for k in keys(local.url_functions) : k => aws_lambda_function.this[k] }
   api_integrations = { for k, f in local.http_functions : k => f.invoke_arn if var.enable_api_gateway }
   api_routes = {
     for route, fn in {
@@ -40,7 +38,7 @@ resource "aws_apigatewayv2_authorizer" "bearer" {
   api_id                            = aws_apigatewayv2_api.this[0].id
   name                              = "${var.name_prefix}-bearer"
   authorizer_type                   = "REQUEST"
-  authorizer_uri                    = aws_lambda_function.authorizer[0].invoke_arn
+  authorizer_uri                    = aws_lambda_function.this["authorizer"].invoke_arn
   identity_sources                  = ["$request.header.Authorization"]
   authorizer_payload_format_version = "2.0"
   enable_simple_responses           = true
@@ -77,7 +75,7 @@ resource "aws_lambda_permission" "authorizer" {
   count         = var.enable_api_gateway ? 1 : 0
   statement_id  = "AllowApiGatewayAuthorizer"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.authorizer[0].function_name
+  function_name = aws_lambda_function.this["authorizer"].function_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.this[0].execution_arn}/authorizers/${aws_apigatewayv2_authorizer.bearer[0].id}"
 }

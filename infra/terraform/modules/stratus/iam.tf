@@ -33,167 +33,36 @@ resource "aws_iam_role_policy" "logs" {
   policy   = data.aws_iam_policy_document.logs[each.key].json
 }
 
-# ingest: create-only segment writes, nothing else.
-data "aws_iam_policy_document" "ingest_s3" {
-  statement {
-    sid       = "WriteSegments"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.this.arn}/tenants/*/segments/*"]
+# Each function's S3 statements (local.lambdas, functions.tf) and, with
+# SSE-KMS, its KMS statement on the key. The authorizer has no S3 statements,
+# so no S3 policy at all.
+data "aws_iam_policy_document" "s3" {
+  for_each = { for k, f in local.lambdas : k => f if length(f.s3_statements) > 0 }
+
+  dynamic "statement" {
+    for_each = each.value.s3_statements
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
   }
 
   dynamic "statement" {
     for_each = local.kms_keys
     content {
-      sid       = "EncryptObjects"
-      actions   = ["kms:GenerateDataKey"]
+      sid       = each.value.kms.sid
+      actions   = each.value.kms.actions
       resources = [statement.value]
     }
   }
 }
 
-# query: reads everything under tenants/ (segments, blocks, catalogs) and
-# serves the management APIs: rule files (Mimir's ruler config API) and
-# silences, the only objects it writes or deletes.
-data "aws_iam_policy_document" "query_s3" {
-  statement {
-    sid       = "ReadTenants"
-    actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.this.arn}/tenants/*"]
-  }
-
-  statement {
-    sid     = "ManageRulesAndSilences"
-    actions = ["s3:PutObject", "s3:DeleteObject"]
-    resources = [
-      "${aws_s3_bucket.this.arn}/tenants/*/rules/*",
-      "${aws_s3_bucket.this.arn}/tenants/*/notifier/silences.json",
-    ]
-  }
-
-  statement {
-    sid       = "ListBucket"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.this.arn]
-  }
-
-  dynamic "statement" {
-    for_each = local.kms_keys
-    content {
-      sid       = "DecryptObjects"
-      actions   = ["kms:Decrypt"]
-      resources = [statement.value]
-    }
-  }
-}
-
-# compactor: reads, writes (blocks, catalog with If-Match) and deletes under tenants/.
-data "aws_iam_policy_document" "compactor_s3" {
-  statement {
-    sid       = "ReadWriteTenants"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.this.arn}/tenants/*"]
-  }
-
-  statement {
-    sid       = "ListBucket"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.this.arn]
-  }
-
-  dynamic "statement" {
-    for_each = local.kms_keys
-    content {
-      sid       = "EncryptDecryptObjects"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-}
-
-# ruler: reads everything under tenants/ (it queries, like the query
-# function), writes recording-rule segments, its own state and history, and
-# hands alerts to the notifier.
-data "aws_iam_policy_document" "ruler_s3" {
-  statement {
-    sid       = "ReadAlertmanagerConfig"
-    actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.this.arn}/${local.alertmanager_config_key}"]
-  }
-
-  statement {
-    sid       = "ReadTenants"
-    actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.this.arn}/tenants/*"]
-  }
-
-  statement {
-    sid     = "WriteSegmentsStateAlerts"
-    actions = ["s3:PutObject"]
-    resources = [
-      "${aws_s3_bucket.this.arn}/tenants/*/segments/*",
-      "${aws_s3_bucket.this.arn}/tenants/*/ruler/*",
-      "${aws_s3_bucket.this.arn}/tenants/*/notifier/*",
-    ]
-  }
-
-  statement {
-    sid       = "ListBucket"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.this.arn]
-  }
-
-  dynamic "statement" {
-    for_each = local.kms_keys
-    content {
-      sid       = "EncryptDecryptObjects"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-}
-
-# notifier: its own objects only (alerts, groups, notification log, silences).
-data "aws_iam_policy_document" "notifier_s3" {
-  statement {
-    sid       = "ReadAlertmanagerConfig"
-    actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.this.arn}/${local.alertmanager_config_key}"]
-  }
-
-  statement {
-    sid       = "ReadWriteNotifier"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.this.arn}/tenants/*/notifier/*"]
-  }
-
-  statement {
-    sid       = "ListBucket"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.this.arn]
-  }
-
-  dynamic "statement" {
-    for_each = local.kms_keys
-    content {
-      sid       = "EncryptDecryptObjects"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-}
-
-# The authorizer gets no S3 policy at all.
 resource "aws_iam_role_policy" "s3" {
-  for_each = {
-    ingest    = data.aws_iam_policy_document.ingest_s3.json
-    query     = data.aws_iam_policy_document.query_s3.json
-    compactor = data.aws_iam_policy_document.compactor_s3.json
-    ruler     = data.aws_iam_policy_document.ruler_s3.json
-    notifier  = data.aws_iam_policy_document.notifier_s3.json
-  }
-  name   = "s3"
-  role   = aws_iam_role.this[each.key].id
-  policy = each.value
+  for_each = data.aws_iam_policy_document.s3
+  name     = "s3"
+  role     = aws_iam_role.this[each.key].id
+  policy   = each.value.json
 }
 
 # EventBridge Scheduler may invoke the compactor, the ruler and the notifier, nothing else.
@@ -222,7 +91,7 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     actions = ["lambda:InvokeFunction"]
     resources = flatten([
-      for f in [aws_lambda_function.compactor, aws_lambda_function.ruler, aws_lambda_function.notifier] : [f.arn, "${f.arn}:*"]
+      for k in keys(local.schedules) : [aws_lambda_function.this[k].arn, "${aws_lambda_function.this[k].arn}:*"]
     ])
   }
 }
@@ -238,10 +107,7 @@ resource "aws_iam_role_policy" "scheduler" {
 # URLs require both actions.
 data "aws_iam_policy_document" "url_invoke" {
   statement {
-    actions = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]
-    resources = [
-      aws_lambda_function.ingest.arn,
-      aws_lambda_function.query.arn,
-    ]
+    actions   = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]
+    resources = [for k in keys(local.url_functions) : aws_lambda_function.this[k].arn]
   }
 }

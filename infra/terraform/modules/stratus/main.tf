@@ -1,10 +1,7 @@
 data "aws_caller_identity" "current" {}
 
 locals {
-  # The function keys used everywhere; the authorizer exists only with the API Gateway.
-  function_keys = concat(["ingest", "query", "compactor", "ruler", "notifier"], var.enable_api_gateway ? ["authorizer"] : [])
-  functions     = { for f in local.function_keys : f => "${var.name_prefix}-${f}" }
-
+  # The functions (local.functions, local.lambdas) are in functions.tf.
   bucket_name = coalesce(var.bucket_name, "${var.name_prefix}-metrics-${data.aws_caller_identity.current.account_id}")
   cache_dir   = "/tmp/stratus-cache"
   # Outside tenants/: no tenant-facing API can write it.

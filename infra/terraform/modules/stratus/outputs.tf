@@ -1,6 +1,6 @@
 output "remote_write_url" {
   description = "Prometheus remote_write URL on the ingest Function URL (AWS_IAM: requests must be SigV4-signed for service `lambda`)."
-  value       = "${trimsuffix(aws_lambda_function_url.ingest.function_url, "/")}/api/v1/write"
+  value       = "${trimsuffix(aws_lambda_function_url.this["ingest"].function_url, "/")}/api/v1/write"
 }
 
 output "remote_write_url_bearer" {
@@ -10,7 +10,7 @@ output "remote_write_url_bearer" {
 
 output "grafana_datasource_url" {
   description = "Prometheus data source URL for Grafana on the query Function URL (AWS_IAM: SigV4 for service `lambda`)."
-  value       = trimsuffix(aws_lambda_function_url.query.function_url, "/")
+  value       = trimsuffix(aws_lambda_function_url.this["query"].function_url, "/")
 }
 
 output "grafana_datasource_url_bearer" {
