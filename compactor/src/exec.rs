@@ -252,20 +252,30 @@ impl Executor<'_> {
                 }
             }
         }
-        let due = self.delete_later();
-        out.committed = self
-            .commit(base, |c| {
-                c.blocks.retain(|b| !ids.contains(&b.id));
-                c.blocks.extend(added);
-                for id in ids {
-                    c.pending_deletes.push(PendingDelete::Block {
-                        id: id.clone(),
-                        due_ms: due,
-                    });
-                }
-            })
-            .await?;
+        out.committed = self.replace_blocks(base, ids, added).await?;
         Ok(out)
+    }
+
+    /// Commits `added` in place of the blocks `ids`, which are put up for
+    /// deletion after the delete delay. False on a catalog conflict.
+    async fn replace_blocks(
+        &self,
+        base: &Versioned,
+        ids: &[String],
+        added: Vec<BlockEntry>,
+    ) -> Result<bool> {
+        let due = self.delete_later();
+        self.commit(base, |c| {
+            c.blocks.retain(|b| !ids.contains(&b.id));
+            c.blocks.extend(added);
+            for id in ids {
+                c.pending_deletes.push(PendingDelete::Block {
+                    id: id.clone(),
+                    due_ms: due,
+                });
+            }
+        })
+        .await
     }
 
     fn delete_later(&self) -> i64 {
@@ -380,19 +390,7 @@ impl Executor<'_> {
         let entry = self
             .write_raw(&series, min_time, max_time, level, &mut out)
             .await?;
-        let due = self.delete_later();
-        out.committed = self
-            .commit(base, |c| {
-                c.blocks.retain(|b| !ids.contains(&b.id));
-                c.blocks.push(entry);
-                for id in ids {
-                    c.pending_deletes.push(PendingDelete::Block {
-                        id: id.clone(),
-                        due_ms: due,
-                    });
-                }
-            })
-            .await?;
+        out.committed = self.replace_blocks(base, ids, vec![entry]).await?;
         Ok(out)
     }
 
@@ -472,20 +470,10 @@ impl Executor<'_> {
     }
 
     async fn retire(&self, base: &Versioned, ids: &[String]) -> Result<JobOutcome> {
-        let mut out = JobOutcome::default();
-        let due = self.delete_later();
-        out.committed = self
-            .commit(base, |c| {
-                c.blocks.retain(|b| !ids.contains(&b.id));
-                for id in ids {
-                    c.pending_deletes.push(PendingDelete::Block {
-                        id: id.clone(),
-                        due_ms: due,
-                    });
-                }
-            })
-            .await?;
-        Ok(out)
+        Ok(JobOutcome {
+            committed: self.replace_blocks(base, ids, Vec::new()).await?,
+            ..JobOutcome::default()
+        })
     }
 
     async fn delete_due(&self, base: &Versioned, entries: &[PendingDelete]) -> Result<JobOutcome> {

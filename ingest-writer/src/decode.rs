@@ -103,6 +103,17 @@ struct Scratch<'a> {
     refs: Vec<u64>,
 }
 
+impl Scratch<'_> {
+    /// Empties every buffer for the next series.
+    fn cleared(&mut self) -> &mut Self {
+        self.raw.clear();
+        self.pairs.clear();
+        self.samples.clear();
+        self.refs.clear();
+        self
+    }
+}
+
 const V1: &str = "prometheus.WriteRequest";
 const V2: &str = "io.prometheus.write.v2.Request";
 
@@ -150,10 +161,7 @@ fn series_v1<'a>(
         pairs,
         samples,
         ..
-    } = scratch;
-    raw_pairs.clear();
-    pairs.clear();
-    samples.clear();
+    } = scratch.cleared();
     let (mut histograms, mut exemplars) = (0u64, 0u64);
     let mut w = Wire::new(buf);
     while !w.is_empty() {
@@ -188,10 +196,7 @@ fn series_v1<'a>(
         }
     }
     let r = &mut out.report;
-    r.series_received += 1;
-    r.samples_received += samples.len() as u64 + histograms;
-    r.histograms_received += histograms;
-    r.exemplars_received += exemplars;
+    r.received_series(samples.len() as u64, histograms, exemplars);
     reject_histograms(&|| describe(raw_pairs.iter().copied()), histograms, r);
     if samples.is_empty() {
         return Ok(());
@@ -273,10 +278,7 @@ fn series_v2<'a>(
         samples,
         refs,
         ..
-    } = scratch;
-    pairs.clear();
-    samples.clear();
-    refs.clear();
+    } = scratch.cleared();
     let (mut histograms, mut exemplars) = (0u64, 0u64);
     let mut md: Option<(u64, u64, u64)> = None;
     let mut w = Wire::new(buf);
@@ -315,10 +317,7 @@ fn series_v2<'a>(
         }
     }
     let r = &mut out.report;
-    r.series_received += 1;
-    r.samples_received += samples.len() as u64 + histograms;
-    r.histograms_received += histograms;
-    r.exemplars_received += exemplars;
+    r.received_series(samples.len() as u64, histograms, exemplars);
     let n = out.batch.num_symbols() as u64;
     if !refs.len().is_multiple_of(2) || refs.iter().any(|&i| i >= n) {
         r.reject(

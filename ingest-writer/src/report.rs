@@ -24,6 +24,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// Counts one received series with its float samples, native
+    /// histogram samples and exemplars.
+    pub(crate) fn received_series(&mut self, samples: u64, histograms: u64, exemplars: u64) {
+        self.series_received += 1;
+        self.samples_received += samples + histograms;
+        self.histograms_received += histograms;
+        self.exemplars_received += exemplars;
+    }
+
     pub fn reject(&mut self, rejection: Rejection, samples: u64) {
         *self.rejected.entry(rejection.reason).or_default() += samples;
         if self.messages.len() < MAX_MESSAGES {

@@ -117,6 +117,17 @@ impl fmt::Display for RuleFileErrors {
 
 impl std::error::Error for RuleFileErrors {}
 
+/// One error about `file` as a whole (no group or rule named).
+fn file_error(file: &str, message: String, line: Option<usize>) -> RuleFileErrors {
+    RuleFileErrors(vec![RuleFileError {
+        file: file.to_string(),
+        line,
+        group: None,
+        rule: None,
+        message,
+    }])
+}
+
 /// Parses and validates a rule file. `file` names it in errors.
 pub fn parse_rule_file(file: &str, src: &str) -> Result<RuleFile, RuleFileErrors> {
     let parsed: RuleFile = serde_yaml::from_str(src).map_err(|e| {
@@ -128,13 +139,7 @@ pub fn parse_rule_file(file: &str, src: &str) -> Result<RuleFile, RuleFileErrors
                 message = stripped.to_string();
             }
         }
-        RuleFileErrors(vec![RuleFileError {
-            file: file.to_string(),
-            line,
-            group: None,
-            rule: None,
-            message,
-        }])
+        file_error(file, message, line)
     })?;
     let errors = validate(file, src, &parsed);
     if errors.is_empty() {
@@ -148,17 +153,9 @@ pub fn parse_rule_file(file: &str, src: &str) -> Result<RuleFile, RuleFileErrors
 /// the top level), as the Mimir/Cortex config API takes it in
 /// `POST /api/v1/rules/<namespace>`. Errors carry lines of `src`.
 pub fn parse_rule_group(file: &str, src: &str) -> Result<RuleGroup, RuleFileErrors> {
-    let one = |message: String, line: Option<usize>| {
-        RuleFileErrors(vec![RuleFileError {
-            file: file.to_string(),
-            line,
-            group: None,
-            rule: None,
-            message,
-        }])
-    };
     if src.lines().all(is_blank) {
-        return Err(one(
+        return Err(file_error(
+            file,
             "expected a rule group (name, interval, rules), got an empty body".into(),
             None,
         ));
@@ -190,7 +187,11 @@ pub fn parse_rule_group(file: &str, src: &str) -> Result<RuleGroup, RuleFileErro
     })?;
     match rf.groups.len() {
         1 => Ok(rf.groups.remove(0)),
-        n => Err(one(format!("expected one rule group, got {n}"), None)),
+        n => Err(file_error(
+            file,
+            format!("expected one rule group, got {n}"),
+            None,
+        )),
     }
 }
 

@@ -245,20 +245,11 @@ impl RuleStore {
         let groups = self
             .namespace(tenant, namespace)
             .await
-            .map_err(|e| match e {
-                RulerError::NamespaceNotFound { .. } => RulerError::GroupNotFound {
-                    namespace: namespace.to_string(),
-                    group: group.to_string(),
-                },
-                other => other,
-            })?;
+            .map_err(|e| missing_namespace_as_group(e, namespace, group))?;
         groups
             .into_iter()
             .find(|g| g.name == group)
-            .ok_or_else(|| RulerError::GroupNotFound {
-                namespace: namespace.to_string(),
-                group: group.to_string(),
-            })
+            .ok_or_else(|| group_not_found(namespace, group))
     }
 
     /// Validates `yaml` (ONE rule group) and stores it in `namespace`,
@@ -307,21 +298,12 @@ impl RuleStore {
             let before = groups.len();
             groups.retain(|g| g.group.name != group);
             if groups.len() == before {
-                return Err(RulerError::GroupNotFound {
-                    namespace: namespace.to_string(),
-                    group: group.to_string(),
-                });
+                return Err(group_not_found(namespace, group));
             }
             Ok(())
         })
         .await
-        .map_err(|e| match e {
-            RulerError::NamespaceNotFound { .. } => RulerError::GroupNotFound {
-                namespace: namespace.to_string(),
-                group: group.to_string(),
-            },
-            other => other,
-        })?;
+        .map_err(|e| missing_namespace_as_group(e, namespace, group))?;
         state::delete(&self.bucket, tenant, namespace, group).await
     }
 
@@ -396,6 +378,23 @@ impl RuleStore {
             }
         }
         Ok(())
+    }
+}
+
+/// [`RulerError::GroupNotFound`] for `group` in `namespace`.
+fn group_not_found(namespace: &str, group: &str) -> RulerError {
+    RulerError::GroupNotFound {
+        namespace: namespace.to_string(),
+        group: group.to_string(),
+    }
+}
+
+/// A call about one group of a namespace that does not exist reports the
+/// group as not found; other errors pass through.
+fn missing_namespace_as_group(e: RulerError, namespace: &str, group: &str) -> RulerError {
+    match e {
+        RulerError::NamespaceNotFound { .. } => group_not_found(namespace, group),
+        other => other,
     }
 }
 

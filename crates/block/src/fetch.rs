@@ -179,71 +179,61 @@ pub(crate) fn read_column<T: DataType>(
     rows: &[Range<usize>],
 ) -> Result<Vec<Option<T::T>>> {
     guard(&format!("row group {rg} column {col}"), || {
-        read_column_unguarded::<T>(footer, reader, rg, col, rows)
-    })
-}
-
-fn read_column_unguarded<T: DataType>(
-    footer: &BlockFooter,
-    reader: &Arc<FetchedReader>,
-    rg: usize,
-    col: usize,
-    rows: &[Range<usize>],
-) -> Result<Vec<Option<T::T>>> {
-    let meta = footer.metadata.row_group(rg).column(col);
-    let total = footer.rows(rg);
-    let props = Arc::new(ReaderProperties::builder().build());
-    let pages = SerializedPageReader::new_with_properties(
-        Arc::clone(reader),
-        meta,
-        total,
-        Some(footer.pages(rg, col).to_vec()),
-        props,
-    )?;
-    let descr = footer.metadata.file_metadata().schema_descr().column(col);
-    let nullable = descr.max_def_level() > 0;
-    let mut column = ColumnReaderImpl::<T>::new(descr, Box::new(pages) as Box<dyn PageReader>);
-    let mut out = Vec::with_capacity(rows.iter().map(|r| r.len()).sum());
-    let mut pos = 0;
-    let mut defs = Vec::new();
-    let mut values = Vec::new();
-    for r in rows {
-        let skip = r.start - pos;
-        if skip > 0 && column.skip_records(skip)? != skip {
-            return Err(BlockError::Corrupt(format!(
-                "row group {rg} column {col} ends before row {}",
-                r.start
-            )));
-        }
-        defs.clear();
-        values.clear();
-        let want = r.len();
-        let (read, _, _) = column.read_records(
-            want,
-            if nullable { Some(&mut defs) } else { None },
-            None,
-            &mut values,
+        let meta = footer.metadata.row_group(rg).column(col);
+        let total = footer.rows(rg);
+        let props = Arc::new(ReaderProperties::builder().build());
+        let pages = SerializedPageReader::new_with_properties(
+            Arc::clone(reader),
+            meta,
+            total,
+            Some(footer.pages(rg, col).to_vec()),
+            props,
         )?;
-        if read != want {
-            return Err(BlockError::Corrupt(format!(
-                "row group {rg} column {col} ends before row {}",
-                r.start + read
-            )));
-        }
-        if nullable {
-            if defs.len() != want || defs.iter().filter(|d| **d > 0).count() != values.len() {
+        let descr = footer.metadata.file_metadata().schema_descr().column(col);
+        let nullable = descr.max_def_level() > 0;
+        let mut column = ColumnReaderImpl::<T>::new(descr, Box::new(pages) as Box<dyn PageReader>);
+        let mut out = Vec::with_capacity(rows.iter().map(|r| r.len()).sum());
+        let mut pos = 0;
+        let mut defs = Vec::new();
+        let mut values = Vec::new();
+        for r in rows {
+            let skip = r.start - pos;
+            if skip > 0 && column.skip_records(skip)? != skip {
                 return Err(BlockError::Corrupt(format!(
-                    "row group {rg} column {col}: levels and values disagree"
+                    "row group {rg} column {col} ends before row {}",
+                    r.start
                 )));
             }
-            let mut it = values.drain(..);
-            out.extend(defs.iter().map(|d| if *d > 0 { it.next() } else { None }));
-        } else {
-            out.extend(values.drain(..).map(Some));
+            defs.clear();
+            values.clear();
+            let want = r.len();
+            let (read, _, _) = column.read_records(
+                want,
+                if nullable { Some(&mut defs) } else { None },
+                None,
+                &mut values,
+            )?;
+            if read != want {
+                return Err(BlockError::Corrupt(format!(
+                    "row group {rg} column {col} ends before row {}",
+                    r.start + read
+                )));
+            }
+            if nullable {
+                if defs.len() != want || defs.iter().filter(|d| **d > 0).count() != values.len() {
+                    return Err(BlockError::Corrupt(format!(
+                        "row group {rg} column {col}: levels and values disagree"
+                    )));
+                }
+                let mut it = values.drain(..);
+                out.extend(defs.iter().map(|d| if *d > 0 { it.next() } else { None }));
+            } else {
+                out.extend(values.drain(..).map(Some));
+            }
+            pos = r.end;
         }
-        pos = r.end;
-    }
-    Ok(out)
+        Ok(out)
+    })
 }
 
 pub(crate) fn reader_for(footer: &BlockFooter, fetched: &Fetched) -> Arc<FetchedReader> {

@@ -129,6 +129,18 @@ impl FaultyStore {
         Ok(())
     }
 
+    /// What every call does before it reaches the inner store: the panic
+    /// on a configured prefix, then latency, stalls and failures.
+    async fn enter(
+        &self,
+        op: &'static str,
+        key: Option<&Path>,
+        write: bool,
+    ) -> object_store::Result<()> {
+        self.maybe_panic(op, key);
+        self.before(op, write).await
+    }
+
     /// Panics if `key` is under the configured panic prefix.
     fn maybe_panic(&self, op: &'static str, key: Option<&Path>) {
         let cfg = self.config();
@@ -216,8 +228,7 @@ impl ObjectStore for FaultyStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        self.maybe_panic("put", Some(location));
-        self.before("put", true).await?;
+        self.enter("put", Some(location), true).await?;
         self.inner.put_opts(location, payload, opts).await
     }
 
@@ -226,8 +237,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.maybe_panic("put_multipart", Some(location));
-        self.before("put_multipart", true).await?;
+        self.enter("put_multipart", Some(location), true).await?;
         self.inner.put_multipart_opts(location, opts).await
     }
 
@@ -236,8 +246,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
-        self.maybe_panic("get", Some(location));
-        self.before("get", false).await?;
+        self.enter("get", Some(location), false).await?;
         self.inner.get_opts(location, options).await
     }
 
@@ -246,8 +255,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
-        self.maybe_panic("get_ranges", Some(location));
-        self.before("get_ranges", false).await?;
+        self.enter("get_ranges", Some(location), false).await?;
         self.inner.get_ranges(location, ranges).await
     }
 
@@ -280,8 +288,7 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.maybe_panic("list", prefix);
-        self.before("list", false).await?;
+        self.enter("list", prefix, false).await?;
         self.inner.list_with_delimiter(prefix).await
     }
 
@@ -291,8 +298,7 @@ impl ObjectStore for FaultyStore {
         to: &Path,
         options: CopyOptions,
     ) -> object_store::Result<()> {
-        self.maybe_panic("copy", Some(to));
-        self.before("copy", true).await?;
+        self.enter("copy", Some(to), true).await?;
         self.inner.copy_opts(from, to, options).await
     }
 
@@ -302,8 +308,7 @@ impl ObjectStore for FaultyStore {
         to: &Path,
         options: RenameOptions,
     ) -> object_store::Result<()> {
-        self.maybe_panic("rename", Some(to));
-        self.before("rename", true).await?;
+        self.enter("rename", Some(to), true).await?;
         self.inner.rename_opts(from, to, options).await
     }
 }

@@ -55,45 +55,67 @@ pub fn blocks_prefix(tenant: &TenantId) -> Path {
     tenant_root(tenant).join(BLOCKS)
 }
 
-/// The key of a block.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlockKey {
-    tenant: TenantId,
-    id: Ulid,
+/// A key type named `tenants/<tenant>/<dir>/<ULID><suffix>` (`$layout`):
+/// a tenant and a ULID, built by `$prefix` and parsed by `parse_ulid_key`.
+macro_rules! ulid_key {
+    ($(#[$doc:meta])* $name:ident, $layout:literal, $prefix:ident, $dir:expr, $suffix:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name {
+            tenant: TenantId,
+            id: Ulid,
+        }
+
+        impl $name {
+            pub fn new(tenant: TenantId, id: Ulid) -> Self {
+                Self { tenant, id }
+            }
+
+            pub fn tenant(&self) -> &TenantId {
+                &self.tenant
+            }
+
+            pub fn id(&self) -> Ulid {
+                self.id
+            }
+
+            pub fn path(&self) -> Path {
+                $prefix(&self.tenant).join(format!("{}{}", self.id, $suffix))
+            }
+
+            #[doc = concat!("Parses `", $layout, "`; anything else is `None`.")]
+            pub fn parse(path: &Path) -> Option<Self> {
+                let (tenant, id) = parse_ulid_key(path, $dir, $suffix)?;
+                Some(Self { tenant, id })
+            }
+        }
+    };
 }
 
-impl BlockKey {
-    pub fn new(tenant: TenantId, id: Ulid) -> Self {
-        Self { tenant, id }
-    }
+ulid_key!(
+    /// The key of a block.
+    BlockKey,
+    "tenants/<tenant>/blocks/<ULID>.parquet",
+    blocks_prefix,
+    BLOCKS,
+    BLOCK_SUFFIX
+);
 
-    pub fn tenant(&self) -> &TenantId {
-        &self.tenant
+/// The tenant and ULID of a `tenants/<tenant>/<dir>/<ULID><suffix>` key;
+/// `None` for any other key.
+fn parse_ulid_key(path: &Path, dir: &str, suffix: &str) -> Option<(TenantId, Ulid)> {
+    let parts: Vec<_> = path.parts().collect();
+    let [root, tenant, folder, file] = parts.as_slice() else {
+        return None;
+    };
+    if root.as_ref() != TENANTS || folder.as_ref() != dir {
+        return None;
     }
-
-    pub fn id(&self) -> Ulid {
-        self.id
-    }
-
-    pub fn path(&self) -> Path {
-        blocks_prefix(&self.tenant).join(format!("{}{BLOCK_SUFFIX}", self.id))
-    }
-
-    /// Parses `tenants/<tenant>/blocks/<ULID>.parquet`.
-    pub fn parse(path: &Path) -> Option<Self> {
-        let parts: Vec<_> = path.parts().collect();
-        let [root, tenant, dir, file] = parts.as_slice() else {
-            return None;
-        };
-        if root.as_ref() != TENANTS || dir.as_ref() != BLOCKS {
-            return None;
-        }
-        let id = file.as_ref().strip_suffix(BLOCK_SUFFIX)?;
-        Some(Self {
-            tenant: tenant_from_dir(tenant.as_ref())?,
-            id: Ulid::from_string(id).ok()?,
-        })
-    }
+    let id = file.as_ref().strip_suffix(suffix)?;
+    Some((
+        tenant_from_dir(tenant.as_ref())?,
+        Ulid::from_string(id).ok()?,
+    ))
 }
 
 /// `tenants/`: the parent of every tenant's objects.
@@ -125,48 +147,16 @@ pub fn tenant_of(path: &Path) -> Option<TenantId> {
     tenant_from_dir(parts.next()?.as_ref())
 }
 
-/// The key of one L0 segment. ULIDs sort by creation time, so a listing in
-/// key order is oldest first, and a later segment wins over an earlier one
-/// for the same series and timestamp.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SegmentKey {
-    tenant: TenantId,
-    id: Ulid,
-}
-
-impl SegmentKey {
-    pub fn new(tenant: TenantId, id: Ulid) -> Self {
-        Self { tenant, id }
-    }
-
-    pub fn tenant(&self) -> &TenantId {
-        &self.tenant
-    }
-
-    pub fn id(&self) -> Ulid {
-        self.id
-    }
-
-    pub fn path(&self) -> Path {
-        segments_prefix(&self.tenant).join(format!("{}{SEGMENT_SUFFIX}", self.id))
-    }
-
-    /// Parses `tenants/<tenant>/segments/<ULID>.seg`; anything else is `None`.
-    pub fn parse(path: &Path) -> Option<Self> {
-        let parts: Vec<_> = path.parts().collect();
-        let [root, tenant, dir, file] = parts.as_slice() else {
-            return None;
-        };
-        if root.as_ref() != TENANTS || dir.as_ref() != SEGMENTS {
-            return None;
-        }
-        let id = file.as_ref().strip_suffix(SEGMENT_SUFFIX)?;
-        Some(Self {
-            tenant: tenant_from_dir(tenant.as_ref())?,
-            id: Ulid::from_string(id).ok()?,
-        })
-    }
-}
+ulid_key!(
+    /// The key of one L0 segment. ULIDs sort by creation time, so a listing
+    /// in key order is oldest first, and a later segment wins over an
+    /// earlier one for the same series and timestamp.
+    SegmentKey,
+    "tenants/<tenant>/segments/<ULID>.seg",
+    segments_prefix,
+    SEGMENTS,
+    SEGMENT_SUFFIX
+);
 
 impl fmt::Display for SegmentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
