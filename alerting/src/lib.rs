@@ -4,10 +4,10 @@
 //! (the `ruler` component of `stratus all`) and the Lambda functions, so
 //! both run the same code.
 
-pub mod adapters;
+mod adapters;
 pub mod build;
-pub mod http;
-pub mod metrics;
+mod http;
+mod metrics;
 pub mod service;
 
 pub use adapters::{CommitterAppender, EngineQuerier};

@@ -3,11 +3,11 @@
 //! and deletes, and commits every change to the tenant's catalog with a
 //! conditional write. A planner decides (pure); an executor does the IO.
 
-pub mod config;
-pub mod exec;
-pub mod metrics;
-pub mod plan;
-pub mod run;
+mod config;
+mod exec;
+mod metrics;
+mod plan;
+mod run;
 
 pub use config::CompactorConfig;
 pub use exec::JobOutcome;

@@ -18,6 +18,7 @@ pub use crate::request::{HttpLimits, IngestState};
 pub const SAMPLES_WRITTEN: &str = "x-prometheus-remote-write-samples-written";
 pub const HISTOGRAMS_WRITTEN: &str = "x-prometheus-remote-write-histograms-written";
 pub const EXEMPLARS_WRITTEN: &str = "x-prometheus-remote-write-exemplars-written";
+#[cfg(test)]
 pub const CONTENT_TYPE_V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
 
 /// The ingest routes, to be merged into the server's router.

@@ -2,19 +2,19 @@
 //! and a JSON push API, validates, and acknowledges a write only once its
 //! samples are durable in the bucket (group commit) or in the local WAL.
 
-pub mod batch;
-pub mod commit;
-pub mod decode;
-pub mod http;
-pub mod metrics;
+mod batch;
+mod commit;
+mod decode;
+mod http;
+mod metrics;
 pub mod proto;
-pub mod protobuf_reader;
+mod protobuf_reader;
 mod push;
-pub mod report;
+mod report;
 mod request;
-pub mod sink;
-pub mod validate;
-pub mod wal;
+mod sink;
+mod validate;
+mod wal;
 mod writer;
 
 pub use batch::WriteBatch;

@@ -129,17 +129,6 @@ impl<'a> Wire<'a> {
             ))),
         }
     }
-
-    /// Fails unless the field has wire type `want`.
-    pub fn expect(field: u32, wt: u8, want: u8) -> Result<()> {
-        if wt == want {
-            Ok(())
-        } else {
-            Err(WireError(format!(
-                "field {field} has wire type {wt}, expected {want}"
-            )))
-        }
-    }
 }
 
 #[cfg(test)]

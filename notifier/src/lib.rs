@@ -76,22 +76,22 @@
 //! Not supported yet: template files, time intervals, other receiver kinds,
 //! STARTTLS.
 
-pub mod alert;
-pub mod config;
-pub mod dispatch;
+mod alert;
+mod config;
+mod dispatch;
 mod error;
-pub mod inhibit;
-pub mod matcher;
-pub mod message;
+mod inhibit;
+mod matcher;
+mod message;
 mod metrics;
 pub mod nflog;
-pub mod route;
+mod route;
 mod service;
-pub mod silence;
-pub mod smtp;
+mod silence;
+mod smtp;
 pub mod state;
 pub mod time;
-pub mod transport;
+mod transport;
 
 pub use alert::{GettableAlert, PostableAlert, StoredAlert};
 pub use config::{Config, Integration, IntegrationKind, Receiver};

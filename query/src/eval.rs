@@ -33,18 +33,6 @@ pub struct EvalLimits {
     pub cancel: Option<crate::pool::Cancel>,
 }
 
-impl EvalLimits {
-    /// No limits but `max_samples`: for tests and tools.
-    pub fn samples_only(max_samples: usize) -> Self {
-        Self {
-            max_samples,
-            deadline: None,
-            memory: None,
-            cancel: None,
-        }
-    }
-}
-
 /// Units of work between two looks at the clock inside long loops.
 const WORK_PER_CHECK: u64 = 1 << 16;
 
@@ -157,16 +145,6 @@ impl<'a> Evaluator<'a> {
             Some(r) => r.grow(bytes),
             None => Ok(()),
         }
-    }
-
-    /// Counts `n` samples a value built holds, for the max-samples limit
-    /// and the memory bound.
-    pub fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
-        self.count_samples(n)?;
-        if let Some(r) = &self.limits.memory {
-            r.grow(points_bytes(n))?;
-        }
-        Ok(())
     }
 
     /// Counts `n` samples toward the max-samples limit only: samples used

@@ -3,22 +3,22 @@
 //! semantics, the Prometheus HTTP API, and [`Querier`], the one way to
 //! build all of them.
 
-pub mod annotations;
+mod annotations;
 pub mod api;
 pub mod bucket_source;
 pub mod engine;
-pub mod error;
-pub mod eval;
-pub mod functions;
-pub mod matcher;
-pub mod memory;
+mod error;
+mod eval;
+mod functions;
+mod matcher;
+mod memory;
 pub mod pool;
-pub mod querier;
-pub mod results;
-pub mod source;
-pub mod value;
+mod querier;
+mod results;
+mod source;
+mod value;
 
-pub use annotations::Annotations;
+pub use annotations::{Annotation, Annotations};
 pub use bucket_source::{BucketSource, BucketSourceOptions};
 pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
 pub use error::QueryError;

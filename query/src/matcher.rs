@@ -3,7 +3,7 @@
 use promql_parser::label::{MatchOp, Matcher};
 use regex::Regex;
 
-pub use stratus_model::{compile_regex as compile, matches_all, LabelMatcher, MatchKind};
+pub use stratus_model::{matches_all, LabelMatcher, MatchKind};
 
 /// From the parser's matcher, recompiling regexes with Prometheus 3's flags
 /// (anchored, `.` matching newlines). When our compilation fails, the
@@ -30,20 +30,4 @@ fn regex_or(
             Ok(LabelMatcher::with_regex(name, value, compiled, negate))
         }
     }
-}
-
-/// The matchers of a series selector such as `{job="api"}` or `up{a=~"b"}`.
-pub fn selector(s: &str) -> Result<Vec<LabelMatcher>, String> {
-    let expr = promql_parser::parser::parse(s)?;
-    let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
-        return Err(format!("{s:?} is not a series selector"));
-    };
-    let mut out = Vec::new();
-    if let Some(n) = &vs.name {
-        out.push(LabelMatcher::equal(stratus_model::METRIC_NAME, n));
-    }
-    for m in &vs.matchers.matchers {
-        out.push(from_parser(m).map_err(|e| e.to_string())?);
-    }
-    Ok(out)
 }

@@ -60,11 +60,11 @@
 //!   the same trade Prometheus makes (it marks alerts sent before its
 //!   notifier queue delivers them). The slot's history events are lost too.
 
-pub mod alert_rule;
+mod alert_rule;
 pub mod api;
-pub mod duration;
+mod duration;
 mod error;
-pub mod group;
+mod group;
 pub mod history;
 mod job;
 pub mod keys;
@@ -74,11 +74,11 @@ mod options;
 pub mod rulefile;
 pub mod schedule;
 mod service;
-pub mod state;
+mod state;
 pub mod store;
-pub mod template;
+mod template;
 mod timefmt;
-pub mod watchdog;
+mod watchdog;
 
 pub use alert_rule::{Alert, AlertState, AlertingRule, AlertingRuleState};
 pub use duration::PromDuration;

@@ -20,8 +20,6 @@ mod parse;
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use gofmt::{humanize, humanize1024, humanize_duration, humanize_percentage, sprintf};
-
 /// The deepest nesting of `{{if}}` blocks and parentheses a template may
 /// have (both count, as both recurse in parsing and execution).
 pub const MAX_DEPTH: usize = 100;

@@ -3,7 +3,7 @@
 //! bytes, no IO. The byte layouts are specified in `docs/format/`.
 
 mod bitstream;
-pub mod catalog;
+mod catalog;
 mod chunk;
 mod error;
 mod interner;

@@ -8,7 +8,7 @@
 //! benchmarks.
 
 mod bucket;
-pub mod cache;
+mod cache;
 pub mod catalog;
 mod config;
 mod error;

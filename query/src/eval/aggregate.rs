@@ -127,14 +127,7 @@ impl Evaluator<'_> {
             _ => {
                 let q = if op == Agg::Quantile {
                     let q = scalar_param("quantile")?;
-                    for &x in &q {
-                        if !(0.0..=1.0).contains(&x) {
-                            self.annotations.warn(format!(
-                                "PromQL warning: quantile value should be between 0 and 1, got {}",
-                                format_float(x)
-                            ));
-                        }
-                    }
+                    self.check_quantiles(&q);
                     Some(q)
                 } else {
                     None

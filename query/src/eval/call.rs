@@ -11,6 +11,7 @@ use promql_parser::parser::{Call, Expr, VectorSelector};
 use stratus_model::{is_stale_nan, Label, Labels, Sample, METRIC_NAME};
 
 use super::{at_ms, offset_ms, Evaluator, StepSeries, Val};
+use crate::annotations::Annotation;
 use crate::error::QueryError;
 use crate::functions::{self, range as rf};
 use crate::source::Series;
@@ -252,14 +253,7 @@ impl<'a> Evaluator<'a> {
             "quantile_over_time" => {
                 let q = self.scalar_arg(arg(0)?)?;
                 let a = self.range_arg(arg(1)?)?;
-                for &x in &q {
-                    if !(0.0..=1.0).contains(&x) {
-                        self.annotations.warn(format!(
-                            "PromQL warning: quantile value should be between 0 and 1, got {}",
-                            super::aggregate::format_float(x)
-                        ));
-                    }
-                }
+                self.check_quantiles(&q);
                 let v = self.over_windows(&a, false, |_, _, w, _, _, i| {
                     Ok(rf::quantile_over_time(q[i], w))
                 })?;
@@ -512,6 +506,16 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The warning for quantiles outside [0, 1] (NaN too), of `quantile`,
+    /// `quantile_over_time` and `histogram_quantile`.
+    pub(super) fn check_quantiles(&mut self, q: &[f64]) {
+        for &q in q {
+            if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                self.annotations.add(Annotation::InvalidQuantile { q });
+            }
+        }
+    }
+
     /// The "might not be a counter" info of rate and increase.
     fn counter_info(&mut self, labels: &Labels) {
         let name = labels.metric_name().unwrap_or("");
@@ -519,9 +523,9 @@ impl<'a> Evaluator<'a> {
             .iter()
             .any(|s| name.ends_with(s))
         {
-            self.annotations.info(format!(
-                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
-            ));
+            self.annotations.add(Annotation::PossibleNonCounter {
+                metric_name: name.to_string(),
+            });
         }
     }
 }

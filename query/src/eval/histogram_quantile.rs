@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use stratus_model::{Labels, METRIC_NAME};
 
 use super::{Evaluator, StepSeries};
+use crate::annotations::Annotation;
 use crate::error::QueryError;
 use crate::functions::{self, histogram::Bucket};
 
@@ -13,12 +14,11 @@ impl<'a> Evaluator<'a> {
     /// The ` for metric name "..."` that ends histogram_quantile's
     /// annotations. Prometheus (since 3.7) names the metric only with
     /// delayed name removal; without it the name is left out.
-    fn histogram_metric_name(&self, labels: &Labels) -> String {
-        if self.delayed_name_removal {
-            format!(" for metric name {:?}", labels.metric_name().unwrap_or(""))
-        } else {
-            String::new()
-        }
+    /// The metric name the annotations of `histogram_quantile` name: with
+    /// delayed name removal only (Prometheus 3's default has none).
+    fn histogram_metric_name(&self, labels: &Labels) -> Option<String> {
+        self.delayed_name_removal
+            .then(|| labels.metric_name().unwrap_or("").to_string())
     }
 
     pub(super) fn histogram_quantile(
@@ -30,13 +30,15 @@ impl<'a> Evaluator<'a> {
         let mut groups: HashMap<Labels, Vec<(f64, &StepSeries)>> = HashMap::new();
         let mut order = Vec::new();
         for s in &v {
-            let le = s.labels.get("le").and_then(parse_le);
+            let le = s
+                .labels
+                .get("le")
+                .and_then(functions::histogram::parse_bucket_bound);
             let Some(le) = le else {
-                let name = self.histogram_metric_name(&s.labels);
-                self.annotations.warn(format!(
-                    "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"{}\"{name}",
-                    s.labels.get("le").unwrap_or("")
-                ));
+                self.annotations.add(Annotation::BadBucketLabel {
+                    metric_name: self.histogram_metric_name(&s.labels),
+                    label: s.labels.get("le").unwrap_or("").to_string(),
+                });
                 continue;
             };
             let key = Labels::from_sorted_unchecked(
@@ -54,14 +56,7 @@ impl<'a> Evaluator<'a> {
                 })
                 .push((le, s));
         }
-        for &x in q {
-            if !(0.0..=1.0).contains(&x) {
-                self.annotations.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {}",
-                    super::aggregate::format_float(x)
-                ));
-            }
-        }
+        self.check_quantiles(q);
         let steps = self.steps();
         let mut out = Vec::new();
         for key in order {
@@ -94,10 +89,9 @@ impl<'a> Evaluator<'a> {
                 }
                 let r = functions::histogram::bucket_quantile(q[step as usize], &mut buckets);
                 if r.forced_monotonicity {
-                    let name = self.histogram_metric_name(&members[0].1.labels);
-                    self.annotations.info(format!(
-                        "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){name}"
-                    ));
+                    let metric_name = self.histogram_metric_name(&members[0].1.labels);
+                    self.annotations
+                        .add(Annotation::HistogramQuantileForcedMonotonicity { metric_name });
                 }
                 if !r.value.is_nan() || !buckets.is_empty() {
                     points.push((step, r.value));
@@ -109,13 +103,5 @@ impl<'a> Evaluator<'a> {
             }
         }
         Ok(out)
-    }
-}
-
-fn parse_le(s: &str) -> Option<f64> {
-    match s.trim() {
-        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
-        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        t => t.parse::<f64>().ok(),
     }
 }

@@ -35,6 +35,7 @@ pub struct KahanSum {
 }
 
 impl KahanSum {
+    #[cfg(test)]
     pub fn starting_at(first: f64) -> Self {
         Self { sum: first, c: 0.0 }
     }
@@ -97,10 +98,6 @@ impl MeanAcc {
         }
         let current = self.mean + self.c;
         (self.mean, self.c) = kahan_inc(v / self.count - current / self.count, self.mean, self.c);
-    }
-
-    pub fn count(&self) -> f64 {
-        self.count
     }
 
     pub fn value(&self) -> f64 {

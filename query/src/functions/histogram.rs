@@ -23,7 +23,7 @@ pub struct BucketQuantile {
     pub value: f64,
     /// A bucket count was lower than a bucket below it and was raised.
     /// Prometheus then adds the info annotation
-    /// [`Annotation::HistogramQuantileForcedMonotonicity`](super::Annotation).
+    /// [`Annotation::HistogramQuantileForcedMonotonicity`](crate::Annotation).
     pub forced_monotonicity: bool,
     /// Counts differing by a relative 1e-12 or less were made equal. No
     /// annotation in Prometheus.

@@ -6,8 +6,9 @@
 //! inner expression is evaluated, so an invalid regex or label name fails
 //! the query even when the input vector is empty. Build [`LabelReplace`] /
 //! [`LabelJoin`] once per call site, then apply them to each series. After
-//! applying, two series with the same label set are an error
-//! ([`FunctionError::DuplicateLabelset`]), which the evaluator checks.
+//! applying, two series with the same label set are an error ("vector
+//! cannot contain metrics with the same labelset"), which the evaluator
+//! checks.
 
 mod go_regex;
 #[cfg(test)]

@@ -18,16 +18,20 @@ mod regression;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
 use stratus_model::Sample;
 
 pub use over_time::{
     avg_over_time, count_over_time, last_over_time, mad_over_time, max_over_time, min_over_time,
     present_over_time, quantile_over_time, stddev_over_time, stdvar_over_time, sum_over_time,
 };
-pub use rate::{changes, extrapolated_rate, idelta, instant_value, irate, resets};
-pub use regression::{deriv, double_exponential_smoothing, linear_regression, predict_linear};
+pub use rate::{changes, extrapolated_rate, instant_value, resets};
+#[cfg(test)]
+pub use rate::{idelta, irate};
+pub use regression::{deriv, double_exponential_smoothing, predict_linear};
 
 /// A range function that needs nothing but the window's samples.
+#[cfg(test)]
 pub type SamplesFn = fn(&[Sample]) -> Option<f64>;
 
 /// Looks up the range functions whose only argument is the range vector:
@@ -40,6 +44,7 @@ pub type SamplesFn = fn(&[Sample]) -> Option<f64>;
 /// `increase`, `delta` ([`extrapolated_rate`]), `predict_linear`,
 /// `quantile_over_time`, `double_exponential_smoothing`, and
 /// `absent_over_time` (a matter of series, not values).
+#[cfg(test)]
 pub fn samples_function(name: &str) -> Option<SamplesFn> {
     let f: SamplesFn = match name {
         "avg_over_time" => avg_over_time,

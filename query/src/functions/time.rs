@@ -33,6 +33,7 @@ pub fn date_function(name: &str) -> Option<DateFn> {
 
 /// The argument Prometheus uses when a date function is called without
 /// one: the evaluation timestamp, truncated toward zero to seconds.
+#[cfg(test)]
 pub fn default_argument(eval_ts_ms: i64) -> f64 {
     (eval_ts_ms / 1000) as f64
 }

@@ -48,6 +48,7 @@ impl GoRegex {
         Self::compile(&format!("^(?s:{pattern})$"))
     }
 
+    #[cfg(test)]
     pub fn is_match(&self, haystack: &str) -> bool {
         self.regex.is_match(haystack)
     }

@@ -68,7 +68,7 @@ pub fn min_over_time(samples: &[Sample]) -> Option<f64> {
 /// φ-quantile of the window's values (see [`aggregate::quantile`]).
 ///
 /// Prometheus warns when `q` is NaN or outside [0, 1] and the window has
-/// samples: emit `annotations::check_quantile(q)` whenever this returns
+/// samples: emit `Annotation::InvalidQuantile` whenever this returns
 /// `Some`.
 pub fn quantile_over_time(q: f64, samples: &[Sample]) -> Option<f64> {
     if samples.is_empty() {

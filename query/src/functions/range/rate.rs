@@ -94,10 +94,12 @@ pub fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
     Some(result)
 }
 
+#[cfg(test)]
 pub fn irate(samples: &[Sample]) -> Option<f64> {
     instant_value(samples, true)
 }
 
+#[cfg(test)]
 pub fn idelta(samples: &[Sample]) -> Option<f64> {
     instant_value(samples, false)
 }

@@ -3,6 +3,7 @@
 
 use stratus_model::Sample;
 
+use super::regression::linear_regression;
 use super::*;
 use crate::functions::FunctionError;
 
