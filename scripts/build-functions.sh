@@ -27,7 +27,7 @@ fi
 
 echo "== building ${FUNCTIONS[*]} (${arch[0]#--}, profile dist)"
 cargo lambda build --profile dist "${arch[@]}" --output-format zip \
-  -p stratus-functions "${bins[@]}"
+  -p stratus-lambda "${bins[@]}"
 
 echo "== artifacts"
 for f in "${FUNCTIONS[@]}"; do
@@ -41,7 +41,7 @@ PY
 done
 
 echo "== cold-start init time (the same functions built for this machine)"
-cargo build --profile dist -p stratus-functions "${bins[@]}"
+cargo build --profile dist -p stratus-lambda "${bins[@]}"
 host=()
 for f in "${FUNCTIONS[@]}"; do host+=("target/dist/$f"); done
 python3 scripts/lambda-init-time.py "${host[@]}"

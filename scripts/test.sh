@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export STRATUS_MOTO_SERVER=${STRATUS_MOTO_SERVER:-$PWD/.tools/moto/bin/moto_server}
 
 cargo fmt --all -- --check
-# Terraform formatting (the HCL itself is parsed by functions/tests/terraform.rs).
+# Terraform formatting (the HCL itself is parsed by lambda/tests/terraform.rs).
 if command -v terraform >/dev/null 2>&1; then
   terraform fmt -check -recursive infra/terraform localstack
 else

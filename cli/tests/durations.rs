@@ -45,7 +45,7 @@ fn flags_environment_and_config_file() {
 
 #[test]
 fn lambda_environment() {
-    let e = stratus_functions::env::Settings::from_lookup(|k| {
+    let e = stratus_lambda::env::Settings::from_lookup(|k| {
         (k == "STRATUS_QUERY_TIMEOUT").then(|| "1m1h".to_string())
     })
     .expect_err("1m1h");

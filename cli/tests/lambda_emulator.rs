@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stratus_functions::{compact, ingest_app, local, query_app, ScheduledEvent, Settings};
+use stratus_lambda::{compact, ingest_app, local, query_app, ScheduledEvent, Settings};
 use stratus_storage::keys::{blocks_prefix, segments_prefix};
 use stratus_storage::Bucket;
 use stratus_tests::differential::get_answer;
@@ -130,7 +130,7 @@ remote_write:
     let mut event: ScheduledEvent = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../functions/tests/fixtures/scheduler.json"
+            "/../lambda/tests/fixtures/scheduler.json"
         ))
         .expect("fixture"),
     )

@@ -1,6 +1,6 @@
 # The functions, written once: every per-function resource (function, role,
 # log group, policies, Function URL, schedule) is a for_each over
-# local.lambdas. A key is the binary's name in functions/src/bin, the
+# local.lambdas. A key is the binary's name in lambda/src/bin, the
 # <key> of <artifacts_dir>/<key>/bootstrap.zip and the key of memory_mb,
 # timeout_s and reserved_concurrency.
 locals {
@@ -8,7 +8,7 @@ locals {
   # value from function_defaults below.
   #   enabled              deployed at all (only the authorizer depends on a variable)
   #   description          of the Lambda function
-  #   environment          every variable it reads (functions/src/env.rs), as strings
+  #   environment          every variable it reads (lambda/src/env.rs), as strings
   #   function_url         an AWS_IAM Function URL; with enable_api_gateway also an
   #                        API Gateway integration (see apigw.tf)
   #   ephemeral_storage_mb size of /tmp; null: Lambda's default

@@ -3,8 +3,8 @@
 //! output as segments and hands alerts to the notifier's store.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use stratus_functions::env;
-use stratus_functions::ruler_notifier::{notifier, ruler, ruler_handler};
+use stratus_lambda::env;
+use stratus_lambda::ruler_notifier::{notifier, ruler, ruler_handler};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

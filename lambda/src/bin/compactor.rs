@@ -2,7 +2,7 @@
 //! EventBridge Scheduler invocation.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use stratus_functions::{compact, deadline, env, CompactionResult, ScheduledEvent};
+use stratus_lambda::{compact, deadline, env, CompactionResult, ScheduledEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

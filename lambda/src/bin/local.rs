@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use stratus_functions::{compact, env, ingest_app, local, query_app_with_cache, ScheduledEvent};
+use stratus_lambda::{compact, env, ingest_app, local, query_app_with_cache, ScheduledEvent};
 use tokio::net::TcpListener;
 
 #[tokio::main]

@@ -4,7 +4,7 @@
 //! every request (S3's first-byte latency, 30 ms by default), so the wall
 //! time of an invocation is what Lambda would bill.
 //!
-//! `cargo run --release -p stratus-functions --example cost [LATENCY_MS]`
+//! `cargo run --release -p stratus-lambda --example cost [LATENCY_MS]`
 //!
 //! Ingest: 1 000 000 samples from 10 000 series (one scrape every 15 s)
 //! sent in requests of 2 000 samples (Prometheus's default
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use stratus_functions::{ingest_app, local, query_app, Settings};
+use stratus_lambda::{ingest_app, local, query_app, Settings};
 use stratus_model::{Clock, SystemClock};
 use stratus_storage::{Bucket, FaultConfig, FaultyStore, InMemory, RetryPolicy};
 use stratus_tests::rw::{encode_v1, SeriesData};

@@ -2,7 +2,7 @@
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use lambda_runtime::{service_fn, LambdaEvent};
-use stratus_functions::{authorizer, env, Settings};
+use stratus_lambda::{authorizer, env, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -13,7 +13,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use stratus_codec::decode_segment;
-use stratus_functions::{
+use stratus_lambda::{
     authorizer, compact, ingest_app, query_app, ScheduledEvent, Settings, MAX_BUFFERED_BODY,
 };
 use stratus_model::{Clock, SystemClock, TenantId};

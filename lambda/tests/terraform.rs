@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use hcl::{Block, Body, Expression};
-use stratus_functions::env::FUNCTIONS;
+use stratus_lambda::env::FUNCTIONS;
 
 fn module_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/terraform/modules/stratus")

@@ -3,8 +3,8 @@
 //! budget so group_wait and group_interval are kept between schedules.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use stratus_functions::env;
-use stratus_functions::ruler_notifier::{notifier, notifier_handler};
+use stratus_lambda::env;
+use stratus_lambda::ruler_notifier::{notifier, notifier_handler};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use stratus_functions::{env, query_app_with_cache};
+use stratus_lambda::{env, query_app_with_cache};
 use stratus_storage::RangeCache;
 
 #[tokio::main]
