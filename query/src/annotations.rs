@@ -59,6 +59,14 @@ pub enum Annotation {
     IncompatibleBucketLayoutInBinOp {
         operator: String,
     },
+    /// Stratus's own: a function (empty: a plain selector) was served by
+    /// rollups of `step_ms` that only approximate its raw answer, because
+    /// raw samples are gone (retention) or `max_source_resolution` asked
+    /// for them.
+    RollupApproximation {
+        function: String,
+        step_ms: i64,
+    },
     // Infos.
     /// `rate`/`increase` over a float series whose name does not look like
     /// a counter; see [`possible_non_counter`].
@@ -154,6 +162,13 @@ impl Annotation {
             ),
             Annotation::IncompatibleBucketLayoutInBinOp { operator } => format!(
                 "incompatible bucket layout encountered for binary operator {operator}"
+            ),
+            Annotation::RollupApproximation { function, step_ms } => format!(
+                "{} was computed from {} rollups (downsampled data), which only approximate it; raw samples are no longer kept for part of the range, or max_source_resolution asked for rollups",
+                if function.is_empty() { "a selector" } else { function },
+                stratus_model::time::format_std_duration(std::time::Duration::from_millis(
+                    u64::try_from(*step_ms).unwrap_or(0)
+                ))
             ),
             Annotation::PossibleNonCounter { metric_name } => format!(
                 "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}",
@@ -294,6 +309,17 @@ mod tests {
                 "PromQL info: ignored histograms in a range containing both floats and histograms for metric name \"foo\"",
             ),
         ];
+        let rollup = Annotation::RollupApproximation {
+            function: "rate".into(),
+            step_ms: 3_600_000,
+        };
+        assert!(rollup.is_warning());
+        assert!(
+            rollup
+                .message()
+                .starts_with("PromQL warning: rate was computed from 1h rollups"),
+            "{rollup}"
+        );
         let unnamed = Annotation::BadBucketLabel {
             metric_name: None,
             label: "x".into(),

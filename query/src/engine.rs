@@ -9,7 +9,7 @@ use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Expr, VectorSelector};
 use stratus_model::{Labels, Sample, TenantId, TimeRange, METRIC_NAME};
 
-use crate::annotations::Annotations;
+use crate::annotations::{Annotation, Annotations};
 use crate::error::QueryError;
 use crate::eval::{
     at_ms, offset_ms, selector_key, EvalLimits, Evaluator, Prefetched, StepSeries, Val,
@@ -17,7 +17,7 @@ use crate::eval::{
 use crate::matcher::LabelMatcher;
 use crate::memory::{series_bytes, QueryMemory, Reservation};
 use crate::pool::QueryPool;
-use crate::source::{SelectHints, Selection, Series, SeriesSource};
+use crate::source::{EvalGrid, SelectHints, Selection, Series, SeriesSource};
 pub use crate::value::QueryValue;
 
 /// Engine settings; defaults follow Prometheus.
@@ -31,8 +31,13 @@ pub struct EngineOptions {
     /// Most series a selector may return.
     pub max_series: usize,
     /// Rollups of at most this step (ms) may serve the query even where raw
-    /// data is kept (`max_source_resolution`); 0: only where raw data is gone.
+    /// data is kept (`max_source_resolution`), where they give the raw
+    /// answer; 0: only where raw data is gone.
     pub max_source_resolution_ms: i64,
+    /// Rollups up to `max_source_resolution_ms` serve where they only
+    /// approximate the raw answer too (the user asked for a resolution);
+    /// such answers carry a warning.
+    pub approximate_rollups: bool,
     /// The memory running queries may hold together; `None`: no bound.
     pub memory: Option<Arc<QueryMemory>>,
     /// The request's reservation of `memory`, shared by its evaluations
@@ -89,6 +94,7 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             max_series: 500_000,
             max_source_resolution_ms: 0,
+            approximate_rollups: false,
             memory: None,
             request_memory: None,
             pool: QueryPool::shared_default(),
@@ -221,17 +227,32 @@ impl Engine {
         let lookback = self.opts.lookback_delta.as_millis() as i64;
         let sub_step = self.opts.default_subquery_step.as_millis() as i64;
         let mut wanted = Vec::new();
-        collect_selectors(expr, (start, end), start, end, lookback, &mut wanted);
+        let grid = EvalGrid {
+            first_ms: start,
+            step_ms: if instant { 0 } else { step },
+        };
+        collect_selectors(
+            expr,
+            (start, end),
+            Some(grid),
+            (start, end),
+            lookback,
+            &mut wanted,
+        );
         let mut data = Prefetched::new();
         let mut resolutions: HashMap<usize, i64> = HashMap::new();
         let mut loaded = 0;
         let reservation = self.opts.reserve_memory().map(Arc::new);
         let held = &reservation;
         // Every selector's data is fetched at once.
-        let fetches = wanted.iter().map(|&(vs, range, func)| async move {
+        let fetches = wanted.iter().map(|w| async move {
+            let (vs, range, func) = (w.vs, w.range, w.func);
             let hints = SelectHints {
                 func: func.map(str::to_string),
                 max_source_resolution_ms: self.opts.max_source_resolution_ms,
+                approximate: self.opts.approximate_rollups,
+                range_ms: w.range_ms,
+                grid: w.grid,
             };
             let mut sel = self.select(tenant, vs, range, &hints).await?;
             // A plain selector over rollups looks back one rollup step.
@@ -253,8 +274,13 @@ impl Engine {
             Ok::<_, QueryError>(sel)
         });
         let selections = tokio_timeout(deadline, futures::future::try_join_all(fetches)).await??;
-        for ((vs, _, _), sel) in wanted.iter().zip(selections) {
-            let key = selector_key(vs);
+        let mut approximate = std::collections::BTreeMap::new();
+        for (w, sel) in wanted.iter().zip(selections) {
+            let key = selector_key(w.vs);
+            if sel.approximate {
+                let seen = approximate.entry(w.func.unwrap_or("")).or_insert(0);
+                *seen = sel.resolution_ms.max(*seen);
+            }
             loaded += sel.series.iter().map(|s| s.samples.len()).sum::<usize>();
             // A selector evaluated more than once (inside a subquery) keeps
             // the widest range fetched.
@@ -302,6 +328,12 @@ impl Engine {
             };
             ev.check_grid(ev.steps())?;
             let val = ev.eval(&expr)?;
+            for (func, step) in &approximate {
+                annotations.add(Annotation::RollupApproximation {
+                    function: func.to_string(),
+                    step_ms: *step,
+                });
+            }
             if !instant && contains_sort(&expr) {
                 annotations
                     .warn("PromQL warning: sort is ineffective for range queries since results are always ordered by labels");
@@ -410,15 +442,27 @@ fn type_name(t: ValueType) -> &'static str {
 
 /// A selector, the time range its evaluation reads, and the function whose
 /// range argument it is.
-type Wanted<'e> = (&'e VectorSelector, TimeRange, Option<&'static str>);
+/// A selector the query reads, what it reads and what for.
+struct Wanted<'e> {
+    vs: &'e VectorSelector,
+    /// The time range its evaluation reads.
+    range: TimeRange,
+    /// The function whose range argument it is.
+    func: Option<&'static str>,
+    /// Its range (`[5m]`), or the lookback delta of a plain selector.
+    range_ms: i64,
+    /// When it is evaluated, where that is known in advance.
+    grid: Option<EvalGrid>,
+}
 
 /// Every selector with the time range its evaluation reads, given the
-/// window `(start, end)` its enclosing expression is evaluated over.
+/// window `(start, end)` its enclosing expression is evaluated over at the
+/// times of `grid` (`None` inside subqueries).
 fn collect_selectors<'e>(
     e: &'e Expr,
     (start, end): (i64, i64),
-    qs: i64,
-    qe: i64,
+    grid: Option<EvalGrid>,
+    (qs, qe): (i64, i64),
     lookback: i64,
     out: &mut Vec<Wanted<'e>>,
 ) {
@@ -426,18 +470,40 @@ fn collect_selectors<'e>(
         Some(a) => TimeRange::new(a - off - back, a - off),
         None => TimeRange::new(start - off - back, end - off),
     };
+    let times = |off: i64, at: Option<i64>| match at {
+        Some(a) => Some(EvalGrid {
+            first_ms: a - off,
+            step_ms: 0,
+        }),
+        None => grid.map(|g| EvalGrid {
+            first_ms: g.first_ms - off,
+            step_ms: g.step_ms,
+        }),
+    };
+    let walk = |e: &'e Expr, out: &mut Vec<Wanted<'e>>| {
+        collect_selectors(e, (start, end), grid, (qs, qe), lookback, out)
+    };
     stratus_promql::stack_guard(|| match e {
         Expr::VectorSelector(vs) => {
-            let r = window(offset_ms(&vs.offset), at_ms(&vs.at, qs, qe), lookback);
-            out.push((vs, r, None));
+            let (off, at) = (offset_ms(&vs.offset), at_ms(&vs.at, qs, qe));
+            out.push(Wanted {
+                vs,
+                range: window(off, at, lookback),
+                func: None,
+                range_ms: lookback,
+                grid: times(off, at),
+            });
         }
         Expr::MatrixSelector(ms) => {
-            let r = window(
-                offset_ms(&ms.vs.offset),
-                at_ms(&ms.vs.at, qs, qe),
-                ms.range.as_millis() as i64,
-            );
-            out.push((&ms.vs, r, None));
+            let (off, at) = (offset_ms(&ms.vs.offset), at_ms(&ms.vs.at, qs, qe));
+            let range_ms = ms.range.as_millis() as i64;
+            out.push(Wanted {
+                vs: &ms.vs,
+                range: window(off, at, range_ms),
+                func: None,
+                range_ms,
+                grid: times(off, at),
+            });
         }
         Expr::Subquery(sq) => {
             let r = window(
@@ -445,27 +511,27 @@ fn collect_selectors<'e>(
                 at_ms(&sq.at, qs, qe),
                 sq.range.as_millis() as i64,
             );
-            collect_selectors(&sq.expr, (r.min, r.max), qs, qe, lookback, out);
+            collect_selectors(&sq.expr, (r.min, r.max), None, (qs, qe), lookback, out);
         }
         Expr::Aggregate(a) => {
-            collect_selectors(&a.expr, (start, end), qs, qe, lookback, out);
+            walk(&a.expr, out);
             if let Some(p) = &a.param {
-                collect_selectors(p, (start, end), qs, qe, lookback, out);
+                walk(p, out);
             }
         }
-        Expr::Unary(u) => collect_selectors(&u.expr, (start, end), qs, qe, lookback, out),
+        Expr::Unary(u) => walk(&u.expr, out),
         Expr::Binary(b) => {
-            collect_selectors(&b.lhs, (start, end), qs, qe, lookback, out);
-            collect_selectors(&b.rhs, (start, end), qs, qe, lookback, out);
+            walk(&b.lhs, out);
+            walk(&b.rhs, out);
         }
-        Expr::Paren(p) => collect_selectors(&p.expr, (start, end), qs, qe, lookback, out),
+        Expr::Paren(p) => walk(&p.expr, out),
         Expr::Call(c) => {
             for a in &c.args.args {
                 let before = out.len();
-                collect_selectors(a, (start, end), qs, qe, lookback, out);
+                walk(a, out);
                 // A range argument tells the source what its data is for.
                 if matches!(a.as_ref(), Expr::MatrixSelector(_)) && out.len() == before + 1 {
-                    out[before].2 = Some(c.func.name);
+                    out[before].func = Some(c.func.name);
                 }
             }
         }

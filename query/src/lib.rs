@@ -26,4 +26,6 @@ pub use memory::QueryMemory;
 pub use pool::QueryPool;
 pub use querier::{Querier, QuerierConfig};
 pub use results::{RangeQuery, ResultsCache, ResultsCacheCounts, ResultsCacheOptions};
-pub use source::{MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError};
+pub use source::{
+    EvalGrid, MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError,
+};

@@ -58,8 +58,28 @@ pub struct SelectHints {
     /// `max_over_time`, ...); `None` for a plain instant selector.
     pub func: Option<String>,
     /// Rollups of at most this step (ms) may be used even where raw data is
-    /// still kept; 0 uses rollups only where raw data is gone.
+    /// still kept, where they give the raw answer (see `range_ms` and
+    /// `grid`); 0 uses rollups only where raw data is gone.
     pub max_source_resolution_ms: i64,
+    /// Rollups up to `max_source_resolution_ms` may serve the selector even
+    /// where they only approximate the raw answer (the user asked for that
+    /// resolution).
+    pub approximate: bool,
+    /// The selector's range (ms): `5m` of `rate(x[5m])`; for a plain
+    /// selector, the lookback delta.
+    pub range_ms: i64,
+    /// When the evaluator reads the selector; `None` where this is not
+    /// known in advance (inside subqueries): then no rollup gives the raw
+    /// answer for sure.
+    pub grid: Option<EvalGrid>,
+}
+
+/// Evaluation times `first_ms + k * step_ms` (ms), offsets applied; a
+/// single time has step 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalGrid {
+    pub first_ms: i64,
+    pub step_ms: i64,
 }
 
 /// Series, and the rollup step they were read at (0: raw samples).
@@ -67,6 +87,9 @@ pub struct SelectHints {
 pub struct Selection {
     pub series: Vec<Series>,
     pub resolution_ms: i64,
+    /// Rollups served the selector where they only approximate the raw
+    /// answer (raw data gone, or a resolution the user asked for).
+    pub approximate: bool,
 }
 
 #[async_trait]
@@ -83,6 +106,7 @@ pub trait SeriesSource: Send + Sync {
         Ok(Selection {
             series: self.select(tenant, matchers, range).await?,
             resolution_ms: 0,
+            approximate: false,
         })
     }
 

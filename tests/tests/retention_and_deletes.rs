@@ -298,8 +298,10 @@ async fn retention_drops_old_blocks_from_answers_and_the_bucket() {
     println!("objects before retention {before}, after {after}");
 }
 
-/// Answers of `query` at `t` for job "a" through an engine with `max_res`,
-/// and the rollup step it read.
+/// Answers of `query` at `t` for job "a" through an engine with `max_res`
+/// (as a user asking for that resolution: approximate rollups allowed;
+/// `i64::MAX`: the API's `auto`, exact rollups only), and the rollup step
+/// it read.
 async fn answer(w: &World, query: &str, t: i64, max_res: i64) -> (f64, i64) {
     let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
         w.bucket.clone(),
@@ -312,6 +314,7 @@ async fn answer(w: &World, query: &str, t: i64, max_res: i64) -> (f64, i64) {
         source,
         EngineOptions {
             max_source_resolution_ms: max_res,
+            approximate_rollups: max_res > 0 && max_res < i64::MAX,
             ..EngineOptions::default()
         },
     );
@@ -368,6 +371,24 @@ async fn rollups_answer_within_their_resolution_and_replace_expired_raw_data() {
                 assert_eq!(
                     used, res,
                     "{q} with max_source_resolution {res} reads {res} ms rollups"
+                );
+                // Under `auto`, rollups serve only where they are exact.
+                let (auto, auto_res) = answer(&w, q, t, i64::MAX).await;
+                if per_minute.is_some() {
+                    assert_eq!(
+                        auto_res, 0,
+                        "{q}: rollups only approximate it, auto reads raw"
+                    );
+                } else {
+                    assert!(
+                        auto_res > 0,
+                        "{q}: whole windows at window ends read rollups"
+                    );
+                }
+                assert!(
+                    (auto - raw).abs() <= 1e-9 * raw.abs(),
+                    "{q} at +{}m under auto: raw {raw}, auto {auto}",
+                    (t - w.base) / 60_000
                 );
                 let tolerance = per_minute.map_or(1e-9 * raw.abs(), |m| m * 2.0 * minutes);
                 assert!(
@@ -441,14 +462,13 @@ async fn range(
                 .collect()
         })
         .unwrap_or_default();
-    let infos = v["infos"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|i| i.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Infos, then warnings.
+    let infos = ["infos", "warnings"]
+        .iter()
+        .filter_map(|k| v[k].as_array())
+        .flatten()
+        .filter_map(|i| i.as_str().map(String::from))
+        .collect();
     (values, infos)
 }
 
@@ -460,11 +480,16 @@ async fn range_queries_with_long_steps_read_rollups_by_default() {
     let q = "sum_over_time(kept_total[1h])";
     let (start, end) = (w.base + 2 * H, w.base + 2 * D);
 
-    // A dashboard step of 1 h: a fifth of it allows 5 m rollups.
+    // A dashboard step of 1 h: a range of one hour is more than one 5 m
+    // window, not more than one 1 h window.
     let (auto, infos) = range(&w, q, start, end, H, "").await;
     assert!(
         infos.iter().any(|i| i.contains("5m rollups")),
         "a 1 h step reads 5 m rollups: {infos:?}"
+    );
+    assert!(
+        !infos.iter().any(|i| i.contains("warning")),
+        "exact: no warning: {infos:?}"
     );
     let (raw, raw_infos) = range(&w, q, start, end, H, "&max_source_resolution=raw").await;
     assert!(raw_infos.is_empty(), "raw on request: {raw_infos:?}");
@@ -478,14 +503,38 @@ async fn range_queries_with_long_steps_read_rollups_by_default() {
         );
     }
 
-    // A short step stays on raw samples.
+    // A short step stays on raw samples, and so does a start off the
+    // rollup grid.
     let (_, infos) = range(&w, q, start, start + 6 * H, 60_000, "").await;
     assert!(infos.is_empty(), "a 1 m step reads raw samples: {infos:?}");
-    // 1 h rollups need a step of 5 h or more.
-    let (_, infos) = range(&w, q, start, end, 5 * H, "").await;
+    let (_, infos) = range(&w, q, start + 60_000, end, H, "").await;
+    assert!(
+        infos.is_empty(),
+        "an unaligned start reads raw samples: {infos:?}"
+    );
+    // 1 h rollups serve ranges of whole hours longer than one, at whole hours.
+    let q2 = "sum_over_time(kept_total[2h])";
+    let (rolled, infos) = range(&w, q2, start, end, 5 * H, "").await;
     assert!(
         infos.iter().any(|i| i.contains("1h rollups")),
-        "a 5 h step reads 1 h rollups: {infos:?}"
+        "a 2 h range at a 5 h step reads 1 h rollups: {infos:?}"
+    );
+    let (raw, _) = range(&w, q2, start, end, 5 * H, "&max_source_resolution=raw").await;
+    assert_eq!(rolled, raw, "sums of whole windows are exact");
+    // Rates need what rollups do not keep: raw under auto; from rollups
+    // only when asked for, and then with a warning.
+    let q3 = "rate(kept_total[1h])";
+    let (_, infos) = range(&w, q3, start, end, H, "").await;
+    assert!(
+        infos.is_empty(),
+        "rate reads raw samples under auto: {infos:?}"
+    );
+    let (_, infos) = range(&w, q3, start, end, H, "&max_source_resolution=5m").await;
+    assert!(
+        infos
+            .iter()
+            .any(|i| i.starts_with("PromQL warning: rate was computed from 5m rollups")),
+        "an approximation asked for carries a warning: {infos:?}"
     );
 }
 

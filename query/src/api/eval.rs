@@ -20,7 +20,7 @@ pub(super) async fn query(
     let run = async {
         let q = required(&p, "query")?;
         let t = time_or(&p, "time", st.clock.now_ms())?;
-        let engine = engine_for(&st, &p, None)?;
+        let engine = engine_for(&st, &p)?;
         let (r, stats) = with_stats(&p, engine.instant(&tenant, q, t)).await;
         result_body(&engine, r, stats)
     };
@@ -52,7 +52,7 @@ pub(super) async fn query_range(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
             ));
         }
-        let engine = engine_for(&st, &p, Some(step_ms))?;
+        let engine = engine_for(&st, &p)?;
         let eval = async {
             let Some(cache) = &st.results_cache else {
                 return engine.range(&tenant, q, start, end, step_ms).await;

@@ -131,18 +131,17 @@ pub(super) fn time_or(p: &Params, name: &str, default: i64) -> Result<i64, Query
 /// frontend does. Instant queries read raw data unless asked otherwise.
 /// Ranges whose raw data is past retention are answered from rollups in
 /// every mode.
-pub(super) fn engine_for(
-    st: &QueryState,
-    p: &Params,
-    step_ms: Option<i64>,
-) -> Result<Engine, QueryError> {
+pub(super) fn engine_for(st: &QueryState, p: &Params) -> Result<Engine, QueryError> {
     let mut opts = st.engine.options().clone();
     match p.get("max_source_resolution").map(str::trim) {
         Some("raw" | "0" | "0s") => {}
-        None | Some("" | "auto") => opts.max_source_resolution_ms = step_ms.map_or(0, |s| s / 5),
+        // Any rollup that gives the raw answer (see the source's
+        // `exact_at`), and no other.
+        None | Some("" | "auto") => opts.max_source_resolution_ms = i64::MAX,
         Some(v) => {
             opts.max_source_resolution_ms =
-                parse_duration(v, "max_source_resolution")?.as_millis() as i64
+                parse_duration(v, "max_source_resolution")?.as_millis() as i64;
+            opts.approximate_rollups = true;
         }
     }
     if let Some(t) = p.get("timeout").filter(|v| !v.is_empty()) {

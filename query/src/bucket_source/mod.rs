@@ -186,11 +186,11 @@ impl BucketSource {
                 .buffered(width)
                 .try_collect::<Vec<_>>();
             let (rollup_data, raw_data) = futures::try_join!(rollup_reads, raw_reads)?;
-            let step = choice.step;
+            let (step, approximate) = (choice.step, choice.approximate);
             drop(choice);
-            Ok::<_, SourceError>((cat, step, rollup_data, raw_data))
+            Ok::<_, SourceError>((cat, step, approximate, rollup_data, raw_data))
         };
-        let ((cat, step, rollup_data, raw_data), segments) =
+        let ((cat, step, approximate, rollup_data, raw_data), segments) =
             futures::try_join!(blocks, self.segments.all(&self.store, tenant))?;
 
         let (mut merged, rollup_points) = merge::merge_sources(
@@ -208,6 +208,7 @@ impl BucketSource {
             } else {
                 step.unwrap_or(0)
             },
+            approximate: approximate && rollup_points > 0,
         })
     }
 }

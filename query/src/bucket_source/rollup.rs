@@ -16,12 +16,16 @@ pub(super) struct BlockChoice<'a> {
     pub(super) rollups: Vec<&'a BlockEntry>,
     /// The raw blocks.
     pub(super) raw: Vec<&'a BlockEntry>,
+    /// The rollups at `step` may only approximate the raw answer.
+    pub(super) approximate: bool,
 }
 
 /// The one place the resolution of a read is chosen: the blocks a read of
-/// `range` uses. Rollups at the coarsest step `hints` allow, or the finest
-/// one where raw data is gone (retention); by default only where no raw
-/// block is.
+/// `range` uses. Where raw data is kept, rollups serve a read only where
+/// they give the raw answer ([`exact_at`]): at the coarsest such step
+/// `hints` allow, or, when the user asked for a resolution
+/// (`hints.approximate`), at the coarsest step allowed. Elsewhere the
+/// finest rollups serve only where no raw block is (retention).
 pub(super) fn choose_blocks<'a>(
     cat: &'a Catalog,
     range: TimeRange,
@@ -34,14 +38,14 @@ pub(super) fn choose_blocks<'a>(
         .filter(|b| b.resolution_ms > 0)
         .map(|b| b.resolution_ms)
         .collect();
-    let prefer_rollups = hints.max_source_resolution_ms > 0;
-    let step = if prefer_rollups {
-        steps
-            .range(..=hints.max_source_resolution_ms)
-            .next_back()
-            .copied()
-    } else {
-        steps.iter().next().copied()
+    let allowed = || steps.range(..=hints.max_source_resolution_ms).rev();
+    let exact = allowed().find(|&&s| exact_at(hints, s)).copied();
+    let (step, prefer_rollups, approximate) = match exact {
+        Some(s) => (Some(s), true, false),
+        None if hints.approximate && hints.max_source_resolution_ms > 0 => {
+            (allowed().next().copied(), true, true)
+        }
+        None => (steps.iter().next().copied(), false, true),
     };
     let mut rollups: Vec<&BlockEntry> = match step {
         Some(s) => cat.blocks_overlapping(s, range.min, range.max),
@@ -63,7 +67,49 @@ pub(super) fn choose_blocks<'a>(
         raw_all
     };
     rollups.sort_by_key(|r| r.min_time);
-    BlockChoice { step, rollups, raw }
+    BlockChoice {
+        step,
+        rollups,
+        raw,
+        approximate,
+    }
+}
+
+/// The functions whose answer over whole rollup windows equals their
+/// answer over the raw samples of those windows, from the aggregates a
+/// rollup point keeps (count, sum, min, max, last).
+pub(super) const EXACT_FUNCTIONS: [&str; 7] = [
+    "sum_over_time",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "last_over_time",
+    "present_over_time",
+    "absent_over_time",
+];
+
+/// True when reading the rollups of `step` gives the raw answer: every
+/// evaluation time is a multiple of `step` (rollup windows are `(e - step,
+/// e]` with `e` a multiple of the step), and the selector's window is made
+/// of whole rollup windows: for a plain selector, a lookback delta that is
+/// a multiple of the step (its point is the window's last sample, stamped
+/// with that sample's time); for a range function of [`EXACT_FUNCTIONS`], a
+/// range that is a multiple of the step and longer than one window. Every
+/// other function (rates, averages, quantiles, deviations, changes,
+/// regressions) needs data the rollups do not keep, so reads raw samples.
+pub(super) fn exact_at(hints: &SelectHints, step: i64) -> bool {
+    let Some(grid) = hints.grid else {
+        return false;
+    };
+    if step <= 0 || grid.first_ms.rem_euclid(step) != 0 || grid.step_ms.rem_euclid(step) != 0 {
+        return false;
+    }
+    match hints.func.as_deref() {
+        None => hints.range_ms > 0 && hints.range_ms % step == 0,
+        Some(f) => {
+            EXACT_FUNCTIONS.contains(&f) && hints.range_ms % step == 0 && hints.range_ms > step
+        }
+    }
 }
 
 /// True for the functions served by the reset-adjusted rollup counter.
@@ -94,5 +140,82 @@ pub(super) fn aggregate_for(func: Option<&str>) -> fn(&AggrPoint) -> f64 {
         },
         // Plain selectors and the rest: the value at the window's end.
         _ => |p| p.last,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::EvalGrid;
+
+    const M5: i64 = 300_000;
+    const H1: i64 = 3_600_000;
+
+    fn hints(func: Option<&str>, range_ms: i64, first_ms: i64, step_ms: i64) -> SelectHints {
+        SelectHints {
+            func: func.map(str::to_string),
+            max_source_resolution_ms: i64::MAX,
+            approximate: false,
+            range_ms,
+            grid: Some(EvalGrid { first_ms, step_ms }),
+        }
+    }
+
+    #[test]
+    fn whole_windows_at_aligned_times_are_exact() {
+        let day = 86_400_000 * 20_000;
+        for f in EXACT_FUNCTIONS {
+            assert!(exact_at(&hints(Some(f), H1, day, H1), M5), "{f}");
+            assert!(exact_at(&hints(Some(f), 2 * H1, day, 3 * H1), H1), "{f}");
+        }
+        // A plain selector: the lookback window is the rollup window.
+        assert!(exact_at(&hints(None, M5, day, 15 * 60_000), M5));
+    }
+
+    #[test]
+    fn everything_else_reads_finer_data() {
+        let t = 86_400_000 * 20_000;
+        // Functions the aggregates cannot answer exactly.
+        for f in [
+            "rate",
+            "increase",
+            "irate",
+            "delta",
+            "idelta",
+            "deriv",
+            "predict_linear",
+            "changes",
+            "resets",
+            "avg_over_time",
+            "quantile_over_time",
+            "stddev_over_time",
+            "stdvar_over_time",
+            "mad_over_time",
+            "double_exponential_smoothing",
+        ] {
+            assert!(!exact_at(&hints(Some(f), H1, t, H1), M5), "{f}");
+        }
+        // A range not longer than one window, or not made of whole ones.
+        assert!(!exact_at(&hints(Some("sum_over_time"), M5, t, H1), M5));
+        assert!(!exact_at(&hints(Some("sum_over_time"), H1, t, H1), H1));
+        assert!(!exact_at(
+            &hints(Some("sum_over_time"), 7 * 60_000, t, H1),
+            M5
+        ));
+        // Unaligned first time, or a step that leaves the grid.
+        assert!(!exact_at(
+            &hints(Some("max_over_time"), H1, t + 60_000, H1),
+            M5
+        ));
+        assert!(!exact_at(
+            &hints(Some("max_over_time"), H1, t, 7 * 60_000),
+            M5
+        ));
+        // A plain selector whose lookback is shorter than the window.
+        assert!(!exact_at(&hints(None, M5, t, H1), H1));
+        // Evaluation times not known in advance (subqueries).
+        let mut h = hints(Some("max_over_time"), H1, t, H1);
+        h.grid = None;
+        assert!(!exact_at(&h, M5));
     }
 }
