@@ -16,7 +16,8 @@ struct CompactorArgs {
     /// Run one complete pass and exit
     #[arg(long)]
     once: bool,
-    /// Run as of this time (RFC 3339 or Unix seconds) instead of now
+    /// Run as of this time (RFC 3339 or Unix seconds) for merges, rollups and
+    /// retention; segments are old enough by the later of this and the clock
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
     #[command(flatten)]

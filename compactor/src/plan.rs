@@ -64,13 +64,29 @@ fn align_down(t: i64, step: i64) -> i64 {
     t - t.rem_euclid(step)
 }
 
-/// Plans the next jobs for one tenant. Jobs touching the catalog come
-/// first in the order the executor should run them.
+/// Plans the next jobs for one tenant as of `now_ms`. Jobs touching the
+/// catalog come first in the order the executor should run them.
 pub fn plan(
     catalog: &Catalog,
     segments: &[SegmentRef],
     blocks_in_bucket: &[BlockObject],
     now_ms: i64,
+    cfg: &CompactorConfig,
+) -> Vec<Job> {
+    plan_at(catalog, segments, blocks_in_bucket, now_ms, now_ms, cfg)
+}
+
+/// [`plan`], with segments judged old enough by `segments_now_ms`: a
+/// segment's age is its write time (ULID) against the wall clock, while
+/// merges, rollups and retention go by `now_ms`, the time the pass runs as
+/// (`stratus compactor --once --now T`, a day after backfilled data, still
+/// compacts the segments written just now).
+pub fn plan_at(
+    catalog: &Catalog,
+    segments: &[SegmentRef],
+    blocks_in_bucket: &[BlockObject],
+    now_ms: i64,
+    segments_now_ms: i64,
     cfg: &CompactorConfig,
 ) -> Vec<Job> {
     let mut jobs = Vec::new();
@@ -108,7 +124,7 @@ pub fn plan(
     }
 
     // Segments: everything between the watermark and the grace cutoff.
-    let cutoff = now_ms - ms(cfg.segment_grace);
+    let cutoff = segments_now_ms - ms(cfg.segment_grace);
     let mut todo: Vec<&SegmentRef> = segments
         .iter()
         .filter(|s| s.ulid_ms >= catalog.segment_watermark_ms && s.ulid_ms < cutoff)

@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::exec::{Executor, JobOutcome};
 use crate::metrics::CompactorMetrics;
-use crate::plan::{plan, BlockObject, Job, SegmentRef};
+use crate::plan::{plan_at, BlockObject, Job, SegmentRef};
 use crate::{CompactorConfig, CompactorError, Result};
 
 /// Totals of one pass.
@@ -225,7 +225,16 @@ impl Compactor {
                 .into_iter()
                 .filter(|b| b.ulid_ms.saturating_add(orphan_delay) <= wall)
                 .collect();
-            let jobs = plan(&base.catalog, &segments, &blocks, now_ms, &self.cfg);
+            // Segments are old enough by the wall clock too: their ULIDs
+            // carry the time they were written (see `plan_at`).
+            let jobs = plan_at(
+                &base.catalog,
+                &segments,
+                &blocks,
+                now_ms,
+                now_ms.max(wall),
+                &self.cfg,
+            );
             if jobs.is_empty() {
                 return Ok(());
             }

@@ -394,6 +394,7 @@ impl Engine {
                 .await
                 .map_err(QueryError::from)?;
             out.resolution_ms = out.resolution_ms.max(found.resolution_ms);
+            out.approximate |= found.approximate;
             for s in found.series {
                 if seen.insert(s.labels.clone()) {
                     out.series.push(s);

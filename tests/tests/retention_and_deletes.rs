@@ -247,7 +247,7 @@ async fn retention_drops_old_blocks_from_answers_and_the_bucket() {
         "expired raw ranges are answered from rollups"
     );
     assert!(
-        infos.iter().any(|i| i.contains("5m rollups")),
+        infos.iter().any(|i| i.contains("rollups")),
         "the answer says it came from rollups: {infos:?}"
     );
     let (_, infos) = w.count_with_infos("a", w.base + D, w.base + 2 * D).await;
@@ -368,9 +368,11 @@ async fn rollups_answer_within_their_resolution_and_replace_expired_raw_data() {
                     raw_res, 0,
                     "raw data is kept: {q} must not read rollups by default"
                 );
-                assert_eq!(
-                    used, res,
-                    "{q} with max_source_resolution {res} reads {res} ms rollups"
+                // Asked for a resolution: the coarsest exact rollup at or
+                // below it, else the coarsest there is (approximate).
+                assert!(
+                    used > 0 && used <= res && (per_minute.is_none() || used == res),
+                    "{q} with max_source_resolution {res} read {used} ms rollups"
                 );
                 // Under `auto`, rollups serve only where they are exact.
                 let (auto, auto_res) = answer(&w, q, t, i64::MAX).await;

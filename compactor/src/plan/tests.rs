@@ -266,6 +266,20 @@ fn a_compactor_clock_ahead_does_not_hide_later_segments() {
     assert_eq!(*watermark_to, NOW + 1);
 }
 
+#[test]
+fn a_pass_run_as_an_earlier_time_still_compacts_segments_written_before_the_clock() {
+    // Backfill: the data is days old, the segments were written just now
+    // (wall clock NOW), and the pass runs as of the day after the data.
+    let segs = vec![seg(0, NOW - 10 * 60_000)];
+    let as_of = NOW - 48 * H;
+    assert!(plan(&Catalog::default(), &segs, &[], as_of, &cfg()).is_empty());
+    let jobs = plan_at(&Catalog::default(), &segs, &[], as_of, NOW, &cfg());
+    assert!(
+        matches!(jobs.first(), Some(Job::CompactSegments { segments, .. }) if segments.len() == 1),
+        "{jobs:?}"
+    );
+}
+
 fn tombstone(id: usize, min: i64, max: i64, created_ms: i64) -> stratus_codec::Tombstone {
     stratus_codec::Tombstone {
         id: format!("t{id:05}"),
