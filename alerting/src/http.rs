@@ -317,7 +317,16 @@ async fn am_post_alerts(
             format!("expected a JSON array of alerts (Alertmanager API v2): {e}"),
         )
     })?;
-    api.notifier.receive(&t, alerts, now_ms()).await?;
+    // As Alertmanager: the valid alerts are stored, and any invalid one
+    // makes the answer a 400 whose body lists why.
+    let report = api.notifier.receive(&t, alerts, now_ms()).await?;
+    if !report.rejected.is_empty() {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            axum::Json(report.rejected.join("; ")),
+        )
+            .into_response());
+    }
     Ok(StatusCode::OK.into_response())
 }
 

@@ -143,7 +143,8 @@ pub fn decode_v1<'a>(
                     out.batch.metadata.push(md);
                 }
             }
-            (_, wt) => w.skip(wt).map_err(&err)?,
+            // timeseries = 1, metadata = 3
+            (f, wt) => w.skip_unread(f, wt, &[1, 3]).map_err(&err)?,
         }
     }
     Ok(out)
@@ -245,7 +246,8 @@ pub fn decode_v2<'a>(
             (4, LEN) => {
                 out.batch.push_symbol(w.bytes().map_err(&err)?);
             }
-            (_, wt) => w.skip(wt).map_err(&err)?,
+            // symbols = 4, timeseries = 5
+            (f, wt) => w.skip_unread(f, wt, &[4, 5]).map_err(&err)?,
         }
     }
     let mut scratch = Scratch::default();

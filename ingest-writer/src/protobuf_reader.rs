@@ -111,6 +111,20 @@ impl<'a> Wire<'a> {
     }
 
     /// Skips a field of wire type `wt`.
+    /// Skips a field this reader does not read, unless it is one of
+    /// `declared` (the message's fields of message or string type): there
+    /// a wire type other than length-delimited is an error, as in Go's
+    /// generated decoders, not a field to pass over.
+    pub fn skip_unread(&mut self, field: u32, wt: u8, declared: &[u32]) -> Result<()> {
+        if declared.contains(&field) && wt != LEN {
+            return Err(WireError(format!(
+                "field {field} has wire type {wt}, expected {LEN} (length-delimited) before byte {}",
+                self.pos
+            )));
+        }
+        self.skip(wt)
+    }
+
     pub fn skip(&mut self, wt: u8) -> Result<()> {
         match wt {
             VARINT => self.varint().map(|_| ()),

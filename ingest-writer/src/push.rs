@@ -86,8 +86,16 @@ fn timestamp_ms(v: Option<&Value>, now_ms: i64) -> Result<i64, String> {
             .map_err(|_| format!("timestamp {s:?} is not a number"))?,
         other => return Err(format!("timestamp {other} is not a number")),
     };
+    // The value as the client wrote it, cut short: `1e300`, not 300 digits.
+    let shown = || {
+        let text = v.to_string();
+        match text.char_indices().nth(40) {
+            Some((cut, _)) => format!("{}...", &text[..cut]),
+            None => text,
+        }
+    };
     if !f.is_finite() {
-        return Err(format!("timestamp {f} is not a finite number"));
+        return Err(format!("timestamp {} is not a finite number", shown()));
     }
     let ms = if f.abs() < SECONDS_BELOW {
         f * 1000.0
@@ -95,7 +103,10 @@ fn timestamp_ms(v: Option<&Value>, now_ms: i64) -> Result<i64, String> {
         f
     };
     if ms.abs() > 9.2e18 {
-        return Err(format!("timestamp {f} is out of range"));
+        return Err(format!(
+            "timestamp {} is out of range (Unix seconds or milliseconds expected)",
+            shown()
+        ));
     }
     Ok(ms.round() as i64)
 }
@@ -270,6 +281,15 @@ mod tests {
         assert!(timestamp_ms(Some(&Value::from("NaN")), now).is_err());
         assert!(timestamp_ms(Some(&Value::from("soon")), now).is_err());
         assert!(timestamp_ms(Some(&Value::from(true)), now).is_err());
+        // Errors show the value as written, bounded.
+        let huge: Value = serde_json::from_str("1e300").expect("json");
+        assert_eq!(
+            timestamp_ms(Some(&huge), now),
+            Err("timestamp 1e+300 is out of range (Unix seconds or milliseconds expected)".into())
+        );
+        let long = Value::from("9".repeat(400));
+        let e = timestamp_ms(Some(&long), now).expect_err("out of range");
+        assert!(e.len() < 120, "{e}");
     }
 
     #[test]

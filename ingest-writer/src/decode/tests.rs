@@ -184,6 +184,32 @@ fn v2_symbols_metadata_and_bad_refs() {
 }
 
 #[test]
+fn a_declared_field_with_another_wire_type_is_refused() {
+    // Field 1 (timeseries) as a varint: Go's decoder refuses it ("wrong
+    // wireType"); it must not decode as an empty request.
+    for (body, v2) in [
+        (&[0x08, 0x01][..], false),
+        (&[0x18, 0x01][..], false),
+        (&[0x20, 0x01][..], true),
+        (&[0x28, 0x01][..], true),
+    ] {
+        let decoded = if v2 {
+            decode_v2(body, &Limits::default(), NOW)
+        } else {
+            decode_v1(body, &Limits::default(), NOW)
+        };
+        let err = decoded.map(|_| ()).expect_err("wrong wire type");
+        assert!(
+            matches!(err, DecodeError::Protobuf { .. }) && err.to_string().contains("wire type 0"),
+            "{body:?}: {err}"
+        );
+    }
+    // Unknown fields are still skipped, whatever their type.
+    let d = decode_v1(&[0x38, 0x01], &Limits::default(), NOW).expect("unknown field");
+    assert_eq!(d.report.series_received, 0);
+}
+
+#[test]
 fn v1_message_decoded_as_v2_is_empty_not_misread() {
     // The 2.0 message reserves 1..3, so a 1.0 body sent with a 2.0 content
     // type decodes to nothing instead of garbage.

@@ -40,14 +40,20 @@ pub(super) async fn query_range(
                 "invalid parameter \"end\": end timestamp must not be before start time",
             ));
         }
-        let step = parse_duration(required(&p, "step")?, "step")?;
-        let step_ms = step.as_millis() as i64;
-        if step_ms <= 0 {
-            return Err(QueryError::bad(
-                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
-            ));
-        }
-        if (end - start) / step_ms > MAX_POINTS_PER_SERIES {
+        let step_text = required(&p, "step")?;
+        // As Prometheus: a step of any positive length is a step (0.0001 is
+        // 100 µs); zero and negative ones are refused with their own text.
+        let negative = step_text.parse::<f64>().is_ok_and(|f| f <= 0.0);
+        let step = match parse_duration(step_text, "step") {
+            Ok(d) if !negative && !d.is_zero() => d,
+            Ok(_) => return Err(zero_or_negative_step()),
+            Err(_) if negative => return Err(zero_or_negative_step()),
+            Err(e) => return Err(e),
+        };
+        let points = u128::try_from(end - start).unwrap_or(0) * 1_000_000 / step.as_nanos();
+        // Steps under a millisecond answer one point at most (below).
+        let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX).max(1);
+        if points > MAX_POINTS_PER_SERIES as u128 {
             return Err(QueryError::bad(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
             ));
@@ -73,6 +79,12 @@ pub(super) async fn query_range(
         result_body(&engine, r, stats)
     };
     respond_result(run.await)
+}
+
+fn zero_or_negative_step() -> QueryError {
+    QueryError::bad(
+        "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+    )
 }
 
 /// The whole body of a query's answer, its value held against the query

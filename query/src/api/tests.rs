@@ -654,3 +654,40 @@ async fn a_tenant_id_with_a_star_is_queried_from_its_escaped_folder() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["result"][0]["value"][1], "3", "{body}");
 }
+
+/// Steps as Prometheus reads them: any positive length is a step (a
+/// sub-millisecond one allows one point at most), zero and negative ones
+/// get their own message, too many points theirs.
+#[tokio::test]
+async fn steps_shorter_than_a_millisecond_are_steps() {
+    let (status, body) = call(get(
+        "/api/v1/query_range?query=1&start=100&end=100&step=0.0001",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["result"][0]["values"][0][1], "1");
+    let (status, body) = call(get(
+        "/api/v1/query_range?query=1&start=100&end=110&step=0.0001",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("exceeded maximum resolution of 11,000 points")),
+        "{body}"
+    );
+    for step in ["0", "-1", "-0.5", "0s"] {
+        let (status, body) = call(get(&format!(
+            "/api/v1/query_range?query=1&start=100&end=110&step={step}"
+        )))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{step}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("zero or negative query resolution step")),
+            "{step}: {body}"
+        );
+    }
+}
