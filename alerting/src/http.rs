@@ -218,6 +218,15 @@ async fn prom_rules(
             "rule_group" => filter.group_names.push(v),
             "file" => filter.files.push(v),
             "exclude_alerts" => filter.exclude_alerts = v == "true",
+            "match" => {
+                filter
+                    .matchers
+                    .extend(
+                        stratus_query::selector_matchers(&v, "match[]").map_err(|e| {
+                            ApiError::new(StatusCode::BAD_REQUEST, e.to_string()).prometheus()
+                        })?,
+                    )
+            }
             _ => {}
         }
     }

@@ -11,6 +11,7 @@ mod error;
 mod eval;
 mod functions;
 mod matcher;
+pub use matcher::selector_matchers;
 mod memory;
 pub mod pool;
 mod querier;

@@ -31,3 +31,59 @@ fn regex_or(
         }
     }
 }
+
+/// The matcher sets of one series selector parameter (`match[]`): one set
+/// per `or` branch, each with the metric name's matcher first.
+pub fn selector_matchers(
+    s: &str,
+    param: &str,
+) -> Result<Vec<Vec<LabelMatcher>>, crate::error::QueryError> {
+    selector_groups(s, param, |m| {
+        from_parser(m).map_err(|e| {
+            crate::error::QueryError::bad(format!("invalid regular expression {:?}: {e}", m.value))
+        })
+    })
+}
+
+/// The matcher sets of a series selector parameter, each parser matcher
+/// turned into a `T` by `conv`: one set per `or` branch, the metric name's
+/// `=` matcher first.
+pub(crate) fn selector_groups<T: Clone>(
+    s: &str,
+    param: &str,
+    conv: impl Fn(&Matcher) -> Result<T, crate::error::QueryError>,
+) -> Result<Vec<Vec<T>>, crate::error::QueryError> {
+    use crate::error::QueryError;
+    use promql_parser::parser::Expr;
+    let expr = crate::engine::parse_param(s, param)?;
+    let Expr::VectorSelector(vs) = expr else {
+        return Err(QueryError::bad(format!(
+            "invalid parameter \"{param}\": {s:?} is not a series selector"
+        )));
+    };
+    let mut base = Vec::new();
+    if let Some(n) = &vs.name {
+        base.push(conv(&Matcher::new(
+            MatchOp::Equal,
+            stratus_model::METRIC_NAME,
+            n,
+        ))?);
+    }
+    for m in &vs.matchers.matchers {
+        base.push(conv(m)?);
+    }
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![base]);
+    }
+    vs.matchers
+        .or_matchers
+        .iter()
+        .map(|g| {
+            let mut all = base.clone();
+            for m in g {
+                all.push(conv(m)?);
+            }
+            Ok(all)
+        })
+        .collect()
+}

@@ -121,7 +121,7 @@ pub enum RuleKind {
 }
 
 /// The filters of `GET /api/v1/rules`; empty lists match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RulesFilter {
     pub kind: Option<RuleKind>,
     pub rule_names: Vec<String>,
@@ -129,11 +129,14 @@ pub struct RulesFilter {
     /// Namespaces (`file[]`).
     pub files: Vec<String>,
     pub exclude_alerts: bool,
+    /// `match[]`: a rule is kept when its labels match every matcher of
+    /// any one selector (Prometheus 3).
+    pub matchers: Vec<Vec<stratus_model::LabelMatcher>>,
 }
 
 impl RulesFilter {
     fn filters_rules(&self) -> bool {
-        self.kind.is_some() || !self.rule_names.is_empty()
+        self.kind.is_some() || !self.rule_names.is_empty() || !self.matchers.is_empty()
     }
 
     fn keeps(&self, rule: &Rule) -> bool {
@@ -142,7 +145,18 @@ impl RulesFilter {
             Some(RuleKind::Alert) => rule.alert.is_some(),
             Some(RuleKind::Record) => rule.record.is_some(),
         };
-        kind_ok && (self.rule_names.is_empty() || self.rule_names.iter().any(|n| n == rule.name()))
+        let labels_ok = self.matchers.is_empty() || {
+            let labels = stratus_model::Labels::from_pairs(
+                rule.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .unwrap_or_default();
+            self.matchers
+                .iter()
+                .any(|set| set.iter().all(|m| m.matches(&labels)))
+        };
+        kind_ok
+            && labels_ok
+            && (self.rule_names.is_empty() || self.rule_names.iter().any(|n| n == rule.name()))
     }
 }
 

@@ -4,7 +4,6 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use promql_parser::parser::Expr;
 
 use super::params;
 use super::respond::*;
@@ -92,39 +91,17 @@ pub(super) fn parser_matchers(
     s: &str,
 ) -> Result<Vec<Vec<stratus_codec::TombstoneMatcher>>, QueryError> {
     use promql_parser::label::MatchOp;
-    let expr = crate::engine::parse_param(s, "match[]")?;
-    let Expr::VectorSelector(vs) = expr else {
-        return Err(QueryError::bad(format!(
-            "invalid parameter \"match[]\": {s:?} is not a series selector"
-        )));
-    };
-    let conv = |m: &promql_parser::label::Matcher| stratus_codec::TombstoneMatcher {
-        name: m.name.clone(),
-        op: match m.op {
-            MatchOp::Equal => "=",
-            MatchOp::NotEqual => "!=",
-            MatchOp::Re(_) => "=~",
-            MatchOp::NotRe(_) => "!~",
-        }
-        .into(),
-        value: m.value.clone(),
-    };
-    let mut base: Vec<stratus_codec::TombstoneMatcher> = Vec::new();
-    if let Some(n) = &vs.name {
-        base.push(stratus_codec::TombstoneMatcher {
-            name: stratus_model::METRIC_NAME.into(),
-            op: "=".into(),
-            value: n.clone(),
-        });
-    }
-    base.extend(vs.matchers.matchers.iter().map(conv));
-    if vs.matchers.or_matchers.is_empty() {
-        return Ok(vec![base]);
-    }
-    Ok(vs
-        .matchers
-        .or_matchers
-        .iter()
-        .map(|g| base.iter().cloned().chain(g.iter().map(conv)).collect())
-        .collect())
+    crate::matcher::selector_groups(s, "match[]", |m| {
+        Ok(stratus_codec::TombstoneMatcher {
+            name: m.name.clone(),
+            op: match m.op {
+                MatchOp::Equal => "=",
+                MatchOp::NotEqual => "!=",
+                MatchOp::Re(_) => "=~",
+                MatchOp::NotRe(_) => "!~",
+            }
+            .into(),
+            value: m.value.clone(),
+        })
+    })
 }

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use promql_parser::parser::Expr;
 use stratus_model::{Labels, TenantId, TimeRange};
 
 use super::json;
@@ -13,42 +12,6 @@ use super::params::{self, Params};
 use super::respond::*;
 use super::state::QueryState;
 use crate::error::QueryError;
-use crate::matcher::LabelMatcher;
-
-/// The matchers of one `match[]` selector.
-pub(super) fn selector_matchers(s: &str) -> Result<Vec<Vec<LabelMatcher>>, QueryError> {
-    let expr = crate::engine::parse_param(s, "match[]")?;
-    let Expr::VectorSelector(vs) = expr else {
-        return Err(QueryError::bad(format!(
-            "invalid parameter \"match[]\": {s:?} is not a series selector"
-        )));
-    };
-    let mut base = Vec::new();
-    if let Some(n) = &vs.name {
-        base.push(LabelMatcher::equal(stratus_model::METRIC_NAME, n));
-    }
-    let compile = |m: &promql_parser::label::Matcher| {
-        crate::matcher::from_parser(m)
-            .map_err(|e| QueryError::bad(format!("invalid regular expression {:?}: {e}", m.value)))
-    };
-    for m in &vs.matchers.matchers {
-        base.push(compile(m)?);
-    }
-    if vs.matchers.or_matchers.is_empty() {
-        return Ok(vec![base]);
-    }
-    vs.matchers
-        .or_matchers
-        .iter()
-        .map(|g| {
-            let mut all = base.clone();
-            for m in g {
-                all.push(compile(m)?);
-            }
-            Ok(all)
-        })
-        .collect()
-}
 
 /// What a lookup returns at most (`limit`, 0 or none: all), and the label
 /// sets of the series matching any `match[]` in the time range (`require`:
@@ -74,7 +37,7 @@ pub(super) async fn matching_series(
     );
     let mut groups = Vec::new();
     for s in &selectors {
-        groups.extend(selector_matchers(s)?);
+        groups.extend(crate::matcher::selector_matchers(s, "match[]")?);
     }
     if groups.is_empty() {
         groups.push(Vec::new());
