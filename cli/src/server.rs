@@ -264,6 +264,11 @@ fn human_bytes(b: u64) -> String {
 /// Runs until SIGINT or SIGTERM, then stops taking requests, writes the
 /// open batch and waits for uploads in flight.
 pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
+    // The port first: a start that cannot listen leaves nothing behind (no
+    // data folder).
+    let listener = TcpListener::bind(cfg.listen_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen_addr))?;
     let bucket = Bucket::from_config(&cfg.storage)?;
     // Fail at start, with the reason, rather than on the first write.
     bucket
@@ -378,9 +383,6 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     registry.register_collector(Box::new(stratus_http::PanicCollector));
     let app = app.merge(server_routes(Arc::new(Mutex::new(registry))));
 
-    let listener = TcpListener::bind(cfg.listen_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen_addr))?;
     let addr = listener.local_addr()?;
     info!(%addr, storage = %describe(&cfg), "stratus is listening");
     println!(

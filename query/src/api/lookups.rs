@@ -95,12 +95,23 @@ pub(super) async fn labels(
 
 pub(super) async fn label_values(
     State(st): State<QueryState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
     ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
+        // A name that is not UTF-8 once percent-decoded is a bad label
+        // name, answered in the API's JSON like any other.
+        let Ok(Path(name)) = name else {
+            return Err(QueryError::bad("invalid label name: not valid UTF-8"));
+        };
         // Prometheus 3 accepts UTF-8 names escaped as `U__...`.
         let name = unescape_label_name(&name);
+        if !stratus_model::NameValidation::Utf8.is_valid_label_name(&name) {
+            return Err(QueryError::bad(format!(
+                "invalid label name: {}",
+                stratus_model::strutil::quote(&name)
+            )));
+        }
         let (lim, found) = matching_series(&st, &tenant, &p, false).await?;
         let values: BTreeSet<&str> = found.iter().filter_map(|l| l.get(&name)).collect();
         Ok::<_, QueryError>(string_list(values.into_iter().take(lim)))

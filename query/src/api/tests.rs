@@ -691,3 +691,20 @@ async fn steps_shorter_than_a_millisecond_are_steps() {
         );
     }
 }
+
+/// A label name that is not UTF-8 in the path is a JSON `bad_data`, as
+/// every other bad parameter.
+#[tokio::test]
+async fn a_label_name_that_is_not_utf8_is_bad_data() {
+    let (status, body) = call(get("/api/v1/label/%FF/values")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errorType"], "bad_data", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("invalid label name")),
+        "{body}"
+    );
+    let (status, _) = call(get("/api/v1/label/job/values")).await;
+    assert_eq!(status, StatusCode::OK);
+}
