@@ -389,7 +389,17 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         "stratus listening on http://{addr} (storage: {})",
         describe(&cfg)
     );
-    println!("  remote_write: http://{addr}/api/v1/write");
+    if components.ingest {
+        println!("  remote_write: http://{addr}/api/v1/write");
+        println!("  JSON push:    http://{addr}/api/v1/push");
+    }
+    if components.query {
+        println!("  Grafana (Prometheus data source URL): http://{addr}");
+    }
+    if components.query || components.ruler {
+        println!("  rules API:    http://{addr}/config/v1/rules");
+        println!("  Alertmanager API (amtool --alertmanager.url): http://{addr}");
+    }
     stratus_http::serve(listener, app, cfg.serve.clone(), shutdown_signal()).await;
     if let Some((stop, handle)) = alerting_loop {
         let _ = stop.send(());

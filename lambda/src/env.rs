@@ -319,10 +319,7 @@ fn duration(name: &str, v: &str) -> anyhow::Result<Duration> {
 /// and request id in CloudWatch).
 pub fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(stratus_http::log_filter(level))
         .with_ansi(false)
         .without_time()
         .try_init();

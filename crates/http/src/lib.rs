@@ -11,15 +11,19 @@
 //!   an error answer with an id, counted in `stratus_panics_total`
 //!   ([`PanicCollector`]), and [`install_panic_hook`], which logs each
 //!   panic once through `tracing`;
+//! - [`log_filter`]: the log level of every process, without the noise of
+//!   libraries at `info`;
 //! - [`tenant`]: the one reading of `X-Scope-OrgID` (a principal and its
 //!   tenants), as axum extractors with one status per case.
 
 mod connection;
+mod logging;
 mod options;
 mod panic;
 mod serve;
 pub mod tenant;
 
+pub use logging::log_filter;
 pub use options::{connection_limit, raise_open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
 pub use panic::{catch_panics, install_panic_hook, CatchPanic, CatchPanicLayer, Component};
 pub use panic::{PanicCollector, PANICS_METRIC};
