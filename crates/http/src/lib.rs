@@ -12,17 +12,20 @@
 //!   ([`PanicCollector`]), and [`install_panic_hook`], which logs each
 //!   panic once through `tracing`;
 //! - [`tenant`]: the one reading of `X-Scope-OrgID` (a principal and its
-//!   tenants), as axum extractors with one status per case.
+//!   tenants), as axum extractors with one status per case;
+//! - [`routes`]: route tables, routers built from them.
 
 mod connection;
 mod options;
 mod panic;
+pub mod routes;
 mod serve;
 pub mod tenant;
 
 pub use options::{connection_limit, raise_open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
 pub use panic::{catch_panics, install_panic_hook, CatchPanic, CatchPanicLayer, Component};
 pub use panic::{PanicCollector, PANICS_METRIC};
+pub use routes::{router_from, Routes};
 pub use serve::serve;
 pub use tenant::{Tenant, TenantPolicy, TenantRejection, Tenants};
 
