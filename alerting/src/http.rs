@@ -46,40 +46,56 @@ pub struct AlertingApi {
     pub tenants: stratus_http::TenantPolicy,
 }
 
+/// Every route of [`router`], which is built from this table: a path not
+/// listed here is not served.
+pub const ROUTES: stratus_http::Routes = &[
+    ("GET", "/api/v1/rules"),
+    ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/alerts/history"),
+    ("GET", "/config/v1/rules"),
+    ("GET", "/api/v1/rules/{namespace}"),
+    ("POST", "/api/v1/rules/{namespace}"),
+    ("DELETE", "/api/v1/rules/{namespace}"),
+    ("GET", "/config/v1/rules/{namespace}"),
+    ("POST", "/config/v1/rules/{namespace}"),
+    ("DELETE", "/config/v1/rules/{namespace}"),
+    ("GET", "/api/v1/rules/{namespace}/{group}"),
+    ("DELETE", "/api/v1/rules/{namespace}/{group}"),
+    ("GET", "/config/v1/rules/{namespace}/{group}"),
+    ("DELETE", "/config/v1/rules/{namespace}/{group}"),
+    ("GET", "/api/v2/alerts"),
+    ("POST", "/api/v2/alerts"),
+    ("GET", "/api/v2/alerts/groups"),
+    ("GET", "/api/v2/silences"),
+    ("POST", "/api/v2/silences"),
+    ("GET", "/api/v2/silence/{id}"),
+    ("DELETE", "/api/v2/silence/{id}"),
+    ("GET", "/api/v2/status"),
+];
+
 pub fn router(api: AlertingApi) -> Router {
-    Router::new()
-        .route("/api/v1/rules", get(prom_rules))
-        .route("/api/v1/alerts", get(prom_alerts))
-        .route("/api/v1/alerts/history", get(alert_history))
-        .route("/config/v1/rules", get(all_namespaces))
-        .route(
-            "/api/v1/rules/{namespace}",
-            get(get_namespace).post(set_group).delete(delete_namespace),
-        )
-        .route(
-            "/config/v1/rules/{namespace}",
-            get(get_namespace).post(set_group).delete(delete_namespace),
-        )
-        .route(
-            "/api/v1/rules/{namespace}/{group}",
-            get(get_group).delete(delete_group),
-        )
-        .route(
-            "/config/v1/rules/{namespace}/{group}",
-            get(get_group).delete(delete_group),
-        )
-        .route("/api/v2/alerts", get(am_alerts).post(am_post_alerts))
-        .route("/api/v2/alerts/groups", get(am_groups))
-        .route("/api/v2/silences", get(list_silences).post(create_silence))
-        .route(
-            "/api/v2/silence/{id}",
-            get(get_silence).delete(expire_silence),
-        )
-        .route("/api/v2/status", get(am_status))
-        .with_state(Arc::new(api))
-        .layer(stratus_http::catch_panics(
-            stratus_http::Component::Alerting,
-        ))
+    stratus_http::router_from(ROUTES, |path| match path {
+        "/api/v1/rules" => get(prom_rules),
+        "/api/v1/alerts" => get(prom_alerts),
+        "/api/v1/alerts/history" => get(alert_history),
+        "/config/v1/rules" => get(all_namespaces),
+        "/api/v1/rules/{namespace}" | "/config/v1/rules/{namespace}" => {
+            get(get_namespace).post(set_group).delete(delete_namespace)
+        }
+        "/api/v1/rules/{namespace}/{group}" | "/config/v1/rules/{namespace}/{group}" => {
+            get(get_group).delete(delete_group)
+        }
+        "/api/v2/alerts" => get(am_alerts).post(am_post_alerts),
+        "/api/v2/alerts/groups" => get(am_groups),
+        "/api/v2/silences" => get(list_silences).post(create_silence),
+        "/api/v2/silence/{id}" => get(get_silence).delete(expire_silence),
+        "/api/v2/status" => get(am_status),
+        other => unreachable!("ROUTES lists {other}, which has no handlers"),
+    })
+    .with_state(Arc::new(api))
+    .layer(stratus_http::catch_panics(
+        stratus_http::Component::Alerting,
+    ))
 }
 
 type Shared = State<Arc<AlertingApi>>;

@@ -21,13 +21,18 @@ pub const EXEMPLARS_WRITTEN: &str = "x-prometheus-remote-write-exemplars-written
 #[cfg(test)]
 pub const CONTENT_TYPE_V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
 
+/// Every route of [`router`], which is built from this table.
+pub const ROUTES: stratus_http::Routes = &[("POST", "/api/v1/write"), ("POST", "/api/v1/push")];
+
 /// The ingest routes, to be merged into the server's router.
 pub fn router(state: IngestState) -> Router {
-    Router::new()
-        .route("/api/v1/write", post(remote_write))
-        .route("/api/v1/push", post(crate::push::push))
-        .with_state(state)
-        .layer(stratus_http::catch_panics(stratus_http::Component::Ingest))
+    stratus_http::router_from(ROUTES, |path| match path {
+        "/api/v1/write" => post(remote_write),
+        "/api/v1/push" => post(crate::push::push),
+        other => unreachable!("ROUTES lists {other}, which has no handlers"),
+    })
+    .with_state(state)
+    .layer(stratus_http::catch_panics(stratus_http::Component::Ingest))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

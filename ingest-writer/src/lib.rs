@@ -19,7 +19,7 @@ mod writer;
 
 pub use batch::WriteBatch;
 pub use commit::{CommitConfig, CommitError, Committer};
-pub use http::{router, HttpLimits, IngestState};
+pub use http::{router, HttpLimits, IngestState, ROUTES};
 pub use metrics::IngestMetrics;
 pub use push::PushResponse;
 pub use report::Report;

@@ -113,7 +113,11 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             storage: StorageConfig::default(),
-            http: HttpLimits::default(),
+            // What reaches a function at all: base64 in a 6 MiB event.
+            http: HttpLimits {
+                max_body_bytes: crate::LAMBDA_MAX_BODY_BYTES,
+                ..HttpLimits::default()
+            },
             engine: EngineOptions::default(),
             compactor: CompactorConfig::default(),
             cache: RangeCacheConfig {

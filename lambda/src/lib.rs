@@ -40,6 +40,23 @@ pub fn deadline(unix_ms: u64) -> Instant {
 /// with a Prometheus-style error rather than cut off.
 pub const MAX_BUFFERED_BODY: usize = 4 << 20;
 
+/// The most a synchronous Lambda invocation's request payload may be: the
+/// whole event JSON, envelope and body.
+pub const LAMBDA_PAYLOAD_BYTES: usize = 6 << 20;
+
+/// What a request event holds besides its body (request context, headers,
+/// the JSON around them), kept free when sizing the body. A Function URL or
+/// API Gateway event with ordinary headers is a few KiB.
+pub const EVENT_ENVELOPE_BYTES: usize = 128 << 10;
+
+/// The largest request body that reaches the ingest function: Function
+/// URLs and API Gateway deliver a binary (protobuf) body base64-encoded,
+/// 4 bytes per 3, inside a JSON event of at most [`LAMBDA_PAYLOAD_BYTES`].
+/// (6 MiB − 128 KiB) × 3/4 = 4,620,288 bytes, about 4.4 MiB; a larger body
+/// is refused by Lambda with a 413 before the function sees it. The
+/// default `max_body_bytes` of the functions and of the Terraform module.
+pub const LAMBDA_MAX_BODY_BYTES: usize = (LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES) / 4 * 3;
+
 /// The ingest function's router: `POST /api/v1/write` and `/api/v1/push`
 /// exactly as in the server, each request written as its own segment
 /// before it is acknowledged (commit window 0: an invocation that returned
@@ -82,11 +99,32 @@ pub fn query_app_with_cache(
         .layer(axum::middleware::from_fn(refuse_oversized))
 }
 
+/// The health routes both HTTP functions serve.
+pub const HEALTH_ROUTES: stratus_http::Routes = &[("GET", "/-/healthy"), ("GET", "/-/ready")];
+
 fn health() -> Router {
-    Router::new()
-        .route("/-/healthy", get(|| async { "Stratus is Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Stratus is Ready.\n" }))
-        .layer(stratus_http::catch_panics(stratus_http::Component::Server))
+    stratus_http::router_from(HEALTH_ROUTES, |path| match path {
+        "/-/healthy" => get(|| async { "Stratus is Healthy.\n" }),
+        "/-/ready" => get(|| async { "Stratus is Ready.\n" }),
+        other => unreachable!("HEALTH_ROUTES lists {other}, which has no handler"),
+    })
+    .layer(stratus_http::catch_panics(stratus_http::Component::Server))
+}
+
+/// Every `(method, path)` [`ingest_app`] serves: the routers it merges are
+/// built from these tables.
+pub fn ingest_routes() -> Vec<(&'static str, &'static str)> {
+    [stratus_ingest::ROUTES, HEALTH_ROUTES].concat()
+}
+
+/// Every `(method, path)` [`query_app`] serves.
+pub fn query_routes() -> Vec<(&'static str, &'static str)> {
+    [
+        stratus_query::api::ROUTES,
+        stratus_alerting::ROUTES,
+        HEALTH_ROUTES,
+    ]
+    .concat()
 }
 
 /// Buffers the response and replaces one larger than

@@ -18,7 +18,9 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use stratus_alerting::now_ms;
 use stratus_codec::decode_segment;
-use stratus_lambda::ruler_notifier::{notifier, notifier_handler, ruler, ruler_handler};
+use stratus_lambda::ruler_notifier::{
+    notifier_handler, ruler_handler, AlertmanagerConfig, RulerFunction,
+};
 use stratus_lambda::{query_app, Settings};
 use stratus_model::TenantId;
 use stratus_storage::keys::segments_prefix;
@@ -129,13 +131,9 @@ async fn scheduled_ruler_and_notifier_invocations_evaluate_record_and_notify_onc
     assert_eq!(bad["statusCode"], 400, "{bad}");
 
     // One ruler invocation: several evaluations within its budget, and no more.
-    let alerting = ruler(
-        &bucket,
-        &settings,
-        notifier(&bucket, &settings).await.expect("notifier"),
-    )
-    .await
-    .expect("ruler");
+    let alerting = RulerFunction::start(&bucket, &settings)
+        .await
+        .expect("ruler");
     let started = Instant::now();
     let r = ruler_handler(&alerting, &settings, scheduled(60))
         .await
@@ -168,7 +166,9 @@ async fn scheduled_ruler_and_notifier_invocations_evaluate_record_and_notify_onc
     );
 
     // The notifier function sends the alert once, however often it ticks.
-    let n = notifier(&bucket, &settings).await.expect("notifier");
+    let n = AlertmanagerConfig::load(&bucket, &settings)
+        .await
+        .expect("notifier");
     let r = notifier_handler(&n, &bucket, &settings, scheduled(60))
         .await
         .expect("notifier invocation");
@@ -191,4 +191,113 @@ async fn scheduled_ruler_and_notifier_invocations_evaluate_record_and_notify_onc
         .await
         .expect("late ruler invocation");
     assert!(started.elapsed() < Duration::from_secs(2), "{r}");
+}
+
+fn am_config(receiver: &str) -> String {
+    format!(
+        "route:\n  receiver: {receiver}\n  group_by: [alertname]\n\
+         receivers:\n- name: {receiver}\n"
+    )
+}
+
+fn receivers(config: &AlertmanagerConfig) -> Vec<String> {
+    config
+        .notifier()
+        .config()
+        .receivers
+        .iter()
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// Warm ruler and notifier functions take a new Alertmanager configuration
+/// at their next invocation, and parse an unchanged one only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_alertmanager_configuration_is_used_by_the_next_invocation() {
+    let bucket = Bucket::in_memory();
+    let key = "config/alertmanager.yaml";
+    let settings = Settings {
+        alertmanager_config_key: Some(key.into()),
+        ruler_budget: Duration::ZERO,
+        notifier_budget: Duration::ZERO,
+        ..Settings::default()
+    };
+    bucket
+        .put(&key.into(), am_config("team-a").into())
+        .await
+        .expect("put config A");
+    let notifier_fn = AlertmanagerConfig::load(&bucket, &settings)
+        .await
+        .expect("notifier");
+    let ruler_fn = RulerFunction::start(&bucket, &settings)
+        .await
+        .expect("ruler");
+
+    // Invocation 1: configuration A.
+    let r = notifier_handler(&notifier_fn, &bucket, &settings, scheduled(60))
+        .await
+        .expect("notifier invocation 1");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    assert!(receivers(&notifier_fn).contains(&"team-a".to_string()));
+    ruler_handler(&ruler_fn, &settings, scheduled(60))
+        .await
+        .expect("ruler invocation 1");
+    assert!(receivers(&ruler_fn.config).contains(&"team-a".to_string()));
+    // Unchanged: looked at, not read and parsed again.
+    assert_eq!(notifier_fn.loads(), 1);
+    assert_eq!(ruler_fn.config.loads(), 1);
+    let (before, _) = ruler_fn.alerting().await;
+
+    // Configuration B is written (terraform apply).
+    bucket
+        .put(&key.into(), am_config("team-b").into())
+        .await
+        .expect("put config B");
+
+    // Invocation 2: configuration B.
+    let r = notifier_handler(&notifier_fn, &bucket, &settings, scheduled(60))
+        .await
+        .expect("notifier invocation 2");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    let names = receivers(&notifier_fn);
+    assert!(
+        names.contains(&"team-b".to_string()) && !names.contains(&"team-a".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(notifier_fn.loads(), 2);
+    let r = ruler_handler(&ruler_fn, &settings, scheduled(60))
+        .await
+        .expect("ruler invocation 2");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    assert!(receivers(&ruler_fn.config).contains(&"team-b".to_string()));
+    assert_eq!(ruler_fn.config.loads(), 2);
+    let (after, _) = ruler_fn.alerting().await;
+    assert!(
+        !Arc::ptr_eq(&before, &after),
+        "the ruler hands alerts to the new notifier"
+    );
+
+    // Invocation 3, nothing changed: no new parse.
+    notifier_handler(&notifier_fn, &bucket, &settings, scheduled(60))
+        .await
+        .expect("notifier invocation 3");
+    assert_eq!(notifier_fn.loads(), 2);
+
+    // An invalid configuration keeps the last good one and is reported.
+    bucket
+        .put(&key.into(), "route: [".into())
+        .await
+        .expect("put bad config");
+    let r = notifier_handler(&notifier_fn, &bucket, &settings, scheduled(60))
+        .await
+        .expect("notifier invocation 4");
+    assert_eq!(r["errors"].as_array().map(Vec::len), Some(1), "{r}");
+    assert!(receivers(&notifier_fn).contains(&"team-b".to_string()));
+
+    // The object removed: the notifier sends nowhere again.
+    bucket.delete(&key.into()).await.expect("delete config");
+    notifier_handler(&notifier_fn, &bucket, &settings, scheduled(60))
+        .await
+        .expect("notifier invocation 5");
+    assert!(!receivers(&notifier_fn).contains(&"team-b".to_string()));
 }

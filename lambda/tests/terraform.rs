@@ -9,8 +9,19 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use hcl::{Block, Body, Expression};
+use axum::body::Body as HttpBody;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use hcl::eval::{Context, Evaluate};
+use hcl::{Block, Body, Expression, ObjectKey};
 use stratus_lambda::env::FUNCTIONS;
+use stratus_lambda::{
+    ingest_app, ingest_routes, query_app, query_routes, Settings, LAMBDA_MAX_BODY_BYTES,
+    LAMBDA_PAYLOAD_BYTES,
+};
+use stratus_model::TenantId;
+use stratus_storage::Bucket;
+use tower::ServiceExt;
 
 fn module_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/terraform/modules/stratus")
@@ -363,8 +374,10 @@ fn roles_grant_least_privilege_on_the_bucket() {
             && query_writes
                 .iter()
                 .all(|r| r.ends_with("/tenants/*/rules/*")
-                    || r.ends_with("/tenants/*/notifier/silences.json")),
-        "query writes rule files and silences only: {query_writes:?}"
+                    || r.ends_with("/tenants/*/ruler/state/*")
+                    || r.ends_with("/tenants/*/notifier/silences.json")
+                    || r.ends_with("/tenants/*/notifier/alerts.json")),
+        "query writes rule files, rule state (deletes), silences and alerts only: {query_writes:?}"
     );
     let (ruler, _) = grants(&blocks, "ruler");
     assert_eq!(
@@ -466,4 +479,515 @@ fn scheduled_functions_have_a_schedule_the_scheduler_may_invoke() {
             text(schedule)
         );
     }
+}
+
+/// A statement's actions and its resources as keys under the bucket
+/// (`${aws_s3_bucket.this.arn}/` taken off; the bucket itself is `""`).
+struct Statement {
+    actions: Vec<String>,
+    resources: Vec<String>,
+}
+
+fn statements(blocks: &[Block], name: &str) -> Vec<Statement> {
+    s3_statements(blocks, name)
+        .into_iter()
+        .map(|s| Statement {
+            actions: field(s, "actions").map(strings).unwrap_or_default(),
+            resources: match field(s, "resources") {
+                Some(Expression::Array(items)) => items
+                    .iter()
+                    .map(|r| {
+                        let r = text(r);
+                        let r = r.trim_matches('"');
+                        let r = match r {
+                            "aws_s3_bucket.this.arn" => "",
+                            r => r.strip_prefix("${aws_s3_bucket.this.arn}").unwrap_or(r),
+                        };
+                        r.strip_prefix('/').unwrap_or(r).to_string()
+                    })
+                    .collect(),
+                other => panic!("{name}: resources is not a list: {other:?}"),
+            },
+        })
+        .collect()
+}
+
+/// IAM's wildcard match: `*` any characters (`/` too), `?` one.
+fn glob(pattern: &[u8], s: &[u8]) -> bool {
+    match (pattern.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&pattern[1..], s) || (!s.is_empty() && glob(pattern, &s[1..])),
+        (Some(b'?'), Some(_)) => glob(&pattern[1..], &s[1..]),
+        (Some(p), Some(c)) if p == c => glob(&pattern[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+fn allows(statements: &[Statement], action: &str, key: &str) -> bool {
+    statements.iter().any(|st| {
+        st.actions.iter().any(|a| a == action)
+            && st
+                .resources
+                .iter()
+                .any(|r| glob(r.as_bytes(), key.as_bytes()))
+    })
+}
+
+/// The KMS actions a function's policy grants on `kms_key_arn`.
+fn kms_actions(blocks: &[Block], name: &str) -> Vec<String> {
+    field(settings(blocks, name), "kms")
+        .map(|k| resolve(blocks, k))
+        .and_then(|k| field(k, "actions"))
+        .map(strings)
+        .unwrap_or_default()
+}
+
+/// The query function's policy allows the writes its API makes, at the
+/// keys the code builds: rule files (put, delete), a deleted group's state
+/// (delete), silences and posted alerts (put); and, with SSE-KMS, the
+/// data key every write needs.
+#[test]
+fn the_query_role_may_write_what_its_api_writes() {
+    let blocks = blocks(&module_dir());
+    let query = statements(&blocks, "query");
+    let t = TenantId::new("team-a").expect("tenant");
+    let ns = "web/prod rules";
+    let group = "latency: p99";
+    let rules = stratus_ruler::keys::namespace(&t, ns);
+    let state = stratus_ruler::keys::state(&t, ns, group);
+    let state_of_namespace = stratus_ruler::keys::state_namespace_prefix(&t, ns);
+    let alerts = stratus_notifier::state::alerts_key(&t);
+    let silences = stratus_notifier::state::silences_key(&t);
+    for (action, key) in [
+        // POST /api/v1/rules/{namespace}
+        ("s3:PutObject", rules.as_ref().to_string()),
+        // DELETE /api/v1/rules/{namespace}
+        ("s3:DeleteObject", rules.as_ref().to_string()),
+        // DELETE /api/v1/rules/{namespace}/{group}: the group's state
+        ("s3:DeleteObject", state.as_ref().to_string()),
+        // DELETE /api/v1/rules/{namespace}: every group's state
+        (
+            "s3:DeleteObject",
+            format!("{}/other-group.json", state_of_namespace.as_ref()),
+        ),
+        // POST /api/v2/silences, DELETE /api/v2/silence/{id}
+        ("s3:PutObject", silences.as_ref().to_string()),
+        // POST /api/v2/alerts
+        ("s3:PutObject", alerts.as_ref().to_string()),
+        // Every GET
+        ("s3:GetObject", alerts.as_ref().to_string()),
+        ("s3:ListBucket", String::new()),
+    ] {
+        assert!(
+            allows(&query, action, &key),
+            "the query function's policy does not allow {action} on {key}"
+        );
+    }
+    // And no more than that.
+    let segment = format!(
+        "{}/0000.seg",
+        stratus_storage::keys::segments_prefix(&t).as_ref()
+    );
+    for (action, key) in [
+        ("s3:PutObject", segment.clone()),
+        ("s3:DeleteObject", segment),
+        ("s3:PutObject", state.as_ref().to_string()),
+        (
+            "s3:PutObject",
+            stratus_notifier::state::nflog_key(&t, "r", "webhook[0]", "{}")
+                .as_ref()
+                .to_string(),
+        ),
+        ("s3:DeleteObject", alerts.as_ref().to_string()),
+        ("s3:DeleteObject", silences.as_ref().to_string()),
+    ] {
+        assert!(
+            !allows(&query, action, &key),
+            "the query function's policy allows {action} on {key}, which it never does"
+        );
+    }
+
+    // With SSE-KMS a function that writes needs the data key, one that
+    // reads needs Decrypt.
+    for name in ["ingest", "query", "compactor", "ruler", "notifier"] {
+        let st = statements(&blocks, name);
+        let kms = kms_actions(&blocks, name);
+        let writes = st
+            .iter()
+            .any(|s| s.actions.iter().any(|a| a == "s3:PutObject"));
+        let reads = st
+            .iter()
+            .any(|s| s.actions.iter().any(|a| a == "s3:GetObject"));
+        assert_eq!(
+            kms.iter().any(|a| a == "kms:GenerateDataKey"),
+            writes,
+            "{name}: kms:GenerateDataKey exactly when it writes: {kms:?}"
+        );
+        assert_eq!(
+            kms.iter().any(|a| a == "kms:Decrypt"),
+            reads,
+            "{name}: kms:Decrypt exactly when it reads: {kms:?}"
+        );
+    }
+}
+
+/// The sub-blocks of `body` called `kind`, direct or `dynamic`.
+fn nested<'a>(body: &'a Body, kind: &str) -> Vec<&'a Body> {
+    blocks_named(body, kind)
+}
+
+/// Nothing under `tenants/` expires by age: the lifecycle rules abort
+/// multipart uploads and expire noncurrent versions only, and retention is
+/// the compactor's (rule files, rule state and rollups kept "forever" are
+/// never deleted behind the catalog's back).
+#[test]
+fn no_lifecycle_rule_expires_current_objects_by_age() {
+    let blocks = blocks(&module_dir());
+    let lc = find(
+        &blocks,
+        "resource",
+        &["aws_s3_bucket_lifecycle_configuration", "this"],
+    )
+    .expect("aws_s3_bucket_lifecycle_configuration.this");
+    let rules = nested(&lc.body, "rule");
+    assert!(!rules.is_empty());
+    for rule in rules {
+        let id = attr(rule, "id").map(text).unwrap_or_default();
+        for e in nested(rule, "expiration") {
+            for by_age in ["days", "date"] {
+                assert!(
+                    attr(e, by_age).is_none(),
+                    "lifecycle rule {id} expires current objects by {by_age}: {}",
+                    hcl::format::to_string(e).expect("formats")
+                );
+            }
+        }
+    }
+    assert!(
+        find(&blocks, "variable", &["retention_backstop_days"]).is_none(),
+        "retention_backstop_days is gone with the rule"
+    );
+}
+
+/// Versioning turned off is `Suspended`: AWS refuses `Disabled` for a
+/// bucket that was ever versioned.
+#[test]
+fn versioning_off_is_suspended() {
+    let blocks = blocks(&module_dir());
+    let v = find(&blocks, "resource", &["aws_s3_bucket_versioning", "this"])
+        .expect("aws_s3_bucket_versioning.this");
+    let conf = nested(&v.body, "versioning_configuration");
+    let status = conf
+        .first()
+        .and_then(|c| attr(c, "status"))
+        .map(text)
+        .expect("versioning_configuration.status");
+    for versioning in [true, false] {
+        let got = eval(
+            &attr(conf[0], "status").expect("status").clone(),
+            &[("versioning", hcl::Value::Bool(versioning))],
+        );
+        let want = if versioning { "Enabled" } else { "Suspended" };
+        assert_eq!(
+            got,
+            hcl::Value::String(want.into()),
+            "versioning = {versioning}: {status}"
+        );
+    }
+}
+
+/// `expr` evaluated with `var.<name>` set to `vars`.
+fn eval(expr: &Expression, vars: &[(&str, hcl::Value)]) -> hcl::Value {
+    let mut var = hcl::Map::new();
+    for (k, v) in vars {
+        var.insert((*k).to_string(), v.clone());
+    }
+    let mut ctx = Context::new();
+    ctx.declare_var("var", hcl::Value::Object(var));
+    expr.evaluate(&ctx)
+        .unwrap_or_else(|e| panic!("{} does not evaluate: {e}", text(expr)))
+}
+
+/// A variable's default, evaluated.
+fn default(blocks: &[Block], name: &str) -> hcl::Value {
+    let v = find(blocks, "variable", &[name]).unwrap_or_else(|| panic!("no variable {name}"));
+    eval(
+        attr(&v.body, "default").unwrap_or_else(|| panic!("{name} has no default")),
+        &[],
+    )
+}
+
+/// With the defaults, `query_timeout` is below the query function's
+/// timeout, and with `enable_api_gateway` below API Gateway's integration
+/// timeout too, so the module's own check passes either way.
+#[test]
+fn the_default_query_timeout_fits_the_gateway_and_the_function() {
+    let blocks = blocks(&module_dir());
+    let function_s = match default(&blocks, "timeout_s") {
+        hcl::Value::Object(o) => o
+            .get("query")
+            .and_then(hcl::Value::as_f64)
+            .expect("timeout_s.query"),
+        other => panic!("timeout_s: {other:?}"),
+    };
+    let integration = find(
+        &blocks,
+        "resource",
+        &["aws_apigatewayv2_integration", "this"],
+    )
+    .expect("aws_apigatewayv2_integration.this");
+    let gateway_s = eval(
+        attr(&integration.body, "timeout_milliseconds").expect("timeout_milliseconds"),
+        &[],
+    )
+    .as_f64()
+    .expect("a number")
+        / 1000.0;
+    let effective = local(&blocks, "query_timeout");
+    for gateway in [false, true] {
+        let v = eval(
+            effective,
+            &[
+                ("query_timeout", default(&blocks, "query_timeout")),
+                ("enable_api_gateway", hcl::Value::Bool(gateway)),
+            ],
+        );
+        let hcl::Value::String(v) = v else {
+            panic!("local.query_timeout is not a string: {v:?}")
+        };
+        let secs = stratus_model::time::parse_std_duration(&v)
+            .expect("a duration")
+            .as_secs_f64();
+        assert!(
+            secs < function_s,
+            "{v} is not below the query function's {function_s} s"
+        );
+        if gateway {
+            assert!(
+                secs < gateway_s,
+                "{v} is not below API Gateway's {gateway_s} s"
+            );
+        }
+    }
+    // What the functions and the check use is the effective value.
+    assert!(text(local(&blocks, "duration_s")).contains("local.query_timeout"));
+    for name in ["query", "ruler"] {
+        let env = field(settings(&blocks, name), "environment").expect("environment");
+        assert_eq!(
+            field(env, "STRATUS_QUERY_TIMEOUT").map(text).as_deref(),
+            Some("local.query_timeout"),
+            "{name}"
+        );
+    }
+}
+
+/// The route keys of the API Gateway (`local.api_routes`): method, path,
+/// function.
+fn api_routes(blocks: &[Block]) -> Vec<(String, String, String)> {
+    let Expression::ForExpr(f) = local(blocks, "api_routes") else {
+        panic!("local.api_routes is not a for expression");
+    };
+    let Expression::Object(o) = &f.collection_expr else {
+        panic!("local.api_routes does not iterate over an object of routes");
+    };
+    o.iter()
+        .map(|(k, v)| {
+            let key = match k {
+                ObjectKey::Expression(Expression::String(s)) => s.clone(),
+                ObjectKey::Identifier(i) => i.to_string(),
+                other => panic!("route key {other:?}"),
+            };
+            let (method, path) = key.split_once(' ').expect("METHOD /path");
+            let Expression::String(function) = v else {
+                panic!("{key}: target is not a function name: {v:?}")
+            };
+            (method.to_string(), path.to_string(), function.clone())
+        })
+        .collect()
+}
+
+/// An axum path with every `{param}` filled in.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "x" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Whether a route path (`{param}` one segment, `{proxy+}` one or more)
+/// matches `path`.
+fn path_matches(route: &str, path: &str) -> bool {
+    let r: Vec<&str> = route.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    for (i, seg) in r.iter().enumerate() {
+        if seg.starts_with('{') && seg.ends_with("+}") {
+            return p.len() > i && p[i..].iter().all(|s| !s.is_empty());
+        }
+        match p.get(i) {
+            Some(ps) if seg.starts_with('{') || seg == ps => {}
+            _ => return false,
+        }
+    }
+    r.len() == p.len()
+}
+
+/// API Gateway's choice among the route keys for `method path`: the most
+/// specific match (no greedy variable before one, more literal segments,
+/// a method of its own before ANY).
+fn select<'a>(
+    table: &'a [(String, String, String)],
+    method: &str,
+    path: &str,
+) -> Option<&'a (String, String, String)> {
+    table
+        .iter()
+        .filter(|(m, p, _)| (m == method || m == "ANY") && path_matches(p, path))
+        .max_by_key(|(m, p, _)| {
+            (
+                !p.contains("+}"),
+                p.split('/').filter(|s| !s.starts_with('{')).count(),
+                m == method,
+            )
+        })
+}
+
+fn serves(routes: &[(&str, &str)], method: &str, path: &str) -> bool {
+    routes
+        .iter()
+        .any(|(m, p)| *m == method && path_matches(p, path))
+}
+
+/// Every route the ingest and query functions serve reaches, through the
+/// API Gateway's route table, a function that serves it; and every route
+/// key leads somewhere.
+#[test]
+fn the_api_gateway_routes_every_route_the_functions_serve() {
+    let blocks = blocks(&module_dir());
+    let table = api_routes(&blocks);
+    let functions = [("ingest", ingest_routes()), ("query", query_routes())];
+    let served = |f: &str| {
+        functions
+            .iter()
+            .find(|(n, _)| *n == f)
+            .map(|(_, r)| r.as_slice())
+            .unwrap_or_else(|| panic!("the route table names {f}, which serves no HTTP"))
+    };
+    for (function, routes) in &functions {
+        for (method, path) in routes {
+            let p = concrete(path);
+            let (km, kp, target) = select(&table, method, &p).unwrap_or_else(|| {
+                panic!("{method} {path} of the {function} function has no API Gateway route")
+            });
+            assert!(
+                serves(served(target), method, &p),
+                "{method} {path} ({function}) is routed by \"{km} {kp}\" to {target}, which does not serve it"
+            );
+        }
+    }
+    for (method, path, target) in &table {
+        let used = functions.iter().any(|(_, routes)| {
+            routes.iter().any(|(m, p)| {
+                let c = concrete(p);
+                (m == method || method == "ANY")
+                    && select(&table, m, &c).is_some_and(|(km, kp, _)| km == method && kp == path)
+            })
+        });
+        assert!(
+            used,
+            "the route \"{method} {path}\" ({target}) serves nothing"
+        );
+    }
+}
+
+/// The route tables are what the routers serve: every listed method of a
+/// listed path reaches a handler, every other method is refused with 405.
+/// (The routers are built from the tables, so no other path is served.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_route_tables_are_what_the_routers_serve() {
+    let bucket = Bucket::in_memory();
+    let settings = Settings::default();
+    let unrouted = || async { StatusCode::IM_A_TEAPOT };
+    let apps = [
+        (
+            "ingest",
+            ingest_app(bucket.clone(), &settings)
+                .await
+                .expect("ingest")
+                .fallback(unrouted),
+            ingest_routes(),
+        ),
+        (
+            "query",
+            query_app(bucket.clone(), &settings).fallback(unrouted),
+            query_routes(),
+        ),
+    ];
+    for (name, app, routes) in apps {
+        let mut paths: Vec<&str> = routes.iter().map(|(_, p)| *p).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        for path in paths {
+            for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+                let req = Request::builder()
+                    .method(method)
+                    .uri(concrete(path))
+                    .body(HttpBody::empty())
+                    .expect("request");
+                let status = app.clone().oneshot(req).await.expect("response").status();
+                assert_ne!(status, StatusCode::IM_A_TEAPOT, "{name}: {path} not routed");
+                let listed = routes.contains(&(method, path));
+                assert_eq!(
+                    status != StatusCode::METHOD_NOT_ALLOWED,
+                    listed,
+                    "{name}: {method} {path} answers {status}, listed: {listed}"
+                );
+            }
+        }
+    }
+}
+
+/// The ingest function's default body limit is the largest body that fits
+/// a Lambda event base64-encoded, and the module's default is the same.
+#[test]
+fn the_default_body_limit_fits_a_base64_lambda_event() {
+    assert_eq!(
+        Settings::default().http.max_body_bytes,
+        LAMBDA_MAX_BODY_BYTES
+    );
+    let blocks = blocks(&module_dir());
+    assert_eq!(
+        default(&blocks, "max_body_bytes").as_u64(),
+        Some(LAMBDA_MAX_BODY_BYTES as u64),
+        "variable max_body_bytes defaults to the Lambda limit"
+    );
+    // The limit as Function URLs and API Gateway deliver it: a body of
+    // max_body_bytes, base64 in the event, fits the 6 MiB payload; one of
+    // 6 MiB (the old default) does not.
+    let body = vec![0xa5u8; LAMBDA_MAX_BODY_BYTES];
+    for fixture in ["function-url-write.json", "apigw-v2-write.json"] {
+        let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        let mut event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json");
+        let size = |event: &mut serde_json::Value, body: &[u8]| {
+            event["body"] =
+                serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(body));
+            event["isBase64Encoded"] = serde_json::Value::Bool(true);
+            serde_json::to_vec(event).expect("json").len()
+        };
+        let fits = size(&mut event, &body);
+        assert!(
+            fits <= LAMBDA_PAYLOAD_BYTES,
+            "{fixture}: a body of {LAMBDA_MAX_BODY_BYTES} bytes makes a {fits}-byte event"
+        );
+        let old = size(&mut event, &vec![0u8; 6 << 20]);
+        assert!(old > LAMBDA_PAYLOAD_BYTES, "{fixture}: {old}");
+    }
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/terraform/README.md"),
+    )
+    .expect("README");
+    assert!(
+        readme.contains("max_samples_per_send"),
+        "the README says how to size Prometheus's batches for the limit"
+    );
 }

@@ -23,27 +23,50 @@ use lookups::{label_values, labels, metadata, series};
 use respond::ok;
 use text::{exemplars, format_query, parse_query};
 
+/// Every route of [`router`], which is built from this table: a path not
+/// listed here is not served.
+pub const ROUTES: stratus_http::Routes = &[
+    ("GET", "/api/v1/query"),
+    ("POST", "/api/v1/query"),
+    ("GET", "/api/v1/query_range"),
+    ("POST", "/api/v1/query_range"),
+    ("GET", "/api/v1/series"),
+    ("POST", "/api/v1/series"),
+    ("GET", "/api/v1/labels"),
+    ("POST", "/api/v1/labels"),
+    ("GET", "/api/v1/label/{name}/values"),
+    ("GET", "/api/v1/metadata"),
+    ("GET", "/api/v1/query_exemplars"),
+    ("POST", "/api/v1/query_exemplars"),
+    ("GET", "/api/v1/format_query"),
+    ("POST", "/api/v1/format_query"),
+    ("GET", "/api/v1/parse_query"),
+    ("POST", "/api/v1/parse_query"),
+    ("GET", "/api/v1/status/buildinfo"),
+    ("POST", "/api/v1/admin/tsdb/delete_series"),
+    ("PUT", "/api/v1/admin/tsdb/delete_series"),
+];
+
 /// The query routes, to be merged into the server's router.
 pub fn router(state: QueryState) -> Router {
-    Router::new()
-        .route("/api/v1/query", get(query).post(query))
-        .route("/api/v1/query_range", get(query_range).post(query_range))
-        .route("/api/v1/series", get(series).post(series))
-        .route("/api/v1/labels", get(labels).post(labels))
-        .route("/api/v1/label/{name}/values", get(label_values))
-        .route("/api/v1/metadata", get(metadata))
-        .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
-        .route("/api/v1/format_query", get(format_query).post(format_query))
-        .route("/api/v1/parse_query", get(parse_query).post(parse_query))
-        .route("/api/v1/status/buildinfo", get(buildinfo))
-        .route(
-            "/api/v1/admin/tsdb/delete_series",
-            axum::routing::post(delete_series).put(delete_series),
-        )
-        // /api/v1/rules and /api/v1/alerts are the ruler's
-        // (stratus_alerting::router), merged beside these.
-        .with_state(state)
-        .layer(stratus_http::catch_panics(stratus_http::Component::Query))
+    // /api/v1/rules and /api/v1/alerts are the ruler's
+    // (stratus_alerting::router), merged beside these.
+    stratus_http::router_from(ROUTES, |path| match path {
+        "/api/v1/query" => get(query).post(query),
+        "/api/v1/query_range" => get(query_range).post(query_range),
+        "/api/v1/series" => get(series).post(series),
+        "/api/v1/labels" => get(labels).post(labels),
+        "/api/v1/label/{name}/values" => get(label_values),
+        "/api/v1/metadata" => get(metadata),
+        "/api/v1/query_exemplars" => get(exemplars).post(exemplars),
+        "/api/v1/format_query" => get(format_query).post(format_query),
+        "/api/v1/parse_query" => get(parse_query).post(parse_query),
+        "/api/v1/status/buildinfo" => get(buildinfo),
+        "/api/v1/admin/tsdb/delete_series" => axum::routing::post(delete_series).put(delete_series),
+        other => unreachable!("ROUTES lists {other}, which has no handlers"),
+    })
+    .with_state(state)
+    .layer(stratus_http::catch_panics(stratus_http::Component::Query))
 }
 
 async fn buildinfo() -> Response {

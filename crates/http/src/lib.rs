@@ -14,12 +14,14 @@
 //! - [`log_filter`]: the log level of every process, without the noise of
 //!   libraries at `info`;
 //! - [`tenant`]: the one reading of `X-Scope-OrgID` (a principal and its
-//!   tenants), as axum extractors with one status per case.
+//!   tenants), as axum extractors with one status per case;
+//! - [`routes`]: route tables, routers built from them.
 
 mod connection;
 mod logging;
 mod options;
 mod panic;
+pub mod routes;
 mod serve;
 pub mod tenant;
 
@@ -27,6 +29,7 @@ pub use logging::log_filter;
 pub use options::{connection_limit, raise_open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
 pub use panic::{catch_panics, install_panic_hook, CatchPanic, CatchPanicLayer, Component};
 pub use panic::{PanicCollector, PANICS_METRIC};
+pub use routes::{router_from, Routes};
 pub use serve::serve;
 pub use tenant::{Tenant, TenantPolicy, TenantRejection, Tenants};
 

@@ -4,16 +4,16 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use stratus_lambda::env;
-use stratus_lambda::ruler_notifier::{notifier, notifier_handler};
+use stratus_lambda::ruler_notifier::{notifier_handler, AlertmanagerConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (settings, bucket) = env::cold_start()?;
-    let notifier = notifier(&bucket, &settings).await?;
-    let (settings, notifier, bucket) = (&settings, &notifier, &bucket);
+    let config = AlertmanagerConfig::load(&bucket, &settings).await?;
+    let (settings, config, bucket) = (&settings, &config, &bucket);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            notifier_handler(notifier, bucket, settings, event).await
+            notifier_handler(config, bucket, settings, event).await
         },
     ))
     .await

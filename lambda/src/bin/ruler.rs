@@ -4,16 +4,16 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use stratus_lambda::env;
-use stratus_lambda::ruler_notifier::{notifier, ruler, ruler_handler};
+use stratus_lambda::ruler_notifier::{ruler_handler, RulerFunction};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (settings, bucket) = env::cold_start()?;
-    let alerting = ruler(&bucket, &settings, notifier(&bucket, &settings).await?).await?;
-    let (settings, alerting) = (&settings, &alerting);
+    let function = RulerFunction::start(&bucket, &settings).await?;
+    let (settings, function) = (&settings, &function);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            ruler_handler(alerting, settings, event).await
+            ruler_handler(function, settings, event).await
         },
     ))
     .await

@@ -5,13 +5,27 @@ locals {
   # The functions with a Function URL (ingest, query) are the ones behind the HTTP API.
   http_functions   = { for k in keys(local.url_functions) : k => aws_lambda_function.this[k] }
   api_integrations = { for k, f in local.http_functions : k => f.invoke_arn if var.enable_api_gateway }
+  # Every route the functions serve (lambda/src/lib.rs ingest_routes and
+  # query_routes; lambda/tests/terraform.rs checks each against this table
+  # with API Gateway's matching): remote_write to ingest, the Prometheus
+  # API, the ruler config API (/api/v1/rules/..., /config/v1/rules...),
+  # the Alertmanager API (/api/v2/...) and the health checks to query.
   api_routes = {
     for route, fn in {
-      "POST /api/v1/write"    = "ingest"
-      "POST /api/v1/push"     = "ingest"
-      "GET /api/v1/{proxy+}"  = "query"
-      "POST /api/v1/{proxy+}" = "query"
-      "GET /-/ready"          = "query"
+      "POST /api/v1/write"         = "ingest"
+      "POST /api/v1/push"          = "ingest"
+      "GET /api/v1/{proxy+}"       = "query"
+      "POST /api/v1/{proxy+}"      = "query"
+      "PUT /api/v1/{proxy+}"       = "query"
+      "DELETE /api/v1/{proxy+}"    = "query"
+      "GET /api/v2/{proxy+}"       = "query"
+      "POST /api/v2/{proxy+}"      = "query"
+      "DELETE /api/v2/{proxy+}"    = "query"
+      "GET /config/v1/{proxy+}"    = "query"
+      "POST /config/v1/{proxy+}"   = "query"
+      "DELETE /config/v1/{proxy+}" = "query"
+      "GET /-/healthy"             = "query"
+      "GET /-/ready"               = "query"
     } : route => fn if var.enable_api_gateway
   }
 }

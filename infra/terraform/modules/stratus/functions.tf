@@ -47,15 +47,18 @@ locals {
       environment = {
         STRATUS_S3_BUCKET           = aws_s3_bucket.this.id
         STRATUS_MULTITENANCY        = tostring(var.multitenancy)
-        STRATUS_QUERY_TIMEOUT       = var.query_timeout
+        STRATUS_QUERY_TIMEOUT       = local.query_timeout
         STRATUS_CACHE_DIR           = local.cache_dir
         STRATUS_MAX_PENDING_DELETES = tostring(var.max_pending_deletes)
         STRATUS_ENABLE_FEATURE      = join(",", var.enable_features)
         STRATUS_LOG_LEVEL           = var.log_level
       }
       # Reads everything under tenants/ (segments, blocks, catalogs) and
-      # serves the management APIs: rule files (Mimir's ruler config API) and
-      # silences, the only objects it writes or deletes.
+      # serves the management APIs, whose writes are exactly these keys:
+      # rule files (Mimir's ruler config API; ruler/src/keys.rs), the state
+      # of a deleted rule group or namespace (ruler/state/), silences
+      # (/api/v2/silences) and posted alerts (POST /api/v2/alerts), the
+      # notifier's objects of notifier/src/state.rs.
       s3_statements = [
         {
           sid       = "ReadTenants"
@@ -63,16 +66,27 @@ locals {
           resources = ["${aws_s3_bucket.this.arn}/tenants/*"]
         },
         {
-          sid     = "ManageRulesAndSilences"
-          actions = ["s3:PutObject", "s3:DeleteObject"]
+          sid       = "ManageRules"
+          actions   = ["s3:PutObject", "s3:DeleteObject"]
+          resources = ["${aws_s3_bucket.this.arn}/tenants/*/rules/*"]
+        },
+        {
+          sid       = "DeleteRuleState"
+          actions   = ["s3:DeleteObject"]
+          resources = ["${aws_s3_bucket.this.arn}/tenants/*/ruler/state/*"]
+        },
+        {
+          sid     = "WriteSilencesAndAlerts"
+          actions = ["s3:PutObject"]
           resources = [
-            "${aws_s3_bucket.this.arn}/tenants/*/rules/*",
             "${aws_s3_bucket.this.arn}/tenants/*/notifier/silences.json",
+            "${aws_s3_bucket.this.arn}/tenants/*/notifier/alerts.json",
           ]
         },
         local.list_bucket_statement,
       ]
-      kms = { sid = "DecryptObjects", actions = ["kms:Decrypt"] }
+      # It writes (rules, silences, alerts) as well as reads.
+      kms = local.encrypt_decrypt_statement
     }
 
     compactor = {
@@ -110,10 +124,11 @@ locals {
         STRATUS_RULER_BUDGET   = var.ruler_budget
         STRATUS_RULER_WATCHDOG = tostring(var.ruler_watchdog)
         STRATUS_EXTERNAL_URL   = var.external_url
-        STRATUS_QUERY_TIMEOUT  = var.query_timeout
+        STRATUS_QUERY_TIMEOUT  = local.query_timeout
         STRATUS_ENABLE_FEATURE = join(",", var.enable_features)
         STRATUS_LOG_LEVEL      = var.log_level
-        # Read at cold start when the object exists (see alertmanager_config).
+        # Read at cold start when the object exists, then looked at (ETag) at
+        # every invocation and read again when it changed.
         STRATUS_ALERTMANAGER_CONFIG_KEY = local.alertmanager_config_key
       }
       # The ruler and the notifier are not retried either: state is in the
@@ -157,7 +172,8 @@ locals {
         STRATUS_NOTIFIER_TICK   = var.notifier_tick
         STRATUS_EXTERNAL_URL    = var.external_url
         STRATUS_LOG_LEVEL       = var.log_level
-        # Read at cold start when the object exists (see alertmanager_config).
+        # Read at cold start when the object exists, then looked at (ETag) at
+        # every invocation and read again when it changed.
         STRATUS_ALERTMANAGER_CONFIG_KEY = local.alertmanager_config_key
       }
       schedule = {

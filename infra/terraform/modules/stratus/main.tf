@@ -7,12 +7,16 @@ locals {
   # Outside tenants/: no tenant-facing API can write it.
   alertmanager_config_key = "config/alertmanager.yaml"
   kms_keys                = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+  # API Gateway ends every integration at 30 s (cold start and answer
+  # included), so with it the default leaves 5 s; a Function URL allows the
+  # query function's whole timeout (60 s).
+  query_timeout = var.query_timeout != null ? var.query_timeout : (var.enable_api_gateway ? "25s" : "50s")
 
   # Seconds of the single-unit durations ("90s", "10m", "30d"); null for anything else, which skips the checks.
   unit_s = { s = 1, m = 60, h = 3600, d = 86400 }
   duration_s = {
     for k, v in {
-      query_timeout         = var.query_timeout
+      query_timeout         = local.query_timeout
       compaction_budget     = var.compaction_budget
       ruler_budget          = var.ruler_budget
       notifier_budget       = var.notifier_budget
@@ -60,7 +64,9 @@ resource "aws_s3_bucket_versioning" "this" {
   bucket = aws_s3_bucket.this.id
 
   versioning_configuration {
-    status = var.versioning ? "Enabled" : "Disabled"
+    # "Disabled" is only accepted for a bucket that was never versioned;
+    # turning versioning off is "Suspended".
+    status = var.versioning ? "Enabled" : "Suspended"
   }
 }
 
@@ -77,19 +83,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
-  dynamic "rule" {
-    for_each = var.retention_backstop_days > 0 ? [var.retention_backstop_days] : []
-    content {
-      id     = "retention-backstop"
-      status = "Enabled"
-      filter {
-        prefix = "tenants/"
-      }
-      expiration {
-        days = rule.value
-      }
-    }
-  }
+  # No expiry by age under tenants/: retention is the compactor's
+  # (retention_raw, retention_downsampled), which deletes what the catalog
+  # no longer names. A lifecycle prefix cannot select tenants/*/segments/
+  # (prefixes have no wildcards) and would also hit rule files, state and
+  # rollups kept "forever" that the catalog still names (README).
 
   dynamic "rule" {
     for_each = var.versioning ? [var.noncurrent_version_days] : []
@@ -107,16 +105,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   }
 
   depends_on = [aws_s3_bucket_versioning.this]
-}
-
-check "retention_below_backstop" {
-  assert {
-    condition = var.retention_backstop_days == 0 || alltrue([
-      for k in ["retention_raw", "retention_downsampled"] :
-      local.duration_s[k] == null || local.duration_s[k] < var.retention_backstop_days * 86400
-    ])
-    error_message = "A finite retention_raw or retention_downsampled is not below retention_backstop_days: the lifecycle backstop deletes data the compactor would keep."
-  }
 }
 
 check "query_timeout_below_function_timeout" {

@@ -46,17 +46,6 @@ variable "noncurrent_version_days" {
   default     = 7
 }
 
-variable "retention_backstop_days" {
-  description = "Lifecycle rule expiring every object under tenants/ this many days after it was written, a backstop behind the compactor's retention. It also bounds \"forever\" retention. 0 disables the rule."
-  type        = number
-  default     = 400
-
-  validation {
-    condition     = var.retention_backstop_days >= 0 && floor(var.retention_backstop_days) == var.retention_backstop_days
-    error_message = "retention_backstop_days must be a whole number >= 0."
-  }
-}
-
 variable "force_destroy" {
   description = "Allow `terraform destroy` to delete a bucket that still holds objects."
   type        = bool
@@ -72,18 +61,23 @@ variable "multitenancy" {
 }
 
 variable "max_body_bytes" {
-  description = "Largest accepted remote_write body in bytes (STRATUS_MAX_BODY_BYTES). A synchronous Lambda invocation carries at most 6 MB, so larger values have no effect."
+  description = "Largest accepted remote_write body in bytes (STRATUS_MAX_BODY_BYTES). Function URLs and API Gateway deliver the protobuf body base64-encoded in a Lambda event of at most 6 MiB, so no body above 4620288 bytes ((6 MiB - 128 KiB of event envelope) x 3/4, about 4.4 MiB) reaches the function: Lambda answers 413 first. Larger values have no effect."
   type        = number
-  default     = 6291456
+  default     = 4620288
+
+  validation {
+    condition     = var.max_body_bytes > 0 && var.max_body_bytes <= 4620288
+    error_message = "max_body_bytes must be above 0 and at most 4620288: a larger base64-encoded body does not fit a 6 MiB Lambda event."
+  }
 }
 
 variable "query_timeout" {
-  description = "PromQL evaluation timeout, a humantime duration (STRATUS_QUERY_TIMEOUT). Keep it below the query function's timeout."
+  description = "PromQL evaluation timeout, a humantime duration (STRATUS_QUERY_TIMEOUT). Keep it below the query function's timeout, and below API Gateway's 30 s with enable_api_gateway. null: \"25s\" with enable_api_gateway, else \"50s\"."
   type        = string
-  default     = "50s"
+  default     = null
 
   validation {
-    condition     = can(regex("^([0-9]+ ?[a-zµ]+ ?)+$", var.query_timeout))
+    condition     = var.query_timeout == null || can(regex("^([0-9]+ ?[a-zµ]+ ?)+$", var.query_timeout))
     error_message = "query_timeout must be a humantime duration such as \"30s\" or \"2m\"."
   }
 }
@@ -122,7 +116,7 @@ variable "retention_raw" {
 }
 
 variable "retention_downsampled" {
-  description = "Retention of downsampled rollups, a humantime duration (STRATUS_RETENTION_DOWNSAMPLED); \"0s\" keeps them forever (up to retention_backstop_days)."
+  description = "Retention of downsampled rollups, a humantime duration (STRATUS_RETENTION_DOWNSAMPLED); \"0s\" keeps them forever."
   type        = string
   default     = "0s"
 
@@ -267,7 +261,7 @@ variable "notifier_tick" {
 }
 
 variable "alertmanager_config" {
-  description = "Alertmanager configuration (YAML: route, receivers, inhibit_rules) of the built-in notifier, stored in the bucket as config/alertmanager.yaml. It may hold secrets (webhook URLs, routing keys): the bucket is private and encrypted. null: alerts are kept and shown but sent nowhere."
+  description = "Alertmanager configuration (YAML: route, receivers, inhibit_rules) of the built-in notifier, stored in the bucket as config/alertmanager.yaml. It may hold secrets (webhook URLs, routing keys): the bucket is private and encrypted. The ruler and notifier functions look at its ETag at every invocation, so a change takes effect at the next one. null: alerts are kept and shown but sent nowhere."
   type        = string
   default     = null
   sensitive   = true
