@@ -90,13 +90,13 @@ pub(super) const EXACT_FUNCTIONS: [&str; 7] = [
 
 /// True when reading the rollups of `step` gives the raw answer: every
 /// evaluation time is a multiple of `step` (rollup windows are `(e - step,
-/// e]` with `e` a multiple of the step), and the selector's window is made
-/// of whole rollup windows: for a plain selector, a lookback delta that is
-/// a multiple of the step (its point is the window's last sample, stamped
-/// with that sample's time); for a range function of [`EXACT_FUNCTIONS`], a
-/// range that is a multiple of the step and longer than one window. Every
-/// other function (rates, averages, quantiles, deviations, changes,
-/// regressions) needs data the rollups do not keep, so reads raw samples.
+/// e]` with `e` a multiple of the step), the selector feeds a range
+/// function of [`EXACT_FUNCTIONS`], and its range is a multiple of the step
+/// and longer than one window. Every other function (rates, averages,
+/// quantiles, deviations, changes, regressions) needs data the rollups do
+/// not keep, and so does a plain selector: a series that ended with a
+/// staleness marker in the window of its last sample has no value at the
+/// window's end, which a rollup point (markers skipped) cannot tell.
 pub(super) fn exact_at(hints: &SelectHints, step: i64) -> bool {
     let Some(grid) = hints.grid else {
         return false;
@@ -104,12 +104,9 @@ pub(super) fn exact_at(hints: &SelectHints, step: i64) -> bool {
     if step <= 0 || grid.first_ms.rem_euclid(step) != 0 || grid.step_ms.rem_euclid(step) != 0 {
         return false;
     }
-    match hints.func.as_deref() {
-        None => hints.range_ms > 0 && hints.range_ms % step == 0,
-        Some(f) => {
-            EXACT_FUNCTIONS.contains(&f) && hints.range_ms % step == 0 && hints.range_ms > step
-        }
-    }
+    hints.func.as_deref().is_some_and(|f| {
+        EXACT_FUNCTIONS.contains(&f) && hints.range_ms % step == 0 && hints.range_ms > step
+    })
 }
 
 /// True for the functions served by the reset-adjusted rollup counter.
@@ -168,8 +165,6 @@ mod tests {
             assert!(exact_at(&hints(Some(f), H1, day, H1), M5), "{f}");
             assert!(exact_at(&hints(Some(f), 2 * H1, day, 3 * H1), H1), "{f}");
         }
-        // A plain selector: the lookback window is the rollup window.
-        assert!(exact_at(&hints(None, M5, day, 15 * 60_000), M5));
     }
 
     #[test]
@@ -211,8 +206,9 @@ mod tests {
             &hints(Some("max_over_time"), H1, t, 7 * 60_000),
             M5
         ));
-        // A plain selector whose lookback is shorter than the window.
+        // Plain selectors: rollups do not record staleness markers.
         assert!(!exact_at(&hints(None, M5, t, H1), H1));
+        assert!(!exact_at(&hints(None, M5, t, 15 * 60_000), M5));
         // Evaluation times not known in advance (subqueries).
         let mut h = hints(Some("max_over_time"), H1, t, H1);
         h.grid = None;
