@@ -67,6 +67,7 @@ impl AlertingApi {
             options,
             notifier,
             tenants: stratus_http::TenantPolicy::new(multitenancy),
+            started_ms: crate::service::now_ms(),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! - Alertmanager's v2 API over Stratus's notifier: `GET|POST
 //!   /api/v2/alerts`, `GET /api/v2/alerts/groups`, `GET|POST
 //!   /api/v2/silences`, `GET|DELETE /api/v2/silence/{id}`,
-//!   `GET /api/v2/status`.
+//!   `GET /api/v2/status`, `GET /api/v2/receivers`.
 //!
 //! Everything is read from and written to the bucket, so any process
 //! serving these routes answers the same.
@@ -44,6 +44,8 @@ pub struct AlertingApi {
     pub notifier: Arc<Notifier>,
     /// How requests name their tenant (`X-Scope-OrgID`).
     pub tenants: stratus_http::TenantPolicy,
+    /// When this API started serving (Unix ms): Alertmanager's `uptime`.
+    pub started_ms: i64,
 }
 
 /// Every route of [`router`], which is built from this table: a path not
@@ -71,6 +73,7 @@ pub const ROUTES: stratus_http::Routes = &[
     ("GET", "/api/v2/silence/{id}"),
     ("DELETE", "/api/v2/silence/{id}"),
     ("GET", "/api/v2/status"),
+    ("GET", "/api/v2/receivers"),
 ];
 
 pub fn router(api: AlertingApi) -> Router {
@@ -90,6 +93,7 @@ pub fn router(api: AlertingApi) -> Router {
         "/api/v2/silences" => get(list_silences).post(create_silence),
         "/api/v2/silence/{id}" => get(get_silence).delete(expire_silence),
         "/api/v2/status" => get(am_status),
+        "/api/v2/receivers" => get(am_receivers),
         other => unreachable!("ROUTES lists {other}, which has no handlers"),
     })
     .with_state(Arc::new(api))
@@ -406,15 +410,44 @@ async fn expire_silence(
     Ok(StatusCode::OK.into_response())
 }
 
-/// Enough of Alertmanager's status for Grafana's Alertmanager data source.
-async fn am_status() -> Response {
+/// The Alertmanager version `/api/v2/status` reports: the API Stratus's
+/// notifier answers as. amtool compares it with its own version and warns
+/// on every command when they differ, so it is amtool 0.25's (the release
+/// this API is tested against).
+pub const ALERTMANAGER_VERSION: &str = "0.25.0";
+
+/// Alertmanager's status: the configuration the notifier runs with
+/// (`amtool config show` prints `config.original`), when it started, and
+/// its version.
+async fn am_status(State(api): Shared) -> Response {
+    let uptime =
+        stratus_model::time::format_rfc3339(api.started_ms, stratus_model::time::Fraction::Millis);
     axum::Json(json!({
         "cluster": {"status": "disabled", "peers": []},
-        "config": {"original": ""},
-        "uptime": "",
-        "versionInfo": {"version": env!("CARGO_PKG_VERSION"), "branch": "", "buildDate": "", "buildUser": "", "goVersion": "", "revision": "stratus"},
+        "config": {"original": api.notifier.config().original},
+        "uptime": uptime,
+        "versionInfo": {
+            "version": ALERTMANAGER_VERSION,
+            "branch": "",
+            "buildDate": "",
+            "buildUser": "",
+            "goVersion": "",
+            "revision": concat!("stratus-", env!("CARGO_PKG_VERSION")),
+        },
     }))
     .into_response()
+}
+
+/// The configuration's receivers, as Alertmanager lists them.
+async fn am_receivers(State(api): Shared) -> Response {
+    let names: Vec<_> = api
+        .notifier
+        .config()
+        .receivers
+        .iter()
+        .map(|r| json!({"name": r.name}))
+        .collect();
+    axum::Json(names).into_response()
 }
 
 async fn alert_history(

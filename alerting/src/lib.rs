@@ -11,6 +11,6 @@ mod metrics;
 pub mod service;
 
 pub use adapters::{CommitterAppender, EngineQuerier};
-pub use http::{router, AlertingApi, ROUTES};
+pub use http::{router, AlertingApi, ALERTMANAGER_VERSION, ROUTES};
 pub use metrics::AlertingCollector;
 pub use service::{now_ms, Alerting, NotifierSender, PassReport};

@@ -1,7 +1,9 @@
 //! Answers as Prometheus and Alertmanager give them: `POST /api/v2/alerts`
 //! stores valid alerts and answers 400 with the reasons for any invalid
 //! one; `GET /api/v1/rules?match[]=` keeps rules whose labels match and
-//! refuses a selector that does not parse.
+//! refuses a selector that does not parse; `GET /api/v2/status` holds
+//! the configuration, start time and a version amtool accepts, and
+//! `GET /api/v2/receivers` lists the configuration's receivers.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -121,4 +123,55 @@ async fn rules_are_filtered_by_label_matchers() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["errorType"], "bad_data", "{body}");
+}
+
+const AM_CONFIG: &str = "route:\n  receiver: team\n  group_by: [alertname]\n\
+receivers:\n- name: team\n  webhook_configs:\n  - url: http://127.0.0.1:1/hook\n- name: other\n";
+
+#[tokio::test]
+async fn status_holds_the_configuration_and_receivers_are_listed() {
+    let bucket = Bucket::in_memory();
+    let options = RulerOptions::default();
+    let notifier = build::notifier(&bucket, Some(AM_CONFIG), &options).expect("notifier");
+    let before = stratus_alerting::now_ms();
+    let app = router(AlertingApi::new(&bucket, options, notifier, false));
+    let get = |path: &str| Request::get(path).body(Body::empty()).expect("request");
+
+    let (status, body) = call(&app, get("/api/v2/status")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["config"]["original"], AM_CONFIG, "{body}");
+    assert_eq!(v["cluster"]["status"], "disabled");
+    // amtool warns on every command unless the version is its own.
+    assert_eq!(v["versionInfo"]["version"], "0.25.0");
+    for field in ["branch", "buildDate", "buildUser", "goVersion", "revision"] {
+        assert!(v["versionInfo"][field].is_string(), "{field}: {body}");
+    }
+    // `uptime` is the start, as an RFC 3339 date-time.
+    let uptime = v["uptime"].as_str().expect("uptime is a string");
+    let started = stratus_model::time::parse_rfc3339(uptime).expect("RFC 3339");
+    assert!(
+        (started - before).abs() < 60_000,
+        "{uptime} is not the start"
+    );
+
+    let (status, body) = call(&app, get("/api/v2/receivers")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v, serde_json::json!([{"name": "team"}, {"name": "other"}]));
+
+    // Without a configuration: the built-in one, shown as it is.
+    let notifier = build::notifier(&bucket, None, &RulerOptions::default()).expect("notifier");
+    let app = router(AlertingApi::new(
+        &bucket,
+        RulerOptions::default(),
+        notifier,
+        false,
+    ));
+    let (_, body) = call(&app, get("/api/v2/status")).await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        v["config"]["original"],
+        stratus_alerting::service::NO_RECEIVER
+    );
 }

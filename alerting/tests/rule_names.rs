@@ -70,6 +70,7 @@ async fn every_valid_name_is_stored_and_evaluated_on_a_local_folder() {
         options: RulerOptions::default(),
         notifier,
         tenants: stratus_http::TenantPolicy::default(),
+        started_ms: 0,
     });
 
     // At and around the 200-byte maximum, with bytes that escape to three.

@@ -310,7 +310,12 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
                 .context("setting up the object cache (--cache-dir)")?,
         );
         object_cache = Some(cache.clone());
-        let querier = stratus_query::Querier::new(bucket.clone(), cfg.querier(), Some(cache));
+        let mut config = cfg.querier();
+        if components.ruler {
+            // Rule alerts go to the built-in notifier, on this address.
+            config.status.alertmanagers = vec![format!("http://{}/api/v2/alerts", cfg.listen_addr)];
+        }
+        let querier = stratus_query::Querier::new(bucket.clone(), config, Some(cache));
         results_cache = querier.results_cache().cloned();
         app = app.merge(querier.router());
     }

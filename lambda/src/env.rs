@@ -173,6 +173,8 @@ impl Settings {
             admin_api: false,
             max_pending_deletes: self.max_pending_deletes,
             results_cache: Some(stratus_query::ResultsCacheOptions::default()),
+            // Nothing to show: the function's settings are its environment.
+            status: stratus_query::ServerStatus::default(),
         }
     }
 

@@ -23,6 +23,9 @@ pub struct Config {
     pub route: Route,
     pub inhibit_rules: Vec<InhibitRule>,
     pub receivers: Vec<Receiver>,
+    /// The YAML it was read from, as given (Alertmanager's
+    /// `config.original`, which `amtool config show` prints).
+    pub original: String,
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +118,9 @@ impl Config {
     pub fn from_yaml(text: &str) -> Result<Self> {
         let raw: RawConfig =
             serde_yaml::from_str(text).map_err(|e| NotifierError::Config(e.to_string()))?;
-        raw.compile().map_err(NotifierError::Config)
+        let mut config = raw.compile().map_err(NotifierError::Config)?;
+        config.original = text.to_string();
+        Ok(config)
     }
 
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
@@ -294,6 +299,7 @@ impl RawConfig {
             route,
             inhibit_rules,
             receivers,
+            original: String::new(),
         })
     }
 }

@@ -12,10 +12,11 @@ mod lookups;
 mod params;
 mod respond;
 mod state;
+mod status;
 mod text;
 
 pub use params::{parse_duration, parse_time, Params};
-pub use state::{QueryState, MAX_POINTS_PER_SERIES, MAX_SELECTORS};
+pub use state::{QueryState, ServerStatus, MAX_POINTS_PER_SERIES, MAX_SELECTORS};
 
 use admin::delete_series;
 use eval::{query, query_range};
@@ -43,6 +44,10 @@ pub const ROUTES: stratus_http::Routes = &[
     ("GET", "/api/v1/parse_query"),
     ("POST", "/api/v1/parse_query"),
     ("GET", "/api/v1/status/buildinfo"),
+    ("GET", "/api/v1/status/runtimeinfo"),
+    ("GET", "/api/v1/status/flags"),
+    ("GET", "/api/v1/status/config"),
+    ("GET", "/api/v1/alertmanagers"),
     ("POST", "/api/v1/admin/tsdb/delete_series"),
     ("PUT", "/api/v1/admin/tsdb/delete_series"),
 ];
@@ -62,6 +67,10 @@ pub fn router(state: QueryState) -> Router {
         "/api/v1/format_query" => get(format_query).post(format_query),
         "/api/v1/parse_query" => get(parse_query).post(parse_query),
         "/api/v1/status/buildinfo" => get(buildinfo),
+        "/api/v1/status/runtimeinfo" => get(status::runtimeinfo),
+        "/api/v1/status/flags" => get(status::flags),
+        "/api/v1/status/config" => get(status::config),
+        "/api/v1/alertmanagers" => get(status::alertmanagers),
         "/api/v1/admin/tsdb/delete_series" => axum::routing::post(delete_series).put(delete_series),
         other => unreachable!("ROUTES lists {other}, which has no handlers"),
     })

@@ -20,6 +20,7 @@ mod source;
 mod value;
 
 pub use annotations::{Annotation, Annotations};
+pub use api::ServerStatus;
 pub use bucket_source::{BucketSource, BucketSourceOptions};
 pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
 pub use error::QueryError;

@@ -9,7 +9,7 @@ use axum::Router;
 use stratus_model::{Clock, SystemClock};
 use stratus_storage::{Bucket, RangeCache};
 
-use crate::api::{router, QueryState};
+use crate::api::{router, QueryState, ServerStatus};
 use crate::bucket_source::{BucketSource, BucketSourceOptions};
 use crate::engine::{Engine, EngineOptions};
 use crate::results::{ResultsCache, ResultsCacheOptions};
@@ -32,6 +32,9 @@ pub struct QuerierConfig {
     pub max_pending_deletes: usize,
     /// Split range queries by day and reuse old splits; `None`: off.
     pub results_cache: Option<ResultsCacheOptions>,
+    /// What `/api/v1/status/*` reports (settings, alertmanagers); its
+    /// start time is set when the querier is built.
+    pub status: ServerStatus,
 }
 
 impl Default for QuerierConfig {
@@ -44,6 +47,7 @@ impl Default for QuerierConfig {
             admin_api: false,
             max_pending_deletes: 0,
             results_cache: Some(ResultsCacheOptions::default()),
+            status: ServerStatus::default(),
         }
     }
 }
@@ -81,6 +85,7 @@ impl Querier {
                 ..config.source
             },
         ));
+        let start_time_ms = clock.now_ms();
         let state = QueryState {
             engine: Engine::new(source.clone(), config.engine),
             source,
@@ -90,6 +95,10 @@ impl Querier {
             admin: config.admin_api.then_some(bucket),
             max_pending_deletes: config.max_pending_deletes,
             results_cache: config.results_cache.map(|o| Arc::new(ResultsCache::new(o))),
+            status: Arc::new(ServerStatus {
+                start_time_ms,
+                ..config.status
+            }),
         };
         Self { state }
     }

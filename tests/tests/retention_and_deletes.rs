@@ -62,6 +62,7 @@ async fn world() -> World {
         admin: Some(bucket.clone()),
         max_pending_deletes: 0,
         results_cache: None,
+        status: Default::default(),
     });
     World {
         bucket,
@@ -734,6 +735,7 @@ fn querier(w: &World) -> axum::Router {
         admin: None,
         max_pending_deletes: 0,
         results_cache: None,
+        status: Default::default(),
     })
 }
 

@@ -171,3 +171,58 @@ fn http_bounds_default_to_prometheus_and_mimir_and_refuse_zero() {
     .expect_err("0s");
     assert_eq!(err.to_string(), "http_read_timeout must be above 0, got 0s");
 }
+
+/// `/api/v1/status/flags` and `/config` show every setting, by the name
+/// the config file and the flags use, and each value reads back as the
+/// same setting.
+#[test]
+fn status_settings_are_every_setting_by_its_name() {
+    use clap::CommandFactory;
+    let cmd = Flags::command();
+    let mut flags: Vec<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .filter(|id| id != "config_file" && id != "help")
+        .collect();
+    let r = Settings::default().resolve().expect("resolve");
+    let shown = r.settings();
+    let mut names: Vec<String> = shown.iter().map(|(n, _)| n.clone()).collect();
+    flags.sort();
+    names.sort();
+    assert_eq!(names, flags);
+    let get = |name: &str| {
+        shown
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .expect("shown")
+    };
+    assert_eq!(get("listen_addr"), "127.0.0.1:9494");
+    assert_eq!(get("query_timeout"), "2m");
+    assert_eq!(get("multitenancy"), "false");
+    assert_eq!(get("s3_bucket"), "");
+    assert_eq!(get("enable_feature"), "");
+    assert!(r.querier().status.settings == shown);
+    assert_eq!(r.querier().status.storage_retention, "");
+
+    // Values given are values shown, durations in Prometheus's notation.
+    let r = Settings {
+        retention_raw: Some(Duration::from_secs(30 * 86_400)),
+        enable_feature: Some(vec!["promql-delayed-name-removal".into()]),
+        ..Settings::default()
+    }
+    .resolve()
+    .expect("resolve");
+    let shown = r.settings();
+    let retention = shown
+        .iter()
+        .find(|(n, _)| n == "retention_raw")
+        .expect("shown");
+    assert_eq!(retention.1, "4w2d");
+    assert_eq!(r.querier().status.storage_retention, "4w2d");
+    let features = shown
+        .iter()
+        .find(|(n, _)| n == "enable_feature")
+        .expect("shown");
+    assert_eq!(features.1, "promql-delayed-name-removal");
+}

@@ -33,4 +33,25 @@ pub struct QueryState {
     /// Splits range queries by interval and reuses the answers of old
     /// intervals; `None` evaluates every range query whole.
     pub results_cache: Option<std::sync::Arc<crate::results::ResultsCache>>,
+    /// What `/api/v1/status/*` and `/api/v1/alertmanagers` report.
+    pub status: Arc<ServerStatus>,
+}
+
+/// What the server tells about itself on `/api/v1/status/runtimeinfo`,
+/// `/flags`, `/config` and `/api/v1/alertmanagers`. Empty by default (the
+/// Lambda function has no settings to show).
+#[derive(Debug, Clone, Default)]
+pub struct ServerStatus {
+    /// When the querier started (Unix ms): `startTime` and
+    /// `lastConfigTime`. [`crate::Querier`] sets it from its clock.
+    pub start_time_ms: i64,
+    /// The effective settings, (config-file name, value), in the order
+    /// they are shown: `/flags` names them as flags (`query-timeout`),
+    /// `/config` as the config file does (`query_timeout`).
+    pub settings: Vec<(String, String)>,
+    /// URLs alerts are sent to (the built-in notifier's
+    /// `/api/v2/alerts` when the ruler runs beside the querier).
+    pub alertmanagers: Vec<String>,
+    /// `storageRetention`: how long raw data is kept (`""`: forever).
+    pub storage_retention: String,
 }

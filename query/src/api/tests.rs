@@ -83,6 +83,7 @@ fn app_cached(
         admin: None,
         max_pending_deletes: 0,
         results_cache,
+        status: Arc::new(status()),
     })
 }
 
@@ -478,6 +479,7 @@ async fn stats_count_the_requests_of_the_splits_that_ran() {
         admin: None,
         max_pending_deletes: 0,
         results_cache: Some(cache),
+        status: Default::default(),
     });
     // Points 0..540 s in five splits of two minutes, all older than now
     // (600 s).
@@ -510,6 +512,7 @@ fn admin_app(bucket: stratus_storage::Bucket, max_pending_deletes: usize) -> Rou
         admin: Some(bucket),
         max_pending_deletes,
         results_cache: None,
+        status: Default::default(),
     })
 }
 
@@ -707,4 +710,96 @@ async fn a_label_name_that_is_not_utf8_is_bad_data() {
     );
     let (status, _) = call(get("/api/v1/label/job/values")).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+fn status() -> ServerStatus {
+    ServerStatus {
+        start_time_ms: 1_700_000_000_000,
+        settings: vec![
+            ("listen_addr".into(), "127.0.0.1:9494".into()),
+            ("query_timeout".into(), "2m".into()),
+        ],
+        alertmanagers: vec!["http://127.0.0.1:9494/api/v2/alerts".into()],
+        storage_retention: "30d".into(),
+    }
+}
+
+#[tokio::test]
+async fn runtimeinfo_has_prometheus_shape() {
+    let (status, body) = call(get("/api/v1/status/runtimeinfo")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success");
+    let d = &body["data"];
+    assert_eq!(d["startTime"], "2023-11-14T22:13:20Z");
+    assert_eq!(d["lastConfigTime"], "2023-11-14T22:13:20Z");
+    assert_eq!(d["reloadConfigSuccess"], true);
+    assert_eq!(d["storageRetention"], "30d");
+    assert!(d["CWD"].as_str().is_some_and(|c| !c.is_empty()), "{body}");
+    assert!(d["GOMAXPROCS"].as_u64().is_some_and(|n| n >= 1), "{body}");
+    for zero in ["corruptionCount", "goroutineCount"] {
+        assert_eq!(d[zero], 0, "{zero}");
+    }
+    for empty in ["GOGC", "GODEBUG"] {
+        assert_eq!(d[empty], "", "{empty}");
+    }
+}
+
+#[tokio::test]
+async fn flags_name_settings_as_flags_with_string_values() {
+    let (status, body) = call(get("/api/v1/status/flags")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"listen-addr": "127.0.0.1:9494", "query-timeout": "2m"})
+    );
+}
+
+#[tokio::test]
+async fn config_is_the_settings_as_yaml() {
+    let (status, body) = call(get("/api/v1/status/config")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(
+        body["data"]["yaml"],
+        "listen_addr: \"127.0.0.1:9494\"\nquery_timeout: \"2m\"\n"
+    );
+}
+
+#[tokio::test]
+async fn alertmanagers_lists_the_notifier() {
+    let (status, body) = call(get("/api/v1/alertmanagers")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(
+        body["data"],
+        serde_json::json!({
+            "activeAlertmanagers": [{"url": "http://127.0.0.1:9494/api/v2/alerts"}],
+            "droppedAlertmanagers": [],
+        })
+    );
+}
+
+#[tokio::test]
+async fn status_endpoints_answer_empty_without_settings() {
+    // The Lambda function's querier: no settings, no alertmanagers.
+    for (path, want) in [
+        ("/api/v1/status/flags", serde_json::json!({})),
+        ("/api/v1/status/config", serde_json::json!({"yaml": ""})),
+        (
+            "/api/v1/alertmanagers",
+            serde_json::json!({"activeAlertmanagers": [], "droppedAlertmanagers": []}),
+        ),
+    ] {
+        let resp = admin_app(stratus_storage::Bucket::in_memory(), 0)
+            .oneshot(get(path))
+            .await
+            .expect("response");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["data"], want, "{path}");
+    }
 }
