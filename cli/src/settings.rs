@@ -54,6 +54,13 @@ pub struct Settings {
     #[serde(default, with = "stratus_model::time::serde_duration")]
     pub http_idle_timeout: Option<Duration>,
 
+    /// Origins allowed to call the API from a browser (CORS), a regular
+    /// expression matched against the whole Origin header, as
+    /// Prometheus's --web.cors.origin; `.*` answers every origin with
+    /// `Access-Control-Allow-Origin: *` [default: .*]
+    #[arg(long, env = "STRATUS_WEB_CORS_ORIGIN", value_name = "REGEX")]
+    pub web_cors_origin: Option<String>,
+
     /// Folder that holds the bucket when no S3 bucket is given [default: ./data]
     #[arg(long, env = "STRATUS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -279,6 +286,8 @@ pub struct Settings {
 pub struct Resolved {
     pub listen_addr: SocketAddr,
     pub serve: stratus_http::ServeOptions,
+    /// Origins answered with CORS headers (`--web-cors-origin`).
+    pub cors_origin: stratus_http::CorsOrigin,
     pub storage: StorageConfig,
     pub limits: Limits,
     pub http: HttpLimits,
@@ -327,6 +336,7 @@ impl Settings {
             max_connections,
             http_read_timeout,
             http_idle_timeout,
+            web_cors_origin,
             data_dir,
             s3_bucket,
             s3_region,
@@ -470,6 +480,17 @@ impl Settings {
                 };
                 o.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
                 o
+            },
+            cors_origin: {
+                let pattern = self
+                    .web_cors_origin
+                    .as_deref()
+                    .unwrap_or(stratus_http::cors::DEFAULT_CORS_ORIGIN);
+                stratus_http::CorsOrigin::new(pattern).map_err(|e| {
+                    anyhow::anyhow!(
+                        "web_cors_origin (--web-cors-origin) {pattern:?} is not a valid regular expression: {e}"
+                    )
+                })?
             },
             storage,
             limits,
