@@ -387,6 +387,10 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     }));
     registry.register_collector(Box::new(stratus_http::PanicCollector));
     let app = app.merge(server_routes(Arc::new(Mutex::new(registry))));
+    // CORS on every route (as --web.cors.origin), and every route also
+    // under /prometheus, mimirtool's default, as Mimir serves it.
+    let app =
+        stratus_http::with_prometheus_prefix(stratus_http::with_cors(app, cfg.cors_origin.clone()));
 
     let addr = listener.local_addr()?;
     info!(%addr, storage = %describe(&cfg), "stratus is listening");

@@ -54,6 +54,13 @@ pub struct Settings {
     #[serde(default, with = "stratus_model::time::serde_duration")]
     pub http_idle_timeout: Option<Duration>,
 
+    /// Origins allowed to call the API from a browser (CORS), a regular
+    /// expression matched against the whole Origin header, as
+    /// Prometheus's --web.cors.origin; `.*` answers every origin with
+    /// `Access-Control-Allow-Origin: *` [default: .*]
+    #[arg(long, env = "STRATUS_WEB_CORS_ORIGIN", value_name = "REGEX")]
+    pub web_cors_origin: Option<String>,
+
     /// Folder that holds the bucket when no S3 bucket is given [default: ./data]
     #[arg(long, env = "STRATUS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -279,6 +286,8 @@ pub struct Settings {
 pub struct Resolved {
     pub listen_addr: SocketAddr,
     pub serve: stratus_http::ServeOptions,
+    /// Origins answered with CORS headers (`--web-cors-origin`).
+    pub cors_origin: stratus_http::CorsOrigin,
     pub storage: StorageConfig,
     pub limits: Limits,
     pub http: HttpLimits,
@@ -327,6 +336,7 @@ impl Settings {
             max_connections,
             http_read_timeout,
             http_idle_timeout,
+            web_cors_origin,
             data_dir,
             s3_bucket,
             s3_region,
@@ -471,6 +481,17 @@ impl Settings {
                 o.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
                 o
             },
+            cors_origin: {
+                let pattern = self
+                    .web_cors_origin
+                    .as_deref()
+                    .unwrap_or(stratus_http::cors::DEFAULT_CORS_ORIGIN);
+                stratus_http::CorsOrigin::new(pattern).map_err(|e| {
+                    anyhow::anyhow!(
+                        "web_cors_origin (--web-cors-origin) {pattern:?} is not a valid regular expression: {e}"
+                    )
+                })?
+            },
             storage,
             limits,
             http,
@@ -573,108 +594,6 @@ impl Resolved {
         }
     }
 
-    /// Every setting with its effective value, named as in the config
-    /// file, in the order `--help` lists them: what `/api/v1/status/flags`
-    /// and `/api/v1/status/config` show. Credentials are not settings (they
-    /// come from the AWS chain), so nothing here is secret.
-    pub fn settings(&self) -> Vec<(String, String)> {
-        let d = stratus_model::time::format_std_duration;
-        let path = |p: &Path| p.display().to_string();
-        let opt_path = |p: &Option<PathBuf>| p.as_deref().map(path).unwrap_or_default();
-        let s3 = &self.storage.s3;
-        let s3_bucket = match self.storage.backend {
-            StorageBackend::S3 => s3.bucket.clone(),
-            StorageBackend::Local | StorageBackend::Memory => String::new(),
-        };
-        let rc = self
-            .results_cache
-            .clone()
-            .unwrap_or_else(|| stratus_query::ResultsCacheOptions {
-                max_bytes: 0,
-                ..stratus_query::ResultsCacheOptions::default()
-            });
-        let mut features: Vec<String> = Vec::new();
-        if self.engine.delayed_name_removal {
-            features.push(stratus_query::engine::FEATURE_DELAYED_NAME_REMOVAL.to_string());
-        }
-        features.extend(self.unknown_features.iter().cloned());
-        let c = &self.compactor;
-        [
-            ("listen_addr", self.listen_addr.to_string()),
-            ("max_connections", self.serve.max_connections.to_string()),
-            ("http_read_timeout", d(self.serve.read_timeout)),
-            ("http_idle_timeout", d(self.serve.idle_timeout)),
-            ("data_dir", path(&self.storage.data_dir)),
-            ("s3_bucket", s3_bucket),
-            ("s3_region", s3.region.clone().unwrap_or_default()),
-            ("s3_endpoint", s3.endpoint.clone().unwrap_or_default()),
-            ("s3_path_style", s3.path_style.to_string()),
-            (
-                "storage_max_attempts",
-                self.storage.retry.max_attempts.to_string(),
-            ),
-            ("storage_timeout", d(self.storage.retry.attempt_timeout)),
-            ("commit_window", d(self.commit.window)),
-            ("max_sample_age", d(self.limits.max_sample_age)),
-            ("max_future", d(self.limits.max_future)),
-            (
-                "max_label_names_per_series",
-                self.limits.max_label_names_per_series.to_string(),
-            ),
-            (
-                "utf8_names",
-                matches!(self.limits.name_validation, NameValidation::Utf8).to_string(),
-            ),
-            ("max_body_bytes", self.http.max_body_bytes.to_string()),
-            ("multitenancy", self.http.multitenancy.to_string()),
-            ("wal_dir", opt_path(&self.wal_dir)),
-            ("lookback_delta", d(self.engine.lookback_delta)),
-            ("query_timeout", d(self.engine.timeout)),
-            ("query_max_samples", self.engine.max_samples.to_string()),
-            ("query_max_series", self.engine.max_series.to_string()),
-            (
-                "query_max_concurrency",
-                self.engine.pool.max_concurrency().to_string(),
-            ),
-            (
-                "query_memory_bytes",
-                self.engine
-                    .memory
-                    .as_ref()
-                    .map_or(0, |m| m.limit())
-                    .to_string(),
-            ),
-            ("query_listing_ttl", d(self.query_listing_ttl)),
-            ("query_results_cache_bytes", rc.max_bytes.to_string()),
-            ("query_split_interval", d(rc.split_interval)),
-            ("query_cache_freshness", d(rc.max_freshness)),
-            ("query_split_concurrency", rc.concurrency.to_string()),
-            ("cache_dir", opt_path(&self.cache.disk_dir)),
-            ("cache_memory_bytes", self.cache.memory_bytes.to_string()),
-            ("cache_disk_bytes", self.cache.disk_bytes.to_string()),
-            ("enable_admin_api", self.enable_admin_api.to_string()),
-            ("max_pending_deletes", self.max_pending_deletes.to_string()),
-            ("compaction_interval", d(self.compaction_interval)),
-            ("segment_grace", d(c.segment_grace)),
-            ("delete_delay", d(c.delete_delay)),
-            ("retention_raw", d(c.retention_raw)),
-            ("retention_downsampled", d(c.retention_downsampled)),
-            ("alertmanager_config", opt_path(&self.alertmanager_config)),
-            ("ruler_tick", d(self.ruler_tick)),
-            (
-                "ruler_evaluation_interval",
-                d(self.ruler.evaluation_interval),
-            ),
-            ("ruler_watchdog", self.ruler.watchdog.to_string()),
-            ("external_url", self.ruler.external_url.clone()),
-            ("log_level", self.log_level.clone()),
-            ("enable_feature", features.join(",")),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value))
-        .collect()
-    }
-
     /// Logs the features turned on and, as Prometheus does, the unknown
     /// names given to `--enable-feature` (which are otherwise ignored).
     pub fn log_features(&self) {
@@ -686,6 +605,8 @@ impl Resolved {
         }
     }
 }
+
+mod status;
 
 #[cfg(test)]
 mod tests;

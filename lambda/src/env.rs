@@ -25,6 +25,7 @@ pub const QUERY: &[&str] = &[
     "STRATUS_CACHE_DIR",
     "STRATUS_MAX_PENDING_DELETES",
     "STRATUS_ENABLE_FEATURE",
+    "STRATUS_WEB_CORS_ORIGIN",
     "STRATUS_LOG_LEVEL",
 ];
 /// Read by the compactor function.
@@ -104,6 +105,9 @@ pub struct Settings {
     /// Bucket key of the notifier's Alertmanager configuration (YAML).
     pub alertmanager_config_key: Option<String>,
     pub log_level: String,
+    /// Origins answered with CORS headers (`STRATUS_WEB_CORS_ORIGIN`, as
+    /// the server's `--web-cors-origin`).
+    pub cors_origin: stratus_http::CorsOrigin,
     /// Names in `STRATUS_ENABLE_FEATURE` that are no feature of Stratus:
     /// logged by [`Settings::log_features`], otherwise ignored.
     pub unknown_features: Vec<String>,
@@ -136,6 +140,7 @@ impl Default for Settings {
             notifier_tick: Duration::from_secs(10),
             alertmanager_config_key: None,
             log_level: "info".into(),
+            cors_origin: stratus_http::CorsOrigin::default(),
             unknown_features: Vec::new(),
         }
     }
@@ -225,6 +230,13 @@ impl Settings {
         if let Some(v) = get("STRATUS_ENABLE_FEATURE") {
             // As the server's --enable-feature: comma-separated names.
             s.unknown_features = s.engine.enable_features([v.as_str()]);
+        }
+        if let Some(v) = get("STRATUS_WEB_CORS_ORIGIN") {
+            s.cors_origin = stratus_http::CorsOrigin::new(&v).map_err(|e| {
+                anyhow::anyhow!(
+                    "STRATUS_WEB_CORS_ORIGIN {v:?} is not a valid regular expression: {e}"
+                )
+            })?;
         }
         if let Some(dir) = get("STRATUS_CACHE_DIR") {
             s.cache.disk_dir = Some(dir.into());
@@ -423,6 +435,17 @@ mod tests {
         );
         let e = from(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots")]).expect_err("bad");
         assert!(e.to_string().contains("number of MB"), "{e}");
+    }
+
+    #[test]
+    fn the_cors_origin_defaults_to_any_and_an_invalid_one_names_the_variable() {
+        assert!(from(&[]).expect("settings").cors_origin.allows_any());
+        let s =
+            from(&[("STRATUS_WEB_CORS_ORIGIN", r"https://grafana\.example")]).expect("settings");
+        assert!(s.cors_origin.matches("https://grafana.example"));
+        assert!(!s.cors_origin.matches("https://grafana.example.evil"));
+        let e = from(&[("STRATUS_WEB_CORS_ORIGIN", "(")]).expect_err("bad");
+        assert!(e.to_string().starts_with("STRATUS_WEB_CORS_ORIGIN"), "{e}");
     }
 
     #[test]

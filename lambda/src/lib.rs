@@ -92,10 +92,13 @@ pub fn query_app_with_cache(
         notifier,
         settings.http.multitenancy,
     ));
-    stratus_query::Querier::new(bucket, settings.querier(), cache)
+    let app = stratus_query::Querier::new(bucket, settings.querier(), cache)
         .router()
         .merge(alerting)
-        .merge(health())
+        .merge(health());
+    // CORS as the server's (STRATUS_WEB_CORS_ORIGIN), and every route also
+    // under Mimir's /prometheus prefix (mimirtool's default).
+    stratus_http::with_prometheus_prefix(stratus_http::with_cors(app, settings.cors_origin.clone()))
         .layer(axum::middleware::from_fn(refuse_oversized))
 }
 
@@ -117,14 +120,28 @@ pub fn ingest_routes() -> Vec<(&'static str, &'static str)> {
     [stratus_ingest::ROUTES, HEALTH_ROUTES].concat()
 }
 
-/// Every `(method, path)` [`query_app`] serves.
+/// Every `(method, path)` [`query_app`] serves: each route with and
+/// without [`stratus_http::PROMETHEUS_PREFIX`].
 pub fn query_routes() -> Vec<(&'static str, &'static str)> {
-    [
-        stratus_query::api::ROUTES,
-        stratus_alerting::ROUTES,
-        HEALTH_ROUTES,
-    ]
-    .concat()
+    static ROUTES: std::sync::OnceLock<Vec<(&'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(|| {
+            let plain = [
+                stratus_query::api::ROUTES,
+                stratus_alerting::ROUTES,
+                HEALTH_ROUTES,
+            ]
+            .concat();
+            // Built once per process: the prefixed paths live as long as it.
+            let prefixed = plain.iter().map(|(method, path)| {
+                let path: &'static str =
+                    String::leak(format!("{}{path}", stratus_http::PROMETHEUS_PREFIX));
+                (*method, path)
+            });
+            plain.iter().copied().chain(prefixed).collect()
+        })
+        .clone()
 }
 
 /// Buffers the response and replaces one larger than

@@ -281,3 +281,78 @@ fn the_authorizer_accepts_only_configured_tokens() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+/// The query function answers browsers as the server does (CORS as
+/// Prometheus's `--web.cors.origin`, preflights 204) and serves every
+/// route under Mimir's `/prometheus` prefix too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_function_answers_browsers_and_the_prometheus_prefix() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    let call = |app: Router, method: &str, path: &str, origin: Option<&str>| {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        let req = req.body(Body::empty()).expect("request");
+        async move {
+            let r = app.oneshot(req).await.expect("response");
+            let allow = r
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().expect("ascii").to_string());
+            let methods = r.headers().get("access-control-allow-methods").cloned();
+            let status = r.status();
+            let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            (status, allow, methods, body)
+        }
+    };
+    let bucket = Bucket::in_memory();
+    let app = query_app(bucket.clone(), &Settings::default());
+    let grafana = Some("https://grafana.example");
+    let (status, allow, methods, _) =
+        call(app.clone(), "GET", "/api/v1/query?query=1", grafana).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(allow.as_deref(), Some("*"));
+    assert_eq!(
+        methods.as_ref().map(|v| v.to_str().expect("ascii")),
+        Some("GET, POST, OPTIONS")
+    );
+    for path in ["/api/v1/query", "/prometheus/config/v1/rules"] {
+        let (status, allow, _, _) = call(app.clone(), "OPTIONS", path, grafana).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(allow.as_deref(), Some("*"), "{path}");
+    }
+    for path in [
+        "/api/v1/query?query=1&time=1700000000",
+        "/config/v1/rules",
+        "/api/v2/silences",
+    ] {
+        let plain = call(app.clone(), "GET", path, None).await;
+        let prefixed = call(app.clone(), "GET", &format!("/prometheus{path}"), None).await;
+        // Rules of a tenant without any answer 404 with a message, as
+        // Mimir; an unserved route would answer an empty 404.
+        assert!(!plain.3.is_empty(), "{path}: {}", plain.0);
+        assert_eq!((plain.0, plain.3), (prefixed.0, prefixed.3), "{path}");
+    }
+
+    let settings = Settings::from_lookup(|k| {
+        (k == "STRATUS_WEB_CORS_ORIGIN").then(|| r"https://grafana\.example".to_string())
+    })
+    .expect("settings");
+    let app = query_app(bucket, &settings);
+    let (_, allow, _, _) = call(app.clone(), "GET", "/api/v1/labels", grafana).await;
+    assert_eq!(allow.as_deref(), Some("https://grafana.example"));
+    let (status, allow, methods, _) = call(
+        app,
+        "OPTIONS",
+        "/prometheus/api/v1/labels",
+        Some("https://evil.example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(allow, None);
+    assert!(methods.is_some());
+}

@@ -226,3 +226,55 @@ fn status_settings_are_every_setting_by_its_name() {
         .expect("shown");
     assert_eq!(features.1, "promql-delayed-name-removal");
 }
+
+#[test]
+fn web_cors_origin_defaults_to_any_reads_flag_and_file_and_refuses_bad_regexes() {
+    use clap::Parser;
+    let r = Settings::default().resolve().expect("resolve");
+    assert_eq!(r.cors_origin.as_str(), ".*");
+    assert!(r.cors_origin.allows_any());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("stratus.toml");
+    std::fs::write(&file, "web_cors_origin = 'https://grafana\\.example'\n").expect("write");
+    let from_file = Settings {
+        config_file: Some(file.clone()),
+        ..Settings::default()
+    };
+    let r = from_file.load().expect("load").resolve().expect("resolve");
+    assert_eq!(r.cors_origin.as_str(), r"https://grafana\.example");
+    // Anchored, as Prometheus compiles it.
+    assert!(r.cors_origin.matches("https://grafana.example"));
+    assert!(!r.cors_origin.matches("https://grafana.example.evil"));
+
+    let flags = Flags::try_parse_from([
+        "stratus",
+        "--config-file",
+        file.to_str().expect("utf-8 path"),
+        "--web-cors-origin",
+        "https://.*\\.corp",
+    ])
+    .expect("flags");
+    let r = flags
+        .settings
+        .load()
+        .expect("load")
+        .resolve()
+        .expect("resolve");
+    assert!(r.cors_origin.matches("https://dash.corp"));
+    assert!(!r.cors_origin.matches("https://grafana.example"));
+
+    let err = Settings {
+        web_cors_origin: Some("(".into()),
+        ..Settings::default()
+    }
+    .resolve()
+    .expect_err("an invalid regex");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(
+            "web_cors_origin (--web-cors-origin) \"(\" is not a valid regular expression"
+        ),
+        "{msg}"
+    );
+}

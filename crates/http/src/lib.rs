@@ -15,9 +15,12 @@
 //!   libraries at `info`;
 //! - [`tenant`]: the one reading of `X-Scope-OrgID` (a principal and its
 //!   tenants), as axum extractors with one status per case;
-//! - [`routes`]: route tables, routers built from them.
+//! - [`routes`]: route tables, routers built from them;
+//! - [`cors`]: CORS headers and preflight answers as Prometheus's
+//!   `--web.cors.origin`, and the `/prometheus` prefix of Mimir's routes.
 
 mod connection;
+pub mod cors;
 mod logging;
 mod options;
 mod panic;
@@ -25,6 +28,7 @@ pub mod routes;
 mod serve;
 pub mod tenant;
 
+pub use cors::{with_cors, with_prometheus_prefix, CorsOrigin, PROMETHEUS_PREFIX};
 pub use logging::log_filter;
 pub use options::{connection_limit, raise_open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
 pub use panic::{catch_panics, install_panic_hook, CatchPanic, CatchPanicLayer, Component};

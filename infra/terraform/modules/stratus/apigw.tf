@@ -9,7 +9,8 @@ locals {
   # query_routes; lambda/tests/terraform.rs checks each against this table
   # with API Gateway's matching): remote_write to ingest, the Prometheus
   # API, the ruler config API (/api/v1/rules/..., /config/v1/rules...),
-  # the Alertmanager API (/api/v2/...) and the health checks to query.
+  # the Alertmanager API (/api/v2/...), the health checks and all of
+  # these under /prometheus to query.
   api_routes = {
     for route, fn in {
       "POST /api/v1/write"         = "ingest"
@@ -26,6 +27,9 @@ locals {
       "DELETE /config/v1/{proxy+}" = "query"
       "GET /-/healthy"             = "query"
       "GET /-/ready"               = "query"
+      # Every query route again under Mimir's /prometheus prefix
+      # (mimirtool's default; lambda/src/lib.rs query_routes lists them).
+      "ANY /prometheus/{proxy+}" = "query"
     } : route => fn if var.enable_api_gateway
   }
 }

@@ -51,6 +51,7 @@ locals {
         STRATUS_CACHE_DIR           = local.cache_dir
         STRATUS_MAX_PENDING_DELETES = tostring(var.max_pending_deletes)
         STRATUS_ENABLE_FEATURE      = join(",", var.enable_features)
+        STRATUS_WEB_CORS_ORIGIN     = var.cors_origin
         STRATUS_LOG_LEVEL           = var.log_level
       }
       # Reads everything under tenants/ (segments, blocks, catalogs) and

@@ -82,6 +82,17 @@ variable "query_timeout" {
   }
 }
 
+variable "cors_origin" {
+  description = "STRATUS_WEB_CORS_ORIGIN of the query function, as Prometheus's --web.cors.origin: a regular expression matched against the whole Origin header of browser requests; \".*\" answers every origin with Access-Control-Allow-Origin: *."
+  type        = string
+  default     = ".*"
+
+  validation {
+    condition     = can(regexall(var.cors_origin, ""))
+    error_message = "cors_origin must be a regular expression."
+  }
+}
+
 variable "max_pending_deletes" {
   description = "Delete requests a tenant may have pending before more are refused with a 400 (STRATUS_MAX_PENDING_DELETES); 0: no limit. The query function serves no delete API yet, so this only takes effect once it does."
   type        = number
