@@ -91,7 +91,7 @@ pub(super) fn parser_matchers(
     s: &str,
 ) -> Result<Vec<Vec<stratus_codec::TombstoneMatcher>>, QueryError> {
     use promql_parser::label::MatchOp;
-    crate::matcher::selector_groups(s, "match[]", |m| {
+    crate::selector_param::selector_groups(s, "match[]", |m| {
         Ok(stratus_codec::TombstoneMatcher {
             name: m.name.clone(),
             op: match m.op {

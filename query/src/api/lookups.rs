@@ -37,7 +37,7 @@ pub(super) async fn matching_series(
     );
     let mut groups = Vec::new();
     for s in &selectors {
-        groups.extend(crate::matcher::selector_matchers(s, "match[]")?);
+        groups.extend(crate::selector_param::selector_matchers(s, "match[]")?);
     }
     if groups.is_empty() {
         groups.push(Vec::new());
