@@ -8,17 +8,16 @@
 //! must fail on both.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use stratus_tests::compliance::{
     demo_batches, demo_dataset, load, queries_path, ComplianceQuery, DEMO_INTERVAL_MS, DEMO_SLOTS,
 };
 use stratus_tests::differential::{
-    compare, get_answer, seconds, trim, wait_for_data, write_all, Evaluation,
+    compare, get_answer, now_ms, seconds, start_pair, trim, wait_for_data, write_all, Evaluation,
+    Pair,
 };
-use stratus_tests::prometheus::Prometheus;
-use stratus_tests::stratus::StratusProcess;
 
 /// The dataset's seed; STRATUS_COMPLIANCE_SEED overrides it.
 const SEED: u64 = 0x5eed_de30;
@@ -48,20 +47,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 /// Stratus bugs found by this test and not fixed yet: (query, what
 /// differs). Keep this list short; each entry is a bug to fix.
 const KNOWN_FAILURES: &[(&str, &str)] = &[];
-
-const PROMETHEUS_CONFIG: &str = "
-global:
-  scrape_interval: 5s
-  evaluation_interval: 1m
-scrape_configs: []
-";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .expect("clock after 1970")
-}
 
 /// Queries that Prometheus may answer without data: a nonexistent metric,
 /// a 1 s window (no sample in it at 5 s scrapes), `absent` of something
@@ -96,29 +81,11 @@ async fn compliance_queries_match_prometheus() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = Path::new(env!("CARGO_BIN_EXE_stratus"));
-    let stratus = StratusProcess::start(
-        bin,
-        0,
-        &dir.path().join("data"),
-        &dir.path().join("stratus.log"),
-        &[
-            "--commit-window",
-            "50ms",
-            "--query-listing-ttl",
-            "0s",
-            "--max-sample-age",
-            "4h",
-        ],
-    )
-    .expect("stratus");
-    let prom_dir = dir.path().join("prometheus");
-    std::fs::create_dir_all(&prom_dir).expect("mkdir");
-    let prom = Prometheus::start(
-        &prom_dir,
-        PROMETHEUS_CONFIG,
-        &["--web.enable-remote-write-receiver"],
-    )
-    .expect("prometheus");
+    let Pair {
+        stratus,
+        prometheus: prom,
+        ..
+    } = start_pair(bin, dir.path(), &["--max-sample-age", "4h"], &[]);
 
     // 2 h 30 min of data ending about a minute before now.
     let span_ms = DEMO_SLOTS as i64 * DEMO_INTERVAL_MS;

@@ -8,15 +8,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::StreamExt;
 use stratus_tests::differential::{
-    compare, get_answer, is_ordered, render, seconds, trim, wait_for_data, write_all, Dataset,
-    Evaluation, Times, MUST_FAIL, QUERIES,
+    compare, get_answer, is_ordered, now_ms, render, seconds, start_pair, trim, wait_for_data,
+    write_all, Dataset, Evaluation, Pair, Times, MUST_FAIL, QUERIES,
 };
-use stratus_tests::prometheus::Prometheus;
-use stratus_tests::stratus::StratusProcess;
 
 /// The dataset's seed; STRATUS_DIFF_SEED overrides it.
 const SEED: u64 = 0x5eed_2042;
@@ -24,20 +22,6 @@ const SEED: u64 = 0x5eed_2042;
 const SLOTS_PER_BATCH: usize = 14;
 /// Queries in flight per system.
 const PARALLEL: usize = 8;
-
-const PROMETHEUS_CONFIG: &str = "
-global:
-  scrape_interval: 15s
-  evaluation_interval: 1m
-scrape_configs: []
-";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .expect("clock after 1970")
-}
 
 /// What Prometheus answered, for checking the corpus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,22 +97,11 @@ struct Mismatch {
 async fn promql_answers_match_prometheus() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = Path::new(env!("CARGO_BIN_EXE_stratus"));
-    let stratus = StratusProcess::start(
-        bin,
-        0,
-        &dir.path().join("data"),
-        &dir.path().join("stratus.log"),
-        &["--commit-window", "50ms", "--query-listing-ttl", "0s"],
-    )
-    .expect("stratus");
-    let prom_dir = dir.path().join("prometheus");
-    std::fs::create_dir_all(&prom_dir).expect("mkdir");
-    let prom = Prometheus::start(
-        &prom_dir,
-        PROMETHEUS_CONFIG,
-        &["--web.enable-remote-write-receiver"],
-    )
-    .expect("prometheus");
+    let Pair {
+        stratus,
+        prometheus: prom,
+        ..
+    } = start_pair(bin, dir.path(), &[], &[]);
 
     // About 40 minutes of data ending a few minutes before now: inside
     // Stratus's accepted window (1 h) and in order for Prometheus's head.

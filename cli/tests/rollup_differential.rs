@@ -29,15 +29,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use stratus_tests::differential::{
-    compare, get_answer, seconds, trim, wait_for_data, write_all, Evaluation, Rng, STALE_NAN,
+    compare, get_answer, now_ms, seconds, start_pair, trim, wait_for_data, write_all, Evaluation,
+    Pair, Rng, STALE_NAN,
 };
-use stratus_tests::prometheus::Prometheus;
 use stratus_tests::rw::SeriesData;
-use stratus_tests::stratus::StratusProcess;
 
 /// The dataset's seed; STRATUS_DIFF_SEED overrides it.
 const SEED: u64 = 0x0dd5_2029;
@@ -60,20 +59,6 @@ const LOOKBACK: i64 = 5 * MINUTE;
 const UNALIGNED_BY: i64 = 7 * MINUTE;
 /// The answer carries this when Stratus read rollups.
 const ROLLUP_INFO: &str = "PromQL info: some data was read from ";
-
-const PROMETHEUS_CONFIG: &str = "
-global:
-  scrape_interval: 60s
-  evaluation_interval: 1m
-scrape_configs: []
-";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .expect("clock after 1970")
-}
 
 // ---------------------------------------------------------------------------
 // The data
@@ -842,17 +827,14 @@ async fn rollup_answers_match_prometheus() {
     let began = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = Path::new(env!("CARGO_BIN_EXE_stratus"));
-    let data_dir = dir.path().join("data");
-    let stratus = StratusProcess::start(
+    let Pair {
+        stratus,
+        prometheus: prom,
+        data_dir,
+    } = start_pair(
         bin,
-        0,
-        &data_dir,
-        &dir.path().join("stratus.log"),
+        dir.path(),
         &[
-            "--commit-window",
-            "50ms",
-            "--query-listing-ttl",
-            "0s",
             // Backfill: the data is 2 to 5 days old.
             "--max-sample-age",
             "6d",
@@ -860,19 +842,8 @@ async fn rollup_answers_match_prometheus() {
             "--compaction-interval",
             "24h",
         ],
-    )
-    .expect("stratus");
-    let prom_dir = dir.path().join("prometheus");
-    std::fs::create_dir_all(&prom_dir).expect("mkdir");
-    let prom = Prometheus::start(
-        &prom_dir,
-        PROMETHEUS_CONFIG,
-        &[
-            "--web.enable-remote-write-receiver",
-            "--storage.tsdb.retention.time=3650d",
-        ],
-    )
-    .expect("prometheus");
+        &["--storage.tsdb.retention.time=3650d"],
+    );
 
     // Three whole UTC days ending at least a day before now.
     let day0 = now_ms().div_euclid(DAY) * DAY - 4 * DAY;

@@ -26,15 +26,6 @@ use stratus_storage::{Bucket, ObjectVersion, StorageError};
 
 use crate::{deadline, ScheduledEvent, Settings};
 
-/// The notifier with the configuration in the bucket, if there is one.
-pub async fn notifier(bucket: &Bucket, settings: &Settings) -> anyhow::Result<Arc<Notifier>> {
-    let text = match &settings.alertmanager_config_key {
-        Some(key) => read_config(bucket, key).await?.map(|(text, _)| text),
-        None => None,
-    };
-    stratus_alerting::build::notifier(bucket, text.as_deref(), &settings.ruler)
-}
-
 /// The configuration object's text and version, `None` when there is none.
 async fn read_config(
     bucket: &Bucket,

@@ -62,6 +62,7 @@ mod corpus;
 mod dataset;
 mod evaluation;
 mod load;
+mod pair;
 
 use std::time::Duration;
 
@@ -71,6 +72,7 @@ pub use corpus::{MUST_FAIL, QUERIES};
 pub use dataset::{Dataset, Rng, EVAL_MS, INTERVAL_MS, SLOTS, STALE_NAN};
 pub use evaluation::{is_ordered, render, seconds, Evaluation, Times, RANGE_STEPS_MS};
 pub use load::{sample_count, time_batches, wait_for_data, write_all};
+pub use pair::{now_ms, start_pair, Pair};
 
 /// A 2.x/3.x difference that applies to the comparison.
 #[derive(Debug, Clone, Copy)]

@@ -95,17 +95,6 @@ pub fn with_cors(router: Router, origin: CorsOrigin) -> Router {
     router.route_layer(axum::middleware::from_fn_with_state(origin, cors))
 }
 
-/// The prefix under which Mimir serves the Prometheus API and the ruler's
-/// configuration API (`/prometheus/api/v1/query`,
-/// `/prometheus/config/v1/rules`), mimirtool's default.
-pub const PROMETHEUS_PREFIX: &str = "/prometheus";
-
-/// `router` also under [`PROMETHEUS_PREFIX`]: every route answers both
-/// with and without it.
-pub fn with_prometheus_prefix(router: Router) -> Router {
-    router.clone().nest(PROMETHEUS_PREFIX, router)
-}
-
 async fn cors(State(origin): State<CorsOrigin>, req: Request, next: Next) -> Response {
     let from = req.headers().get(header::ORIGIN).cloned();
     let mut resp = if req.method() == Method::OPTIONS {
@@ -122,6 +111,7 @@ async fn cors(State(origin): State<CorsOrigin>, req: Request, next: Next) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::with_prometheus_prefix;
     use axum::body::Body;
     use axum::routing::get;
     use tower::ServiceExt;

@@ -28,12 +28,12 @@ pub mod routes;
 mod serve;
 pub mod tenant;
 
-pub use cors::{with_cors, with_prometheus_prefix, CorsOrigin, PROMETHEUS_PREFIX};
+pub use cors::{with_cors, CorsOrigin};
 pub use logging::log_filter;
 pub use options::{connection_limit, raise_open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
 pub use panic::{catch_panics, install_panic_hook, CatchPanic, CatchPanicLayer, Component};
 pub use panic::{PanicCollector, PANICS_METRIC};
-pub use routes::{router_from, Routes};
+pub use routes::{router_from, with_prometheus_prefix, Routes, PROMETHEUS_PREFIX};
 pub use serve::serve;
 pub use tenant::{Tenant, TenantPolicy, TenantRejection, Tenants};
 

@@ -26,3 +26,14 @@ where
         .into_iter()
         .fold(Router::new(), |r, path| r.route(path, handlers(path)))
 }
+
+/// The prefix under which Mimir serves the Prometheus API and the ruler's
+/// configuration API (`/prometheus/api/v1/query`,
+/// `/prometheus/config/v1/rules`), mimirtool's default.
+pub const PROMETHEUS_PREFIX: &str = "/prometheus";
+
+/// `router` also under [`PROMETHEUS_PREFIX`]: every route answers both
+/// with and without it.
+pub fn with_prometheus_prefix(router: Router) -> Router {
+    router.clone().nest(PROMETHEUS_PREFIX, router)
+}
