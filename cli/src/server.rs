@@ -317,6 +317,9 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         }
         let querier = stratus_query::Querier::new(bucket.clone(), config, Some(cache));
         results_cache = querier.results_cache().cloned();
+        if let Some(w) = &writer {
+            w.observe_segments(head_feed(querier.clone()));
+        }
         app = app.merge(querier.router());
     }
     let mut alerting_loop = None;
@@ -473,4 +476,27 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// Hands each segment the writer stores to the querier's head, so an
+/// acknowledged sample is queryable at once. At most 64 segments wait to
+/// be added; past that a segment is left to the listing, which finds it
+/// within `--query-listing-ttl`.
+fn head_feed(querier: stratus_query::Querier) -> stratus_ingest::SegmentObserver {
+    let slots = Arc::new(tokio::sync::Semaphore::new(64));
+    Arc::new(move |key: &stratus_storage::SegmentKey, bytes: &bytes::Bytes| {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            return;
+        };
+        let (q, tenant, path, bytes) = (
+            querier.clone(),
+            key.tenant().clone(),
+            key.path(),
+            bytes.clone(),
+        );
+        tokio::spawn(async move {
+            q.offer_segment(&tenant, path, bytes).await;
+            drop(permit);
+        });
+    })
 }

@@ -149,7 +149,13 @@ struct Shared {
     inflight_samples: AtomicUsize,
     flush_slots: Arc<Semaphore>,
     ids: Mutex<Generator>,
+    /// Told of every segment stored (see [`Committer::observe`]).
+    observer: std::sync::OnceLock<SegmentObserver>,
 }
+
+/// Called with every segment a committer has stored, after the store and
+/// before the writes in it are acknowledged. Must not block.
+pub type SegmentObserver = Arc<dyn Fn(&SegmentKey, &bytes::Bytes) + Send + Sync>;
 
 /// The group-commit engine. Cheap to clone; [`Committer::shutdown`] writes
 /// what is pending and waits for writes in flight.
@@ -172,12 +178,19 @@ impl Committer {
             inflight_samples: AtomicUsize::new(0),
             flush_slots: Arc::new(Semaphore::new(slots)),
             ids: Mutex::new(Generator::new()),
+            observer: std::sync::OnceLock::new(),
         });
         let flusher = tokio::spawn(flush_loop(shared.clone()));
         Self {
             shared,
             flusher: Arc::new(Mutex::new(Some(flusher))),
         }
+    }
+
+    /// Tells `observer` of every segment stored from now on (the first
+    /// observer set stays).
+    pub fn observe(&self, observer: SegmentObserver) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// Adds a request's validated series to the current batch and waits
@@ -335,6 +348,7 @@ async fn write_tenant(s: &Arc<Shared>, key: SegmentKey, tb: TenantBatch) {
         Ok(Ok(bytes)) => {
             let len = bytes.len() as u64;
             let start = Instant::now();
+            let stored = s.observer.get().map(|_| bytes.clone());
             let r = s.sink.write(&key, bytes).await;
             let m = &s.metrics;
             m.segment_upload_duration
@@ -345,6 +359,9 @@ async fn write_tenant(s: &Arc<Shared>, key: SegmentKey, tb: TenantBatch) {
                 .inc();
             match r {
                 Ok(()) => {
+                    if let (Some(observe), Some(bytes)) = (s.observer.get(), &stored) {
+                        observe(&key, bytes);
+                    }
                     m.segment_bytes.inc_by(len);
                     m.segment_samples.inc_by(samples);
                     m.samples_accepted.inc_by(samples);

@@ -18,7 +18,7 @@ mod wal;
 mod writer;
 
 pub use batch::WriteBatch;
-pub use commit::{CommitConfig, CommitError, Committer};
+pub use commit::{CommitConfig, CommitError, Committer, SegmentObserver};
 pub use http::{router, HttpLimits, IngestState, ROUTES};
 pub use metrics::IngestMetrics;
 pub use push::PushResponse;

@@ -76,6 +76,12 @@ impl Writer {
         &self.state.committer
     }
 
+    /// Tells `observer` of every segment this writer stores (`stratus all`
+    /// hands them to its querier's head).
+    pub fn observe_segments(&self, observer: crate::commit::SegmentObserver) {
+        self.state.committer.observe(observer);
+    }
+
     /// Writes the open batch and waits for the uploads in flight.
     pub async fn shutdown(&self) {
         self.state.committer.shutdown().await;

@@ -3,7 +3,7 @@
 use promql_parser::label::{MatchOp, Matcher};
 use regex::Regex;
 
-pub use stratus_model::{matches_all, LabelMatcher, MatchKind};
+pub use stratus_model::{matches_all, LabelMatcher};
 
 /// From the parser's matcher, recompiling regexes with Prometheus 3's flags
 /// (anchored, `.` matching newlines). When our compilation fails, the

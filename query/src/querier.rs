@@ -57,6 +57,7 @@ impl Default for QuerierConfig {
 #[derive(Clone)]
 pub struct Querier {
     state: QueryState,
+    bucket_source: Arc<BucketSource>,
 }
 
 impl Querier {
@@ -78,13 +79,14 @@ impl Querier {
         object_cache: Option<Arc<RangeCache>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let source: Arc<dyn SeriesSource> = Arc::new(BucketSource::new(
+        let bucket_source = Arc::new(BucketSource::new(
             bucket.clone(),
             BucketSourceOptions {
                 object_cache,
                 ..config.source
             },
         ));
+        let source: Arc<dyn SeriesSource> = bucket_source.clone();
         let start_time_ms = clock.now_ms();
         let state = QueryState {
             engine: Engine::new(source.clone(), config.engine),
@@ -100,7 +102,26 @@ impl Querier {
                 ..config.status
             }),
         };
-        Self { state }
+        Self {
+            state,
+            bucket_source,
+        }
+    }
+
+    /// Adds a segment a writer in this process has just stored to the
+    /// head of recent data, so that it is queryable at once.
+    pub async fn offer_segment(
+        &self,
+        tenant: &stratus_model::TenantId,
+        key: stratus_storage::ObjectPath,
+        bytes: bytes::Bytes,
+    ) {
+        self.bucket_source.offer_segment(tenant, key, bytes).await;
+    }
+
+    /// What the head of recent data holds.
+    pub fn head_stats(&self) -> crate::bucket_source::HeadStats {
+        self.bucket_source.head_stats()
     }
 
     pub fn engine(&self) -> &Engine {

@@ -63,6 +63,19 @@ impl BitWriter {
         self.write_bits(u64::from(b), 8);
     }
 
+    /// Appends what [`BitWriter::finish`] would return to `out`, without
+    /// finishing.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.out);
+        let bytes = self.pending.div_ceil(8) as usize;
+        out.extend_from_slice(&self.acc.to_be_bytes()[..bytes]);
+    }
+
+    /// Bytes allocated for the written bits.
+    pub fn capacity(&self) -> usize {
+        self.out.capacity()
+    }
+
     /// Flushes pending bits, padding the last byte with zeros, and returns
     /// the vector.
     pub fn finish(mut self) -> Vec<u8> {

@@ -169,6 +169,18 @@ impl ChunkEncoder {
         self.state.num
     }
 
+    /// Appends the chunk as it stands to `out`, leaving the encoder open
+    /// for more samples.
+    pub fn snapshot(&self, out: &mut Vec<u8>) {
+        put_uvarint(out, self.state.num as u64);
+        self.bits.write_to(out);
+    }
+
+    /// Bytes the encoder holds (for memory accounting).
+    pub fn allocated_bytes(&self) -> usize {
+        self.bits.capacity()
+    }
+
     /// Appends the encoded chunk to `out`.
     pub fn finish(self, out: &mut Vec<u8>) {
         put_uvarint(out, self.state.num as u64);
@@ -190,13 +202,21 @@ pub fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
 /// Decodes all samples of a chunk; fails on truncation, on corrupt fields
 /// and when anything but zero padding follows the last sample.
 pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Sample>> {
+    let mut samples = Vec::new();
+    decode_chunk_into(bytes, &mut samples)?;
+    Ok(samples)
+}
+
+/// [`decode_chunk`] appending to `out` (which keeps what it held, plus the
+/// samples decoded before an error).
+pub fn decode_chunk_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<()> {
     let iter = ChunkIter::new(bytes)?;
     // The count was checked against the input length in `new`.
-    let mut samples = Vec::with_capacity(iter.num_samples());
+    out.reserve(iter.num_samples());
     for s in iter {
-        samples.push(s?);
+        out.push(s?);
     }
-    Ok(samples)
+    Ok(())
 }
 
 /// Iterates over the samples of a chunk. After an error it yields nothing

@@ -42,6 +42,11 @@ impl Interner {
             .copied()
     }
 
+    /// Bytes held (estimated: strings, ids and table).
+    pub fn bytes(&self) -> usize {
+        self.strings.iter().map(|s| s.len() + 16).sum::<usize>() + self.table.capacity() * 4
+    }
+
     /// The string of `id`. Panics on an id this interner did not hand out.
     pub fn resolve(&self, id: u32) -> &str {
         &self.strings[id as usize]

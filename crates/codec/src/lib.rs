@@ -13,9 +13,10 @@ pub mod varint;
 pub use catalog::{
     BlockEntry, Catalog, CompiledTombstone, PendingDelete, Tombstone, TombstoneMatcher,
 };
-pub use chunk::{decode_chunk, encode_chunk, ChunkEncoder, ChunkIter};
+pub use chunk::{decode_chunk, decode_chunk_into, encode_chunk, ChunkEncoder, ChunkIter};
 pub use error::{CodecError, Result};
 pub use interner::Interner;
 pub use segment::{
-    decode_segment, Segment, SegmentBuilder, SegmentSeries, SEGMENT_MAGIC, SEGMENT_VERSION,
+    decode_segment, read_segment, Segment, SegmentBuilder, SegmentInfo, SegmentSeries, SeriesView,
+    SEGMENT_MAGIC, SEGMENT_VERSION,
 };

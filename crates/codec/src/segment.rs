@@ -12,7 +12,7 @@ mod builder;
 mod reader;
 
 pub use builder::SegmentBuilder;
-pub use reader::decode_segment;
+pub use reader::{decode_segment, read_segment, SegmentInfo, SeriesView};
 
 /// First and last four bytes of every segment.
 pub const SEGMENT_MAGIC: [u8; 4] = *b"STSG";

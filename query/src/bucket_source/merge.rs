@@ -5,21 +5,21 @@
 use std::collections::HashMap;
 
 use stratus_block::AggrPoint;
-use stratus_codec::{CompiledTombstone, SegmentSeries};
+use stratus_codec::CompiledTombstone;
 use stratus_model::{merge_newer, Labels, Sample, TimeRange};
 
 use super::rollup::{aggregate_for, counter_function, counts_windows};
 use crate::source::Series;
 
 /// Series merged from rollup blocks (oldest first), raw blocks (oldest id
-/// first) and segment series, for the function `func`, with the number of
+/// first) and the head's series, for the function `func`, with the number of
 /// rollup points in `range` that were used.
-pub(super) fn merge_sources<'a>(
+pub(super) fn merge_sources(
     func: Option<&str>,
     range: TimeRange,
     rollup_data: Vec<Vec<(Labels, Vec<AggrPoint>)>>,
     raw_data: Vec<Vec<(Labels, Vec<Sample>)>>,
-    segments: impl Iterator<Item = (&'a SegmentSeries, &'a [Sample])>,
+    head: Vec<(Labels, Vec<Sample>)>,
 ) -> (HashMap<Labels, Vec<Sample>>, usize) {
     let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
     // Rollups hold the oldest data; counters are chained across blocks.
@@ -91,10 +91,14 @@ pub(super) fn merge_sources<'a>(
             }
         }
     }
-    for (s, samples) in segments {
-        let into = merged.entry(s.labels.clone()).or_default();
+    for (labels, samples) in head {
+        let into = merged.entry(labels).or_default();
+        if into.is_empty() && !as_windows {
+            *into = samples;
+            continue;
+        }
         into.reserve_exact(samples.len());
-        merge_newer(into, &raw_points(samples));
+        merge_newer(into, &raw_points(&samples));
     }
     (merged, rollup_points)
 }

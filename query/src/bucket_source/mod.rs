@@ -11,7 +11,8 @@
 //! - [`caching_bucket`]: reads of immutable objects (object cache, footer
 //!   cache, the bound on GETs in flight);
 //! - [`catalogs`]: the cached catalogs and the retry on a current one;
-//! - [`segments`]: the segment listing and decoded segments;
+//! - [`head`]: the in-memory index of recent segments (ADR 0030);
+//! - [`segments`]: the segment listing and the heads, kept current;
 //! - [`blocks`]: ranged reads of one raw or rollup block;
 //! - [`labels`]: the cached label sets of blocks;
 //! - [`rollup`]: the choice of resolution (raw or a rollup step);
@@ -21,6 +22,7 @@
 mod blocks;
 mod caching_bucket;
 mod catalogs;
+mod head;
 mod labels;
 mod merge;
 mod rollup;
@@ -33,21 +35,22 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{stream, StreamExt, TryStreamExt};
 use stratus_model::{Labels, MetricMetadata, TenantId, TimeRange};
-use stratus_storage::Bucket;
+use stratus_storage::{Bucket, ObjectPath};
 
 use crate::matcher::LabelMatcher;
 use crate::source::{SelectHints, Selection, Series, SeriesSource, SourceError};
 use caching_bucket::CachingBucket;
 use catalogs::{with_current_catalog, CatalogView, Catalogs};
+pub use head::HeadStats;
 use labels::BlockLabels;
 pub use labels::LABEL_SET_CACHE_BYTES;
-use segments::{segment_series, Segments};
+use segments::Segments;
 
 #[derive(Debug, Clone)]
 pub struct BucketSourceOptions {
     /// How long a tenant's segment listing is reused; zero lists every time.
     pub listing_ttl: Duration,
-    /// Memory for decoded segments, in bytes (estimated).
+    /// Memory for the head of recent segments, in bytes (estimated).
     pub segment_cache_bytes: u64,
     /// Segment reads in flight at once.
     pub read_concurrency: usize,
@@ -81,11 +84,7 @@ impl BucketSource {
         Self {
             store: CachingBucket::new(bucket, opts.object_cache.clone(), opts.read_concurrency),
             catalogs: Catalogs::new(opts.listing_ttl),
-            segments: Segments::new(
-                opts.listing_ttl,
-                opts.segment_cache_bytes,
-                opts.read_concurrency,
-            ),
+            segments: Segments::new(opts.listing_ttl, opts.read_concurrency),
             label_sets: BlockLabels::new(),
             opts,
         }
@@ -106,16 +105,16 @@ impl BucketSource {
         range: TimeRange,
         fresh: bool,
     ) -> Result<Option<Vec<Labels>>, SourceError> {
+        let cat = self.catalog(tenant, fresh).await?;
+        // Only samples show what a delete request leaves.
+        if cat
+            .tombstones
+            .iter()
+            .any(|t| t.min_time <= range.max && t.max_time >= range.min)
+        {
+            return Ok(None);
+        }
         let blocks = async {
-            let cat = self.catalog(tenant, fresh).await?;
-            // Only samples show what a delete request leaves.
-            if cat
-                .tombstones
-                .iter()
-                .any(|t| t.min_time <= range.max && t.max_time >= range.min)
-            {
-                return Ok(None);
-            }
             let choice = rollup::choose_blocks(&cat, range, &SelectHints::default());
             let reads: Vec<_> = choice
                 .rollups
@@ -126,26 +125,20 @@ impl BucketSource {
                         .of_block(&self.store, tenant, b, matchers, range)
                 })
                 .collect();
-            let found = stream::iter(reads)
+            stream::iter(reads)
                 .buffer_unordered(self.opts.read_concurrency.max(1))
                 .try_collect::<Vec<_>>()
-                .await?;
-            Ok::<_, SourceError>(Some((cat, found)))
+                .await
         };
-        let (blocks, segments) =
-            futures::try_join!(blocks, self.segments.all(&self.store, tenant))?;
-        let Some((cat, found)) = blocks else {
-            return Ok(None);
-        };
+        let head = self
+            .segments
+            .head(&self.store, tenant, cat.segment_watermark_ms);
+        let (found, head) = futures::try_join!(blocks, head)?;
         let mut out: HashSet<Labels> = HashSet::new();
         for block in &found {
             out.extend(block.iter().cloned());
         }
-        for (s, _) in segment_series(&segments, cat.segment_watermark_ms, matchers, range) {
-            if !out.contains(&s.labels) {
-                out.insert(s.labels.clone());
-            }
-        }
+        out.extend(head.label_sets(matchers, range));
         let mut out: Vec<Labels> = out.into_iter().collect();
         out.sort();
         Ok(Some(out))
@@ -159,15 +152,14 @@ impl BucketSource {
         hints: &SelectHints,
         fresh: bool,
     ) -> Result<Selection, SourceError> {
-        // The segment listing and segments are read while the catalog and
-        // then the blocks are.
+        let cat = self.catalog(tenant, fresh).await?;
+        // The head is brought up to date while the blocks are read.
         let blocks = async {
-            let cat = self.catalog(tenant, fresh).await?;
             let choice = rollup::choose_blocks(&cat, range, hints);
 
-            // Every block (and the segments) is read at once; the answers are
-            // merged in the order below, so which copy wins does not depend on
-            // which read finished first.
+            // Every block is read at once; the answers are merged in the
+            // order below, so which copy wins does not depend on which read
+            // finished first.
             let width = self.opts.read_concurrency.max(1);
             let rollup_reads: Vec<_> = choice
                 .rollups
@@ -188,17 +180,19 @@ impl BucketSource {
             let (rollup_data, raw_data) = futures::try_join!(rollup_reads, raw_reads)?;
             let (step, approximate) = (choice.step, choice.approximate);
             drop(choice);
-            Ok::<_, SourceError>((cat, step, approximate, rollup_data, raw_data))
+            Ok::<_, SourceError>((step, approximate, rollup_data, raw_data))
         };
-        let ((cat, step, approximate, rollup_data, raw_data), segments) =
-            futures::try_join!(blocks, self.segments.all(&self.store, tenant))?;
+        let head = self
+            .segments
+            .head(&self.store, tenant, cat.segment_watermark_ms);
+        let ((step, approximate, rollup_data, raw_data), head) = futures::try_join!(blocks, head)?;
 
         let (mut merged, rollup_points) = merge::merge_sources(
             hints.func.as_deref(),
             range,
             rollup_data,
             raw_data,
-            segment_series(&segments, cat.segment_watermark_ms, matchers, range),
+            head.select(matchers, range),
         );
         merge::apply_tombstones(cat.compiled_tombstones(), range, &mut merged);
         Ok(Selection {
@@ -210,6 +204,17 @@ impl BucketSource {
             },
             approximate: approximate && rollup_points > 0,
         })
+    }
+
+    /// Adds a segment this process has just written to the head, so that
+    /// queries see it without waiting for the listing (`stratus all`).
+    pub async fn offer_segment(&self, tenant: &TenantId, key: ObjectPath, bytes: bytes::Bytes) {
+        self.segments.offer(tenant, key, bytes).await;
+    }
+
+    /// What the heads of recent segments hold.
+    pub fn head_stats(&self) -> HeadStats {
+        self.segments.stats()
     }
 }
 
@@ -259,18 +264,16 @@ impl SeriesSource for BucketSource {
 
     async fn metadata(&self, tenant: &TenantId) -> Result<Vec<MetricMetadata>, SourceError> {
         let cat = self.catalog(tenant, false).await?;
-        let segments = self.segments.all(&self.store, tenant).await?;
+        let head = self
+            .segments
+            .head(&self.store, tenant, cat.segment_watermark_ms)
+            .await?;
         let mut by_family: HashMap<String, MetricMetadata> = HashMap::new();
         for md in &cat.metadata {
             by_family.insert(md.metric_family.clone(), md.clone());
         }
-        for seg in segments
-            .iter()
-            .filter(|s| s.ulid_ms >= cat.segment_watermark_ms)
-        {
-            for md in &seg.segment.metadata {
-                by_family.insert(md.metric_family.clone(), md.clone());
-            }
+        for md in head.metadata() {
+            by_family.insert(md.metric_family.clone(), md);
         }
         let mut out: Vec<MetricMetadata> = by_family.into_values().collect();
         out.sort_by(|a, b| a.metric_family.cmp(&b.metric_family));

@@ -1,120 +1,40 @@
 //! Segments: the tenant's listing (cached for a short time, listed once
-//! by queries that miss together) and the decoded segments, cached by key
-//! (segments are immutable).
+//! by queries that miss together) and the head each tenant's segments at
+//! or above the watermark are read into, each segment once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{stream, StreamExt, TryStreamExt};
+use bytes::Bytes;
+use futures::{stream, StreamExt};
 use moka::sync::Cache;
-use stratus_codec::{decode_segment, Segment, SegmentSeries};
-use stratus_model::{Sample, TenantId, TimeRange, METRIC_NAME};
+use stratus_model::TenantId;
 use stratus_storage::keys::segments_prefix;
 use stratus_storage::{ObjectPath, SegmentKey};
 
 use super::caching_bucket::CachingBucket;
-use crate::matcher::{matches_all, LabelMatcher, MatchKind};
-use crate::source::{in_range, SourceError};
+use super::head::{HeadStats, TenantHead};
+use crate::source::SourceError;
 
-/// A decoded segment with its series indexed by metric name.
-pub(super) struct IndexedSegment {
-    pub(super) segment: Segment,
-    by_name: HashMap<String, Vec<u32>>,
-    /// The time in the segment's ULID.
-    pub(super) ulid_ms: i64,
-}
+/// A segment key and the time in its ULID.
+type Listed = (ObjectPath, i64);
 
-impl IndexedSegment {
-    fn new(segment: Segment, ulid_ms: i64) -> Self {
-        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
-        for (i, s) in segment.series.iter().enumerate() {
-            let name = s.labels.metric_name().unwrap_or("");
-            by_name.entry(name.to_string()).or_default().push(i as u32);
-        }
-        Self {
-            segment,
-            by_name,
-            ulid_ms,
-        }
-    }
-
-    /// The series that can match: those of the metric name when a matcher
-    /// fixes it, else all.
-    fn candidates<'a>(
-        &'a self,
-        matchers: &[LabelMatcher],
-    ) -> Box<dyn Iterator<Item = &'a SegmentSeries> + 'a> {
-        let name = matchers.iter().find_map(|m| match m.kind {
-            MatchKind::Equal if m.name == METRIC_NAME => Some(m.value.as_str()),
-            _ => None,
-        });
-        match name {
-            Some(n) => Box::new(
-                self.by_name
-                    .get(n)
-                    .into_iter()
-                    .flatten()
-                    .map(|&i| &self.segment.series[i as usize]),
-            ),
-            None => Box::new(self.segment.series.iter()),
-        }
-    }
-}
-
-/// A rough size of a decoded segment, for the cache's budget.
-fn weight(s: &IndexedSegment) -> u32 {
-    let s = &s.segment;
-    let labels: usize = s
-        .series
-        .iter()
-        .map(|x| {
-            x.labels
-                .iter()
-                .map(|l| l.name.len() + l.value.len() + 48)
-                .sum::<usize>()
-        })
-        .sum();
-    let bytes = labels + s.num_samples as usize * 16 + s.series.len() * 64;
-    u32::try_from(bytes).unwrap_or(u32::MAX)
-}
-
-/// The series of `segments` that match `matchers`, with their samples in
-/// `range`, leaving out segments the catalog's blocks already hold
-/// (older than `watermark_ms`) and series without samples in the range.
-pub(super) fn segment_series<'a>(
-    segments: &'a [Arc<IndexedSegment>],
-    watermark_ms: i64,
-    matchers: &'a [LabelMatcher],
-    range: TimeRange,
-) -> impl Iterator<Item = (&'a SegmentSeries, &'a [Sample])> + 'a {
-    segments
-        .iter()
-        .filter(move |indexed| {
-            let seg = &indexed.segment;
-            !seg.series.is_empty()
-                && seg.max_time >= range.min
-                && seg.min_time <= range.max
-                && indexed.ulid_ms >= watermark_ms
-        })
-        .flat_map(move |indexed| indexed.candidates(matchers))
-        .filter_map(move |s| {
-            let samples = in_range(&s.samples, range);
-            (!samples.is_empty() && matches_all(matchers, &s.labels)).then_some((s, samples))
-        })
-}
-
-/// The tenants' segment listings and the decoded segments.
+/// The tenants' segment listings and heads.
 pub(super) struct Segments {
     listing_ttl: Duration,
     read_concurrency: usize,
-    listings: Cache<TenantId, Arc<Vec<ObjectPath>>>,
+    listings: Cache<TenantId, Arc<Vec<Listed>>>,
     listing_locks: Cache<TenantId, Arc<tokio::sync::Mutex<()>>>,
-    decoded: Cache<ObjectPath, Arc<IndexedSegment>>,
+    heads: Mutex<HashMap<TenantId, Arc<TenantHead>>>,
+}
+
+fn ulid_ms(key: &ObjectPath) -> Option<i64> {
+    SegmentKey::parse(key).map(|k| k.id().timestamp_ms() as i64)
 }
 
 impl Segments {
-    pub(super) fn new(listing_ttl: Duration, cache_bytes: u64, read_concurrency: usize) -> Self {
+    pub(super) fn new(listing_ttl: Duration, read_concurrency: usize) -> Self {
         Self {
             listing_ttl,
             read_concurrency: read_concurrency.max(1),
@@ -126,10 +46,7 @@ impl Segments {
                 .time_to_idle(Duration::from_secs(600))
                 .max_capacity(10_000)
                 .build(),
-            decoded: Cache::builder()
-                .weigher(|_: &ObjectPath, s: &Arc<IndexedSegment>| weight(s))
-                .max_capacity(cache_bytes)
-                .build(),
+            heads: Mutex::new(HashMap::new()),
         }
     }
 
@@ -137,7 +54,7 @@ impl Segments {
         &self,
         store: &CachingBucket,
         tenant: &TenantId,
-    ) -> Result<Arc<Vec<ObjectPath>>, SourceError> {
+    ) -> Result<Arc<Vec<Listed>>, SourceError> {
         let cached = !self.listing_ttl.is_zero();
         if let Some(l) = self.listings.get(tenant).filter(|_| cached) {
             return Ok(l);
@@ -151,11 +68,11 @@ impl Segments {
             return Ok(l);
         }
         let objects = store.bucket().list(&segments_prefix(tenant)).await?;
-        let keys: Vec<ObjectPath> = objects
+        let mut keys: Vec<Listed> = objects
             .into_iter()
-            .filter(|o| SegmentKey::parse(&o.key).is_some())
-            .map(|o| o.key)
+            .filter_map(|o| ulid_ms(&o.key).map(|t| (o.key, t)))
             .collect();
+        keys.sort();
         let keys = Arc::new(keys);
         if cached {
             self.listings.insert(tenant.clone(), keys.clone());
@@ -163,37 +80,105 @@ impl Segments {
         Ok(keys)
     }
 
-    async fn segment(
-        &self,
-        store: &CachingBucket,
-        key: &ObjectPath,
-    ) -> Result<Arc<IndexedSegment>, SourceError> {
-        if let Some(s) = self.decoded.get(key) {
-            return Ok(s);
-        }
-        let bytes = store.read(key, None).await?;
-        let seg = decode_segment(&bytes)
-            .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))?;
-        let ulid_ms = SegmentKey::parse(key).map_or(0, |k| k.id().timestamp_ms() as i64);
-        let seg = Arc::new(IndexedSegment::new(seg, ulid_ms));
-        self.decoded.insert(key.clone(), seg.clone());
-        Ok(seg)
+    fn head_of(&self, tenant: &TenantId) -> Arc<TenantHead> {
+        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        heads
+            .entry(tenant.clone())
+            .or_insert_with(|| Arc::new(TenantHead::new()))
+            .clone()
     }
 
-    /// Every segment of a tenant, oldest first.
-    pub(super) async fn all(
+    /// The tenant's head with every listed segment at or above
+    /// `watermark_ms` in it, and nothing below it. Only segments not yet in
+    /// the head are read; the listing is the cached one.
+    pub(super) async fn head(
         &self,
         store: &CachingBucket,
         tenant: &TenantId,
-    ) -> Result<Vec<Arc<IndexedSegment>>, SourceError> {
+        watermark_ms: i64,
+    ) -> Result<Arc<TenantHead>, SourceError> {
+        let head = self.head_of(tenant);
+        head.truncate(watermark_ms);
         let keys = self.listing(store, tenant).await?;
-        let keys: Vec<ObjectPath> = keys.as_ref().clone();
-        let reads = keys
+        let lock = head.clone();
+        let _sync = lock.sync.lock().await;
+        let todo = head.claim(&keys, watermark_ms);
+        if todo.is_empty() {
+            return Ok(head);
+        }
+        let reads = todo
+            .clone()
             .into_iter()
-            .map(|k| async move { self.segment(store, &k).await });
-        stream::iter(reads)
-            .buffered(self.read_concurrency)
-            .try_collect()
-            .await
+            .map(|k| async move { store.read(&k, None).await });
+        let mut reads = stream::iter(reads).buffered(self.read_concurrency);
+        let mut done = 0;
+        let mut failure = None;
+        while let Some(read) = reads.next().await {
+            let key = &todo[done];
+            let added = match read {
+                Ok(bytes) => add(&head, key, bytes).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = added {
+                failure = Some(e);
+                break;
+            }
+            done += 1;
+        }
+        match failure {
+            None => Ok(head),
+            Some(e) => {
+                head.release(&todo[done..]);
+                Err(e)
+            }
+        }
     }
+
+    /// Adds a segment this process just wrote, so it is queryable without
+    /// a listing or a read. Segments below the head's watermark are left
+    /// out; a segment the head already has is not added twice.
+    pub(super) async fn offer(&self, tenant: &TenantId, key: ObjectPath, bytes: Bytes) {
+        let Some(ulid) = ulid_ms(&key) else {
+            return;
+        };
+        let head = self.head_of(tenant);
+        // Queries that start meanwhile wait for it rather than miss it.
+        let _sync = head.sync.lock().await;
+        let todo = head.claim(&[(key.clone(), ulid)], i64::MIN);
+        if todo.is_empty() {
+            return;
+        }
+        if let Err(e) = add(&head, &key, bytes).await {
+            tracing::warn!(%key, error = %e, "a segment written here could not be added to the head");
+            head.release(&todo);
+        }
+    }
+
+    /// What the heads hold, over all tenants.
+    pub(super) fn stats(&self) -> HeadStats {
+        let heads: Vec<Arc<TenantHead>> = {
+            let heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+            heads.values().cloned().collect()
+        };
+        heads
+            .iter()
+            .map(|h| h.stats())
+            .fold(HeadStats::default(), |a, b| HeadStats {
+                series: a.series + b.series,
+                segments: a.segments + b.segments,
+                bytes: a.bytes + b.bytes,
+            })
+    }
+}
+
+/// Decodes and adds one segment off the async threads.
+async fn add(head: &Arc<TenantHead>, key: &ObjectPath, bytes: Bytes) -> Result<(), SourceError> {
+    let Some(ulid) = ulid_ms(key) else {
+        return Ok(());
+    };
+    let h = head.clone();
+    let added = tokio::task::spawn_blocking(move || h.ingest(&bytes, ulid))
+        .await
+        .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))?;
+    added.map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
 }

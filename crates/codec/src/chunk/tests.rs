@@ -430,6 +430,24 @@ proptest! {
     }
 
     #[test]
+    fn a_snapshot_of_an_open_encoder_decodes_to_what_it_holds(samples in scrape_series()) {
+        let mut enc = ChunkEncoder::new();
+        for (i, s) in samples.iter().enumerate() {
+            enc.append(s.t, s.v);
+            let mut bytes = Vec::new();
+            enc.snapshot(&mut bytes);
+            let decoded = decode_chunk(&bytes).expect("a snapshot is a whole chunk");
+            prop_assert_eq!(decoded.len(), i + 1);
+            prop_assert_eq!(decoded.last().map(|d| (d.t, d.v.to_bits())), Some((s.t, s.v.to_bits())));
+        }
+        let mut snapshot = Vec::new();
+        enc.snapshot(&mut snapshot);
+        let mut finished = Vec::new();
+        enc.finish(&mut finished);
+        prop_assert_eq!(snapshot, finished);
+    }
+
+    #[test]
     fn truncated_chunks_fail(samples in scrape_series(), at in any::<usize>()) {
         let bytes = encode(&samples);
         let len = at % bytes.len();

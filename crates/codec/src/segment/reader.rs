@@ -2,11 +2,13 @@
 
 use stratus_model::{Label, Labels, MetricMetadata, MetricType, TenantId};
 
+use stratus_model::Sample;
+
 use super::{
-    check_labels, check_samples, show_pairs, Segment, SegmentSeries, FOOTER_LEN, HEADER_LEN,
-    SEGMENT_MAGIC, SEGMENT_VERSION,
+    check_samples, show_pairs, Segment, SegmentSeries, FOOTER_LEN, HEADER_LEN, SEGMENT_MAGIC,
+    SEGMENT_VERSION,
 };
-use crate::chunk::decode_chunk;
+use crate::chunk::decode_chunk_into;
 use crate::error::{CodecError, Result};
 use crate::varint::{read_uvarint, unzigzag, VarintError};
 
@@ -17,10 +19,68 @@ const MIN_LABEL_LEN: usize = 2; // two one-byte refs
 const MIN_SERIES_LEN: usize = 2; // label count and chunk length
 const MIN_METADATA_LEN: usize = 4; // three empty strings and a type code
 
+/// What a segment holds besides its series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub tenant: TenantId,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub num_samples: u64,
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// One series of a segment as [`read_segment`] shows it: its labels as
+/// (name, value) references into `symbols` (sorted, so comparing refs
+/// compares the strings) and its samples. Valid for one call.
+#[derive(Debug)]
+pub struct SeriesView<'v, 'a> {
+    pub symbols: &'v [&'a str],
+    pub refs: &'v [(u32, u32)],
+    pub samples: &'v [Sample],
+}
+
+impl SeriesView<'_, '_> {
+    /// The label set, allocating its strings.
+    pub fn labels(&self) -> Labels {
+        Labels::from_sorted_unchecked(
+            self.refs
+                .iter()
+                .map(|&(n, v)| Label::new(self.symbols[n as usize], self.symbols[v as usize]))
+                .collect(),
+        )
+    }
+}
+
 /// Decodes and fully validates a segment. Checks, in order: length, header
 /// magic, version, flags, footer magic, checksum; then every field of the
 /// body (see `docs/format/segment.md`).
 pub fn decode_segment(bytes: &[u8]) -> Result<Segment> {
+    let mut series: Vec<SegmentSeries> = Vec::new();
+    let info = read_segment(bytes, |s| {
+        series.push(SegmentSeries {
+            labels: s.labels(),
+            samples: s.samples.to_vec(),
+        })
+    })?;
+    Ok(Segment {
+        tenant: info.tenant,
+        min_time: info.min_time,
+        max_time: info.max_time,
+        num_samples: info.num_samples,
+        series,
+        metadata: info.metadata,
+    })
+}
+
+/// Reads a segment series by series without building label sets: `each`
+/// sees every series in order, and the segment is fully validated as by
+/// [`decode_segment`]. An error may come after `each` has seen some series
+/// (a faulty body behind a good checksum): callers that keep what they saw
+/// must stage it until this returns `Ok`.
+pub fn read_segment<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(&SeriesView<'_, 'a>),
+) -> Result<SegmentInfo> {
     let len = bytes.len();
     if len < HEADER_LEN + FOOTER_LEN {
         return Err(CodecError::SegmentTooShort {
@@ -68,28 +128,17 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment> {
     let max_time = body.varint("max_time")?;
     let num_samples = body.uvarint("num_samples")?;
     let symbols = read_symbols(&mut body)?;
-    let series = read_series(&mut body, &symbols, min_time, max_time)?;
+    let seen = read_series(&mut body, &symbols, min_time, max_time, &mut each)?;
 
-    let actual_samples = series.iter().map(|s| s.samples.len() as u64).sum::<u64>();
-    if actual_samples != num_samples {
+    if seen.samples != num_samples {
         return Err(CodecError::SegmentSampleCountMismatch {
             header: num_samples,
-            actual: actual_samples,
+            actual: seen.samples,
         });
     }
     // Series are non-empty and sorted by time, so first and last samples
     // bound each series.
-    let actual_min = series
-        .iter()
-        .filter_map(|s| s.samples.first())
-        .map(|s| s.t)
-        .min();
-    let actual_max = series
-        .iter()
-        .filter_map(|s| s.samples.last())
-        .map(|s| s.t)
-        .max();
-    let (actual_min, actual_max) = (actual_min.unwrap_or(0), actual_max.unwrap_or(0));
+    let (actual_min, actual_max) = seen.bounds.unwrap_or((0, 0));
     if (min_time, max_time) != (actual_min, actual_max) {
         return Err(CodecError::SegmentTimeRangeMismatch {
             header_min: min_time,
@@ -106,12 +155,11 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment> {
             offset: body.pos,
         });
     }
-    Ok(Segment {
+    Ok(SegmentInfo {
         tenant,
         min_time,
         max_time,
         num_samples,
-        series,
         metadata,
     })
 }
@@ -135,23 +183,47 @@ fn read_symbols<'a>(body: &mut Body<'a>) -> Result<Vec<&'a str>> {
     Ok(symbols)
 }
 
-fn read_series(
-    body: &mut Body<'_>,
-    symbols: &[&str],
+/// What the series of a segment add up to.
+struct Seen {
+    samples: u64,
+    bounds: Option<(i64, i64)>,
+}
+
+/// Shows label refs as the label set they name, for errors.
+fn show_refs(symbols: &[&str], refs: &[(u32, u32)]) -> String {
+    let labels: Vec<Label> = refs
+        .iter()
+        .map(|&(n, v)| Label::new(symbols[n as usize], symbols[v as usize]))
+        .collect();
+    show_pairs(&labels)
+}
+
+fn read_series<'a>(
+    body: &mut Body<'a>,
+    symbols: &[&'a str],
     min_time: i64,
     max_time: i64,
-) -> Result<Vec<SegmentSeries>> {
+    each: &mut impl FnMut(&SeriesView<'_, 'a>),
+) -> Result<Seen> {
     let count = body.count("series", MIN_SERIES_LEN)?;
-    let mut series: Vec<SegmentSeries> = Vec::with_capacity(count);
+    let mut refs: Vec<(u32, u32)> = Vec::new();
+    let mut previous: Vec<(u32, u32)> = Vec::new();
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut seen = Seen {
+        samples: 0,
+        bounds: None,
+    };
+    // Only the first symbol can be empty (the table is sorted and unique).
+    let empty = symbols.first().is_some_and(|s| s.is_empty());
     for index in 0..count {
         let num_labels = body.count("label", MIN_LABEL_LEN)?;
-        let mut labels = Vec::with_capacity(num_labels);
+        refs.clear();
         for label in 0..num_labels {
-            let mut symbol = |what: &'static str| -> Result<&str> {
+            let mut symbol = |what: &'static str| -> Result<u32> {
                 let reference = body.uvarint(what)?;
-                usize::try_from(reference)
+                u32::try_from(reference)
                     .ok()
-                    .and_then(|r| symbols.get(r).copied())
+                    .filter(|&r| (r as usize) < symbols.len())
                     .ok_or(CodecError::SegmentSymbolRefOutOfRange {
                         series: index as u64,
                         label: label as u64,
@@ -162,40 +234,72 @@ fn read_series(
             };
             let name = symbol("label name")?;
             let value = symbol("label value")?;
-            labels.push(Label::new(name, value));
+            refs.push((name, value));
         }
-        check_labels(&labels).map_err(|reason| CodecError::InvalidLabels {
-            labels: show_pairs(&labels),
-            reason,
-        })?;
-        let labels = Labels::from_sorted_unchecked(labels);
-        if let Some(previous) = series.last() {
-            if previous.labels >= labels {
-                return Err(CodecError::SegmentSeriesNotSorted {
-                    series: labels.to_string(),
-                    previous: previous.labels.to_string(),
-                });
-            }
+        let bad_labels = if empty && refs.iter().any(|&(n, _)| n == 0) {
+            Some("a label name is empty")
+        } else if empty && refs.iter().any(|&(_, v)| v == 0) {
+            Some("a label value is empty")
+        } else if refs.windows(2).any(|p| p[0].0 >= p[1].0) {
+            Some("label names are not strictly ascending")
+        } else {
+            None
+        };
+        if let Some(reason) = bad_labels {
+            return Err(CodecError::InvalidLabels {
+                labels: show_refs(symbols, &refs),
+                reason,
+            });
+        }
+        // Refs order as the strings do, so this is the label sets' order.
+        if index > 0 && previous >= refs {
+            return Err(CodecError::SegmentSeriesNotSorted {
+                series: show_labels(symbols, &refs),
+                previous: show_labels(symbols, &previous),
+            });
         }
 
         let chunk_len = body.uvarint("chunk length")?;
         let chunk = body.bytes(chunk_len, "chunk")?;
-        let samples = decode_chunk(chunk).map_err(|e| CodecError::SegmentChunk {
-            labels: labels.to_string(),
+        samples.clear();
+        decode_chunk_into(chunk, &mut samples).map_err(|e| CodecError::SegmentChunk {
+            labels: show_labels(symbols, &refs),
             source: Box::new(e),
         })?;
-        check_samples(|| labels.to_string(), &samples)?;
+        check_samples(|| show_labels(symbols, &refs), &samples)?;
         if let Some(s) = samples.iter().find(|s| s.t < min_time || s.t > max_time) {
             return Err(CodecError::SegmentSampleOutOfRange {
-                labels: labels.to_string(),
+                labels: show_labels(symbols, &refs),
                 t: s.t,
                 min_time,
                 max_time,
             });
         }
-        series.push(SegmentSeries { labels, samples });
+        seen.samples += samples.len() as u64;
+        let (first, last) = (samples[0].t, samples[samples.len() - 1].t);
+        seen.bounds = Some(match seen.bounds {
+            None => (first, last),
+            Some((lo, hi)) => (lo.min(first), hi.max(last)),
+        });
+        each(&SeriesView {
+            symbols,
+            refs: &refs,
+            samples: &samples,
+        });
+        std::mem::swap(&mut previous, &mut refs);
     }
-    Ok(series)
+    Ok(seen)
+}
+
+/// A label set named by refs, as `Labels` displays it.
+fn show_labels(symbols: &[&str], refs: &[(u32, u32)]) -> String {
+    SeriesView {
+        symbols,
+        refs,
+        samples: &[],
+    }
+    .labels()
+    .to_string()
 }
 
 fn read_metadata(body: &mut Body<'_>) -> Result<Vec<MetricMetadata>> {
