@@ -479,24 +479,11 @@ async fn shutdown_signal() {
 }
 
 /// Hands each segment the writer stores to the querier's head, so an
-/// acknowledged sample is queryable at once. At most 64 segments wait to
-/// be added; past that a segment is left to the listing, which finds it
-/// within `--query-listing-ttl`.
+/// acknowledged sample is queryable at once (decoded by the next query).
 fn head_feed(querier: stratus_query::Querier) -> stratus_ingest::SegmentObserver {
-    let slots = Arc::new(tokio::sync::Semaphore::new(64));
-    Arc::new(move |key: &stratus_storage::SegmentKey, bytes: &bytes::Bytes| {
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            return;
-        };
-        let (q, tenant, path, bytes) = (
-            querier.clone(),
-            key.tenant().clone(),
-            key.path(),
-            bytes.clone(),
-        );
-        tokio::spawn(async move {
-            q.offer_segment(&tenant, path, bytes).await;
-            drop(permit);
-        });
-    })
+    Arc::new(
+        move |key: &stratus_storage::SegmentKey, bytes: &bytes::Bytes| {
+            querier.offer_segment(key.tenant(), key.path(), bytes.clone());
+        },
+    )
 }

@@ -110,13 +110,13 @@ impl Querier {
 
     /// Adds a segment a writer in this process has just stored to the
     /// head of recent data, so that it is queryable at once.
-    pub async fn offer_segment(
+    pub fn offer_segment(
         &self,
         tenant: &stratus_model::TenantId,
         key: stratus_storage::ObjectPath,
         bytes: bytes::Bytes,
     ) {
-        self.bucket_source.offer_segment(tenant, key, bytes).await;
+        self.bucket_source.offer_segment(tenant, key, bytes);
     }
 
     /// What the head of recent data holds.

@@ -206,10 +206,11 @@ impl BucketSource {
         })
     }
 
-    /// Adds a segment this process has just written to the head, so that
-    /// queries see it without waiting for the listing (`stratus all`).
-    pub async fn offer_segment(&self, tenant: &TenantId, key: ObjectPath, bytes: bytes::Bytes) {
-        self.segments.offer(tenant, key, bytes).await;
+    /// Hands a segment this process has just written to the head, so that
+    /// queries see it without waiting for the listing (`stratus all`); it
+    /// is decoded by the next query that needs it.
+    pub fn offer_segment(&self, tenant: &TenantId, key: ObjectPath, bytes: bytes::Bytes) {
+        self.segments.offer(tenant, key, bytes);
     }
 
     /// What the heads of recent segments hold.

@@ -20,6 +20,18 @@ use crate::source::SourceError;
 /// A segment key and the time in its ULID.
 type Listed = (ObjectPath, i64);
 
+/// Bytes of segments handed over by a writer in this process and not yet
+/// added to a head, over all tenants; past it, the oldest are left to the
+/// listing.
+const PENDING_BYTES: usize = 64 << 20;
+
+/// Segments handed over and not yet added, per tenant, oldest first.
+#[derive(Default)]
+struct Pending {
+    by_tenant: HashMap<TenantId, Vec<(ObjectPath, i64, Bytes)>>,
+    bytes: usize,
+}
+
 /// The tenants' segment listings and heads.
 pub(super) struct Segments {
     listing_ttl: Duration,
@@ -27,6 +39,7 @@ pub(super) struct Segments {
     listings: Cache<TenantId, Arc<Vec<Listed>>>,
     listing_locks: Cache<TenantId, Arc<tokio::sync::Mutex<()>>>,
     heads: Mutex<HashMap<TenantId, Arc<TenantHead>>>,
+    pending: Mutex<Pending>,
 }
 
 fn ulid_ms(key: &ObjectPath) -> Option<i64> {
@@ -47,6 +60,7 @@ impl Segments {
                 .max_capacity(10_000)
                 .build(),
             heads: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
         }
     }
 
@@ -99,9 +113,20 @@ impl Segments {
     ) -> Result<Arc<TenantHead>, SourceError> {
         let head = self.head_of(tenant);
         head.truncate(watermark_ms);
+        let handed = self.take_pending(tenant);
         let keys = self.listing(store, tenant).await?;
         let lock = head.clone();
         let _sync = lock.sync.lock().await;
+        // Handed-over segments first: they need no read.
+        for (key, ulid, bytes) in handed {
+            if head.claim(&[(key.clone(), ulid)], watermark_ms).is_empty() {
+                continue;
+            }
+            if let Err(e) = add(&head, &key, bytes).await {
+                head.release(&[key]);
+                return Err(e);
+            }
+        }
         let todo = head.claim(&keys, watermark_ms);
         if todo.is_empty() {
             return Ok(head);
@@ -134,24 +159,41 @@ impl Segments {
         }
     }
 
-    /// Adds a segment this process just wrote, so it is queryable without
-    /// a listing or a read. Segments below the head's watermark are left
-    /// out; a segment the head already has is not added twice.
-    pub(super) async fn offer(&self, tenant: &TenantId, key: ObjectPath, bytes: Bytes) {
+    fn take_pending(&self, tenant: &TenantId) -> Vec<(ObjectPath, i64, Bytes)> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = p.by_tenant.remove(tenant).unwrap_or_default();
+        p.bytes -= taken.iter().map(|(_, _, b)| b.len()).sum::<usize>();
+        taken
+    }
+
+    /// Keeps a segment this process just wrote, to be added to the head by
+    /// the next query without a listing or a read (and without any work
+    /// until a query comes). Past [`PENDING_BYTES`] the tenant's oldest
+    /// hand-overs are dropped: the listing finds them.
+    pub(super) fn offer(&self, tenant: &TenantId, key: ObjectPath, bytes: Bytes) {
         let Some(ulid) = ulid_ms(&key) else {
             return;
         };
-        let head = self.head_of(tenant);
-        // Queries that start meanwhile wait for it rather than miss it.
-        let _sync = head.sync.lock().await;
-        let todo = head.claim(&[(key.clone(), ulid)], i64::MIN);
-        if todo.is_empty() {
+        if bytes.len() > PENDING_BYTES {
             return;
         }
-        if let Err(e) = add(&head, &key, bytes).await {
-            tracing::warn!(%key, error = %e, "a segment written here could not be added to the head");
-            head.release(&todo);
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let p = &mut *p;
+        let queue = p.by_tenant.entry(tenant.clone()).or_default();
+        p.bytes += bytes.len();
+        // Bounded per tenant's queue: other tenants' hand-overs are
+        // theirs to drop.
+        let mut drop_n = 0;
+        while p.bytes > PENDING_BYTES && drop_n < queue.len() {
+            p.bytes -= queue[drop_n].2.len();
+            drop_n += 1;
         }
+        queue.drain(..drop_n);
+        if p.bytes > PENDING_BYTES {
+            p.bytes -= bytes.len();
+            return;
+        }
+        queue.push((key, ulid, bytes));
     }
 
     /// What the heads hold, over all tenants.
