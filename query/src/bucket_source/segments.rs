@@ -14,7 +14,7 @@ use stratus_storage::keys::segments_prefix;
 use stratus_storage::{ObjectPath, SegmentKey};
 
 use super::caching_bucket::CachingBucket;
-use super::head::{HeadStats, TenantHead};
+use super::head::{Decoded, HeadStats, TenantHead};
 use crate::source::SourceError;
 
 /// A segment key and the time in its ULID.
@@ -131,17 +131,19 @@ impl Segments {
         if todo.is_empty() {
             return Ok(head);
         }
-        let reads = todo
-            .clone()
-            .into_iter()
-            .map(|k| async move { store.read(&k, None).await });
+        // Each read is decoded (on a blocking thread) as soon as it is in,
+        // while other reads wait; segments are added in order.
+        let reads = todo.clone().into_iter().map(|k| async move {
+            let bytes = store.read(&k, None).await?;
+            decode(&k, bytes).await
+        });
         let mut reads = stream::iter(reads).buffered(self.read_concurrency);
         let mut done = 0;
         let mut failure = None;
-        while let Some(read) = reads.next().await {
+        while let Some(decoded) = reads.next().await {
             let key = &todo[done];
-            let added = match read {
-                Ok(bytes) => add(&head, key, bytes).await,
+            let added = match decoded {
+                Ok(d) => apply(&head, key, d).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = added {
@@ -213,14 +215,26 @@ impl Segments {
     }
 }
 
-/// Decodes and adds one segment off the async threads.
-async fn add(head: &Arc<TenantHead>, key: &ObjectPath, bytes: Bytes) -> Result<(), SourceError> {
+/// Checks and decodes a segment on a blocking thread.
+async fn decode(key: &ObjectPath, bytes: Bytes) -> Result<Decoded, SourceError> {
+    tokio::task::spawn_blocking(move || Decoded::new(bytes))
+        .await
+        .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))?
+        .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
+}
+
+/// Adds a decoded segment on a blocking thread.
+async fn apply(head: &Arc<TenantHead>, key: &ObjectPath, d: Decoded) -> Result<(), SourceError> {
     let Some(ulid) = ulid_ms(key) else {
         return Ok(());
     };
     let h = head.clone();
-    let added = tokio::task::spawn_blocking(move || h.ingest(&bytes, ulid))
+    tokio::task::spawn_blocking(move || h.apply(d, ulid))
         .await
-        .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))?;
-    added.map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
+        .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
+}
+
+/// Decodes and adds one segment.
+async fn add(head: &Arc<TenantHead>, key: &ObjectPath, bytes: Bytes) -> Result<(), SourceError> {
+    apply(head, key, decode(key, bytes).await?).await
 }

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, RwLock};
 
+use bytes::Bytes;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use stratus_codec::{read_segment, CodecError, Interner};
@@ -111,44 +112,47 @@ impl TenantHead {
 
     /// Adds a whole segment written at `ulid_ms` (its key's time). Nothing
     /// is added unless the whole segment is valid.
+    #[cfg(test)]
     pub(super) fn ingest(&self, bytes: &[u8], ulid_ms: i64) -> Result<(), CodecError> {
-        // Checked and decoded before the lock is taken; only the additions
-        // hold it.
-        let mut symbols: Vec<&str> = Vec::new();
-        let mut refs: Vec<(u32, u32)> = Vec::new();
-        let mut samples: Vec<Sample> = Vec::new();
-        let mut staged: Vec<[usize; 2]> = Vec::new();
-        let info = read_segment(bytes, |s| {
-            if symbols.is_empty() {
-                symbols = s.symbols.to_vec();
-            }
-            refs.extend_from_slice(s.refs);
-            samples.extend_from_slice(s.samples);
-            staged.push([refs.len(), samples.len()]);
-        })?;
+        self.apply(Decoded::new(Bytes::copy_from_slice(bytes))?, ulid_ms);
+        Ok(())
+    }
 
+    /// Adds a decoded segment written at `ulid_ms` (its key's time), unless
+    /// the watermark has passed it.
+    pub(super) fn apply(&self, d: Decoded, ulid_ms: i64) {
         let mut data = self.write();
         if ulid_ms < data.watermark_ms {
-            return Ok(());
+            return;
         }
-        let global: Vec<u32> = symbols.iter().map(|s| data.symbols.intern(s)).collect();
+        let global: Vec<u32> = d
+            .symbols
+            .iter()
+            .map(|&(at, len)| {
+                let s = std::str::from_utf8(&d.bytes[at..at + len]).unwrap_or_default();
+                data.symbols.intern(s)
+            })
+            .collect();
         let (mut r0, mut s0) = (0, 0);
-        for [r1, s1] in staged {
-            let ids: Box<[(u32, u32)]> = refs[r0..r1]
-                .iter()
-                .map(|&(n, v)| (global[n as usize], global[v as usize]))
-                .collect();
-            let id = data.series_id(ids);
+        let mut ids: Vec<(u32, u32)> = Vec::new();
+        for &[r1, s1] in &d.staged {
+            ids.clear();
+            ids.extend(
+                d.refs[r0..r1]
+                    .iter()
+                    .map(|&(n, v)| (global[n as usize], global[v as usize])),
+            );
+            let id = data.series_id(&ids);
             let series = &mut data.series[id as usize];
             let was_empty = series.is_empty();
-            let grew = series.append(&samples[s0..s1], ulid_ms);
+            let grew = series.append(&d.samples[s0..s1], ulid_ms);
             if was_empty && !series.is_empty() {
                 data.empty = data.empty.saturating_sub(1);
             }
             data.chunk_bytes += grew;
             (r0, s0) = (r1, s1);
         }
-        for md in info.metadata {
+        for md in d.metadata {
             match data.metadata.get(&md.metric_family) {
                 Some((at, _)) if *at > ulid_ms => {}
                 _ => {
@@ -157,7 +161,6 @@ impl TenantHead {
                 }
             }
         }
-        Ok(())
     }
 
     /// Drops what segments written before `watermark_ms` added; rebuilds
@@ -266,21 +269,66 @@ impl TenantHead {
     }
 }
 
+/// A segment checked and decoded, ready to be added to a head: done
+/// without the head's lock (and on another thread), so only the additions
+/// hold it.
+pub(super) struct Decoded {
+    bytes: Bytes,
+    /// The symbol table as (offset, length) in `bytes`.
+    symbols: Vec<(usize, usize)>,
+    refs: Vec<(u32, u32)>,
+    samples: Vec<Sample>,
+    /// Per series, the end of its refs and of its samples.
+    staged: Vec<[usize; 2]>,
+    metadata: Vec<MetricMetadata>,
+}
+
+impl Decoded {
+    /// Checks and decodes a whole segment.
+    pub(super) fn new(bytes: Bytes) -> Result<Self, CodecError> {
+        let base = bytes.as_ptr() as usize;
+        let mut symbols: Vec<(usize, usize)> = Vec::new();
+        let mut refs: Vec<(u32, u32)> = Vec::new();
+        let mut samples: Vec<Sample> = Vec::new();
+        let mut staged: Vec<[usize; 2]> = Vec::new();
+        let info = read_segment(&bytes, |s| {
+            if symbols.is_empty() {
+                symbols = s
+                    .symbols
+                    .iter()
+                    .map(|x| (x.as_ptr() as usize - base, x.len()))
+                    .collect();
+            }
+            refs.extend_from_slice(s.refs);
+            samples.extend_from_slice(s.samples);
+            staged.push([refs.len(), samples.len()]);
+        })?;
+        Ok(Self {
+            symbols,
+            refs,
+            samples,
+            staged,
+            metadata: info.metadata,
+            bytes,
+        })
+    }
+}
+
 impl HeadData {
     fn hash(&self, ids: &[(u32, u32)]) -> u64 {
         self.hasher.hash_one(ids)
     }
 
     /// The id of the series with these symbol ids, added if new.
-    fn series_id(&mut self, ids: Box<[(u32, u32)]>) -> u32 {
-        let hash = self.hash(&ids);
+    fn series_id(&mut self, ids: &[(u32, u32)]) -> u32 {
+        let hash = self.hash(ids);
         let series = &self.series;
         if let Some(&id) = self.lookup.find(hash, |&i| *series[i as usize].ids == *ids) {
             return id;
         }
         let id = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
-        self.postings.add(id, &ids);
-        self.series.push(HeadSeries::new(ids));
+        self.postings.add(id, ids);
+        self.series.push(HeadSeries::new(ids.into()));
         self.empty += 1;
         let (series, hasher) = (&self.series, &self.hasher);
         self.lookup
@@ -344,7 +392,7 @@ impl HeadData {
                     )
                 })
                 .collect();
-            let id = out.series_id(ids.clone());
+            let id = out.series_id(&ids);
             s.ids = ids;
             out.series[id as usize] = s;
         }
