@@ -49,6 +49,16 @@ struct StorageCollector {
     cache: Option<Arc<stratus_storage::RangeCache>>,
     results: Option<Arc<stratus_query::ResultsCache>>,
     query_memory: Option<Arc<stratus_query::QueryMemory>>,
+    head: Option<HeadGauges>,
+}
+
+/// The querier whose head of recent segments `/metrics` reports.
+struct HeadGauges(stratus_query::Querier);
+
+impl std::fmt::Debug for HeadGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeadGauges")
+    }
 }
 
 impl prometheus_client::collector::Collector for StorageCollector {
@@ -143,6 +153,36 @@ impl prometheus_client::collector::Collector for StorageCollector {
             let counter = ConstCounter::new(v);
             let m = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
             counter.encode(m)?;
+        }
+        if let Some(HeadGauges(q)) = &self.head {
+            use prometheus_client::metrics::gauge::ConstGauge;
+            let h = q.head_stats();
+            for (name, help, v) in [
+                (
+                    "stratus_query_head_series",
+                    "Series in the querier's head of recent segments",
+                    h.series,
+                ),
+                (
+                    "stratus_query_head_segments",
+                    "Segments the head of recent segments holds",
+                    h.segments,
+                ),
+                (
+                    "stratus_query_head_bytes",
+                    "Memory the head of recent segments holds (estimated)",
+                    h.bytes,
+                ),
+                (
+                    "stratus_query_head_limit_bytes",
+                    "Bound on the head of recent segments (--query-head-bytes; 0: none)",
+                    h.limit,
+                ),
+            ] {
+                let gauge = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+                let d = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+                gauge.encode(d)?;
+            }
         }
         if let Some(m) = &self.query_memory {
             use prometheus_client::metrics::gauge::ConstGauge;
@@ -303,6 +343,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     }
     let mut object_cache = None;
     let mut results_cache = None;
+    let mut head = None;
     if components.query {
         let cache = Arc::new(
             stratus_storage::RangeCache::new(&cfg.cache)
@@ -320,6 +361,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         if let Some(w) = &writer {
             w.observe_segments(head_feed(querier.clone()));
         }
+        head = Some(HeadGauges(querier.clone()));
         app = app.merge(querier.router());
     }
     let mut alerting_loop = None;
@@ -387,6 +429,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         cache: object_cache,
         results: results_cache,
         query_memory: cfg.engine.memory.clone(),
+        head,
     }));
     registry.register_collector(Box::new(stratus_http::PanicCollector));
     let app = app.merge(server_routes(Arc::new(Mutex::new(registry))));

@@ -163,6 +163,13 @@ pub struct Settings {
     #[arg(long, env = "STRATUS_QUERY_MEMORY_BYTES")]
     pub query_memory_bytes: Option<u64>,
 
+    /// Memory the querier's head of recent segments (those the compactor
+    /// has not turned into blocks yet) may hold, estimated; a query that
+    /// needs more fails with 503 until the compactor catches up. 0: no
+    /// bound [default: 0]
+    #[arg(long, env = "STRATUS_QUERY_HEAD_BYTES")]
+    pub query_head_bytes: Option<u64>,
+
     /// How long the querier reuses a tenant's catalog and segment listing;
     /// new data becomes visible after at most this long [default: 1s]
     #[arg(long, env = "STRATUS_QUERY_LISTING_TTL", value_parser = duration)]
@@ -297,6 +304,8 @@ pub struct Resolved {
     pub compactor: CompactorConfig,
     pub compaction_interval: Duration,
     pub query_listing_ttl: Duration,
+    /// The head's bound; 0: none.
+    pub query_head_bytes: u64,
     pub cache: stratus_storage::RangeCacheConfig,
     /// None: no results cache and no splitting.
     pub results_cache: Option<stratus_query::ResultsCacheOptions>,
@@ -358,6 +367,7 @@ impl Settings {
             query_max_series,
             query_max_concurrency,
             query_memory_bytes,
+            query_head_bytes,
             query_listing_ttl,
             query_results_cache_bytes,
             query_split_interval,
@@ -512,6 +522,7 @@ impl Settings {
             },
             compaction_interval: self.compaction_interval.unwrap_or(Duration::from_secs(60)),
             query_listing_ttl: self.query_listing_ttl.unwrap_or(Duration::from_secs(1)),
+            query_head_bytes: self.query_head_bytes.unwrap_or(0),
             cache: {
                 let d = stratus_storage::RangeCacheConfig::default();
                 stratus_storage::RangeCacheConfig {

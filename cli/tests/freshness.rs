@@ -66,4 +66,17 @@ async fn an_acknowledged_sample_is_queryable_at_once() {
         );
     }
     assert_eq!(query("fresh_sample".into()).await, 20);
+
+    // The head reports what it holds.
+    let metrics = client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let series = stratus_tests::prometheus::metric_sum(&metrics, "stratus_query_head_series")
+        .expect("stratus_query_head_series");
+    assert!(series >= 20.0, "{series}");
 }

@@ -85,8 +85,9 @@ pub struct Settings {
     /// The query function's object cache: memory, and a disk tier in
     /// `/tmp` (`STRATUS_CACHE_DIR`), both kept across warm invocations.
     pub cache: RangeCacheConfig,
-    /// The query function's cache of decoded segments.
-    pub segment_cache_bytes: u64,
+    /// What the query function's head of recent segments may hold
+    /// (`STRATUS_QUERY_HEAD_BYTES`; 0: no bound).
+    pub head_bytes: u64,
     /// Delete requests a tenant may have pending; 0: no limit.
     pub max_pending_deletes: usize,
     /// How long one scheduled compaction keeps starting jobs.
@@ -129,7 +130,7 @@ impl Default for Settings {
                 disk_dir: None,
                 disk_bytes: 1 << 30,
             },
-            segment_cache_bytes: 128 << 20,
+            head_bytes: 256 << 20,
             max_pending_deletes: 0,
             compaction_budget: Duration::from_secs(600),
             token_sha256: Vec::new(),
@@ -169,7 +170,7 @@ impl Settings {
     pub fn querier(&self) -> stratus_query::QuerierConfig {
         stratus_query::QuerierConfig {
             source: stratus_query::BucketSourceOptions {
-                segment_cache_bytes: self.segment_cache_bytes,
+                head_bytes: self.head_bytes,
                 ..stratus_query::BucketSourceOptions::default()
             },
             engine: self.engine.clone(),
@@ -208,6 +209,11 @@ impl Settings {
                 anyhow::anyhow!("STRATUS_MAX_BODY_BYTES must be a number of bytes, got {v:?}")
             })?;
         }
+        if let Some(v) = get("STRATUS_QUERY_HEAD_BYTES") {
+            s.head_bytes = v.parse().map_err(|_| {
+                anyhow::anyhow!("STRATUS_QUERY_HEAD_BYTES must be a number of bytes, got {v:?}")
+            })?;
+        }
         // Set by Lambda itself: queries get what the caches and 256 MiB
         // for the runtime leave, and at least a quarter of the function's
         // memory.
@@ -217,7 +223,7 @@ impl Settings {
             })?;
             let caches = s.cache.memory_bytes as u64
                 + stratus_query::ResultsCacheOptions::default().max_bytes
-                + s.segment_cache_bytes
+                + s.head_bytes
                 + stratus_query::bucket_source::LABEL_SET_CACHE_BYTES
                 + (256 << 20);
             let total = mib << 20;
@@ -419,9 +425,23 @@ mod tests {
                 .memory
                 .map(|m| m.limit() >> 20)
         };
-        // 256 MiB objects + 256 MiB results + 128 MiB segments + 64 MiB
-        // label sets + 256 MiB runtime = 960 MiB.
-        assert_eq!(bound("1769"), Some(809));
+        // 256 MiB objects + 256 MiB results + 256 MiB head + 64 MiB
+        // label sets + 256 MiB runtime = 1088 MiB.
+        assert_eq!(bound("1769"), Some(681));
+        // The head's bound is the function's to set, and counted.
+        let s = from(&[
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769"),
+            ("STRATUS_QUERY_HEAD_BYTES", "134217728"),
+        ])
+        .expect("settings");
+        assert_eq!(s.head_bytes, 128 << 20);
+        assert_eq!(s.engine.memory.map(|m| m.limit() >> 20), Some(809));
+        let e = from(&[("STRATUS_QUERY_HEAD_BYTES", "lots")]).expect_err("not a number");
+        assert!(
+            e.to_string()
+                .contains("STRATUS_QUERY_HEAD_BYTES must be a number of bytes"),
+            "{e}"
+        );
         assert_eq!(bound("1024"), Some(256));
         assert_eq!(bound("512"), Some(128));
         assert_eq!(bound("0"), None);

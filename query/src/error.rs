@@ -95,6 +95,7 @@ impl From<crate::source::SourceError> for QueryError {
             crate::source::SourceError::Corrupt { key, message } => {
                 QueryError::corrupt(key, message)
             }
+            crate::source::SourceError::Unavailable(m) => QueryError::Unavailable(m),
         }
     }
 }

@@ -30,6 +30,9 @@ pub enum SourceError {
         key: Option<String>,
         message: String,
     },
+    /// A bound of the querier refuses the read for now (503).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl SourceError {

@@ -112,3 +112,38 @@ async fn segments_are_read_once_and_never_below_the_watermark() {
     assert_eq!(found[0].samples.len(), 11);
     assert_eq!(src.head_stats().series, 50);
 }
+
+/// `--query-head-bytes`: past it a query fails with a clear 503 cause
+/// instead of growing without bound; with room it answers.
+#[tokio::test]
+async fn the_head_bound_refuses_what_does_not_fit() {
+    let bucket = Bucket::in_memory();
+    let tenant = TenantId::anonymous();
+    let base = SystemClock.now_ms() - 3_600_000;
+    for n in 0..4 {
+        put_segment(&bucket, &tenant, base, n).await;
+    }
+    let with_bound = |head_bytes| {
+        BucketSource::new(
+            bucket.clone(),
+            BucketSourceOptions {
+                head_bytes,
+                ..BucketSourceOptions::default()
+            },
+        )
+    };
+    let every = [LabelMatcher::equal("__name__", "node_load1")];
+    let all = TimeRange::new(base - 1, SystemClock.now_ms());
+    let small = with_bound(20_000);
+    match small.select(&tenant, &every, all).await {
+        Err(stratus_query::SourceError::Unavailable(m)) => {
+            assert!(m.contains("--query-head-bytes 20000"), "{m}");
+        }
+        other => panic!("expected the bound to refuse, got {other:?}"),
+    }
+    let roomy = with_bound(10 << 20);
+    let found = roomy.select(&tenant, &every, all).await.expect("select");
+    assert_eq!(found.len(), 50);
+    let stats = roomy.head_stats();
+    assert!(stats.bytes > 0 && stats.bytes <= stats.limit, "{stats:?}");
+}

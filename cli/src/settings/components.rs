@@ -21,6 +21,7 @@ impl Resolved {
         stratus_query::QuerierConfig {
             source: stratus_query::BucketSourceOptions {
                 listing_ttl: self.query_listing_ttl,
+                head_bytes: self.query_head_bytes,
                 ..stratus_query::BucketSourceOptions::default()
             },
             engine: self.engine.clone(),

@@ -82,6 +82,7 @@ impl Resolved {
                     .to_string(),
             ),
             ("query_listing_ttl", d(self.query_listing_ttl)),
+            ("query_head_bytes", self.query_head_bytes.to_string()),
             ("query_results_cache_bytes", rc.max_bytes.to_string()),
             ("query_split_interval", d(rc.split_interval)),
             ("query_cache_freshness", d(rc.max_freshness)),

@@ -50,8 +50,10 @@ use segments::Segments;
 pub struct BucketSourceOptions {
     /// How long a tenant's segment listing is reused; zero lists every time.
     pub listing_ttl: Duration,
-    /// Memory for the head of recent segments, in bytes (estimated).
-    pub segment_cache_bytes: u64,
+    /// Memory the head of recent segments may hold (estimated); a query
+    /// that needs more fails with 503 until the compactor catches up.
+    /// 0: no bound.
+    pub head_bytes: u64,
     /// Segment reads in flight at once.
     pub read_concurrency: usize,
     /// Hybrid cache of immutable object bytes (segments, block ranges)
@@ -63,7 +65,7 @@ impl Default for BucketSourceOptions {
     fn default() -> Self {
         Self {
             listing_ttl: Duration::from_secs(1),
-            segment_cache_bytes: 512 << 20,
+            head_bytes: 0,
             read_concurrency: 16,
             object_cache: None,
         }
@@ -84,7 +86,7 @@ impl BucketSource {
         Self {
             store: CachingBucket::new(bucket, opts.object_cache.clone(), opts.read_concurrency),
             catalogs: Catalogs::new(opts.listing_ttl),
-            segments: Segments::new(opts.listing_ttl, opts.read_concurrency),
+            segments: Segments::new(opts.listing_ttl, opts.read_concurrency, opts.head_bytes),
             label_sets: BlockLabels::new(),
             opts,
         }

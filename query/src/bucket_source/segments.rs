@@ -40,6 +40,8 @@ pub(super) struct Segments {
     listing_locks: Cache<TenantId, Arc<tokio::sync::Mutex<()>>>,
     heads: Mutex<HashMap<TenantId, Arc<TenantHead>>>,
     pending: Mutex<Pending>,
+    /// What all heads together may hold; 0: no bound.
+    limit: usize,
 }
 
 fn ulid_ms(key: &ObjectPath) -> Option<i64> {
@@ -47,7 +49,7 @@ fn ulid_ms(key: &ObjectPath) -> Option<i64> {
 }
 
 impl Segments {
-    pub(super) fn new(listing_ttl: Duration, read_concurrency: usize) -> Self {
+    pub(super) fn new(listing_ttl: Duration, read_concurrency: usize, limit: u64) -> Self {
         Self {
             listing_ttl,
             read_concurrency: read_concurrency.max(1),
@@ -61,6 +63,7 @@ impl Segments {
                 .build(),
             heads: Mutex::new(HashMap::new()),
             pending: Mutex::new(Pending::default()),
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
         }
     }
 
@@ -122,7 +125,7 @@ impl Segments {
             if head.claim(&[(key.clone(), ulid)], watermark_ms).is_empty() {
                 continue;
             }
-            if let Err(e) = add(&head, &key, bytes).await {
+            if let Err(e) = self.add(&head, &key, bytes).await {
                 head.release(&[key]);
                 return Err(e);
             }
@@ -143,7 +146,7 @@ impl Segments {
         while let Some(decoded) = reads.next().await {
             let key = &todo[done];
             let added = match decoded {
-                Ok(d) => apply(&head, key, d).await,
+                Ok(d) => self.apply(&head, key, d).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = added {
@@ -204,13 +207,18 @@ impl Segments {
             let heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
             heads.values().cloned().collect()
         };
+        let init = HeadStats {
+            limit: self.limit,
+            ..HeadStats::default()
+        };
         heads
             .iter()
             .map(|h| h.stats())
-            .fold(HeadStats::default(), |a, b| HeadStats {
+            .fold(init, |a, b| HeadStats {
                 series: a.series + b.series,
                 segments: a.segments + b.segments,
                 bytes: a.bytes + b.bytes,
+                limit: a.limit,
             })
     }
 }
@@ -223,18 +231,48 @@ async fn decode(key: &ObjectPath, bytes: Bytes) -> Result<Decoded, SourceError> 
         .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
 }
 
-/// Adds a decoded segment on a blocking thread.
-async fn apply(head: &Arc<TenantHead>, key: &ObjectPath, d: Decoded) -> Result<(), SourceError> {
-    let Some(ulid) = ulid_ms(key) else {
-        return Ok(());
-    };
-    let h = head.clone();
-    tokio::task::spawn_blocking(move || h.apply(d, ulid))
-        .await
-        .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
-}
+impl Segments {
+    /// Adds a decoded segment on a blocking thread, unless the heads would
+    /// pass their bound.
+    async fn apply(
+        &self,
+        head: &Arc<TenantHead>,
+        key: &ObjectPath,
+        d: Decoded,
+    ) -> Result<(), SourceError> {
+        let Some(ulid) = ulid_ms(key) else {
+            return Ok(());
+        };
+        if self.limit > 0 {
+            let held = self.held_bytes();
+            if held + d.bytes() > self.limit {
+                return Err(SourceError::Unavailable(format!(
+                    "the head of recent data holds {held} bytes and segment {key} needs up to {} more, \
+                     over --query-head-bytes {}: the compactor has not caught up with the writers \
+                     (or the bound is too small for the active series)",
+                    d.bytes(),
+                    self.limit
+                )));
+            }
+        }
+        let h = head.clone();
+        tokio::task::spawn_blocking(move || h.apply(d, ulid))
+            .await
+            .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
+    }
 
-/// Decodes and adds one segment.
-async fn add(head: &Arc<TenantHead>, key: &ObjectPath, bytes: Bytes) -> Result<(), SourceError> {
-    apply(head, key, decode(key, bytes).await?).await
+    /// Decodes and adds one segment.
+    async fn add(
+        &self,
+        head: &Arc<TenantHead>,
+        key: &ObjectPath,
+        bytes: Bytes,
+    ) -> Result<(), SourceError> {
+        self.apply(head, key, decode(key, bytes).await?).await
+    }
+
+    fn held_bytes(&self) -> usize {
+        let heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        heads.values().map(|h| h.bytes()).sum()
+    }
 }

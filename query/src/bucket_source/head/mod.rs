@@ -17,6 +17,7 @@ mod series;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, RwLock};
 
 use bytes::Bytes;
@@ -37,6 +38,8 @@ pub(super) struct TenantHead {
     pub(super) sync: tokio::sync::Mutex<()>,
     /// Keys of segments being added or added, with their ULID times.
     ingested: Mutex<HashMap<ObjectPath, i64>>,
+    /// What [`HeadData::bytes`] was after the last change.
+    bytes: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -55,6 +58,8 @@ struct HeadData {
     chunk_bytes: usize,
     /// Series without samples (dropped at the next rebuild).
     empty: usize,
+    /// Bytes of the series' symbol ids.
+    ids_bytes: usize,
 }
 
 /// What a head holds, for metrics and tests.
@@ -63,6 +68,8 @@ pub struct HeadStats {
     pub series: usize,
     pub segments: usize,
     pub bytes: usize,
+    /// The bound on `bytes` (`--query-head-bytes`); 0: none.
+    pub limit: usize,
 }
 
 impl TenantHead {
@@ -71,6 +78,7 @@ impl TenantHead {
             data: RwLock::new(HeadData::default()),
             sync: tokio::sync::Mutex::new(()),
             ingested: Mutex::new(HashMap::new()),
+            bytes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -161,6 +169,12 @@ impl TenantHead {
                 }
             }
         }
+        self.bytes.store(data.bytes(), Ordering::Relaxed);
+    }
+
+    /// Bytes the head holds (estimated), as of its last change.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Drops what segments written before `watermark_ms` added; rebuilds
@@ -185,6 +199,7 @@ impl TenantHead {
             let rebuilt = data.rebuilt();
             *data = rebuilt;
         }
+        self.bytes.store(data.bytes(), Ordering::Relaxed);
     }
 
     /// The series matching `matchers` with their samples in `range`.
@@ -265,6 +280,7 @@ impl TenantHead {
             series: data.series.len() - data.empty,
             segments,
             bytes: data.bytes(),
+            limit: 0,
         }
     }
 }
@@ -284,6 +300,15 @@ pub(super) struct Decoded {
 }
 
 impl Decoded {
+    /// What adding it may grow a head by, at most (estimated): every series
+    /// new, every sample ten bytes.
+    pub(super) fn bytes(&self) -> usize {
+        self.staged.len() * series::SERIES_OVERHEAD
+            + self.refs.len() * 8
+            + self.samples.len() * 10
+            + self.symbols.iter().map(|&(_, len)| len + 16).sum::<usize>()
+    }
+
     /// Checks and decodes a whole segment.
     pub(super) fn new(bytes: Bytes) -> Result<Self, CodecError> {
         let base = bytes.as_ptr() as usize;
@@ -329,6 +354,7 @@ impl HeadData {
         let id = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
         self.postings.add(id, ids);
         self.series.push(HeadSeries::new(ids.into()));
+        self.ids_bytes += std::mem::size_of_val(ids);
         self.empty += 1;
         let (series, hasher) = (&self.series, &self.hasher);
         self.lookup
@@ -402,7 +428,7 @@ impl HeadData {
 
     fn bytes(&self) -> usize {
         self.series.len() * series::SERIES_OVERHEAD
-            + self.series.iter().map(|s| s.ids.len() * 8).sum::<usize>()
+            + self.ids_bytes
             + self.chunk_bytes
             + self.postings.bytes()
             + self.symbols.bytes()

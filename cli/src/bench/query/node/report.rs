@@ -143,8 +143,8 @@ pub(super) fn report_memory(
             stratus_storage::RangeCacheConfig::default().memory_bytes as u64,
         ),
         (
-            "segment cache",
-            stratus_query::BucketSourceOptions::default().segment_cache_bytes,
+            "head of recent segments",
+            stratus_query::BucketSourceOptions::default().head_bytes,
         ),
         (
             "label sets",
