@@ -34,19 +34,27 @@ pub fn notifier(
     Ok(Arc::new(n))
 }
 
-/// The ruler over `bucket`: rules query an engine of their own over the
-/// bucket, their output goes through `committer`, their alerts to
-/// `notifier`.
+/// The ruler over `bucket`: rules query `querier`'s engine when given (the
+/// server's, so rules and dashboards share one head of recent data; its
+/// writers must hand their segments to it, so a recording rule sees what
+/// the rule before it wrote), else an engine of their own that lists
+/// segments on every query; their output goes through `committer`, their
+/// alerts to `notifier`.
 pub fn ruler(
     bucket: &Bucket,
     engine: EngineOptions,
     options: RulerOptions,
     committer: Committer,
     notifier: Arc<Notifier>,
+    querier: Option<&stratus_query::Querier>,
 ) -> Ruler {
+    let rules_query = match querier {
+        Some(q) => EngineQuerier::new(q.engine().clone()),
+        None => EngineQuerier::over_bucket(bucket.clone(), engine),
+    };
     Ruler::new(
         RuleStore::new(bucket.clone()),
-        Arc::new(EngineQuerier::over_bucket(bucket.clone(), engine)),
+        Arc::new(rules_query),
         Arc::new(CommitterAppender::new(committer)),
         Arc::new(NotifierSender::new(notifier)),
         options,

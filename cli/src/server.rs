@@ -344,6 +344,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     let mut object_cache = None;
     let mut results_cache = None;
     let mut head = None;
+    let mut shared_querier = None;
     if components.query {
         let cache = Arc::new(
             stratus_storage::RangeCache::new(&cfg.cache)
@@ -363,6 +364,7 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
         }
         head = Some(HeadGauges(querier.clone()));
         app = app.merge(querier.router());
+        shared_querier = Some(querier);
     }
     let mut alerting_loop = None;
     if components.query || components.ruler {
@@ -397,12 +399,18 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
                     Writer::start(bucket.clone(), config, &mut registry).await?
                 }
             };
+            // Rules read the querier's head when there is one: what rules
+            // write reaches it at once through the hand-over.
+            if let Some(q) = &shared_querier {
+                w.observe_segments(head_feed(q.clone()));
+            }
             let ruler = build::ruler(
                 &bucket,
                 cfg.engine.clone(),
                 cfg.ruler.clone(),
                 w.committer().clone(),
                 notifier.clone(),
+                shared_querier.as_ref(),
             );
             writer = Some(w);
             let alerting = stratus_alerting::Alerting {

@@ -225,6 +225,7 @@ fn build_ruler(
         settings.ruler.clone(),
         committer,
         notifier,
+        None,
     );
     Alerting {
         ruler: Arc::new(ruler),
