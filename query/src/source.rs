@@ -2,7 +2,7 @@
 //! series come from memory (tests), from segments in the bucket, and later
 //! from Parquet blocks: the evaluator sees merged series.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
@@ -136,6 +136,38 @@ pub trait SeriesSource: Send + Sync {
         Ok(found.into_iter().map(|s| s.labels).collect())
     }
 
+    /// The label names of the series [`SeriesSource::series_labels`]
+    /// would list, sorted, for `/api/v1/labels`. Sources with an index may
+    /// answer without `matchers` from it at block granularity (as
+    /// Prometheus does): the names of every block overlapping `range`.
+    async fn label_names(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, SourceError> {
+        Ok(names_of(
+            &self.series_labels(tenant, matchers, range).await?,
+        ))
+    }
+
+    /// The values of label `name` in the series
+    /// [`SeriesSource::series_labels`] would list, sorted, for
+    /// `/api/v1/label/<name>/values`; granularity as for
+    /// [`SeriesSource::label_names`].
+    async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, SourceError> {
+        Ok(values_of(
+            &self.series_labels(tenant, matchers, range).await?,
+            name,
+        ))
+    }
+
     /// Metric metadata of a tenant, newest first per family.
     async fn metadata(&self, _tenant: &TenantId) -> Result<Vec<MetricMetadata>, SourceError> {
         Ok(Vec::new())
@@ -147,6 +179,21 @@ pub trait SeriesSource: Send + Sync {
     async fn cache_generation(&self, _tenant: &TenantId) -> Result<u64, SourceError> {
         Ok(0)
     }
+}
+
+/// The distinct label names of `series`, sorted.
+pub(crate) fn names_of(series: &[Labels]) -> Vec<String> {
+    let names: BTreeSet<&str> = series
+        .iter()
+        .flat_map(|l| l.iter().map(|x| x.name.as_str()))
+        .collect();
+    names.into_iter().map(String::from).collect()
+}
+
+/// The distinct values of label `name` in `series`, sorted.
+pub(crate) fn values_of(series: &[Labels], name: &str) -> Vec<String> {
+    let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
+    values.into_iter().map(String::from).collect()
 }
 
 /// Series in memory, for tests and the conformance runner.

@@ -14,8 +14,15 @@
 //!    selective queries, fetch only `plan.label_ranges`, narrow the plan to
 //!    the matching rows with [`BlockFooter::refine`], fetch
 //!    [`Fetched::missing`] ranges and read with the refined plan.
+//!
+//! Label lookups without matchers skip the rows:
+//! [`BlockFooter::label_names`] answers from the footer, and the values of
+//! one label are [`read_label_values`] of the dictionary pages at
+//! [`BlockFooter::label_values_ranges`]; both say `None` where only the
+//! label pages can tell.
 
 mod cell;
+mod dictionary;
 mod downsample;
 mod error;
 mod fetch;
@@ -29,6 +36,7 @@ mod schema;
 mod selection;
 mod write;
 
+pub use dictionary::read_label_values;
 pub use downsample::{downsample, raw_increase, window_end, AggrPoint};
 pub use error::{BlockError, Result};
 pub use fetch::Fetched;

@@ -55,6 +55,11 @@ pub struct BlockOptions {
     pub zstd_level: i32,
     /// False positive rate of the bloom filters on label columns.
     pub bloom_fpp: f64,
+    /// Largest dictionary page of a label column chunk, in bytes: a chunk
+    /// whose distinct values outgrow it continues in plain-encoded pages,
+    /// and its values are then no longer answered from the dictionary
+    /// alone (see `docs/format/block.md`, "Label lookups").
+    pub label_dictionary_page_bytes: usize,
 }
 
 /// Sensible for 2 h raw blocks: 30 min chunk columns (120 samples at a
@@ -74,6 +79,7 @@ impl Default for BlockOptions {
             compress_chunks: true,
             zstd_level: 3,
             bloom_fpp: 0.01,
+            label_dictionary_page_bytes: 1024 * 1024,
         }
     }
 }
@@ -100,6 +106,9 @@ impl BlockOptions {
         }
         if self.chunk_page_bytes == 0 {
             return bad("chunk_page_bytes", "must be positive");
+        }
+        if self.label_dictionary_page_bytes == 0 {
+            return bad("label_dictionary_page_bytes", "must be positive");
         }
         if !(1..=22).contains(&self.zstd_level) {
             return bad("zstd_level", "must be 1 to 22");

@@ -364,7 +364,9 @@ fn properties(
         }]));
     for (c, name) in layout.label_names.iter().enumerate() {
         let path = ColumnPath::from(name.as_str());
-        b = b.set_column_dictionary_enabled(path.clone(), true);
+        b = b
+            .set_column_dictionary_enabled(path.clone(), true)
+            .set_column_dictionary_page_size_limit(path.clone(), opts.label_dictionary_page_bytes);
         if c == 0 {
             // Rows are sorted by metric name, so `__name__` page statistics
             // select a metric's rows closely, the finer the pages the

@@ -13,18 +13,18 @@ use super::respond::*;
 use super::state::QueryState;
 use crate::error::QueryError;
 
-/// What a lookup returns at most (`limit`, 0 or none: all), and the label
-/// sets of the series matching any `match[]` in the time range (`require`:
-/// at least one `match[]`), found within the request's timeout. Between
-/// selectors the task yields, so a request whose client went away stops
-/// there.
-pub(super) async fn matching_series(
-    st: &QueryState,
-    tenant: &TenantId,
-    p: &Params,
-    require: bool,
-) -> Result<(usize, BTreeSet<Labels>), QueryError> {
-    let lim = limit(p)?.unwrap_or(usize::MAX);
+/// A lookup's parameters: what it returns at most (`limit`, 0 or none:
+/// all), its deadline, the time range and the matcher sets of its
+/// `match[]`s (`require`: at least one), one empty set without any.
+struct Lookup {
+    limit: usize,
+    deadline: std::time::Instant,
+    range: TimeRange,
+    groups: Vec<Vec<crate::matcher::LabelMatcher>>,
+}
+
+fn lookup(st: &QueryState, p: &Params, require: bool) -> Result<Lookup, QueryError> {
+    let limit = limit(p)?.unwrap_or(usize::MAX);
     let deadline = read_deadline(st, p)?;
     let selectors = p.all("match[]");
     if selectors.is_empty() && require {
@@ -42,21 +42,53 @@ pub(super) async fn matching_series(
     if groups.is_empty() {
         groups.push(Vec::new());
     }
-    let mut out = BTreeSet::new();
-    for matchers in groups {
-        if std::time::Instant::now() > deadline {
-            return Err(QueryError::Timeout);
+    Ok(Lookup {
+        limit,
+        deadline,
+        range,
+        groups,
+    })
+}
+
+impl Lookup {
+    /// The union of `find` over the matcher sets, each within the
+    /// request's timeout. Between sets the task yields, so a request
+    /// whose client went away stops there.
+    async fn union<'a, T, F, Fut>(&'a self, mut find: F) -> Result<BTreeSet<T>, QueryError>
+    where
+        T: Ord,
+        F: FnMut(&'a [crate::matcher::LabelMatcher]) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, crate::source::SourceError>>,
+    {
+        let mut out = BTreeSet::new();
+        for matchers in &self.groups {
+            if std::time::Instant::now() > self.deadline {
+                return Err(QueryError::Timeout);
+            }
+            let found = tokio::time::timeout_at(self.deadline.into(), find(matchers))
+                .await
+                .map_err(|_| QueryError::Timeout)??;
+            out.extend(found);
+            tokio::task::yield_now().await;
         }
-        let found = tokio::time::timeout_at(
-            deadline.into(),
-            st.source.series_labels(tenant, &matchers, range),
-        )
-        .await
-        .map_err(|_| QueryError::Timeout)??;
-        out.extend(found);
-        tokio::task::yield_now().await;
+        Ok(out)
     }
-    Ok((lim, out))
+}
+
+/// What a lookup returns at most, and the label sets of the series
+/// matching any `match[]` in the time range (`require`: at least one
+/// `match[]`), found within the request's timeout.
+pub(super) async fn matching_series(
+    st: &QueryState,
+    tenant: &TenantId,
+    p: &Params,
+    require: bool,
+) -> Result<(usize, BTreeSet<Labels>), QueryError> {
+    let l = lookup(st, p, require)?;
+    let found = l
+        .union(|m| st.source.series_labels(tenant, m, l.range))
+        .await?;
+    Ok((l.limit, found))
 }
 
 pub(super) async fn series(
@@ -83,12 +115,11 @@ pub(super) async fn labels(
     ApiRequest { tenant, params: p }: ApiRequest,
 ) -> Response {
     let run = async {
-        let (lim, found) = matching_series(&st, &tenant, &p, false).await?;
-        let names: BTreeSet<&str> = found
-            .iter()
-            .flat_map(|l| l.iter().map(|x| x.name.as_str()))
-            .collect();
-        Ok::<_, QueryError>(string_list(names.into_iter().take(lim)))
+        let l = lookup(&st, &p, false)?;
+        let names = l
+            .union(|m| st.source.label_names(&tenant, m, l.range))
+            .await?;
+        Ok::<_, QueryError>(string_list(names.iter().map(String::as_str).take(l.limit)))
     };
     answer(run.await)
 }
@@ -112,9 +143,11 @@ pub(super) async fn label_values(
                 stratus_model::strutil::quote(&name)
             )));
         }
-        let (lim, found) = matching_series(&st, &tenant, &p, false).await?;
-        let values: BTreeSet<&str> = found.iter().filter_map(|l| l.get(&name)).collect();
-        Ok::<_, QueryError>(string_list(values.into_iter().take(lim)))
+        let l = lookup(&st, &p, false)?;
+        let values = l
+            .union(|m| st.source.label_values(&tenant, &name, m, l.range))
+            .await?;
+        Ok::<_, QueryError>(string_list(values.iter().map(String::as_str).take(l.limit)))
     };
     answer(run.await)
 }

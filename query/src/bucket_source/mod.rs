@@ -15,6 +15,8 @@
 //! - [`segments`]: the segment listing and the heads, kept current;
 //! - [`blocks`]: ranged reads of one raw or rollup block;
 //! - [`labels`]: the cached label sets of blocks;
+//! - [`label_index`]: the cached label names and values of blocks, for
+//!   lookups without matchers;
 //! - [`rollup`]: the choice of resolution (raw or a rollup step);
 //! - [`merge`]: merging rollups, raw blocks and segments, tombstones;
 //! - this module: [`BucketSource`], which puts them together.
@@ -23,12 +25,13 @@ mod blocks;
 mod caching_bucket;
 mod catalogs;
 mod head;
+mod label_index;
 mod labels;
 mod merge;
 mod rollup;
 mod segments;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +45,7 @@ use crate::source::{SelectHints, Selection, Series, SeriesSource, SourceError};
 use caching_bucket::CachingBucket;
 use catalogs::{with_current_catalog, CatalogView, Catalogs};
 pub use head::HeadStats;
+use label_index::BlockLabelIndex;
 use labels::BlockLabels;
 pub use labels::LABEL_SET_CACHE_BYTES;
 use segments::Segments;
@@ -79,6 +83,8 @@ pub struct BucketSource {
     segments: Segments,
     /// Label sets of the series a block holds per matcher set and range.
     label_sets: BlockLabels,
+    /// Label names and values of blocks.
+    label_index: BlockLabelIndex,
 }
 
 impl BucketSource {
@@ -88,6 +94,7 @@ impl BucketSource {
             catalogs: Catalogs::new(opts.listing_ttl),
             segments: Segments::new(opts.listing_ttl, opts.read_concurrency, opts.head_bytes),
             label_sets: BlockLabels::new(),
+            label_index: BlockLabelIndex::new(),
             opts,
         }
     }
@@ -144,6 +151,100 @@ impl BucketSource {
         let mut out: Vec<Labels> = out.into_iter().collect();
         out.sort();
         Ok(Some(out))
+    }
+
+    /// The label names (`name` `None`) or the values of label `name` of
+    /// the blocks overlapping `range` and of the segment series with
+    /// samples in it, without matchers: each block answers from its footer
+    /// and dictionary pages where it can, else from its label sets. `None`
+    /// when delete requests overlap the range (only samples show what they
+    /// leave).
+    async fn names_or_values_with(
+        &self,
+        tenant: &TenantId,
+        name: Option<&str>,
+        range: TimeRange,
+        fresh: bool,
+    ) -> Result<Option<Vec<String>>, SourceError> {
+        let cat = self.catalog(tenant, fresh).await?;
+        if cat
+            .tombstones
+            .iter()
+            .any(|t| t.min_time <= range.max && t.max_time >= range.min)
+        {
+            return Ok(None);
+        }
+        let blocks = async {
+            let choice = rollup::choose_blocks(&cat, range, &SelectHints::default());
+            let reads: Vec<_> = choice
+                .rollups
+                .iter()
+                .chain(choice.raw.iter())
+                .map(|b| async move {
+                    if let Some(found) = self
+                        .label_index
+                        .of_block(&self.store, tenant, b, name)
+                        .await?
+                    {
+                        return Ok::<_, SourceError>(found);
+                    }
+                    let sets = self
+                        .label_sets
+                        .of_block(&self.store, tenant, b, &[], range)
+                        .await?;
+                    Ok(Arc::new(match name {
+                        None => crate::source::names_of(&sets),
+                        Some(name) => crate::source::values_of(&sets, name),
+                    }))
+                })
+                .collect();
+            stream::iter(reads)
+                .buffer_unordered(self.opts.read_concurrency.max(1))
+                .try_collect::<Vec<_>>()
+                .await
+        };
+        let head = self
+            .segments
+            .head(&self.store, tenant, cat.segment_watermark_ms);
+        let (found, head) = futures::try_join!(blocks, head)?;
+        let mut out: BTreeSet<String> = match name {
+            None => head.label_names(range),
+            Some(name) => head.label_values(name, range),
+        }
+        .into_iter()
+        .collect();
+        for block in &found {
+            for v in block.iter() {
+                if !out.contains(v) {
+                    out.insert(v.clone());
+                }
+            }
+        }
+        Ok(Some(out.into_iter().collect()))
+    }
+
+    /// [`Self::names_or_values_with`] on a current catalog, or from the
+    /// series where it cannot answer (matchers, delete requests).
+    async fn names_or_values(
+        &self,
+        tenant: &TenantId,
+        name: Option<&str>,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, SourceError> {
+        if matchers.is_empty() {
+            let found =
+                with_current_catalog(|fresh| self.names_or_values_with(tenant, name, range, fresh))
+                    .await?;
+            if let Some(found) = found {
+                return Ok(found);
+            }
+        }
+        let series = self.series_labels(tenant, matchers, range).await?;
+        Ok(match name {
+            None => crate::source::names_of(&series),
+            Some(name) => crate::source::values_of(&series, name),
+        })
     }
 
     async fn select_with(
@@ -263,6 +364,31 @@ impl SeriesSource for BucketSource {
                 Ok(found.into_iter().map(|s| s.labels).collect())
             }
         }
+    }
+
+    /// Without matchers, from the blocks' footers and the segments (see
+    /// [`BucketSource::names_or_values_with`]); with matchers, from the
+    /// series.
+    async fn label_names(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, SourceError> {
+        self.names_or_values(tenant, None, matchers, range).await
+    }
+
+    /// Without matchers, from the dictionary pages of the blocks' label
+    /// columns and the segments; with matchers, from the series.
+    async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, SourceError> {
+        self.names_or_values(tenant, Some(name), matchers, range)
+            .await
     }
 
     async fn metadata(&self, tenant: &TenantId) -> Result<Vec<MetricMetadata>, SourceError> {

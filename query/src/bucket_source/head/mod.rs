@@ -237,7 +237,6 @@ impl TenantHead {
     }
 
     /// The values of label `name` over the series with samples in `range`.
-    #[allow(dead_code)] // for the label lookups without selectors
     pub(super) fn label_values(&self, name: &str, range: TimeRange) -> Vec<String> {
         let data = self.read();
         let Some(values) = data.symbols.get(name).and_then(|n| data.postings.values(n)) else {
@@ -251,7 +250,6 @@ impl TenantHead {
     }
 
     /// The label names of the series with samples in `range`.
-    #[allow(dead_code)] // for the label lookups without selectors
     pub(super) fn label_names(&self, range: TimeRange) -> Vec<String> {
         let data = self.read();
         data.postings

@@ -24,13 +24,11 @@ impl Postings {
         }
     }
 
-    #[allow(dead_code)] // for the label lookups without selectors
     /// The label name ids present, with their values' postings.
     pub(super) fn names(&self) -> impl Iterator<Item = (u32, &HashMap<u32, Vec<u32>>)> {
         self.by_name.iter().map(|(&n, v)| (n, v))
     }
 
-    #[allow(dead_code)] // for the label lookups without selectors
     /// The values of the label `name` with their postings.
     pub(super) fn values(&self, name: u32) -> Option<&HashMap<u32, Vec<u32>>> {
         self.by_name.get(&name)
