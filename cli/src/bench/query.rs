@@ -25,7 +25,7 @@ use super::servers::{self, median, now_ms, post_write, write_body, Server, Targe
 
 mod build;
 mod node;
-mod querier;
+pub(super) mod querier;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DatasetKind {

@@ -73,6 +73,34 @@ impl Counts {
     }
 }
 
+/// The memory bounds a querier child started with these settings is
+/// configured with (`querier::serve` keeps `stratus query`'s defaults for
+/// the rest): the object cache's memory tier (`--cache-memory-bytes`),
+/// the decoded segments and the blocks' label sets (fixed in the query
+/// source), the results cache (`--query-results-cache-bytes`) and the
+/// running queries' bound (`--query-memory-bytes`).
+pub fn configured_bounds(
+    results_cache_bytes: u64,
+    query_memory_bytes: u64,
+) -> Vec<(&'static str, u64)> {
+    vec![
+        (
+            "object cache",
+            RangeCacheConfig::default().memory_bytes as u64,
+        ),
+        (
+            "segment cache",
+            stratus_query::BucketSourceOptions::default().segment_cache_bytes,
+        ),
+        (
+            "label sets",
+            stratus_query::bucket_source::LABEL_SET_CACHE_BYTES,
+        ),
+        ("results cache", results_cache_bytes),
+        ("queries", query_memory_bytes),
+    ]
+}
+
 /// Serves the query API until the process is killed.
 pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let local = LocalStore::new(&a.bucket_dir)
