@@ -234,7 +234,7 @@ fn host_series(
             push(
                 labels(
                     "node_cpu_seconds_total",
-                    &host,
+                    host,
                     &[("cpu", &c), ("mode", mode)],
                 ),
                 Kind::Counter { rate: 15.0 },
@@ -243,7 +243,7 @@ fn host_series(
     }
     for m in MEM {
         push(
-            labels(&format!("node_memory_{m}_bytes"), &host, &[]),
+            labels(&format!("node_memory_{m}_bytes"), host, &[]),
             Kind::Gauge {
                 level: 8e9,
                 step: 256,
@@ -277,7 +277,7 @@ fn host_series(
                     unit: Unit::Times(1.0),
                 }
             };
-            push(labels(&format!("node_filesystem_{f}"), &host, &extra), kind);
+            push(labels(&format!("node_filesystem_{f}"), host, &extra), kind);
         }
     }
     for dev in NETDEVS {
@@ -293,7 +293,7 @@ fn host_series(
                 push(
                     labels(
                         &format!("node_network_{dir}_{f}_total"),
-                        &host,
+                        host,
                         &[("device", dev)],
                     ),
                     Kind::Counter { rate },
@@ -310,14 +310,14 @@ fn host_series(
             "io_time_seconds",
         ] {
             push(
-                labels(&format!("node_disk_{f}_total"), &host, &[("device", dev)]),
+                labels(&format!("node_disk_{f}_total"), host, &[("device", dev)]),
                 Kind::Counter { rate: 1e5 },
             );
         }
     }
     for f in ["load1", "load5", "load15"] {
         push(
-            labels(&format!("node_{f}"), &host, &[]),
+            labels(&format!("node_{f}"), host, &[]),
             Kind::Gauge {
                 level: 2.0,
                 step: 5,
@@ -329,7 +329,7 @@ fn host_series(
         for (i, le) in LE.iter().enumerate() {
             let extra = [("handler", handler), ("le", le)];
             push(
-                labels("http_request_duration_seconds_bucket", &host, &extra),
+                labels("http_request_duration_seconds_bucket", host, &extra),
                 Kind::Bucket {
                     index: i,
                     of: LE.len(),
@@ -339,7 +339,7 @@ fn host_series(
         push(
             labels(
                 "http_request_duration_seconds_sum",
-                &host,
+                host,
                 &[("handler", handler)],
             ),
             Kind::Counter { rate: 3.0 },
@@ -347,7 +347,7 @@ fn host_series(
         push(
             labels(
                 "http_request_duration_seconds_count",
-                &host,
+                host,
                 &[("handler", handler)],
             ),
             Kind::Counter { rate: 40.0 },
@@ -357,7 +357,7 @@ fn host_series(
         push(
             labels(
                 "node_scrape_collector_duration_seconds",
-                &host,
+                host,
                 &[("collector", c)],
             ),
             Kind::Gauge {
@@ -367,7 +367,7 @@ fn host_series(
             },
         );
         push(
-            labels("node_scrape_collector_success", &host, &[("collector", c)]),
+            labels("node_scrape_collector_success", host, &[("collector", c)]),
             Kind::Gauge {
                 level: 1.0,
                 step: 0,

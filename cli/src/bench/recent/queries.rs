@@ -227,12 +227,12 @@ pub fn ratio(m: &Measured) -> f64 {
 /// last answers, stratus warm/cold/prometheus.
 pub fn report(queries: &[Query], m: &[Measured]) {
     println!(
-        "{:<3} {:<42} {:>17} {:>17} {:>17} {:>7} {}",
-        "", "query", "stratus warm ms", "stratus cold ms", "prometheus ms", "ratio", "entries"
+        "{:<3} {:<42} {:>17} {:>17} {:>17} {:>7} entries",
+        "", "query", "stratus warm ms", "stratus cold ms", "prometheus ms", "ratio"
     );
     println!(
-        "{:<3} {:<42} {:>17} {:>17} {:>17} {:>7} {}",
-        "", "", "p50/p99", "p50/p99", "p50/p99", "warm", "warm/cold/prom"
+        "{:<3} {:<42} {:>17} {:>17} {:>17} {:>7} warm/cold/prom",
+        "", "", "p50/p99", "p50/p99", "p50/p99", "warm"
     );
     for (i, (q, m)) in queries.iter().zip(m).enumerate() {
         println!(
