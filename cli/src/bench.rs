@@ -9,6 +9,7 @@ mod ingest;
 mod procstat;
 mod promtool;
 mod query;
+mod recent;
 mod servers;
 
 #[derive(Subcommand)]
@@ -24,6 +25,10 @@ pub enum BenchCommand {
     /// to build them; `--compare-prometheus` builds Prometheus blocks of the
     /// same data with promtool
     Compact(compact::CompactArgs),
+    /// Queries over recent data while a node-exporter-like load is being
+    /// written, warm and cold, with freshness; `--compare-prometheus`
+    /// writes and queries Prometheus's head in the same run
+    Recent(recent::RecentArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -31,5 +36,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Query(args) => query::run(args).await,
         BenchCommand::Compact(args) => compact::run(args).await,
+        BenchCommand::Recent(args) => recent::run(args).await,
     }
 }

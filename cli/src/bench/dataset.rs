@@ -16,6 +16,10 @@
 //! until the compactor benchmark (still available,
 //! [`Dataset::with_float_gauges`]).
 
+mod wide;
+
+pub use wide::HostShape;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -201,14 +205,176 @@ const COLLECTORS: [&str; 24] = [
     "nfs",
 ];
 
-fn labels(name: &str, host: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut l = vec![
-        ("__name__".to_string(), name.to_string()),
-        ("instance".to_string(), format!("{host}:9100")),
-        ("job".to_string(), "node".to_string()),
-    ];
+/// The metric name, the host's labels, then `extra`.
+fn labels(name: &str, host: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut l = vec![("__name__".to_string(), name.to_string())];
+    l.extend(host.iter().cloned());
     l.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
     l
+}
+
+/// The labels node_exporter's series of host `h` share.
+fn node_host(h: usize) -> Vec<(String, String)> {
+    vec![
+        ("instance".to_string(), format!("host-{h:05}:9100")),
+        ("job".to_string(), "node".to_string()),
+    ]
+}
+
+/// The series of node_exporter's shape for one host with `host` labels
+/// and `cpus` CPUs (8 modes each): `8 * cpus + 174` series.
+fn host_series(
+    host: &[(String, String)],
+    cpus: usize,
+    push: &mut impl FnMut(Vec<(String, String)>, Kind),
+) {
+    for cpu in 0..cpus {
+        for mode in CPU_MODES {
+            let c = cpu.to_string();
+            push(
+                labels(
+                    "node_cpu_seconds_total",
+                    host,
+                    &[("cpu", &c), ("mode", mode)],
+                ),
+                Kind::Counter { rate: 15.0 },
+            );
+        }
+    }
+    for m in MEM {
+        push(
+            labels(&format!("node_memory_{m}_bytes"), host, &[]),
+            Kind::Gauge {
+                level: 8e9,
+                step: 256,
+                unit: Unit::Times(1024.0),
+            },
+        );
+    }
+    for (device, fstype, mountpoint) in MOUNTS {
+        for f in [
+            "avail_bytes",
+            "free_bytes",
+            "size_bytes",
+            "files",
+            "files_free",
+        ] {
+            let extra = [
+                ("device", device),
+                ("fstype", fstype),
+                ("mountpoint", mountpoint),
+            ];
+            let kind = if f.ends_with("_bytes") {
+                Kind::Gauge {
+                    level: 5e11,
+                    step: 16,
+                    unit: Unit::Times(4096.0),
+                }
+            } else {
+                Kind::Gauge {
+                    level: 3.2e7,
+                    step: 16,
+                    unit: Unit::Times(1.0),
+                }
+            };
+            push(labels(&format!("node_filesystem_{f}"), host, &extra), kind);
+        }
+    }
+    for dev in NETDEVS {
+        for dir in ["receive", "transmit"] {
+            for f in ["bytes", "packets", "errs", "drop"] {
+                let rate = if f == "bytes" {
+                    1.5e7
+                } else if f == "packets" {
+                    1e4
+                } else {
+                    0.5
+                };
+                push(
+                    labels(
+                        &format!("node_network_{dir}_{f}_total"),
+                        host,
+                        &[("device", dev)],
+                    ),
+                    Kind::Counter { rate },
+                );
+            }
+        }
+    }
+    for dev in DISKS {
+        for f in [
+            "reads_completed",
+            "writes_completed",
+            "read_bytes",
+            "written_bytes",
+            "io_time_seconds",
+        ] {
+            push(
+                labels(&format!("node_disk_{f}_total"), host, &[("device", dev)]),
+                Kind::Counter { rate: 1e5 },
+            );
+        }
+    }
+    for f in ["load1", "load5", "load15"] {
+        push(
+            labels(&format!("node_{f}"), host, &[]),
+            Kind::Gauge {
+                level: 2.0,
+                step: 5,
+                unit: Unit::Over(100.0),
+            },
+        );
+    }
+    for handler in HANDLERS {
+        for (i, le) in LE.iter().enumerate() {
+            let extra = [("handler", handler), ("le", le)];
+            push(
+                labels("http_request_duration_seconds_bucket", host, &extra),
+                Kind::Bucket {
+                    index: i,
+                    of: LE.len(),
+                },
+            );
+        }
+        push(
+            labels(
+                "http_request_duration_seconds_sum",
+                host,
+                &[("handler", handler)],
+            ),
+            Kind::Counter { rate: 3.0 },
+        );
+        push(
+            labels(
+                "http_request_duration_seconds_count",
+                host,
+                &[("handler", handler)],
+            ),
+            Kind::Counter { rate: 40.0 },
+        );
+    }
+    for c in COLLECTORS {
+        push(
+            labels(
+                "node_scrape_collector_duration_seconds",
+                host,
+                &[("collector", c)],
+            ),
+            Kind::Gauge {
+                level: 0.002,
+                step: 100_000,
+                unit: Unit::Over(1e9),
+            },
+        );
+        push(
+            labels("node_scrape_collector_success", host, &[("collector", c)]),
+            Kind::Gauge {
+                level: 1.0,
+                step: 0,
+                unit: Unit::Times(1.0),
+            },
+        );
+    }
 }
 
 impl Dataset {
@@ -245,154 +411,7 @@ impl Dataset {
         let mut series = Vec::new();
         let mut push = |labels, kind| series.push(Series { labels, kind });
         for h in 0..hosts {
-            let host = format!("host-{h:05}");
-            for cpu in 0..8 {
-                for mode in CPU_MODES {
-                    let c = cpu.to_string();
-                    push(
-                        labels(
-                            "node_cpu_seconds_total",
-                            &host,
-                            &[("cpu", &c), ("mode", mode)],
-                        ),
-                        Kind::Counter { rate: 15.0 },
-                    );
-                }
-            }
-            for m in MEM {
-                push(
-                    labels(&format!("node_memory_{m}_bytes"), &host, &[]),
-                    Kind::Gauge {
-                        level: 8e9,
-                        step: 256,
-                        unit: Unit::Times(1024.0),
-                    },
-                );
-            }
-            for (device, fstype, mountpoint) in MOUNTS {
-                for f in [
-                    "avail_bytes",
-                    "free_bytes",
-                    "size_bytes",
-                    "files",
-                    "files_free",
-                ] {
-                    let extra = [
-                        ("device", device),
-                        ("fstype", fstype),
-                        ("mountpoint", mountpoint),
-                    ];
-                    let kind = if f.ends_with("_bytes") {
-                        Kind::Gauge {
-                            level: 5e11,
-                            step: 16,
-                            unit: Unit::Times(4096.0),
-                        }
-                    } else {
-                        Kind::Gauge {
-                            level: 3.2e7,
-                            step: 16,
-                            unit: Unit::Times(1.0),
-                        }
-                    };
-                    push(labels(&format!("node_filesystem_{f}"), &host, &extra), kind);
-                }
-            }
-            for dev in NETDEVS {
-                for dir in ["receive", "transmit"] {
-                    for f in ["bytes", "packets", "errs", "drop"] {
-                        let rate = if f == "bytes" {
-                            1.5e7
-                        } else if f == "packets" {
-                            1e4
-                        } else {
-                            0.5
-                        };
-                        push(
-                            labels(
-                                &format!("node_network_{dir}_{f}_total"),
-                                &host,
-                                &[("device", dev)],
-                            ),
-                            Kind::Counter { rate },
-                        );
-                    }
-                }
-            }
-            for dev in DISKS {
-                for f in [
-                    "reads_completed",
-                    "writes_completed",
-                    "read_bytes",
-                    "written_bytes",
-                    "io_time_seconds",
-                ] {
-                    push(
-                        labels(&format!("node_disk_{f}_total"), &host, &[("device", dev)]),
-                        Kind::Counter { rate: 1e5 },
-                    );
-                }
-            }
-            for f in ["load1", "load5", "load15"] {
-                push(
-                    labels(&format!("node_{f}"), &host, &[]),
-                    Kind::Gauge {
-                        level: 2.0,
-                        step: 5,
-                        unit: Unit::Over(100.0),
-                    },
-                );
-            }
-            for handler in HANDLERS {
-                for (i, le) in LE.iter().enumerate() {
-                    let extra = [("handler", handler), ("le", le)];
-                    push(
-                        labels("http_request_duration_seconds_bucket", &host, &extra),
-                        Kind::Bucket {
-                            index: i,
-                            of: LE.len(),
-                        },
-                    );
-                }
-                push(
-                    labels(
-                        "http_request_duration_seconds_sum",
-                        &host,
-                        &[("handler", handler)],
-                    ),
-                    Kind::Counter { rate: 3.0 },
-                );
-                push(
-                    labels(
-                        "http_request_duration_seconds_count",
-                        &host,
-                        &[("handler", handler)],
-                    ),
-                    Kind::Counter { rate: 40.0 },
-                );
-            }
-            for c in COLLECTORS {
-                push(
-                    labels(
-                        "node_scrape_collector_duration_seconds",
-                        &host,
-                        &[("collector", c)],
-                    ),
-                    Kind::Gauge {
-                        level: 0.002,
-                        step: 100_000,
-                        unit: Unit::Over(1e9),
-                    },
-                );
-                push(
-                    labels("node_scrape_collector_success", &host, &[("collector", c)]),
-                    Kind::Gauge {
-                        level: 1.0,
-                        step: 0,
-                        unit: Unit::Times(1.0),
-                    },
-                );
-            }
+            host_series(&node_host(h), 8, &mut push);
         }
         Self {
             series,

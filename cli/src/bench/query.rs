@@ -25,7 +25,7 @@ use super::servers::{self, median, now_ms, post_write, write_body, Server, Targe
 
 mod build;
 mod node;
-mod querier;
+pub(super) mod querier;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DatasetKind {
@@ -85,6 +85,10 @@ pub struct QueryArgs {
     /// (`--query-memory-bytes`); 0: no bound
     #[arg(long, default_value_t = 1 << 30)]
     pub query_memory_bytes: u64,
+    /// node: memory the querier's head of recent segments may hold
+    /// (`--query-head-bytes`); 0: no bound
+    #[arg(long, default_value_t = 512 << 20)]
+    pub head_bytes: u64,
     /// Internal: serve the query API over the bucket in this folder, as
     /// the querier child process of `--dataset node`
     #[arg(long, hide = true)]
@@ -97,6 +101,18 @@ pub struct QueryArgs {
     pub querier_port: u16,
 }
 
+impl QueryArgs {
+    /// The settings the querier child gets.
+    pub fn querier_limits(&self) -> querier::QuerierLimits {
+        querier::QuerierLimits {
+            max_samples: self.query_max_samples,
+            results_cache_bytes: self.results_cache_bytes,
+            query_memory_bytes: self.query_memory_bytes,
+            head_bytes: self.head_bytes,
+        }
+    }
+}
+
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     if let Some(bucket_dir) = &args.serve_querier {
         return querier::serve(querier::ServeArgs {
@@ -104,9 +120,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             cache_dir: args.querier_cache_dir.clone(),
             port: args.querier_port,
             latency_ms: args.latency_ms,
-            max_samples: args.query_max_samples,
-            results_cache_bytes: args.results_cache_bytes,
-            query_memory_bytes: args.query_memory_bytes,
+            limits: args.querier_limits(),
         })
         .await;
     }

@@ -146,6 +146,16 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The `p` quantile (0 to 1) of `v` by nearest rank; NaN when empty.
+pub fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
 /// A snappy-compressed `prometheus.WriteRequest`.
 pub fn write_body(timeseries: Vec<TimeSeriesV1>) -> Bytes {
     let req = WriteRequestV1 {

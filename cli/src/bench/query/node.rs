@@ -303,9 +303,7 @@ async fn measure_stratus(
                 bucket,
                 work,
                 args.latency_ms,
-                args.query_max_samples,
-                args.results_cache_bytes,
-                args.query_memory_bytes,
+                &args.querier_limits(),
             )
             .await
         }

@@ -35,9 +35,21 @@ pub struct ServeArgs {
     pub cache_dir: Option<PathBuf>,
     pub port: u16,
     pub latency_ms: u64,
+    pub limits: QuerierLimits,
+}
+
+/// The querier child's settings a bench passes on (the rest are `stratus
+/// query`'s defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct QuerierLimits {
+    /// `--query-max-samples`
     pub max_samples: usize,
+    /// `--query-results-cache-bytes`; 0: no results cache
     pub results_cache_bytes: u64,
+    /// `--query-memory-bytes`; 0: no bound
     pub query_memory_bytes: u64,
+    /// `--query-head-bytes`; 0: no bound
+    pub head_bytes: u64,
 }
 
 /// Bucket requests and object-cache lookups of the querier so far.
@@ -73,6 +85,28 @@ impl Counts {
     }
 }
 
+/// The memory bounds a querier child started with these settings is
+/// configured with (`querier::serve` keeps `stratus query`'s defaults for
+/// the rest): the object cache's memory tier (`--cache-memory-bytes`),
+/// the decoded segments and the blocks' label sets (fixed in the query
+/// source), the results cache (`--query-results-cache-bytes`) and the
+/// running queries' bound (`--query-memory-bytes`).
+pub fn configured_bounds(l: &QuerierLimits) -> Vec<(&'static str, u64)> {
+    vec![
+        (
+            "object cache",
+            RangeCacheConfig::default().memory_bytes as u64,
+        ),
+        ("head of recent segments", l.head_bytes),
+        (
+            "label sets",
+            stratus_query::bucket_source::LABEL_SET_CACHE_BYTES,
+        ),
+        ("results cache", l.results_cache_bytes),
+        ("queries", l.query_memory_bytes),
+    ]
+}
+
 /// Serves the query API until the process is killed.
 pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let local = LocalStore::new(&a.bucket_dir)
@@ -98,15 +132,19 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let querier = stratus_query::Querier::new(
         bucket,
         stratus_query::QuerierConfig {
+            source: stratus_query::BucketSourceOptions {
+                head_bytes: a.limits.head_bytes,
+                ..stratus_query::BucketSourceOptions::default()
+            },
             engine: EngineOptions {
-                max_samples: a.max_samples,
-                memory: (a.query_memory_bytes > 0)
-                    .then(|| stratus_query::QueryMemory::new(a.query_memory_bytes)),
+                max_samples: a.limits.max_samples,
+                memory: (a.limits.query_memory_bytes > 0)
+                    .then(|| stratus_query::QueryMemory::new(a.limits.query_memory_bytes)),
                 ..EngineOptions::default()
             },
-            results_cache: (a.results_cache_bytes > 0).then(|| {
+            results_cache: (a.limits.results_cache_bytes > 0).then(|| {
                 stratus_query::ResultsCacheOptions {
-                    max_bytes: a.results_cache_bytes,
+                    max_bytes: a.limits.results_cache_bytes,
                     ..Default::default()
                 }
             }),
@@ -152,9 +190,7 @@ impl Querier {
         bucket_dir: &Path,
         work: &Path,
         latency_ms: u64,
-        max_samples: usize,
-        results_cache_bytes: u64,
-        query_memory_bytes: u64,
+        limits: &QuerierLimits,
     ) -> anyhow::Result<Self> {
         let cache = tempfile::tempdir_in(work)?;
         let port = free_port()?;
@@ -169,11 +205,13 @@ impl Querier {
             .arg("--latency-ms")
             .arg(latency_ms.to_string())
             .arg("--query-max-samples")
-            .arg(max_samples.to_string())
+            .arg(limits.max_samples.to_string())
             .arg("--results-cache-bytes")
-            .arg(results_cache_bytes.to_string())
+            .arg(limits.results_cache_bytes.to_string())
             .arg("--query-memory-bytes")
-            .arg(query_memory_bytes.to_string())
+            .arg(limits.query_memory_bytes.to_string())
+            .arg("--head-bytes")
+            .arg(limits.head_bytes.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

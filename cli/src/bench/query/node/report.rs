@@ -1,6 +1,7 @@
 //! The report of `stratus bench query --dataset node`: a line per query,
 //! the refresh round, and the memory of the querier against its bounds.
 
+use super::super::querier::configured_bounds;
 use super::{mib, Counts, NodeQuery, Prometheus, QueryArgs, StratusQuery, PROCESS_ALLOWANCE_BYTES};
 
 fn fmt_counts(c: &Counts) -> String {
@@ -137,23 +138,8 @@ pub(super) fn report_memory(
     // segments, the blocks' label sets, the results, the queries' bound,
     // and an allowance for the process itself (runtime, block footers,
     // disk write buffers, allocator slack).
-    let parts = [
-        (
-            "object cache",
-            stratus_storage::RangeCacheConfig::default().memory_bytes as u64,
-        ),
-        (
-            "head of recent segments",
-            stratus_query::BucketSourceOptions::default().head_bytes,
-        ),
-        (
-            "label sets",
-            stratus_query::bucket_source::LABEL_SET_CACHE_BYTES,
-        ),
-        ("results cache", args.results_cache_bytes),
-        ("queries", args.query_memory_bytes),
-        ("process", PROCESS_ALLOWANCE_BYTES),
-    ];
+    let mut parts = configured_bounds(&args.querier_limits());
+    parts.push(("process", PROCESS_ALLOWANCE_BYTES));
     let bound: u64 = parts.iter().map(|p| p.1).sum();
     let peak = warm_rss.max(cold_rss);
     println!(
