@@ -208,19 +208,26 @@ impl TenantHead {
         matchers: &[LabelMatcher],
         range: TimeRange,
     ) -> Vec<(Labels, Vec<Sample>)> {
-        let data = self.read();
-        let mut out = Vec::new();
-        data.each_match(matchers, |s| {
-            if !s.overlaps(range) {
-                return;
-            }
-            let mut samples = Vec::new();
-            s.samples_in(range, &mut samples);
-            if !samples.is_empty() {
-                out.push((data.labels_of(s), samples));
-            }
-        });
-        out
+        // The lock is held only to find the series and take their chunks
+        // (shared, not copied): ingestion waits for that, not for the
+        // decoding.
+        let taken: Vec<(Labels, series::Taken)> = {
+            let data = self.read();
+            let mut taken = Vec::new();
+            data.each_match(matchers, |s| {
+                if s.overlaps(range) {
+                    taken.push((data.labels_of(s), s.take(range)));
+                }
+            });
+            taken
+        };
+        taken
+            .into_iter()
+            .filter_map(|(labels, t)| {
+                let samples = t.samples();
+                (!samples.is_empty()).then_some((labels, samples))
+            })
+            .collect()
     }
 
     /// The label sets of the series matching `matchers` with chunks

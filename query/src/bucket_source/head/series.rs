@@ -2,6 +2,8 @@
 //! [`CHUNK_SAMPLES`], each chunk tagged with the newest segment that added
 //! to it, and the samples that came out of order.
 
+use std::sync::Arc;
+
 use stratus_codec::{decode_chunk_into, ChunkEncoder};
 use stratus_model::{in_range, merge_newer, Sample, TimeRange};
 
@@ -16,7 +18,9 @@ struct ClosedChunk {
     max_t: i64,
     /// The newest segment (its ULID time) with samples in this chunk.
     max_ulid: i64,
-    bytes: Box<[u8]>,
+    /// Shared, so a query takes the chunks it reads without copying them
+    /// and decodes them after the head's lock is released.
+    bytes: Arc<[u8]>,
 }
 
 struct OpenChunk {
@@ -106,37 +110,31 @@ impl HeadSeries {
             min_t: open.min_t,
             max_t: open.max_t,
             max_ulid: open.max_ulid,
-            bytes: bytes.into_boxed_slice(),
+            bytes: bytes.into(),
         });
         kept.saturating_sub(held)
     }
 
-    /// Appends the samples in `range` to `out` (sorted, unique by time).
-    pub(super) fn samples_in(&self, range: TimeRange, out: &mut Vec<Sample>) {
-        let start = out.len();
+    /// What a query needs to read the samples in `range` later, without
+    /// the head: the overlapping chunks (shared, or the open one copied)
+    /// and the late samples in the range.
+    pub(super) fn take(&self, range: TimeRange) -> Taken {
         let overlaps = |min_t: i64, max_t: i64| min_t <= range.max && max_t >= range.min;
-        let mut buf = Vec::new();
-        for c in self.closed.iter().filter(|c| overlaps(c.min_t, c.max_t)) {
-            buf.clear();
-            // Chunks the head encoded itself always decode.
-            if decode_chunk_into(&c.bytes, &mut buf).is_ok() {
-                out.extend_from_slice(in_range(&buf, range));
-            }
-        }
+        let mut chunks: Vec<Arc<[u8]>> = self
+            .closed
+            .iter()
+            .filter(|c| overlaps(c.min_t, c.max_t))
+            .map(|c| c.bytes.clone())
+            .collect();
         if let Some(open) = self.open.as_ref().filter(|o| overlaps(o.min_t, o.max_t)) {
             let mut bytes = Vec::new();
             open.encoder.snapshot(&mut bytes);
-            buf.clear();
-            if decode_chunk_into(&bytes, &mut buf).is_ok() {
-                out.extend_from_slice(in_range(&buf, range));
-            }
+            chunks.push(bytes.into());
         }
-        let late = in_range(&self.ooo, range);
-        if !late.is_empty() {
-            // Chunks never overlap each other in time; late samples may.
-            let mut merged = out.split_off(start);
-            merge_newer(&mut merged, late);
-            out.extend_from_slice(&merged);
+        Taken {
+            chunks,
+            late: in_range(&self.ooo, range).to_vec(),
+            range,
         }
     }
 
@@ -176,5 +174,30 @@ impl HeadSeries {
 
     pub(super) fn is_empty(&self) -> bool {
         self.closed.is_empty() && self.open.is_none() && self.ooo.is_empty()
+    }
+}
+
+/// A series' chunks and late samples as a query took them from the head.
+pub(super) struct Taken {
+    chunks: Vec<Arc<[u8]>>,
+    late: Vec<Sample>,
+    range: TimeRange,
+}
+
+impl Taken {
+    /// The samples in the range (sorted, unique by time).
+    pub(super) fn samples(&self) -> Vec<Sample> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for c in &self.chunks {
+            buf.clear();
+            // Chunks the head encoded itself always decode.
+            if decode_chunk_into(c, &mut buf).is_ok() {
+                out.extend_from_slice(in_range(&buf, self.range));
+            }
+        }
+        // Chunks never overlap each other in time; late samples may.
+        merge_newer(&mut out, &self.late);
+        out
     }
 }
