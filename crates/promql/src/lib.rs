@@ -14,6 +14,8 @@
 //! - Stratus's own walks call [`stack_guard`] at each level, which moves to
 //!   a fresh stack segment when the current one runs low.
 
+mod durations;
+
 use promql_parser::parser::Expr;
 
 /// The longest query text accepted, in bytes (256 KiB: far above what
@@ -86,8 +88,19 @@ pub fn parse_with(text: &str, limits: Limits) -> Result<Expr, ParseError> {
         });
     }
     let run = || {
-        let expr = promql_parser::parser::parse(text)
-            .map_err(|m| ParseError::Syntax(prometheus_wording(m)))?;
+        let expr = match promql_parser::parser::parse(text) {
+            Ok(e) => e,
+            // The crate reads a duration too large as zero.
+            Err(m) if m.contains("duration must be greater than 0") || m.contains("overflow") => {
+                let m = durations::out_of_range(text).unwrap_or(m);
+                return Err(ParseError::Syntax(prometheus_wording(m)));
+            }
+            Err(m) => return Err(ParseError::Syntax(prometheus_wording(m))),
+        };
+        // ... and accepts some Go's time.Duration does not hold (300y).
+        if let Some(m) = durations::out_of_range(text) {
+            return Err(ParseError::Syntax(m));
+        }
         let d = depth(&expr);
         if d > limits.max_depth {
             // Dropped here, on the large stack, not by the caller.
