@@ -90,4 +90,6 @@ async fn buildinfo() -> Response {
 #[cfg(test)]
 mod error_tests;
 #[cfg(test)]
+mod stats_tests;
+#[cfg(test)]
 mod tests;

@@ -110,6 +110,9 @@ pub struct QueryResult {
     pub annotations: Annotations,
     /// Samples the selectors loaded.
     pub samples_loaded: usize,
+    /// Prometheus's `totalQueryableSamples` and `peakSamples` of the
+    /// evaluation (the `samples` of `stats=all`).
+    pub sample_stats: crate::eval::SampleStats,
     /// The coarsest rollup step any selector was served at (0: raw data only).
     pub resolution_ms: i64,
 }
@@ -324,11 +327,13 @@ impl Engine {
                 limits: &limits,
                 annotations: &mut annotations,
                 samples: 0,
+                stats: Default::default(),
                 work: 0,
                 delayed_name_removal,
             };
             ev.check_grid(ev.steps())?;
             let val = ev.eval(&expr)?;
+            let sample_stats = ev.stats;
             for (func, step) in &approximate {
                 annotations.add(Annotation::RollupApproximation {
                     function: func.to_string(),
@@ -348,6 +353,7 @@ impl Engine {
                 value,
                 annotations,
                 samples_loaded: loaded,
+                sample_stats,
                 resolution_ms: resolutions.values().copied().max().unwrap_or(0),
             })
         })

@@ -17,8 +17,10 @@ mod aggregate;
 mod binary;
 mod call;
 mod histogram_quantile;
+mod sample_stats;
 mod step;
 
+pub use sample_stats::SampleStats;
 pub use step::*;
 
 /// Settings and limits of one evaluation.
@@ -62,6 +64,8 @@ pub struct Evaluator<'a> {
     pub annotations: &'a mut Annotations,
     /// Samples held by values built so far, for the max-samples limit.
     pub samples: usize,
+    /// Prometheus's `totalQueryableSamples` and `peakSamples`.
+    pub stats: SampleStats,
     /// Work done since the deadline was last checked.
     pub work: u64,
     /// Prometheus 3's `promql-delayed-name-removal`: operations mark
@@ -133,6 +137,7 @@ impl<'a> Evaluator<'a> {
     /// Counts the `used` points of a value built after [`Self::room_for`]`(max)`.
     pub fn settle(&mut self, max: usize, used: usize) {
         self.samples += used;
+        self.stats.hold(used);
         if let Some(r) = &self.limits.memory {
             r.shrink(points_bytes(max.saturating_sub(used)));
         }
@@ -158,7 +163,10 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn eval(&mut self, expr: &Expr) -> Result<Val, QueryError> {
-        stratus_promql::stack_guard(|| self.eval_node(expr))
+        let mark = self.stats.mark();
+        let v = stratus_promql::stack_guard(|| self.eval_node(expr))?;
+        self.stats.finish_node(mark, &v);
+        Ok(v)
     }
 
     /// Drops the metric name of `s`: at once, or at the end of the query
@@ -226,7 +234,9 @@ impl<'a> Evaluator<'a> {
                 let t = self.start;
                 let series = self.matrix_selector(ms)?;
                 let w = ms_window(ms, t, self)?;
-                Ok(Val::Matrix(self.window_all(series, w)?))
+                let m = self.window_all(series, w)?;
+                self.stats.queried(m.iter().map(|s| s.samples.len()).sum());
+                Ok(Val::Matrix(m))
             }
             Expr::Subquery(sq) => {
                 let t = self.start;
@@ -356,6 +366,7 @@ impl<'a> Evaluator<'a> {
             }
             points.shrink_to_fit();
             self.settle(span.len(), points.len());
+            self.stats.queried(points.len());
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels.clone(), points));
             }
@@ -384,6 +395,7 @@ impl<'a> Evaluator<'a> {
                 })
                 .collect();
             self.settle(span.len(), points.len());
+            self.stats.queried(points.len());
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels.clone(), points));
             }
@@ -449,11 +461,13 @@ impl<'a> Evaluator<'a> {
             limits: self.limits,
             annotations: &mut *self.annotations,
             samples: self.samples,
+            stats: self.stats,
             work: self.work,
             delayed_name_removal: self.delayed_name_removal,
         };
         let val = inner.eval(&sq.expr)?;
         self.samples = inner.samples;
+        self.stats = inner.stats;
         self.work = inner.work;
         let series = match val {
             Val::Vector(vs) => {

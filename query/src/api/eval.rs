@@ -92,9 +92,10 @@ fn zero_or_negative_step() -> QueryError {
 fn result_body(
     engine: &Engine,
     r: Result<QueryResult, QueryError>,
-    stats: Option<String>,
+    stats: Option<RunStats>,
 ) -> Result<String, QueryError> {
     let mut r = r?;
+    let stats = stats.map(|s| stats_json(&s, &r.sample_stats));
     let _answer = hold_answer(engine, &r.value)?;
     note_resolution(&mut r);
     Ok(json::query_result_with_stats(
