@@ -13,6 +13,8 @@ use stratus_model::{Labels, MetricMetadata, Sample, METRIC_NAME};
 use crate::report::Report;
 use crate::validate::{describe, Limits, Reason, Rejection};
 
+mod repeats;
+
 /// Per-symbol validation results, computed on first use.
 const CHECKED: u8 = 1;
 const LABEL_NAME_OK: u8 = 2;
