@@ -7,7 +7,7 @@ use axum::Router;
 
 mod admin;
 mod eval;
-mod json;
+pub(crate) mod json;
 mod lookups;
 mod params;
 mod respond;

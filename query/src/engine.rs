@@ -49,11 +49,19 @@ pub struct EngineOptions {
     /// the query. Off by default, as in Prometheus: the name is removed
     /// where it is dropped (ADR 0024).
     pub delayed_name_removal: bool,
+    /// Prometheus's `promql-per-step-stats`: `stats=all` answers also
+    /// count the queried samples of each step. Off by default, as in
+    /// Prometheus; the query API keeps it only for requests with
+    /// `stats=all`.
+    pub per_step_stats: bool,
 }
 
 /// The `--enable-feature` name of delayed `__name__` removal, as in
 /// Prometheus.
 pub const FEATURE_DELAYED_NAME_REMOVAL: &str = "promql-delayed-name-removal";
+
+/// The `--enable-feature` name of per-step sample counts, as in Prometheus.
+pub const FEATURE_PER_STEP_STATS: &str = "promql-per-step-stats";
 
 impl EngineOptions {
     /// Turns on the features named in `names`, values of Prometheus's
@@ -66,6 +74,7 @@ impl EngineOptions {
             match name {
                 "" => {}
                 FEATURE_DELAYED_NAME_REMOVAL => self.delayed_name_removal = true,
+                FEATURE_PER_STEP_STATS => self.per_step_stats = true,
                 other => unknown.push(other.to_string()),
             }
         }
@@ -97,6 +106,7 @@ impl Default for EngineOptions {
             request_memory: None,
             pool: QueryPool::shared_default(),
             delayed_name_removal: false,
+            per_step_stats: false,
         }
     }
 }
@@ -304,6 +314,7 @@ impl Engine {
         let pool = self.opts.pool.clone();
         let max_samples = self.opts.max_samples;
         let delayed_name_removal = self.opts.delayed_name_removal;
+        let per_step_stats = self.opts.per_step_stats;
         // Evaluation runs on the query pool, never on the async runtime's
         // workers (ADR 0023).
         pool.run(deadline, move |cancel| {
@@ -332,8 +343,11 @@ impl Engine {
                 delayed_name_removal,
             };
             ev.check_grid(ev.steps())?;
+            if per_step_stats {
+                ev.stats = crate::eval::SampleStats::per_step(ev.steps());
+            }
             let val = ev.eval(&expr)?;
-            let sample_stats = ev.stats;
+            let sample_stats = std::mem::take(&mut ev.stats);
             for (func, step) in &approximate {
                 annotations.add(Annotation::RollupApproximation {
                     function: func.to_string(),

@@ -235,12 +235,22 @@ impl<'a> Evaluator<'a> {
                 let series = self.matrix_selector(ms)?;
                 let w = ms_window(ms, t, self)?;
                 let m = self.window_all(series, w)?;
-                self.stats.queried(m.iter().map(|s| s.samples.len()).sum());
+                self.stats
+                    .queried(0, m.iter().map(|s| s.samples.len()).sum());
                 Ok(Val::Matrix(m))
             }
             Expr::Subquery(sq) => {
                 let t = self.start;
-                let (series, range, off, at) = self.subquery(sq)?;
+                let SubqueryOut {
+                    series,
+                    range,
+                    offset: off,
+                    at,
+                    queried,
+                } = self.subquery(sq)?;
+                // What the inner evaluation queried, at the last step (as
+                // Prometheus's IncrementSamplesAtTimestamp(endTimestamp)).
+                self.stats.queried(self.steps() - 1, queried);
                 let r = (at.unwrap_or(t) - off - range, at.unwrap_or(t) - off);
                 Ok(Val::Matrix(self.window_all(&series, r)?))
             }
@@ -362,11 +372,11 @@ impl<'a> Evaluator<'a> {
                 let r = at.unwrap_or_else(|| self.ts(i)) - off;
                 if let Some(v) = lookback_value(&s.samples, r, lookback) {
                     points.push((i as u32, v.v));
+                    self.stats.queried(i, 1);
                 }
             }
             points.shrink_to_fit();
             self.settle(span.len(), points.len());
-            self.stats.queried(points.len());
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels.clone(), points));
             }
@@ -395,7 +405,9 @@ impl<'a> Evaluator<'a> {
                 })
                 .collect();
             self.settle(span.len(), points.len());
-            self.stats.queried(points.len());
+            for &(i, _) in &points {
+                self.stats.queried(i as usize, 1);
+            }
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels.clone(), points));
             }
@@ -410,13 +422,10 @@ impl<'a> Evaluator<'a> {
         Ok(series)
     }
 
-    /// Evaluates a subquery's inner expression over the steps it needs.
-    /// Returns the points as series (stale-free) and the window parameters:
-    /// (series, range, offset, @ time).
-    pub fn subquery(
-        &mut self,
-        sq: &SubqueryExpr,
-    ) -> Result<(Vec<Series>, i64, i64, Option<i64>), QueryError> {
+    /// Evaluates a subquery's inner expression over the steps it needs:
+    /// its points as series (stale-free), the window parameters, and the
+    /// samples the inner evaluation queried (not counted here).
+    pub fn subquery(&mut self, sq: &SubqueryExpr) -> Result<SubqueryOut, QueryError> {
         let range = sq.range.as_millis() as i64;
         let off = offset_ms(&sq.offset);
         let at = at_ms(&sq.at, self.query_start, self.query_end);
@@ -438,7 +447,13 @@ impl<'a> Evaluator<'a> {
         }
         let end = last - off;
         if end < start {
-            return Ok((Vec::new(), range, off, at));
+            return Ok(SubqueryOut {
+                series: Vec::new(),
+                range,
+                offset: off,
+                at,
+                queried: 0,
+            });
         }
         // Steps of the subquery's grid, checked before anything of that
         // size exists.
@@ -461,13 +476,14 @@ impl<'a> Evaluator<'a> {
             limits: self.limits,
             annotations: &mut *self.annotations,
             samples: self.samples,
-            stats: self.stats,
+            // The inner steps are not the query's: no per-step counts.
+            stats: self.stats.inner(),
             work: self.work,
             delayed_name_removal: self.delayed_name_removal,
         };
         let val = inner.eval(&sq.expr)?;
         self.samples = inner.samples;
-        self.stats = inner.stats;
+        let queried = self.stats.end_inner(&inner.stats);
         self.work = inner.work;
         let series = match val {
             Val::Vector(vs) => {
@@ -500,8 +516,24 @@ impl<'a> Evaluator<'a> {
                 ))
             }
         };
-        Ok((series, range, off, at))
+        Ok(SubqueryOut {
+            series,
+            range,
+            offset: off,
+            at,
+            queried,
+        })
     }
+}
+
+/// What [`Evaluator::subquery`] gives: the points as series, the window
+/// parameters, and the samples the inner evaluation queried.
+pub struct SubqueryOut {
+    pub series: Vec<Series>,
+    pub range: i64,
+    pub offset: i64,
+    pub at: Option<i64>,
+    pub queried: usize,
 }
 
 /// The window of a matrix selector evaluated at `t`.

@@ -150,6 +150,9 @@ pub(super) fn engine_for(st: &QueryState, p: &Params) -> Result<Engine, QueryErr
             opts.timeout = d;
         }
     }
+    // Per-step sample counts only when asked for, as Prometheus
+    // (`stats=all` and the feature).
+    opts.per_step_stats &= p.get("stats") == Some("all");
     // One reservation for the whole request, whatever it is split into.
     opts.request_memory = opts.memory.as_ref().map(|m| Arc::new(m.reserve()));
     Ok(st.engine.with_options(opts))
@@ -230,13 +233,17 @@ pub(super) struct RunStats {
 /// (`totalQueryableSamples`, `peakSamples`), and the bucket requests the
 /// query made (`storage`: GETs, bytes they returned, LISTs). Requests
 /// answered from caches are not requests.
-pub(super) fn stats_json(run: &RunStats, samples: &crate::SampleStats) -> String {
+pub(super) fn stats_json(
+    run: &RunStats,
+    samples: &crate::SampleStats,
+    (start_ms, step_ms): (i64, i64),
+) -> String {
     let (secs, c) = (run.secs, &run.requests);
     format!(
         "{{\"timings\":{{\"evalTotalTime\":{secs},\"resultSortTime\":0,\"queryPreparationTime\":0,\"innerEvalTime\":{secs},\"execQueueTime\":0,\"execTotalTime\":{secs}}},\
          \"samples\":{},\
          \"storage\":{{\"getRequests\":{},\"getBytes\":{},\"listRequests\":{}}}}}",
-        samples.json(),
+        samples.json(start_ms, step_ms),
         c.gets,
         c.get_bytes,
         c.lists

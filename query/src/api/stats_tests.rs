@@ -32,6 +32,13 @@ impl Clock for Fixed {
 const SERIES: usize = 3;
 
 fn app() -> Router {
+    app_with(EngineOptions::default(), None)
+}
+
+fn app_with(
+    opts: EngineOptions,
+    results_cache: Option<Arc<crate::results::ResultsCache>>,
+) -> Router {
     let mem = MemorySource::new();
     let t = TenantId::anonymous();
     for i in 0..SERIES {
@@ -42,27 +49,31 @@ fn app() -> Router {
     }
     let source: Arc<dyn SeriesSource> = Arc::new(mem);
     router(QueryState {
-        engine: Engine::new(source.clone(), EngineOptions::default()),
+        engine: Engine::new(source.clone(), opts),
         source,
         clock: Arc::new(Fixed),
         tenants: stratus_http::TenantPolicy::default(),
         max_body_bytes: 1 << 20,
         admin: None,
         max_pending_deletes: 0,
-        results_cache: None,
+        results_cache,
         status: Default::default(),
     })
 }
 
 async fn samples(query: &str, range: bool) -> Value {
+    samples_on(&app(), query, range, "all").await
+}
+
+async fn samples_on(app: &Router, query: &str, range: bool, stats: &str) -> Value {
     let q = query.replace('+', "%2B").replace(' ', "%20");
     let uri = if range {
-        format!("/api/v1/query_range?query={q}&start=60&end=600&step=60&stats=all")
+        format!("/api/v1/query_range?query={q}&start=60&end=600&step=60&stats={stats}")
     } else {
-        format!("/api/v1/query?query={q}&time=600&stats=all")
+        format!("/api/v1/query?query={q}&time=600&stats={stats}")
     };
     let req = Request::get(uri).body(Body::empty()).expect("request");
-    let resp = app().oneshot(req).await.expect("response");
+    let resp = app.clone().oneshot(req).await.expect("response");
     assert_eq!(resp.status(), StatusCode::OK);
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
@@ -133,7 +144,58 @@ async fn no_stats_without_the_parameter_and_no_per_step_counts() {
     let v: Value = serde_json::from_slice(&body).expect("json");
     assert!(v["data"].get("stats").is_none(), "{v}");
     // Per-step counts come only with Prometheus's promql-per-step-stats
-    // feature, which Stratus does not offer: never in the answer.
+    // feature (off by default).
     let s = samples("m", true).await;
     assert!(s.get("totalQueryableSamplesPerStep").is_none(), "{s}");
+}
+
+/// With Prometheus's `promql-per-step-stats` feature and `stats=all`,
+/// `totalQueryableSamplesPerStep` as Prometheus 2.42 answered with the
+/// feature on: `[[<step time, s>, <count>], ...]` before
+/// `totalQueryableSamples`, e.g. `{"totalQueryableSamplesPerStep":
+/// [[1796690100,12],[1796690160,12],[1796690220,12]],
+/// "totalQueryableSamples":36,"peakSamples":13}` for `rate(cmp_m[1m])` over
+/// three series; none for `stats=1`.
+#[tokio::test]
+async fn per_step_counts_with_the_feature_and_stats_all() {
+    let mut opts = EngineOptions::default();
+    assert!(opts.enable_features(["promql-per-step-stats"]).is_empty());
+    let cache = Arc::new(crate::results::ResultsCache::new(
+        crate::results::ResultsCacheOptions {
+            split_interval: std::time::Duration::from_secs(120),
+            max_freshness: std::time::Duration::ZERO,
+            ..Default::default()
+        },
+    ));
+    let app = app_with(opts, Some(cache));
+    let steps = |per_step: u64| -> Value {
+        (1..=STEPS)
+            .map(|k| serde_json::json!([k * 60, per_step]))
+            .collect()
+    };
+    // Twice: per-step counts bypass the results cache, so the second
+    // answer counts every step again.
+    for _ in 0..2 {
+        let s = samples_on(&app, "m", true, "all").await;
+        assert_eq!(s["totalQueryableSamplesPerStep"], steps(N), "{s}");
+        assert_eq!(s["totalQueryableSamples"], N * STEPS, "{s}");
+    }
+    let s = samples_on(&app, "rate(m[2m])", true, "all").await;
+    assert_eq!(s["totalQueryableSamplesPerStep"], steps(2 * N), "{s}");
+    // An instant query has one step; a bare subquery counts its inner
+    // samples at the last step.
+    let s = samples_on(&app, "m", false, "all").await;
+    assert_eq!(
+        s["totalQueryableSamplesPerStep"],
+        serde_json::json!([[600, N]])
+    );
+    let s = samples_on(&app, "m[3m:1m]", false, "all").await;
+    assert_eq!(
+        s["totalQueryableSamplesPerStep"],
+        serde_json::json!([[600, 3 * N]])
+    );
+    // Other stats values: no per-step counts, as Prometheus.
+    let s = samples_on(&app, "m", true, "1").await;
+    assert!(s.get("totalQueryableSamplesPerStep").is_none(), "{s}");
+    assert_eq!(s["totalQueryableSamples"], N * STEPS, "{s}");
 }

@@ -38,14 +38,12 @@ impl<'a> Evaluator<'a> {
                 // As Prometheus's evalSubquery: a function's subquery
                 // counts its windows (in over_windows), not what its inner
                 // evaluation queried; its peak counts.
-                let queried = self.stats.total_queryable;
-                let (series, range, offset, at) = self.subquery(sq)?;
-                self.stats.total_queryable = queried;
+                let sq = self.subquery(sq)?;
                 Ok(RangeArg {
-                    series: Cow::Owned(series),
-                    range,
-                    offset,
-                    at,
+                    series: Cow::Owned(sq.series),
+                    range: sq.range,
+                    offset: sq.offset,
+                    at: sq.at,
                 })
             }
             Expr::Paren(p) => stratus_promql::stack_guard(|| self.range_arg(&p.expr)),
@@ -120,7 +118,7 @@ impl<'a> Evaluator<'a> {
                     continue;
                 }
                 self.tick(w.len())?;
-                self.stats.queried(w.len());
+                self.stats.queried(i, w.len());
                 self.stats.release(window);
                 window = w.len();
                 self.stats.hold(window);

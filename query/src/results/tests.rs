@@ -327,7 +327,7 @@ async fn old_intervals_are_not_read_again() {
         first,
         QueryResult {
             samples_loaded: first.samples_loaded,
-            sample_stats: first.sample_stats,
+            sample_stats: first.sample_stats.clone(),
             ..second.clone()
         }
     );
