@@ -39,7 +39,7 @@ impl Decoded<'_> {
     /// valid). Every decoder ends with it.
     pub(crate) fn keep_first_per_timestamp(mut self) -> Self {
         let dropped = self.batch.keep_first_per_timestamp();
-        self.report.samples_valid -= dropped;
+        self.report.samples_valid = self.report.samples_valid.saturating_sub(dropped);
         self.report.duplicates += dropped;
         self
     }
