@@ -88,19 +88,15 @@ pub fn parse_with(text: &str, limits: Limits) -> Result<Expr, ParseError> {
         });
     }
     let run = || {
-        let expr = match promql_parser::parser::parse(text) {
-            Ok(e) => e,
-            // The crate reads a duration too large as zero.
-            Err(m) if m.contains("duration must be greater than 0") || m.contains("overflow") => {
-                let m = durations::out_of_range(text).unwrap_or(m);
-                return Err(ParseError::Syntax(prometheus_wording(m)));
-            }
-            Err(m) => return Err(ParseError::Syntax(prometheus_wording(m))),
-        };
-        // ... and accepts some Go's time.Duration does not hold (300y).
+        // Durations Go's time.Duration does not hold: the crate reads some
+        // as zero, accepts others (300y) and panics on numbers of seconds
+        // past what std's Duration holds (offset 1e20), so they are
+        // refused before it sees them.
         if let Some(m) = durations::out_of_range(text) {
             return Err(ParseError::Syntax(m));
         }
+        let expr = promql_parser::parser::parse(text)
+            .map_err(|m| ParseError::Syntax(prometheus_wording(m)))?;
         let d = depth(&expr);
         if d > limits.max_depth {
             // Dropped here, on the large stack, not by the caller.

@@ -251,7 +251,7 @@ fn bad_durations_in_prometheus_words() {
     for q in ["rate(up[1m1h])", "up offset 1m1h", "up[5m:1m1h]"] {
         let e = parse(q).expect_err(q).to_string();
         assert!(
-            e.contains(r#"not a valid duration string: "1m1h""#),
+            e.contains(r#"parse error: not a valid duration string: "1m1h""#),
             "{q}: {e}"
         );
     }
@@ -299,6 +299,26 @@ fn durations_too_large_are_out_of_range_not_zero() {
         assert_eq!(e, want, "{q}");
     }
     assert!(parse("up offset 106751d").is_ok());
+    // Numbers where a duration goes are seconds (Prometheus 3); past what
+    // Go's time.Duration holds, Prometheus 3.5+ says out of range (at the
+    // sign of a negative one), and the parser crate would panic.
+    let numbers = [
+        ("up offset 1e20", "1:11: parse error: duration out of range"),
+        (
+            "up offset -1e20",
+            "1:11: parse error: duration out of range",
+        ),
+        ("up[1e30]", "1:4: parse error: duration out of range"),
+        ("rate(up[1e30])", "1:9: parse error: duration out of range"),
+        ("up[5m:1e25]", "1:7: parse error: duration out of range"),
+        ("up offset Inf", "1:11: parse error: duration out of range"),
+        ("up offset -Inf", "1:11: parse error: duration out of range"),
+    ];
+    for (q, want) in numbers {
+        let e = parse(q).expect_err(q).to_string();
+        assert_eq!(e, want, "{q}");
+    }
+    assert!(parse("up offset 60").is_ok());
     // A zero duration keeps its message.
     let e = parse("up offset 0s").expect_err("0s").to_string();
     assert!(e.contains("duration must be greater than 0"), "{e}");
