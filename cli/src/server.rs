@@ -443,8 +443,10 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
     let app = app.merge(server_routes(Arc::new(Mutex::new(registry))));
     // CORS on every route (as --web.cors.origin), and every route also
     // under /prometheus, mimirtool's default, as Mimir serves it.
-    let app =
-        stratus_http::with_prometheus_prefix(stratus_http::with_cors(app, cfg.cors_origin.clone()));
+    // A path no route serves: Prometheus's plain-text 404.
+    let app = stratus_http::with_not_found(stratus_http::with_prometheus_prefix(
+        stratus_http::with_cors(app, cfg.cors_origin.clone()),
+    ));
 
     let addr = listener.local_addr()?;
     info!(%addr, storage = %describe(&cfg), "stratus is listening");

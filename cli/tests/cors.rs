@@ -1,6 +1,6 @@
-//! CORS as Prometheus's `--web.cors.origin` (issue 16) and every route
-//! under Mimir's `/prometheus` prefix (mimirtool's default), on a real
-//! `stratus all`.
+//! CORS as Prometheus's `--web.cors.origin` (issue 16), every route
+//! under Mimir's `/prometheus` prefix (mimirtool's default), and paths no
+//! route serves, on a real `stratus all`.
 
 use std::path::Path;
 use std::process::Command;
@@ -229,4 +229,44 @@ async fn every_route_answers_the_same_under_the_prometheus_prefix() {
     assert!(body.contains(r#""result":[1700000000,"1"]"#), "{body}");
     let (_, body) = get("/prometheus/config/v1/rules").await;
     assert!(body.contains("record: r"), "{body}");
+}
+
+/// A path no route serves answers as Prometheus 2.42 answered (`curl -i`
+/// on `/api/v1/nonexistent`, `/api/v2/nonexistent`, `/api/`, `/foo`):
+/// `404 Not Found`, `Content-Type: text/plain; charset=utf-8`,
+/// `X-Content-Type-Options: nosniff`, body `404 page not found`. Prometheus
+/// 3.x is the same (Go's `http.NotFound` behind its `/api/v1` router and
+/// its UI router): no JSON error, not even under `/api/`. Was: an empty 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_answer_prometheus_404() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start(dir.path(), &[]);
+    let c = client();
+    for path in [
+        "/api/v1/nonexistent",
+        "/api/v2/nonexistent",
+        "/api/",
+        "/foo",
+        "/prometheus/api/v1/nonexistent",
+    ] {
+        let r = c.get(s.url(path)).send().await.expect("send");
+        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(
+            header(&r, "content-type"),
+            Some("text/plain; charset=utf-8"),
+            "{path}"
+        );
+        assert_eq!(header(&r, "x-content-type-options"), Some("nosniff"));
+        assert_eq!(
+            r.text().await.expect("body"),
+            "404 page not found\n",
+            "{path}"
+        );
+    }
+    let r = c
+        .get(s.url("/api/v1/query?query=1"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
 }

@@ -13,6 +13,8 @@ use stratus_model::{Labels, MetricMetadata, Sample, METRIC_NAME};
 use crate::report::Report;
 use crate::validate::{describe, Limits, Reason, Rejection};
 
+mod repeats;
+
 /// Per-symbol validation results, computed on first use.
 const CHECKED: u8 = 1;
 const LABEL_NAME_OK: u8 = 2;
@@ -36,6 +38,9 @@ pub struct WriteBatch<'a> {
     pub metadata: Vec<MetricMetadata>,
     /// Scratch for [`WriteBatch::accept`].
     pairs: Vec<(u32, u32)>,
+    /// Symbols came from the request's own table ([`Self::push_symbol`]),
+    /// which may hold a string twice: equal strings may have two ids.
+    own_table: bool,
 }
 
 impl<'a> WriteBatch<'a> {
@@ -68,7 +73,7 @@ impl<'a> WriteBatch<'a> {
         if let Some(&id) = self.table.find(hash, eq) {
             return id;
         }
-        let id = self.push_symbol(bytes);
+        let id = self.add_symbol(bytes);
         if self.strings[id as usize].is_some() {
             let (strings, hasher) = (&self.strings, &self.hasher);
             self.table.insert_unique(hash, id, |&id| {
@@ -81,6 +86,11 @@ impl<'a> WriteBatch<'a> {
     /// Adds a symbol without looking for an equal one (remote_write 2.0
     /// requests bring their own table).
     pub fn push_symbol(&mut self, bytes: &'a [u8]) -> u32 {
+        self.own_table = true;
+        self.add_symbol(bytes)
+    }
+
+    fn add_symbol(&mut self, bytes: &'a [u8]) -> u32 {
         let id = self.strings.len() as u32;
         self.strings.push(std::str::from_utf8(bytes).ok());
         self.bytes.push(bytes);

@@ -33,6 +33,18 @@ pub struct Decoded<'a> {
     pub report: Report,
 }
 
+impl Decoded<'_> {
+    /// Keeps the first of two samples of one series and timestamp, as
+    /// Prometheus does, and counts the others as duplicates (no longer
+    /// valid). Every decoder ends with it.
+    pub(crate) fn keep_first_per_timestamp(mut self) -> Self {
+        let dropped = self.batch.keep_first_per_timestamp();
+        self.report.samples_valid = self.report.samples_valid.saturating_sub(dropped);
+        self.report.duplicates += dropped;
+        self
+    }
+}
+
 /// Snappy block decompression with a size limit checked before allocating.
 pub fn decompress(body: &[u8], max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
     let size = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
@@ -147,7 +159,7 @@ pub fn decode_v1<'a>(
             (f, wt) => w.skip_unread(f, wt, &[1, 3]).map_err(&err)?,
         }
     }
-    Ok(out)
+    Ok(out.keep_first_per_timestamp())
 }
 
 fn series_v1<'a>(
@@ -264,7 +276,7 @@ pub fn decode_v2<'a>(
         }
     }
     out.batch.metadata = families.into_values().collect();
-    Ok(out)
+    Ok(out.keep_first_per_timestamp())
 }
 
 fn series_v2<'a>(

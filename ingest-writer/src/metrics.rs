@@ -154,5 +154,9 @@ impl IngestMetrics {
         for (reason, n) in &report.rejected {
             self.rejected(*reason).inc_by(*n);
         }
+        if report.duplicates > 0 {
+            self.rejected(Reason::DuplicateTimestamp)
+                .inc_by(report.duplicates);
+        }
     }
 }

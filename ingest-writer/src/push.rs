@@ -176,7 +176,7 @@ fn decode<'a>(body: &'a PushBody, st: &IngestState, now_ms: i64) -> Decoded<'a> 
         }
     }
     out.batch.metadata = families.into_values().collect();
-    out
+    out.keep_first_per_timestamp()
 }
 
 pub(crate) async fn push(
@@ -240,7 +240,13 @@ async fn handle(st: &IngestState, headers: &HeaderMap, body: Body) -> (StatusCod
     if report.more_messages > 0 {
         errors.push(format!("(and {} more errors)", report.more_messages));
     }
-    let rejected = report.samples_rejected();
+    if report.duplicates > 0 {
+        errors.push(format!(
+            "duplicate sample for timestamp: {} sample(s) had the labels and timestamp of an earlier one in this request; the first was kept",
+            report.duplicates
+        ));
+    }
+    let rejected = report.samples_rejected() + report.duplicates;
     let all_rejected = valid == 0 && rejected > 0;
     (
         if all_rejected {

@@ -19,6 +19,10 @@ pub struct Report {
     /// Samples that passed validation (written if the commit succeeds).
     pub samples_valid: u64,
     pub rejected: BTreeMap<Reason, u64>,
+    /// Samples dropped for the series and timestamp of an earlier one in
+    /// the same request (the first is kept, as Prometheus keeps it); not
+    /// an error of the request.
+    pub duplicates: u64,
     pub messages: Vec<String>,
     pub more_messages: usize,
 }

@@ -55,6 +55,10 @@ pub enum Reason {
     InvalidMetricType,
     NativeHistogramUnsupported,
     InvalidSymbolRef,
+    /// A sample whose series and timestamp an earlier sample of the same
+    /// request has: dropped, the first kept, as Prometheus does; the
+    /// request does not fail for it.
+    DuplicateTimestamp,
     StorageUnavailable,
     Overloaded,
 }
@@ -77,12 +81,13 @@ impl Reason {
             Reason::InvalidMetricType => "invalid_metric_type",
             Reason::NativeHistogramUnsupported => "native_histogram_unsupported",
             Reason::InvalidSymbolRef => "invalid_symbol_ref",
+            Reason::DuplicateTimestamp => "duplicate_timestamp",
             Reason::StorageUnavailable => "storage_unavailable",
             Reason::Overloaded => "overloaded",
         }
     }
 
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::MissingMetricName,
         Reason::MetricNameInvalid,
         Reason::LabelNameInvalid,
@@ -98,6 +103,7 @@ impl Reason {
         Reason::InvalidMetricType,
         Reason::NativeHistogramUnsupported,
         Reason::InvalidSymbolRef,
+        Reason::DuplicateTimestamp,
         Reason::StorageUnavailable,
         Reason::Overloaded,
     ];

@@ -63,7 +63,9 @@ pub const LAMBDA_MAX_BODY_BYTES: usize = (LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_
 /// has nothing left in memory).
 pub async fn ingest_app(bucket: Bucket, settings: &Settings) -> Result<Router, WriterError> {
     let writer = Writer::start(bucket, settings.writer(), &mut Registry::default()).await?;
-    Ok(writer.router().merge(health()))
+    Ok(stratus_http::with_not_found(
+        writer.router().merge(health()),
+    ))
 }
 
 /// The query function's router: the Prometheus HTTP API of the server
@@ -98,8 +100,10 @@ pub fn query_app_with_cache(
         .merge(health());
     // CORS as the server's (STRATUS_WEB_CORS_ORIGIN), and every route also
     // under Mimir's /prometheus prefix (mimirtool's default).
-    stratus_http::with_prometheus_prefix(stratus_http::with_cors(app, settings.cors_origin.clone()))
-        .layer(axum::middleware::from_fn(refuse_oversized))
+    stratus_http::with_not_found(stratus_http::with_prometheus_prefix(
+        stratus_http::with_cors(app, settings.cors_origin.clone()),
+    ))
+    .layer(axum::middleware::from_fn(refuse_oversized))
 }
 
 /// The health routes both HTTP functions serve.

@@ -125,6 +125,20 @@ async fn remote_write_through_a_function_url_and_api_gateway_lands_the_same_samp
     )
     .await;
     assert_eq!(resp["statusCode"], 400, "{resp}");
+
+    // A route it does not serve: Prometheus's plain-text 404.
+    let app = ingest_app(Bucket::in_memory(), &settings)
+        .await
+        .expect("ingest app");
+    let req = axum::http::Request::get("/api/v1/query")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let r = app.oneshot(req).await.expect("response");
+    assert_eq!(r.status(), axum::http::StatusCode::NOT_FOUND);
+    let body = axum::body::to_bytes(r.into_body(), 1024)
+        .await
+        .expect("body");
+    assert_eq!(&body[..], b"404 page not found\n");
 }
 
 #[tokio::test]
@@ -345,6 +359,17 @@ async fn the_query_function_answers_browsers_and_the_prometheus_prefix() {
         // Mimir; an unserved route would answer an empty 404.
         assert!(!plain.3.is_empty(), "{path}: {}", plain.0);
         assert_eq!((plain.0, plain.3), (prefixed.0, prefixed.3), "{path}");
+    }
+
+    // A path no route serves: Prometheus's plain-text 404, as the server.
+    for path in [
+        "/api/v1/nonexistent",
+        "/prometheus/api/v2/nonexistent",
+        "/foo",
+    ] {
+        let (status, _, _, body) = call(app.clone(), "GET", path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(&body[..], b"404 page not found\n", "{path}");
     }
 
     let settings = Settings::from_lookup(|k| {

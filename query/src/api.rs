@@ -7,7 +7,7 @@ use axum::Router;
 
 mod admin;
 mod eval;
-mod json;
+pub(crate) mod json;
 mod lookups;
 mod params;
 mod respond;
@@ -89,5 +89,7 @@ async fn buildinfo() -> Response {
 
 #[cfg(test)]
 mod error_tests;
+#[cfg(test)]
+mod stats_tests;
 #[cfg(test)]
 mod tests;

@@ -49,11 +49,19 @@ pub struct EngineOptions {
     /// the query. Off by default, as in Prometheus: the name is removed
     /// where it is dropped (ADR 0024).
     pub delayed_name_removal: bool,
+    /// Prometheus's `promql-per-step-stats`: `stats=all` answers also
+    /// count the queried samples of each step. Off by default, as in
+    /// Prometheus; the query API keeps it only for requests with
+    /// `stats=all`.
+    pub per_step_stats: bool,
 }
 
 /// The `--enable-feature` name of delayed `__name__` removal, as in
 /// Prometheus.
 pub const FEATURE_DELAYED_NAME_REMOVAL: &str = "promql-delayed-name-removal";
+
+/// The `--enable-feature` name of per-step sample counts, as in Prometheus.
+pub const FEATURE_PER_STEP_STATS: &str = "promql-per-step-stats";
 
 impl EngineOptions {
     /// Turns on the features named in `names`, values of Prometheus's
@@ -66,6 +74,7 @@ impl EngineOptions {
             match name {
                 "" => {}
                 FEATURE_DELAYED_NAME_REMOVAL => self.delayed_name_removal = true,
+                FEATURE_PER_STEP_STATS => self.per_step_stats = true,
                 other => unknown.push(other.to_string()),
             }
         }
@@ -97,6 +106,7 @@ impl Default for EngineOptions {
             request_memory: None,
             pool: QueryPool::shared_default(),
             delayed_name_removal: false,
+            per_step_stats: false,
         }
     }
 }
@@ -110,6 +120,9 @@ pub struct QueryResult {
     pub annotations: Annotations,
     /// Samples the selectors loaded.
     pub samples_loaded: usize,
+    /// Prometheus's `totalQueryableSamples` and `peakSamples` of the
+    /// evaluation (the `samples` of `stats=all`).
+    pub sample_stats: crate::eval::SampleStats,
     /// The coarsest rollup step any selector was served at (0: raw data only).
     pub resolution_ms: i64,
 }
@@ -301,6 +314,7 @@ impl Engine {
         let pool = self.opts.pool.clone();
         let max_samples = self.opts.max_samples;
         let delayed_name_removal = self.opts.delayed_name_removal;
+        let per_step_stats = self.opts.per_step_stats;
         // Evaluation runs on the query pool, never on the async runtime's
         // workers (ADR 0023).
         pool.run(deadline, move |cancel| {
@@ -324,11 +338,16 @@ impl Engine {
                 limits: &limits,
                 annotations: &mut annotations,
                 samples: 0,
+                stats: Default::default(),
                 work: 0,
                 delayed_name_removal,
             };
             ev.check_grid(ev.steps())?;
+            if per_step_stats {
+                ev.stats = crate::eval::SampleStats::per_step(ev.steps());
+            }
             let val = ev.eval(&expr)?;
+            let sample_stats = std::mem::take(&mut ev.stats);
             for (func, step) in &approximate {
                 annotations.add(Annotation::RollupApproximation {
                     function: func.to_string(),
@@ -348,6 +367,7 @@ impl Engine {
                 value,
                 annotations,
                 samples_loaded: loaded,
+                sample_stats,
                 resolution_ms: resolutions.values().copied().max().unwrap_or(0),
             })
         })

@@ -17,8 +17,10 @@ mod aggregate;
 mod binary;
 mod call;
 mod histogram_quantile;
+mod sample_stats;
 mod step;
 
+pub use sample_stats::SampleStats;
 pub use step::*;
 
 /// Settings and limits of one evaluation.
@@ -62,6 +64,8 @@ pub struct Evaluator<'a> {
     pub annotations: &'a mut Annotations,
     /// Samples held by values built so far, for the max-samples limit.
     pub samples: usize,
+    /// Prometheus's `totalQueryableSamples` and `peakSamples`.
+    pub stats: SampleStats,
     /// Work done since the deadline was last checked.
     pub work: u64,
     /// Prometheus 3's `promql-delayed-name-removal`: operations mark
@@ -133,6 +137,7 @@ impl<'a> Evaluator<'a> {
     /// Counts the `used` points of a value built after [`Self::room_for`]`(max)`.
     pub fn settle(&mut self, max: usize, used: usize) {
         self.samples += used;
+        self.stats.hold(used);
         if let Some(r) = &self.limits.memory {
             r.shrink(points_bytes(max.saturating_sub(used)));
         }
@@ -158,7 +163,10 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn eval(&mut self, expr: &Expr) -> Result<Val, QueryError> {
-        stratus_promql::stack_guard(|| self.eval_node(expr))
+        let mark = self.stats.mark();
+        let v = stratus_promql::stack_guard(|| self.eval_node(expr))?;
+        self.stats.finish_node(mark, &v);
+        Ok(v)
     }
 
     /// Drops the metric name of `s`: at once, or at the end of the query
@@ -226,11 +234,23 @@ impl<'a> Evaluator<'a> {
                 let t = self.start;
                 let series = self.matrix_selector(ms)?;
                 let w = ms_window(ms, t, self)?;
-                Ok(Val::Matrix(self.window_all(series, w)?))
+                let m = self.window_all(series, w)?;
+                self.stats
+                    .queried(0, m.iter().map(|s| s.samples.len()).sum());
+                Ok(Val::Matrix(m))
             }
             Expr::Subquery(sq) => {
                 let t = self.start;
-                let (series, range, off, at) = self.subquery(sq)?;
+                let SubqueryOut {
+                    series,
+                    range,
+                    offset: off,
+                    at,
+                    queried,
+                } = self.subquery(sq)?;
+                // What the inner evaluation queried, at the last step (as
+                // Prometheus's IncrementSamplesAtTimestamp(endTimestamp)).
+                self.stats.queried(self.steps() - 1, queried);
                 let r = (at.unwrap_or(t) - off - range, at.unwrap_or(t) - off);
                 Ok(Val::Matrix(self.window_all(&series, r)?))
             }
@@ -352,6 +372,7 @@ impl<'a> Evaluator<'a> {
                 let r = at.unwrap_or_else(|| self.ts(i)) - off;
                 if let Some(v) = lookback_value(&s.samples, r, lookback) {
                     points.push((i as u32, v.v));
+                    self.stats.queried(i, 1);
                 }
             }
             points.shrink_to_fit();
@@ -384,6 +405,9 @@ impl<'a> Evaluator<'a> {
                 })
                 .collect();
             self.settle(span.len(), points.len());
+            for &(i, _) in &points {
+                self.stats.queried(i as usize, 1);
+            }
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels.clone(), points));
             }
@@ -398,13 +422,10 @@ impl<'a> Evaluator<'a> {
         Ok(series)
     }
 
-    /// Evaluates a subquery's inner expression over the steps it needs.
-    /// Returns the points as series (stale-free) and the window parameters:
-    /// (series, range, offset, @ time).
-    pub fn subquery(
-        &mut self,
-        sq: &SubqueryExpr,
-    ) -> Result<(Vec<Series>, i64, i64, Option<i64>), QueryError> {
+    /// Evaluates a subquery's inner expression over the steps it needs:
+    /// its points as series (stale-free), the window parameters, and the
+    /// samples the inner evaluation queried (not counted here).
+    pub fn subquery(&mut self, sq: &SubqueryExpr) -> Result<SubqueryOut, QueryError> {
         let range = sq.range.as_millis() as i64;
         let off = offset_ms(&sq.offset);
         let at = at_ms(&sq.at, self.query_start, self.query_end);
@@ -426,7 +447,13 @@ impl<'a> Evaluator<'a> {
         }
         let end = last - off;
         if end < start {
-            return Ok((Vec::new(), range, off, at));
+            return Ok(SubqueryOut {
+                series: Vec::new(),
+                range,
+                offset: off,
+                at,
+                queried: 0,
+            });
         }
         // Steps of the subquery's grid, checked before anything of that
         // size exists.
@@ -449,11 +476,14 @@ impl<'a> Evaluator<'a> {
             limits: self.limits,
             annotations: &mut *self.annotations,
             samples: self.samples,
+            // The inner steps are not the query's: no per-step counts.
+            stats: self.stats.inner(),
             work: self.work,
             delayed_name_removal: self.delayed_name_removal,
         };
         let val = inner.eval(&sq.expr)?;
         self.samples = inner.samples;
+        let queried = self.stats.end_inner(&inner.stats);
         self.work = inner.work;
         let series = match val {
             Val::Vector(vs) => {
@@ -486,8 +516,24 @@ impl<'a> Evaluator<'a> {
                 ))
             }
         };
-        Ok((series, range, off, at))
+        Ok(SubqueryOut {
+            series,
+            range,
+            offset: off,
+            at,
+            queried,
+        })
     }
+}
+
+/// What [`Evaluator::subquery`] gives: the points as series, the window
+/// parameters, and the samples the inner evaluation queried.
+pub struct SubqueryOut {
+    pub series: Vec<Series>,
+    pub range: i64,
+    pub offset: i64,
+    pub at: Option<i64>,
+    pub queried: usize,
 }
 
 /// The window of a matrix selector evaluated at `t`.

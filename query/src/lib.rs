@@ -25,6 +25,7 @@ pub use api::ServerStatus;
 pub use bucket_source::{BucketSource, BucketSourceOptions};
 pub use engine::{Engine, EngineOptions, QueryResult, QueryValue};
 pub use error::QueryError;
+pub use eval::SampleStats;
 pub use memory::QueryMemory;
 pub use pool::QueryPool;
 pub use querier::{Querier, QuerierConfig};

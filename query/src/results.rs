@@ -383,7 +383,7 @@ impl ResultsCache {
 
     /// The answer of one split: from the cache, or evaluated (and stored
     /// when it is old enough). Also the samples loaded for it.
-    async fn split(&self, ctx: &Ctx<'_>, s: Split) -> Result<(Arc<Part>, usize), QueryError> {
+    async fn split(&self, ctx: &Ctx<'_>, s: Split) -> Result<(Arc<Part>, Counts), QueryError> {
         if !s.cacheable {
             self.counters.uncacheable.fetch_add(1, Ordering::Relaxed);
             return ctx.evaluate(s).await;
@@ -391,7 +391,7 @@ impl ResultsCache {
         let key = ctx.key(&s);
         if let Some(hit) = self.cache.get(&key) {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok((hit, 0));
+            return Ok((hit, Counts::default()));
         }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let (part, loaded) = ctx.evaluate(s).await?;
@@ -436,7 +436,7 @@ impl Ctx<'_> {
     /// query's time, on a task of its own so that splits use every core.
     /// The request's storage stats follow it there; the task is stopped if
     /// the query is dropped.
-    async fn evaluate(&self, s: Split) -> Result<(Arc<Part>, usize), QueryError> {
+    async fn evaluate(&self, s: Split) -> Result<(Arc<Part>, Counts), QueryError> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(QueryError::Timeout);
@@ -471,7 +471,7 @@ impl Ctx<'_> {
             annotations: r.annotations,
             resolution_ms: r.resolution_ms,
         };
-        Ok((Arc::new(part), r.samples_loaded))
+        Ok((Arc::new(part), (r.samples_loaded, r.sample_stats)))
     }
 }
 
@@ -487,12 +487,14 @@ impl<T> Drop for AbortOnDrop<T> {
 /// Joins the answers of consecutive splits: points concatenated per series,
 /// series in label order (as the engine sorts them), annotations in split
 /// order without repeats, the coarsest resolution.
-fn merge(parts: Vec<(Arc<Part>, usize)>) -> QueryResult {
+fn merge(parts: Vec<(Arc<Part>, Counts)>) -> QueryResult {
     let mut annotations = Annotations::default();
     let mut samples_loaded = 0;
+    let mut sample_stats = crate::SampleStats::default();
     let mut resolution_ms = 0;
-    for (part, loaded) in &parts {
+    for (part, (loaded, stats)) in &parts {
         samples_loaded += loaded;
+        sample_stats.merge(stats);
         resolution_ms = resolution_ms.max(part.resolution_ms);
         for w in &part.annotations.warnings {
             annotations.warn(w.clone());
@@ -532,9 +534,14 @@ fn merge(parts: Vec<(Arc<Part>, usize)>) -> QueryResult {
         value: QueryValue::Matrix(series),
         annotations,
         samples_loaded,
+        sample_stats,
         resolution_ms,
     }
 }
+
+/// What evaluating a split counted: the samples loaded, and Prometheus's
+/// sample statistics. A split answered from the cache counted nothing.
+type Counts = (usize, crate::SampleStats);
 
 /// A hash of anything hashable, for cache generations; the same value
 /// hashes the same within one process (the cache is never persisted).

@@ -441,6 +441,7 @@ async fn range_mode(w: &World, e: &Eval, instant: &QueryResult) -> Result<(), St
         },
         annotations: r.annotations.clone(),
         samples_loaded: 0,
+        sample_stats: Default::default(),
         resolution_ms: 0,
     };
     check_expected(e, &as_instant).map_err(|msg| format!("range mode: {msg}"))

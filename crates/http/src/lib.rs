@@ -33,7 +33,7 @@ pub use logging::log_filter;
 pub use options::{connection_limit, raise_open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
 pub use panic::{catch_panics, install_panic_hook, CatchPanic, CatchPanicLayer, Component};
 pub use panic::{PanicCollector, PANICS_METRIC};
-pub use routes::{router_from, with_prometheus_prefix, Routes, PROMETHEUS_PREFIX};
+pub use routes::{router_from, with_not_found, with_prometheus_prefix, Routes, PROMETHEUS_PREFIX};
 pub use serve::serve;
 pub use tenant::{Tenant, TenantPolicy, TenantRejection, Tenants};
 

@@ -14,6 +14,8 @@
 //! - Stratus's own walks call [`stack_guard`] at each level, which moves to
 //!   a fresh stack segment when the current one runs low.
 
+mod durations;
+
 use promql_parser::parser::Expr;
 
 /// The longest query text accepted, in bytes (256 KiB: far above what
@@ -86,6 +88,13 @@ pub fn parse_with(text: &str, limits: Limits) -> Result<Expr, ParseError> {
         });
     }
     let run = || {
+        // Durations Go's time.Duration does not hold: the crate reads some
+        // as zero, accepts others (300y) and panics on numbers of seconds
+        // past what std's Duration holds (offset 1e20), so they are
+        // refused before it sees them.
+        if let Some(m) = durations::out_of_range(text) {
+            return Err(ParseError::Syntax(m));
+        }
         let expr = promql_parser::parser::parse(text)
             .map_err(|m| ParseError::Syntax(prometheus_wording(m)))?;
         let d = depth(&expr);

@@ -251,8 +251,75 @@ fn bad_durations_in_prometheus_words() {
     for q in ["rate(up[1m1h])", "up offset 1m1h", "up[5m:1m1h]"] {
         let e = parse(q).expect_err(q).to_string();
         assert!(
-            e.contains(r#"not a valid duration string: "1m1h""#),
+            e.contains(r#"parse error: not a valid duration string: "1m1h""#),
             "{q}: {e}"
         );
     }
+}
+
+/// Durations Go's `time.Duration` cannot hold. Prometheus 2.42 answered
+/// (`/api/v1/query`): `1:11: parse error: duration out of range` for
+/// `up offset 9223372036854775807ms`, `1:4: ...` for
+/// `up[9223372036854775807ms]`, `1:11: ...` for `up offset 300y`, and
+/// `1:12: ...` after a minus; `up offset 106751d` was accepted. For digits
+/// past 64 bits Prometheus 3 (prometheus/common 0.60) says `not a valid
+/// duration string` where 2.42 said `duration out of range`: 3.x is
+/// followed.
+#[test]
+fn durations_too_large_are_out_of_range_not_zero() {
+    let cases = [
+        (
+            "up offset 9223372036854775807ms",
+            "1:11: parse error: duration out of range",
+        ),
+        (
+            "up[9223372036854775807ms]",
+            "1:4: parse error: duration out of range",
+        ),
+        (
+            "rate(up[9223372036854775807ms])",
+            "1:9: parse error: duration out of range",
+        ),
+        ("up offset 300y", "1:11: parse error: duration out of range"),
+        (
+            "up offset -9223372036854775807ms",
+            "1:12: parse error: duration out of range",
+        ),
+        (
+            "up[5m:9223372036854775807ms]",
+            "1:7: parse error: duration out of range",
+        ),
+        (
+            "up offset 99999999999999999999y",
+            r#"1:11: parse error: not a valid duration string: "99999999999999999999y""#,
+        ),
+    ];
+    for (q, want) in cases {
+        let e = parse(q).expect_err(q).to_string();
+        assert_eq!(e, want, "{q}");
+    }
+    assert!(parse("up offset 106751d").is_ok());
+    // Numbers where a duration goes are seconds (Prometheus 3); past what
+    // Go's time.Duration holds, Prometheus 3.5+ says out of range (at the
+    // sign of a negative one), and the parser crate would panic.
+    let numbers = [
+        ("up offset 1e20", "1:11: parse error: duration out of range"),
+        (
+            "up offset -1e20",
+            "1:11: parse error: duration out of range",
+        ),
+        ("up[1e30]", "1:4: parse error: duration out of range"),
+        ("rate(up[1e30])", "1:9: parse error: duration out of range"),
+        ("up[5m:1e25]", "1:7: parse error: duration out of range"),
+        ("up offset Inf", "1:11: parse error: duration out of range"),
+        ("up offset -Inf", "1:11: parse error: duration out of range"),
+    ];
+    for (q, want) in numbers {
+        let e = parse(q).expect_err(q).to_string();
+        assert_eq!(e, want, "{q}");
+    }
+    assert!(parse("up offset 60").is_ok());
+    // A zero duration keeps its message.
+    let e = parse("up offset 0s").expect_err("0s").to_string();
+    assert!(e.contains("duration must be greater than 0"), "{e}");
 }

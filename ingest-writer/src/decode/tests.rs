@@ -256,7 +256,28 @@ fn reference_v1(body: &[u8]) -> Option<Vec<(String, Vec<Sample>)>> {
                 .collect(),
         ));
     }
-    Some(out)
+    Some(keep_first(out))
+}
+
+/// One entry per label set, where it first came, with the first sample of
+/// each timestamp in arrival order (as Prometheus appends a request).
+fn keep_first(series: Vec<(String, Vec<Sample>)>) -> Vec<(String, Vec<Sample>)> {
+    let mut out: Vec<(String, Vec<Sample>)> = Vec::new();
+    for (labels, samples) in series {
+        let i = match out.iter().position(|(l, _)| *l == labels) {
+            Some(i) => i,
+            None => {
+                out.push((labels, Vec::new()));
+                out.len() - 1
+            }
+        };
+        for s in samples {
+            if !out[i].1.iter().any(|x| x.t == s.t) {
+                out[i].1.push(s);
+            }
+        }
+    }
+    out
 }
 
 fn arb_series() -> impl Strategy<Value = TimeSeriesV1> {
@@ -289,7 +310,7 @@ proptest! {
         let ours = decode_v1(&body, &Limits::default(), NOW).expect("valid protobuf");
         let reference = reference_v1(&body).expect("prost decodes");
         prop_assert_eq!(accepted(&ours), reference);
-        prop_assert_eq!(ours.report.samples_received, ours.report.samples_valid + ours.report.samples_rejected());
+        prop_assert_eq!(ours.report.samples_received, ours.report.samples_valid + ours.report.samples_rejected() + ours.report.duplicates);
     }
 
     #[test]

@@ -611,3 +611,5 @@ async fn timestamps_past_year_9999_get_a_400_and_the_rest_is_written() {
     assert!(text.contains("future"), "{text}");
     assert_eq!(stored_samples(&f.bucket, "anonymous").await, 2);
 }
+
+mod duplicates;

@@ -22,7 +22,7 @@ pub(super) async fn query(
         let t = time_or(&p, "time", st.clock.now_ms())?;
         let engine = engine_for(&st, &p)?;
         let (r, stats) = with_stats(&p, engine.instant(&tenant, q, t)).await;
-        result_body(&engine, r, stats)
+        result_body(&engine, r, stats, (t, 0))
     };
     respond_result(run.await)
 }
@@ -60,7 +60,12 @@ pub(super) async fn query_range(
         }
         let engine = engine_for(&st, &p)?;
         let eval = async {
-            let Some(cache) = &st.results_cache else {
+            // Per-step counts need every step evaluated: no cached splits.
+            let cache = st
+                .results_cache
+                .as_ref()
+                .filter(|_| !engine.options().per_step_stats);
+            let Some(cache) = cache else {
                 return engine.range(&tenant, q, start, end, step_ms).await;
             };
             let expr = Arc::new(parse(q)?);
@@ -76,7 +81,7 @@ pub(super) async fn query_range(
                 .await
         };
         let (r, stats) = with_stats(&p, eval).await;
-        result_body(&engine, r, stats)
+        result_body(&engine, r, stats, (start, step_ms))
     };
     respond_result(run.await)
 }
@@ -88,13 +93,16 @@ fn zero_or_negative_step() -> QueryError {
 }
 
 /// The whole body of a query's answer, its value held against the query
-/// memory limit while it is written.
+/// memory limit while it is written; `steps` (start, step in ms) place
+/// per-step sample counts.
 fn result_body(
     engine: &Engine,
     r: Result<QueryResult, QueryError>,
-    stats: Option<String>,
+    stats: Option<RunStats>,
+    steps: (i64, i64),
 ) -> Result<String, QueryError> {
     let mut r = r?;
+    let stats = stats.map(|s| stats_json(&s, &r.sample_stats, steps));
     let _answer = hold_answer(engine, &r.value)?;
     note_resolution(&mut r);
     Ok(json::query_result_with_stats(

@@ -150,6 +150,9 @@ pub(super) fn engine_for(st: &QueryState, p: &Params) -> Result<Engine, QueryErr
             opts.timeout = d;
         }
     }
+    // Per-step sample counts only when asked for, as Prometheus
+    // (`stats=all` and the feature).
+    opts.per_step_stats &= p.get("stats") == Some("all");
     // One reservation for the whole request, whatever it is split into.
     opts.request_memory = opts.memory.as_ref().map(|m| Arc::new(m.reserve()));
     Ok(st.engine.with_options(opts))
@@ -200,28 +203,51 @@ pub(super) fn hold_answer(
 }
 
 /// Runs `f`; with a `stats` parameter (Prometheus's `stats=all`), also
-/// returns the `stats` object of the answer: the evaluation time in
-/// Prometheus's `timings` shape, and the bucket requests the query made
-/// (`storage`: GETs, bytes they returned, LISTs). Requests answered from
-/// caches are not requests.
+/// returns what the `stats` object of the answer needs besides the
+/// engine's sample counts ([`stats_json`]).
 pub(super) async fn with_stats<T>(
     p: &Params,
     f: impl std::future::Future<Output = T>,
-) -> (T, Option<String>) {
+) -> (T, Option<RunStats>) {
     if p.get("stats").is_none_or(str::is_empty) {
         return (f.await, None);
     }
     let stats = std::sync::Arc::new(stratus_storage::RequestStats::default());
     let started = std::time::Instant::now();
     let out = stratus_storage::RequestStats::scope(stats.clone(), f).await;
-    let secs = started.elapsed().as_secs_f64();
-    let c = stats.counts();
-    let json = format!(
+    let run = RunStats {
+        secs: started.elapsed().as_secs_f64(),
+        requests: stats.counts(),
+    };
+    (out, Some(run))
+}
+
+/// How long a query ran and the bucket requests it made.
+pub(super) struct RunStats {
+    secs: f64,
+    requests: stratus_storage::RequestCounts,
+}
+
+/// The `stats` object of a query's answer: the evaluation time in
+/// Prometheus's `timings` shape, Prometheus's `samples`
+/// (`totalQueryableSamples`, `peakSamples`), and the bucket requests the
+/// query made (`storage`: GETs, bytes they returned, LISTs). Requests
+/// answered from caches are not requests.
+pub(super) fn stats_json(
+    run: &RunStats,
+    samples: &crate::SampleStats,
+    (start_ms, step_ms): (i64, i64),
+) -> String {
+    let (secs, c) = (run.secs, &run.requests);
+    format!(
         "{{\"timings\":{{\"evalTotalTime\":{secs},\"resultSortTime\":0,\"queryPreparationTime\":0,\"innerEvalTime\":{secs},\"execQueueTime\":0,\"execTotalTime\":{secs}}},\
+         \"samples\":{},\
          \"storage\":{{\"getRequests\":{},\"getBytes\":{},\"listRequests\":{}}}}}",
-        c.gets, c.get_bytes, c.lists
-    );
-    (out, Some(json))
+        samples.json(start_ms, step_ms),
+        c.gets,
+        c.get_bytes,
+        c.lists
+    )
 }
 
 pub(super) fn check_selector_count(n: usize) -> Result<(), QueryError> {

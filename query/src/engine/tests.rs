@@ -126,6 +126,7 @@ fn features_are_enabled_by_their_prometheus_names() {
     assert!(o.delayed_name_removal);
     assert_eq!(unknown, ["exemplar-storage", "x"]);
     let mut o = EngineOptions::default();
-    assert_eq!(o.enable_features(["promql-per-step-stats"]).len(), 1);
+    assert!(o.enable_features(["promql-per-step-stats"]).is_empty());
+    assert!(o.per_step_stats);
     assert!(!o.delayed_name_removal);
 }

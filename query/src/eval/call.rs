@@ -35,12 +35,15 @@ impl<'a> Evaluator<'a> {
                 at: at_ms(&ms.vs.at, self.query_start, self.query_end),
             }),
             Expr::Subquery(sq) => {
-                let (series, range, offset, at) = self.subquery(sq)?;
+                // As Prometheus's evalSubquery: a function's subquery
+                // counts its windows (in over_windows), not what its inner
+                // evaluation queried; its peak counts.
+                let sq = self.subquery(sq)?;
                 Ok(RangeArg {
-                    series: Cow::Owned(series),
-                    range,
-                    offset,
-                    at,
+                    series: Cow::Owned(sq.series),
+                    range: sq.range,
+                    offset: sq.offset,
+                    at: sq.at,
                 })
             }
             Expr::Paren(p) => stratus_promql::stack_guard(|| self.range_arg(&p.expr)),
@@ -87,7 +90,12 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<StepSeries>, QueryError> {
         let mut out = Vec::new();
         let mut buf: Vec<Sample> = Vec::new();
+        // The window in hand is held until the next series' first one (as
+        // Prometheus holds its window buffer).
+        let mut window = 0;
         for s in arg.series.iter() {
+            self.stats.release(window);
+            window = 0;
             let span = self.step_span(&s.samples, arg.offset, arg.at, arg.range);
             self.room_for(span.len())?;
             let mut points = Vec::with_capacity(span.len());
@@ -110,6 +118,10 @@ impl<'a> Evaluator<'a> {
                     continue;
                 }
                 self.tick(w.len())?;
+                self.stats.queried(i, w.len());
+                self.stats.release(window);
+                window = w.len();
+                self.stats.hold(window);
                 if let Some(v) = f(self, &s.labels, w, lo, hi, i)? {
                     points.push((i as u32, v));
                 }
@@ -120,6 +132,7 @@ impl<'a> Evaluator<'a> {
                 out.push(self.output_series(&s.labels, points, keep_name));
             }
         }
+        self.stats.release(window);
         self.check_deadline()?;
         Ok(out)
     }

@@ -327,10 +327,16 @@ async fn old_intervals_are_not_read_again() {
         first,
         QueryResult {
             samples_loaded: first.samples_loaded,
+            sample_stats: first.sample_stats.clone(),
             ..second.clone()
         }
     );
     assert_eq!(second.samples_loaded, 0, "nothing was loaded");
+    assert_eq!(
+        second.sample_stats,
+        Default::default(),
+        "nothing was evaluated"
+    );
     let c = cache.counts();
     assert_eq!(
         (c.hits, c.misses, c.stored, c.entries),
