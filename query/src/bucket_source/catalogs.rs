@@ -28,6 +28,14 @@ impl CatalogView {
         }
     }
 
+    /// Whether a delete request covers part of `range`.
+    pub(super) fn deletes_overlap(&self, range: stratus_model::TimeRange) -> bool {
+        self.catalog
+            .tombstones
+            .iter()
+            .any(|t| t.min_time <= range.max && t.max_time >= range.min)
+    }
+
     pub(super) fn compiled_tombstones(&self) -> &[CompiledTombstone] {
         self.compiled
             .get_or_init(|| self.catalog.compiled_tombstones())

@@ -116,11 +116,7 @@ impl BucketSource {
     ) -> Result<Option<Vec<Labels>>, SourceError> {
         let cat = self.catalog(tenant, fresh).await?;
         // Only samples show what a delete request leaves.
-        if cat
-            .tombstones
-            .iter()
-            .any(|t| t.min_time <= range.max && t.max_time >= range.min)
-        {
+        if cat.deletes_overlap(range) {
             return Ok(None);
         }
         let blocks = async {
@@ -167,11 +163,8 @@ impl BucketSource {
         fresh: bool,
     ) -> Result<Option<Vec<String>>, SourceError> {
         let cat = self.catalog(tenant, fresh).await?;
-        if cat
-            .tombstones
-            .iter()
-            .any(|t| t.min_time <= range.max && t.max_time >= range.min)
-        {
+        // Only samples show what a delete request leaves.
+        if cat.deletes_overlap(range) {
             return Ok(None);
         }
         let blocks = async {
