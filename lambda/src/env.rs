@@ -225,6 +225,7 @@ impl Settings {
                 + stratus_query::ResultsCacheOptions::default().max_bytes
                 + s.head_bytes
                 + stratus_query::bucket_source::LABEL_SET_CACHE_BYTES
+                + stratus_query::bucket_source::LABEL_INDEX_CACHE_BYTES
                 + (256 << 20);
             let total = mib << 20;
             let bytes = total.saturating_sub(caches).max(total / 4);
@@ -426,8 +427,9 @@ mod tests {
                 .map(|m| m.limit() >> 20)
         };
         // 256 MiB objects + 256 MiB results + 256 MiB head + 64 MiB
-        // label sets + 256 MiB runtime = 1088 MiB.
-        assert_eq!(bound("1769"), Some(681));
+        // label sets + 32 MiB label names and values + 256 MiB runtime =
+        // 1120 MiB.
+        assert_eq!(bound("1769"), Some(649));
         // The head's bound is the function's to set, and counted.
         let s = from(&[
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769"),
@@ -435,7 +437,7 @@ mod tests {
         ])
         .expect("settings");
         assert_eq!(s.head_bytes, 128 << 20);
-        assert_eq!(s.engine.memory.map(|m| m.limit() >> 20), Some(809));
+        assert_eq!(s.engine.memory.map(|m| m.limit() >> 20), Some(777));
         let e = from(&[("STRATUS_QUERY_HEAD_BYTES", "lots")]).expect_err("not a number");
         assert!(
             e.to_string()

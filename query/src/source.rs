@@ -146,9 +146,8 @@ pub trait SeriesSource: Send + Sync {
         matchers: &[LabelMatcher],
         range: TimeRange,
     ) -> Result<Vec<String>, SourceError> {
-        Ok(names_of(
-            &self.series_labels(tenant, matchers, range).await?,
-        ))
+        let series = self.series_labels(tenant, matchers, range).await?;
+        Ok(names_or_values_of(&series, None))
     }
 
     /// The values of label `name` in the series
@@ -162,10 +161,8 @@ pub trait SeriesSource: Send + Sync {
         matchers: &[LabelMatcher],
         range: TimeRange,
     ) -> Result<Vec<String>, SourceError> {
-        Ok(values_of(
-            &self.series_labels(tenant, matchers, range).await?,
-            name,
-        ))
+        let series = self.series_labels(tenant, matchers, range).await?;
+        Ok(names_or_values_of(&series, Some(name)))
     }
 
     /// Metric metadata of a tenant, newest first per family.
@@ -181,8 +178,17 @@ pub trait SeriesSource: Send + Sync {
     }
 }
 
+/// The distinct label names of `series` (`name` `None`) or the values of
+/// label `name`, sorted.
+pub(crate) fn names_or_values_of(series: &[Labels], name: Option<&str>) -> Vec<String> {
+    match name {
+        None => names_of(series),
+        Some(name) => values_of(series, name),
+    }
+}
+
 /// The distinct label names of `series`, sorted.
-pub(crate) fn names_of(series: &[Labels]) -> Vec<String> {
+fn names_of(series: &[Labels]) -> Vec<String> {
     let names: BTreeSet<&str> = series
         .iter()
         .flat_map(|l| l.iter().map(|x| x.name.as_str()))
@@ -191,7 +197,7 @@ pub(crate) fn names_of(series: &[Labels]) -> Vec<String> {
 }
 
 /// The distinct values of label `name` in `series`, sorted.
-pub(crate) fn values_of(series: &[Labels], name: &str) -> Vec<String> {
+fn values_of(series: &[Labels], name: &str) -> Vec<String> {
     let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
     values.into_iter().map(String::from).collect()
 }

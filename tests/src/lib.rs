@@ -4,6 +4,7 @@
 
 pub mod compliance;
 pub mod differential;
+pub mod lookup_world;
 pub mod process;
 pub mod prometheus;
 pub mod promqltest;

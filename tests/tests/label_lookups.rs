@@ -8,98 +8,16 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prometheus_client::registry::Registry;
 use stratus_block::{BlockFooter, BlockOptions};
-use stratus_codec::{BlockEntry, SegmentBuilder};
-use stratus_compactor::{Compactor, CompactorConfig, CompactorMetrics};
+use stratus_codec::BlockEntry;
 use stratus_model::{Clock, LabelMatcher, Labels, Sample, SystemClock, TenantId, TimeRange};
-use stratus_query::{BucketSource, BucketSourceOptions, SeriesSource};
+use stratus_query::{BucketSource, SeriesSource};
 use stratus_storage::{catalog, BlockKey, Bucket, RequestStats};
 
-const H: i64 = 3_600_000;
-const D: i64 = 24 * H;
-const MIN: i64 = 60_000;
-
-/// Which minutes of the three days a series has samples in.
-fn present(job: &str, minute: i64) -> bool {
-    match job {
-        "steady" => true,
-        "early" => minute < 20 * 60,
-        "late" => minute >= 34 * 60,
-        _ => minute % 300 < 120,
-    }
-}
-
-const JOBS: [&str; 4] = ["steady", "early", "late", "flappy"];
-const INSTANCES: i64 = 10;
-
-struct World {
-    bucket: Bucket,
-    tenant: TenantId,
-    base: i64,
-}
-
-/// Three days of a sample every 5 minutes in 6 h segments, compacted
-/// into 2 h and day blocks, the last segments left as they are. Only the
-/// `late` job's series have a `zone` label.
-async fn world() -> World {
-    let bucket = Bucket::in_memory();
-    let tenant = TenantId::anonymous();
-    let now = SystemClock.now_ms();
-    let base = now - now.rem_euclid(D) - 3 * D;
-    for part in 0..12 {
-        let mut b = SegmentBuilder::new(&tenant);
-        for job in JOBS {
-            for name in ["up", "node_load1"] {
-                for i in 0..INSTANCES {
-                    let instance = format!("host-{i:02}");
-                    let zone = format!("z{}", i % 3);
-                    let mut pairs = vec![
-                        ("__name__", name),
-                        ("instance", instance.as_str()),
-                        ("job", job),
-                    ];
-                    if job == "late" {
-                        pairs.push(("zone", zone.as_str()));
-                    }
-                    let l = Labels::from_pairs(pairs).expect("labels");
-                    let samples: Vec<Sample> = (part * 360..(part + 1) * 360)
-                        .step_by(5)
-                        .filter(|&m| present(job, m))
-                        .map(|m| Sample::new(base + m * MIN, (m + i) as f64))
-                        .collect();
-                    if !samples.is_empty() {
-                        b.add_series(&l, &samples).expect("series");
-                    }
-                }
-            }
-        }
-        let id = ulid::Ulid::from_parts((now - 2 * H + part * 1000) as u64, part as u128);
-        stratus_tests::segments::put(&bucket, &tenant, id, b).await;
-    }
-    Compactor::new(
-        bucket.clone(),
-        CompactorConfig::default(),
-        CompactorMetrics::new(&mut Registry::default()),
-    )
-    .run_once(now + H)
-    .await
-    .expect("compaction pass");
-    World {
-        bucket,
-        tenant,
-        base,
-    }
-}
+use stratus_tests::lookup_world::{delete_job, world, World, D, H, INSTANCES, MIN};
 
 fn source(bucket: &Bucket) -> BucketSource {
-    BucketSource::new(
-        bucket.clone(),
-        BucketSourceOptions {
-            listing_ttl: Duration::from_secs(3600),
-            ..BucketSourceOptions::default()
-        },
-    )
+    stratus_tests::lookup_world::source(bucket, Duration::from_secs(3600))
 }
 
 fn names_of(series: &[Labels]) -> Vec<String> {
@@ -279,34 +197,13 @@ async fn label_values_read_only_footers_and_dictionary_pages() {
 async fn delete_requests_fall_back_to_the_samples() {
     let w = world().await;
     let r = TimeRange::new(w.base, w.base + 2 * D - 1);
-    let src = BucketSource::new(
-        w.bucket.clone(),
-        BucketSourceOptions {
-            listing_ttl: Duration::ZERO,
-            ..BucketSourceOptions::default()
-        },
-    );
+    let src = stratus_tests::lookup_world::source(&w.bucket, Duration::ZERO);
     let before = src
         .label_values(&w.tenant, "job", &[], r)
         .await
         .expect("values");
     assert!(before.contains(&"early".to_string()));
-    let base = catalog::load(&w.bucket, &w.tenant).await.expect("catalog");
-    let mut cat = base.catalog.clone();
-    cat.tombstones.push(stratus_codec::Tombstone {
-        id: ulid::Ulid::new().to_string(),
-        min_time: w.base - D,
-        max_time: w.base + 4 * D,
-        created_ms: SystemClock.now_ms(),
-        matchers: vec![stratus_codec::TombstoneMatcher {
-            name: "job".into(),
-            op: "=".into(),
-            value: "late".into(),
-        }],
-    });
-    catalog::commit(&w.bucket, &w.tenant, &base, &cat)
-        .await
-        .expect("commit");
+    delete_job(&w, "late").await;
     let after = src
         .label_values(&w.tenant, "job", &[], r)
         .await

@@ -7,100 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use stratus_codec::SegmentBuilder;
 use stratus_compactor::{Compactor, CompactorConfig, CompactorMetrics};
-use stratus_model::{Clock, LabelMatcher, Labels, Sample, SystemClock, TenantId, TimeRange};
-use stratus_query::{BucketSource, BucketSourceOptions, SeriesSource};
+use stratus_model::{LabelMatcher, Labels, TenantId, TimeRange};
+use stratus_query::{BucketSource, SeriesSource};
 use stratus_storage::{catalog, Bucket, RequestStats};
 
-const H: i64 = 3_600_000;
-const D: i64 = 24 * H;
-const MIN: i64 = 60_000;
-
-/// Which minutes of the three days a series has samples in.
-fn present(job: &str, minute: i64) -> bool {
-    match job {
-        // Always there.
-        "steady" => true,
-        // Only the first 20 hours.
-        "early" => minute < 20 * 60,
-        // Starts on day 2, 10:00.
-        "late" => minute >= 34 * 60,
-        // Comes and goes every 5 hours, 2 hours on.
-        _ => minute % 300 < 120,
-    }
-}
-
-const JOBS: [&str; 4] = ["steady", "early", "late", "flappy"];
-const INSTANCES: i64 = 10;
-
-struct World {
-    bucket: Bucket,
-    tenant: TenantId,
-    base: i64,
-}
-
-/// Three days of one sample a minute in 6 h segments, then compacted: 2 h
-/// and day blocks for the first days, the last segments left as they are.
-async fn world() -> World {
-    let bucket = Bucket::in_memory();
-    let tenant = TenantId::anonymous();
-    let now = SystemClock.now_ms();
-    let base = now - now.rem_euclid(D) - 3 * D;
-    for part in 0..12 {
-        let mut b = SegmentBuilder::new(&tenant);
-        for job in JOBS {
-            for name in ["up", "node_load1"] {
-                for i in 0..INSTANCES {
-                    let instance = format!("host-{i:02}");
-                    let l = Labels::from_pairs([
-                        ("__name__", name),
-                        ("instance", instance.as_str()),
-                        ("job", job),
-                    ])
-                    .expect("labels");
-                    // Values that do not compress to nothing.
-                    let samples: Vec<Sample> = (part * 360..(part + 1) * 360)
-                        .filter(|&m| present(job, m))
-                        .map(|m| {
-                            let v = ((m * 7919 + i * 104_729) % 10_007) as f64 / 7.0;
-                            Sample::new(base + m * MIN, v)
-                        })
-                        .collect();
-                    if !samples.is_empty() {
-                        b.add_series(&l, &samples).expect("series");
-                    }
-                }
-            }
-        }
-        let id = ulid::Ulid::from_parts((now - 2 * H + part * 1000) as u64, part as u128);
-        stratus_tests::segments::put(&bucket, &tenant, id, b).await;
-    }
-    Compactor::new(
-        bucket.clone(),
-        CompactorConfig::default(),
-        CompactorMetrics::new(&mut Registry::default()),
-    )
-    .run_once(now + H)
-    .await
-    .expect("compaction pass");
-    World {
-        bucket,
-        tenant,
-        base,
-    }
-}
+use stratus_tests::lookup_world::{delete_job, world, D, H, INSTANCES, MIN};
 
 /// A source that keeps the catalog for an hour: nothing changes it here
 /// unless a test says so.
 fn source(bucket: &Bucket) -> BucketSource {
-    BucketSource::new(
-        bucket.clone(),
-        BucketSourceOptions {
-            listing_ttl: Duration::from_secs(3600),
-            ..BucketSourceOptions::default()
-        },
-    )
+    stratus_tests::lookup_world::source(bucket, Duration::from_secs(3600))
 }
 
 /// Compares the lookup with the labels of the series `select` reads, for
@@ -302,31 +219,10 @@ async fn deleted_series_are_not_listed() {
     let w = world().await;
     let r = TimeRange::new(w.base, w.base + 2 * D - 1);
     // Reads the catalog every time.
-    let src = BucketSource::new(
-        w.bucket.clone(),
-        BucketSourceOptions {
-            listing_ttl: Duration::ZERO,
-            ..BucketSourceOptions::default()
-        },
-    );
+    let src = stratus_tests::lookup_world::source(&w.bucket, Duration::ZERO);
     let before = src.series_labels(&w.tenant, &[], r).await.expect("labels");
     assert!(jobs(&before).contains(&"early".to_string()));
-    let base = catalog::load(&w.bucket, &w.tenant).await.expect("catalog");
-    let mut cat = base.catalog.clone();
-    cat.tombstones.push(stratus_codec::Tombstone {
-        id: ulid::Ulid::new().to_string(),
-        min_time: w.base - D,
-        max_time: w.base + 4 * D,
-        created_ms: SystemClock.now_ms(),
-        matchers: vec![stratus_codec::TombstoneMatcher {
-            name: "job".into(),
-            op: "=".into(),
-            value: "early".into(),
-        }],
-    });
-    catalog::commit(&w.bucket, &w.tenant, &base, &cat)
-        .await
-        .expect("commit");
+    delete_job(&w, "early").await;
     let after = src.series_labels(&w.tenant, &[], r).await.expect("labels");
     assert!(
         !jobs(&after).contains(&"early".to_string()),

@@ -68,15 +68,7 @@ fn encode(dataset: &Dataset, args: &IngestArgs, start_ms: i64) -> Vec<Vec<Bytes>
     let labels: Vec<Vec<LabelV1>> = dataset
         .series
         .iter()
-        .map(|s| {
-            s.labels
-                .iter()
-                .map(|(n, v)| LabelV1 {
-                    name: Bytes::copy_from_slice(n.as_bytes()),
-                    value: Bytes::copy_from_slice(v.as_bytes()),
-                })
-                .collect()
-        })
+        .map(|s| servers::proto_labels(&s.labels))
         .collect();
     let flush = |series: &mut Vec<TimeSeriesV1>, out: &mut Vec<Bytes>| {
         if series.is_empty() {

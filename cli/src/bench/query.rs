@@ -21,7 +21,7 @@ use clap::{Args, ValueEnum};
 use stratus_ingest::proto::{LabelV1, SampleProto, TimeSeriesV1};
 
 use super::procstat::peak_rss_bytes;
-use super::servers::{self, median, now_ms, post_write, write_body, Server, Target};
+use super::servers::{self, median, now_ms, post_write, proto_labels, write_body, Server, Target};
 
 mod build;
 mod node;
@@ -135,26 +135,16 @@ const LE: [&str; 12] = [
     "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
 ];
 
-fn labels(pairs: &[(&str, &str)]) -> Vec<LabelV1> {
-    pairs
-        .iter()
-        .map(|(n, v)| LabelV1 {
-            name: Bytes::copy_from_slice(n.as_bytes()),
-            value: Bytes::copy_from_slice(v.as_bytes()),
-        })
-        .collect()
-}
-
 /// The data as remote_write bodies of about 5 000 samples, in time order.
 fn bodies(args: &QueryArgs, hours: i64, end: i64) -> (Vec<Bytes>, usize) {
     let start24 = end - 24 * 3_600_000;
     let start_h = end - hours * 3_600_000;
-    let gauge = labels(&[("__name__", "bench_load"), ("instance", "single")]);
+    let gauge = proto_labels(&[("__name__", "bench_load"), ("instance", "single")]);
     let counters: Vec<Vec<LabelV1>> = (0..args.series)
         .map(|i| {
             let inst = format!("host-{:04}", i / 10);
             let cpu = (i % 10).to_string();
-            labels(&[
+            proto_labels(&[
                 ("__name__", "bench_cpu_seconds_total"),
                 ("instance", &inst),
                 ("cpu", &cpu),
@@ -166,7 +156,7 @@ fn bodies(args: &QueryArgs, hours: i64, end: i64) -> (Vec<Bytes>, usize) {
             let inst = format!("host-{i:04}");
             LE.iter()
                 .map(move |le| {
-                    labels(&[
+                    proto_labels(&[
                         ("__name__", "bench_request_duration_seconds_bucket"),
                         ("instance", &inst),
                         ("le", le),

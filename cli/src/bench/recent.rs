@@ -46,7 +46,7 @@ use clap::Args;
 
 use super::dataset::HostShape;
 use super::procstat::peak_rss_bytes;
-use super::query::querier::{configured_bounds, Querier};
+use super::query::querier::{configured_bounds, describe_bounds, Querier};
 use super::servers::{self, now_ms, percentile, Server, Target};
 
 mod load;
@@ -331,14 +331,9 @@ pub async fn run(args: RecentArgs) -> anyhow::Result<()> {
         querier_rss as f64 / bound as f64
     };
     println!(
-        "peak RSS: cold querier {:.0} MiB of its bounds {} = {:.0} MiB; stratus all {:.0} MiB{}",
+        "peak RSS: cold querier {:.0} MiB of its bounds {}; stratus all {:.0} MiB{}",
         mib(querier_rss),
-        parts
-            .iter()
-            .map(|(n, b)| format!("{n} {:.0} MiB", mib(*b)))
-            .collect::<Vec<_>>()
-            .join(" + "),
-        mib(bound),
+        describe_bounds(&parts),
         mib(peak_rss_bytes(stratus.child.id()).unwrap_or(0)),
         prometheus
             .as_ref()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use prost::Message;
-use stratus_ingest::proto::{TimeSeriesV1, WriteRequestV1};
+use stratus_ingest::proto::{LabelV1, TimeSeriesV1, WriteRequestV1};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -203,4 +203,15 @@ pub async fn post_write(client: &reqwest::Client, url: &str, body: Bytes) -> any
         bail!("write answered {status}: {text}");
     }
     Ok(())
+}
+
+/// Label pairs as remote_write label protos.
+pub fn proto_labels<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Vec<LabelV1> {
+    pairs
+        .iter()
+        .map(|(n, v)| LabelV1 {
+            name: Bytes::copy_from_slice(n.as_ref().as_bytes()),
+            value: Bytes::copy_from_slice(v.as_ref().as_bytes()),
+        })
+        .collect()
 }

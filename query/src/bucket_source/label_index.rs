@@ -18,7 +18,7 @@ use super::caching_bucket::CachingBucket;
 use crate::source::SourceError;
 
 /// Memory for the names and values of blocks (estimated).
-const LABEL_INDEX_CACHE_BYTES: u64 = 32 << 20;
+pub const LABEL_INDEX_CACHE_BYTES: u64 = 32 << 20;
 
 /// A block and what was asked of it: `None` its label names, `Some(name)`
 /// the values of label `name`.

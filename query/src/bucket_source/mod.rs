@@ -46,6 +46,7 @@ use caching_bucket::CachingBucket;
 use catalogs::{with_current_catalog, CatalogView, Catalogs};
 pub use head::HeadStats;
 use label_index::BlockLabelIndex;
+pub use label_index::LABEL_INDEX_CACHE_BYTES;
 use labels::BlockLabels;
 pub use labels::LABEL_SET_CACHE_BYTES;
 use segments::Segments;
@@ -185,10 +186,7 @@ impl BucketSource {
                         .label_sets
                         .of_block(&self.store, tenant, b, &[], range)
                         .await?;
-                    Ok(Arc::new(match name {
-                        None => crate::source::names_of(&sets),
-                        Some(name) => crate::source::values_of(&sets, name),
-                    }))
+                    Ok(Arc::new(crate::source::names_or_values_of(&sets, name)))
                 })
                 .collect();
             stream::iter(reads)
@@ -234,10 +232,7 @@ impl BucketSource {
             }
         }
         let series = self.series_labels(tenant, matchers, range).await?;
-        Ok(match name {
-            None => crate::source::names_of(&series),
-            Some(name) => crate::source::values_of(&series, name),
-        })
+        Ok(crate::source::names_or_values_of(&series, name))
     }
 
     async fn select_with(

@@ -116,52 +116,52 @@ impl Segments {
     ) -> Result<Arc<TenantHead>, SourceError> {
         let head = self.head_of(tenant);
         head.truncate(watermark_ms);
-        let handed = self.take_pending(tenant);
-        let keys = self.listing(store, tenant).await?;
+        let listed = self.listing(store, tenant).await?;
         let lock = head.clone();
         let _sync = lock.sync.lock().await;
-        // Handed-over segments first: they need no read.
-        for (key, ulid, bytes) in handed {
-            if head.claim(&[(key.clone(), ulid)], watermark_ms).is_empty() {
-                continue;
-            }
-            if let Err(e) = self.add(&head, &key, bytes).await {
-                head.release(&[key]);
-                return Err(e);
-            }
+        // Taken under the lock: a query that starts after a hand-over
+        // either adds it or waits for the one that does.
+        let mut handed: HashMap<ObjectPath, Bytes> = HashMap::new();
+        let mut keys: Vec<Listed> = Vec::with_capacity(listed.len());
+        for (key, ulid, bytes) in self.take_pending(tenant) {
+            keys.push((key.clone(), ulid));
+            handed.insert(key, bytes);
         }
+        keys.extend(listed.iter().cloned());
+        // In ULID order, so a later segment's value wins on equal times.
+        keys.sort();
         let todo = head.claim(&keys, watermark_ms);
-        if todo.is_empty() {
-            return Ok(head);
-        }
-        // Each read is decoded (on a blocking thread) as soon as it is in,
-        // while other reads wait; segments are added in order.
-        let reads = todo.clone().into_iter().map(|k| async move {
-            let bytes = store.read(&k, None).await?;
-            decode(&k, bytes).await
+        // Handed-over segments need no read. Each read is decoded (on a
+        // blocking thread) as soon as it is in, while other reads wait;
+        // segments are added in order.
+        let reads = todo.clone().into_iter().map(|(key, _)| {
+            let held = handed.remove(&key);
+            async move {
+                let bytes = match held {
+                    Some(b) => b,
+                    None => store.read(&key, None).await?,
+                };
+                let decoded = tokio::task::spawn_blocking(move || Decoded::new(bytes)).await;
+                decoded
+                    .map_err(|e| segment_error(&key, e))?
+                    .map_err(|e| segment_error(&key, e))
+            }
         });
         let mut reads = stream::iter(reads).buffered(self.read_concurrency);
         let mut done = 0;
-        let mut failure = None;
         while let Some(decoded) = reads.next().await {
-            let key = &todo[done];
+            let (key, ulid) = &todo[done];
             let added = match decoded {
-                Ok(d) => self.apply(&head, key, d).await,
+                Ok(d) => self.apply(&head, key, *ulid, d).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = added {
-                failure = Some(e);
-                break;
+                head.release(&todo[done..]);
+                return Err(e);
             }
             done += 1;
         }
-        match failure {
-            None => Ok(head),
-            Some(e) => {
-                head.release(&todo[done..]);
-                Err(e)
-            }
-        }
+        Ok(head)
     }
 
     fn take_pending(&self, tenant: &TenantId) -> Vec<(ObjectPath, i64, Bytes)> {
@@ -223,26 +223,21 @@ impl Segments {
     }
 }
 
-/// Checks and decodes a segment on a blocking thread.
-async fn decode(key: &ObjectPath, bytes: Bytes) -> Result<Decoded, SourceError> {
-    tokio::task::spawn_blocking(move || Decoded::new(bytes))
-        .await
-        .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))?
-        .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
+/// A segment that could not be decoded or added.
+fn segment_error(key: &ObjectPath, e: impl std::fmt::Display) -> SourceError {
+    SourceError::corrupt(key, format!("segment {key}: {e}"))
 }
 
 impl Segments {
-    /// Adds a decoded segment on a blocking thread, unless the heads would
-    /// pass their bound.
+    /// Adds a decoded segment written at `ulid` on a blocking thread,
+    /// unless the heads would pass their bound.
     async fn apply(
         &self,
         head: &Arc<TenantHead>,
         key: &ObjectPath,
+        ulid: i64,
         d: Decoded,
     ) -> Result<(), SourceError> {
-        let Some(ulid) = ulid_ms(key) else {
-            return Ok(());
-        };
         if self.limit > 0 {
             let held = self.held_bytes();
             if held + d.bytes() > self.limit {
@@ -258,17 +253,7 @@ impl Segments {
         let h = head.clone();
         tokio::task::spawn_blocking(move || h.apply(d, ulid))
             .await
-            .map_err(|e| SourceError::corrupt(key, format!("segment {key}: {e}")))
-    }
-
-    /// Decodes and adds one segment.
-    async fn add(
-        &self,
-        head: &Arc<TenantHead>,
-        key: &ObjectPath,
-        bytes: Bytes,
-    ) -> Result<(), SourceError> {
-        self.apply(head, key, decode(key, bytes).await?).await
+            .map_err(|e| segment_error(key, e))
     }
 
     fn held_bytes(&self) -> usize {

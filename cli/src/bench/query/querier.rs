@@ -102,9 +102,24 @@ pub fn configured_bounds(l: &QuerierLimits) -> Vec<(&'static str, u64)> {
             "label sets",
             stratus_query::bucket_source::LABEL_SET_CACHE_BYTES,
         ),
+        (
+            "label names and values",
+            stratus_query::bucket_source::LABEL_INDEX_CACHE_BYTES,
+        ),
         ("results cache", l.results_cache_bytes),
         ("queries", l.query_memory_bytes),
     ]
+}
+
+/// The bounds as one line: `object cache 256 MiB + ... = 3168 MiB`.
+pub fn describe_bounds(parts: &[(&'static str, u64)]) -> String {
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let total: u64 = parts.iter().map(|p| p.1).sum();
+    let each: Vec<String> = parts
+        .iter()
+        .map(|(n, b)| format!("{n} {:.0} MiB", mib(*b)))
+        .collect();
+    format!("{} = {:.0} MiB", each.join(" + "), mib(total))
 }
 
 /// Serves the query API until the process is killed.

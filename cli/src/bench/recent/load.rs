@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::super::dataset::HostShape;
-use super::super::servers::{median, now_ms, percentile, post_write, write_body};
+use super::super::servers::{median, now_ms, percentile, post_write, proto_labels, write_body};
 
 /// Scrape interval of the load, as node_exporter's usual 15 s.
 pub const INTERVAL: Duration = Duration::from_secs(15);
@@ -90,17 +90,6 @@ pub struct LoadConfig {
     pub scrapes: usize,
     pub senders: usize,
     pub batch: usize,
-}
-
-/// Label pairs as remote_write label protos.
-fn proto_labels(pairs: &[(String, String)]) -> Vec<LabelV1> {
-    pairs
-        .iter()
-        .map(|(n, v)| LabelV1 {
-            name: Bytes::copy_from_slice(n.as_bytes()),
-            value: Bytes::copy_from_slice(v.as_bytes()),
-        })
-        .collect()
 }
 
 /// Encodes round `scrape` at `ts` into request bodies per sender, and
@@ -302,10 +291,8 @@ pub async fn freshness(client: reqwest::Client, base: String, stop: Arc<AtomicBo
     let mut seq = 0u64;
     while !stop.load(Ordering::Acquire) {
         seq += 1;
-        let labels = proto_labels(&[
-            ("__name__".to_string(), "bench_freshness".to_string()),
-            ("seq".to_string(), seq.to_string()),
-        ]);
+        let seq_text = seq.to_string();
+        let labels = proto_labels(&[("__name__", "bench_freshness"), ("seq", seq_text.as_str())]);
         let body = write_body(vec![TimeSeriesV1 {
             labels,
             samples: vec![SampleProto {

@@ -17,7 +17,6 @@ mod series;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::Ordering;
 use std::sync::{Mutex, RwLock};
 
 use bytes::Bytes;
@@ -38,8 +37,6 @@ pub(super) struct TenantHead {
     pub(super) sync: tokio::sync::Mutex<()>,
     /// Keys of segments being added or added, with their ULID times.
     ingested: Mutex<HashMap<ObjectPath, i64>>,
-    /// What [`HeadData::bytes`] was after the last change.
-    bytes: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -78,7 +75,6 @@ impl TenantHead {
             data: RwLock::new(HeadData::default()),
             sync: tokio::sync::Mutex::new(()),
             ingested: Mutex::new(HashMap::new()),
-            bytes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -97,13 +93,17 @@ impl TenantHead {
     /// Claims the segments of `keys` (with their ULID times) that are at
     /// or above `watermark_ms` and not yet in the head: the caller fetches
     /// and ingests them, or [`TenantHead::release`]s them on failure.
-    pub(super) fn claim(&self, keys: &[(ObjectPath, i64)], watermark_ms: i64) -> Vec<ObjectPath> {
+    pub(super) fn claim(
+        &self,
+        keys: &[(ObjectPath, i64)],
+        watermark_ms: i64,
+    ) -> Vec<(ObjectPath, i64)> {
         let mut ingested = self.ingested();
         let mut claimed = Vec::new();
         for (key, ulid) in keys.iter().filter(|(_, ulid)| *ulid >= watermark_ms) {
             if !ingested.contains_key(key) {
                 ingested.insert(key.clone(), *ulid);
-                claimed.push(key.clone());
+                claimed.push((key.clone(), *ulid));
             }
         }
         claimed
@@ -111,9 +111,9 @@ impl TenantHead {
 
     /// Forgets claims whose segments could not be read, so the next sync
     /// tries again.
-    pub(super) fn release(&self, keys: &[ObjectPath]) {
+    pub(super) fn release(&self, keys: &[(ObjectPath, i64)]) {
         let mut ingested = self.ingested();
-        for k in keys {
+        for (k, _) in keys {
             ingested.remove(k);
         }
     }
@@ -169,12 +169,11 @@ impl TenantHead {
                 }
             }
         }
-        self.bytes.store(data.bytes(), Ordering::Relaxed);
     }
 
-    /// Bytes the head holds (estimated), as of its last change.
+    /// Bytes the head holds (estimated).
     pub(super) fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+        self.read().bytes()
     }
 
     /// Drops what segments written before `watermark_ms` added; rebuilds
@@ -199,7 +198,6 @@ impl TenantHead {
             let rebuilt = data.rebuilt();
             *data = rebuilt;
         }
-        self.bytes.store(data.bytes(), Ordering::Relaxed);
     }
 
     /// The series matching `matchers` with their samples in `range`.

@@ -1,7 +1,7 @@
 //! The report of `stratus bench query --dataset node`: a line per query,
 //! the refresh round, and the memory of the querier against its bounds.
 
-use super::super::querier::configured_bounds;
+use super::super::querier::{configured_bounds, describe_bounds};
 use super::{mib, Counts, NodeQuery, Prometheus, QueryArgs, StratusQuery, PROCESS_ALLOWANCE_BYTES};
 
 fn fmt_counts(c: &Counts) -> String {
@@ -143,13 +143,8 @@ pub(super) fn report_memory(
     let bound: u64 = parts.iter().map(|p| p.1).sum();
     let peak = warm_rss.max(cold_rss);
     println!(
-        "memory bound of the querier: {} = {:.0} MiB; peak RSS {:.0} MiB, {:.2} of it: {}",
-        parts
-            .iter()
-            .map(|(n, b)| format!("{n} {:.0} MiB", mib(*b)))
-            .collect::<Vec<_>>()
-            .join(" + "),
-        mib(bound),
+        "memory bound of the querier: {}; peak RSS {:.0} MiB, {:.2} of it: {}",
+        describe_bounds(&parts),
         mib(peak),
         peak as f64 / bound as f64,
         if peak <= bound { "under" } else { "OVER" }
