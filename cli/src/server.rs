@@ -246,8 +246,14 @@ pub async fn compactor(cfg: Resolved, once: bool, now: Option<&str>) -> anyhow::
         );
         return Ok(());
     }
-    c.run_loop(cfg.compaction_interval, &SystemClock, shutdown_signal())
-        .await;
+    let packing = async {
+        if !cfg.pack_interval.is_zero() {
+            c.pack_loop(cfg.pack_interval, &SystemClock, shutdown_signal())
+                .await;
+        }
+    };
+    let compaction = c.run_loop(cfg.compaction_interval, &SystemClock, shutdown_signal());
+    futures::join!(packing, compaction);
     Ok(())
 }
 
@@ -332,12 +338,18 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             CompactorMetrics::new(&mut registry),
         );
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let interval = cfg.compaction_interval;
+        let (interval, pack_interval) = (cfg.compaction_interval, cfg.pack_interval);
         let handle = tokio::spawn(async move {
-            c.run_loop(interval, &SystemClock, async {
+            // Both loops stop on the one signal.
+            let stop = futures::future::FutureExt::shared(async {
                 let _ = stop_rx.await;
-            })
-            .await;
+            });
+            let packing = async {
+                if !pack_interval.is_zero() {
+                    c.pack_loop(pack_interval, &SystemClock, stop.clone()).await;
+                }
+            };
+            futures::join!(packing, c.run_loop(interval, &SystemClock, stop.clone()));
         });
         compaction = Some((stop_tx, handle));
     }

@@ -225,6 +225,13 @@ pub struct Settings {
     #[serde(default, with = "stratus_model::time::serde_duration")]
     pub compaction_interval: Option<Duration>,
 
+    /// Time between packing passes, which merge the newest segments into
+    /// one indexed object so that a querier starting cold reads few
+    /// objects; 0s: no packing [default: 5s]
+    #[arg(long, env = "STRATUS_PACK_INTERVAL", value_parser = duration)]
+    #[serde(default, with = "stratus_model::time::serde_duration")]
+    pub pack_interval: Option<Duration>,
+
     /// Segments younger than this are not compacted yet [default: 5m]
     #[arg(long, env = "STRATUS_SEGMENT_GRACE", value_parser = duration)]
     #[serde(default, with = "stratus_model::time::serde_duration")]
@@ -303,6 +310,8 @@ pub struct Resolved {
     pub engine: EngineOptions,
     pub compactor: CompactorConfig,
     pub compaction_interval: Duration,
+    /// Zero: no packing.
+    pub pack_interval: Duration,
     pub query_listing_ttl: Duration,
     /// The head's bound; 0: none.
     pub query_head_bytes: u64,
@@ -379,6 +388,7 @@ impl Settings {
             enable_admin_api,
             max_pending_deletes,
             compaction_interval,
+            pack_interval,
             segment_grace,
             delete_delay,
             retention_raw,
@@ -521,6 +531,7 @@ impl Settings {
                 }
             },
             compaction_interval: self.compaction_interval.unwrap_or(Duration::from_secs(60)),
+            pack_interval: self.pack_interval.unwrap_or(Duration::from_secs(5)),
             query_listing_ttl: self.query_listing_ttl.unwrap_or(Duration::from_secs(1)),
             query_head_bytes: self.query_head_bytes.unwrap_or(0),
             cache: {

@@ -348,6 +348,7 @@ impl Executor<'_> {
                     before_ms: to,
                     due_ms: due,
                 });
+                crate::pack::retire_packs(c, to, due);
             })
             .await?;
         debug!(tenant = %self.tenant, segments = segments.len(), blocks = windows.len(), "segments compacted");
@@ -482,6 +483,13 @@ impl Executor<'_> {
             match e {
                 PendingDelete::Block { id, .. } => {
                     self.bucket.delete(&self.block_key(id)?.path()).await?;
+                    out.objects_deleted += 1;
+                }
+                PendingDelete::Pack { id, .. } => {
+                    let id = ulid::Ulid::from_string(id)
+                        .map_err(|e| CompactorError::Corrupt(format!("pack id {id:?}: {e}")))?;
+                    let key = stratus_storage::PackKey::new(self.tenant.clone(), id).path();
+                    self.bucket.delete(&key).await?;
                     out.objects_deleted += 1;
                 }
                 PendingDelete::SegmentsBefore { before_ms, .. } => {

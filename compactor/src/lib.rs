@@ -6,12 +6,14 @@
 mod config;
 mod exec;
 mod metrics;
+mod pack;
 mod plan;
 mod run;
 
 pub use config::CompactorConfig;
 pub use exec::JobOutcome;
 pub use metrics::CompactorMetrics;
+pub use pack::{PackReport, MAX_SEGMENTS_PER_PACK, MAX_SEGMENT_BYTES_PER_PACK};
 pub use plan::{plan, BlockObject, Job, SegmentRef};
 pub use run::{Compactor, JobDone, PassReport, ProgressFn};
 

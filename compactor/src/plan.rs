@@ -110,7 +110,7 @@ pub fn plan_at(
         .iter()
         .filter_map(|d| match d {
             PendingDelete::Block { id, .. } => Some(id.as_str()),
-            PendingDelete::SegmentsBefore { .. } => None,
+            PendingDelete::SegmentsBefore { .. } | PendingDelete::Pack { .. } => None,
         })
         .collect();
     let orphans: Vec<String> = blocks_in_bucket

@@ -196,6 +196,8 @@ pub struct CompactionResult {
     pub blocks_written: usize,
     pub segments_compacted: usize,
     pub objects_deleted: usize,
+    /// Segments merged into packs first (ADR 0033).
+    pub segments_packed: usize,
     /// The budget ran out with work left; the next invocation goes on.
     pub unfinished: bool,
 }
@@ -228,8 +230,16 @@ pub async fn compact(
         settings.compactor.clone(),
         CompactorMetrics::new(&mut Registry::default()),
     );
+    // Packing first: it is what cold queriers read until the next
+    // invocation. A failure is logged by the packer and retried next time.
+    let packed = compactor
+        .pack_once(now_ms)
+        .await
+        .map(|p| p.segments_packed)
+        .unwrap_or(0);
     let r: PassReport = compactor.run_once_until(now_ms, Some(deadline)).await?;
     Ok(CompactionResult {
+        segments_packed: packed,
         now_ms,
         tenants: r.tenants,
         jobs: r.jobs,

@@ -4,7 +4,7 @@
 //! both commit from the same state. Layout: `docs/format/catalog.md`.
 //!
 //! ```text
-//! magic "STCT" | version u8 = 1 | flags u8 = 0 | JSON body | crc32c u32 LE | magic "STCT"
+//! magic "STCT" | version u8 = 1 or 2 | flags u8 = 0 | JSON body | crc32c u32 LE | magic "STCT"
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,10 @@ use stratus_model::MetricMetadata;
 use crate::error::{CodecError, Result};
 
 pub const CATALOG_MAGIC: [u8; 4] = *b"STCT";
-pub const CATALOG_VERSION: u8 = 1;
+/// The newest version this build reads and writes. A catalog is written
+/// with the lowest version that holds it: version 1 without packs, so
+/// readers of version 1 keep working until the first pack (ADR 0033).
+pub const CATALOG_VERSION: u8 = 2;
 
 /// What one tenant's data consists of, besides the segments above the
 /// watermark.
@@ -34,6 +37,33 @@ pub struct Catalog {
     /// metric family (the latest seen).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metadata: Vec<MetricMetadata>,
+    /// Segment packs at or above the watermark, oldest first (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packs: Vec<PackEntry>,
+}
+
+/// A segment pack: segments of the tenant merged into one indexed object
+/// (`tenants/<tenant>/packs/<id>.pack`, segment format version 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackEntry {
+    /// ULID of the pack object.
+    pub id: String,
+    /// ULIDs of the first and last segment it holds.
+    pub first: String,
+    pub last: String,
+    /// How many segments it holds: every listed segment from `first` to
+    /// `last` when a listing shows that many there; else the pack's index
+    /// lists them.
+    pub segments: u64,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub series: u64,
+    pub samples: u64,
+    pub bytes: u64,
+    /// Where the index starts; the index and trailer run to the end.
+    pub index_offset: u64,
+    pub index_len: u64,
 }
 
 /// One live block.
@@ -71,14 +101,19 @@ pub enum PendingDelete {
         before_ms: i64,
         due_ms: i64,
     },
+    /// A segment pack (version 2).
+    Pack {
+        id: String,
+        due_ms: i64,
+    },
 }
 
 impl PendingDelete {
     pub fn due_ms(&self) -> i64 {
         match self {
-            PendingDelete::Block { due_ms, .. } | PendingDelete::SegmentsBefore { due_ms, .. } => {
-                *due_ms
-            }
+            PendingDelete::Block { due_ms, .. }
+            | PendingDelete::SegmentsBefore { due_ms, .. }
+            | PendingDelete::Pack { due_ms, .. } => *due_ms,
         }
     }
 }
@@ -172,7 +207,11 @@ impl Catalog {
             serde_json::to_vec(self).map_err(|e| CodecError::Catalog(format!("encoding: {e}")))?;
         let mut out = Vec::with_capacity(body.len() + 14);
         out.extend_from_slice(&CATALOG_MAGIC);
-        out.push(CATALOG_VERSION);
+        out.push(if self.needs_version_1_only() {
+            1
+        } else {
+            CATALOG_VERSION
+        });
         out.push(0);
         out.extend_from_slice(&body);
         let crc = crc32c::crc32c(&out);
@@ -194,9 +233,9 @@ impl Catalog {
                 "bad catalog magic: expected \"STCT\" at both ends".into()
             ));
         }
-        if bytes[4] != CATALOG_VERSION {
+        if !(1..=CATALOG_VERSION).contains(&bytes[4]) {
             return Err(bad(format!(
-                "unsupported catalog version {} (this build reads version {CATALOG_VERSION})",
+                "unsupported catalog version {} (this build reads versions 1 to {CATALOG_VERSION})",
                 bytes[4]
             )));
         }
@@ -213,8 +252,23 @@ impl Catalog {
                 "catalog checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
             )));
         }
-        serde_json::from_slice(&bytes[6..crc_at])
-            .map_err(|e| bad(format!("catalog body is not valid: {e}")))
+        let catalog: Catalog = serde_json::from_slice(&bytes[6..crc_at])
+            .map_err(|e| bad(format!("catalog body is not valid: {e}")))?;
+        if bytes[4] == 1 && !catalog.needs_version_1_only() {
+            return Err(bad(
+                "a version 1 catalog names segment packs, which only version 2 holds".into(),
+            ));
+        }
+        Ok(catalog)
+    }
+
+    /// Whether version 1 holds everything in the catalog (no packs).
+    fn needs_version_1_only(&self) -> bool {
+        self.packs.is_empty()
+            && !self
+                .pending_deletes
+                .iter()
+                .any(|d| matches!(d, PendingDelete::Pack { .. }))
     }
 
     /// Blocks of a resolution overlapping `[min, max]`, oldest id first.
@@ -271,7 +325,54 @@ mod tests {
                 created_ms: 1,
             }],
             metadata: vec![],
+            packs: vec![],
         }
+    }
+
+    fn pack() -> PackEntry {
+        PackEntry {
+            id: "01HCCCCCCCCCCCCCCCCCCCCCCC".into(),
+            first: "01HDDDDDDDDDDDDDDDDDDDDDDD".into(),
+            last: "01HEEEEEEEEEEEEEEEEEEEEEEE".into(),
+            segments: 12,
+            min_time: 1,
+            max_time: 2,
+            series: 3,
+            samples: 4,
+            bytes: 500,
+            index_offset: 400,
+            index_len: 100,
+        }
+    }
+
+    #[test]
+    fn the_lowest_version_that_holds_it_is_written() {
+        // Without packs: version 1, as every earlier build wrote and reads.
+        let v1 = sample().encode().expect("encode");
+        assert_eq!(v1[4], 1);
+        let mut with_pack = sample();
+        with_pack.packs.push(pack());
+        let v2 = with_pack.encode().expect("encode");
+        assert_eq!(v2[4], 2);
+        assert_eq!(Catalog::decode(&v2), Ok(with_pack.clone()));
+        // A pending pack delete needs version 2 too.
+        let mut pending = sample();
+        pending.pending_deletes.push(PendingDelete::Pack {
+            id: "01HCCCCCCCCCCCCCCCCCCCCCCC".into(),
+            due_ms: 9,
+        });
+        assert_eq!(pending.encode().expect("encode")[4], 2);
+        // A version 1 catalog naming packs is refused (re-sealed so the
+        // checksum holds).
+        let mut forged = v2[..v2.len() - 8].to_vec();
+        forged[4] = 1;
+        let crc = crc32c::crc32c(&forged);
+        forged.extend_from_slice(&crc.to_le_bytes());
+        forged.extend_from_slice(&CATALOG_MAGIC);
+        let err = Catalog::decode(&forged)
+            .expect_err("v1 with packs")
+            .to_string();
+        assert!(err.contains("version 2"), "{err}");
     }
 
     #[test]

@@ -214,6 +214,9 @@ pub enum CodecError {
          {offset} and the footer"
     )]
     SegmentTrailingData { extra: usize, offset: usize },
+    // ---- pack ----
+    #[error("segment pack: {0}")]
+    Pack(String),
     // ---- catalog ----
     #[error("{0}")]
     Catalog(String),

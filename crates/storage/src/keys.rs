@@ -3,6 +3,7 @@
 //! ```text
 //! tenants/<tenant>/segments/<ULID>.seg      L0 segments written by ingest
 //! tenants/<tenant>/blocks/<ULID>.parquet    blocks written by the compactor
+//! tenants/<tenant>/packs/<ULID>.pack        segment packs written by the compactor
 //! tenants/<tenant>/catalog.stc              the tenant's catalog
 //! ```
 //!
@@ -25,6 +26,8 @@ const SEGMENT_SUFFIX: &str = ".seg";
 const BLOCKS: &str = "blocks";
 const BLOCK_SUFFIX: &str = ".parquet";
 const CATALOG: &str = "catalog.stc";
+const PACKS: &str = "packs";
+const PACK_SUFFIX: &str = ".pack";
 /// `*` in a key segment. Object stores differ on it (Google Cloud Storage
 /// advises against it, Windows forbids it in file names), so
 /// `object_store` percent-encodes it, and so do we.
@@ -99,6 +102,21 @@ ulid_key!(
     blocks_prefix,
     BLOCKS,
     BLOCK_SUFFIX
+);
+
+/// `tenants/<tenant>/packs/`
+pub fn packs_prefix(tenant: &TenantId) -> Path {
+    tenant_root(tenant).join(PACKS)
+}
+
+ulid_key!(
+    /// The key of a segment pack: segments merged into one indexed object
+    /// (segment format version 2, ADR 0033).
+    PackKey,
+    "tenants/<tenant>/packs/<ULID>.pack",
+    packs_prefix,
+    PACKS,
+    PACK_SUFFIX
 );
 
 /// The tenant and ULID of a `tenants/<tenant>/<dir>/<ULID><suffix>` key;

@@ -26,7 +26,7 @@ pub use config::{S3Config, StorageBackend, StorageConfig};
 pub use error::Failure;
 pub use error::{Result, StorageError};
 pub use fault::{FaultConfig, FaultyStore, InjectedFailure};
-pub use keys::{BlockKey, SegmentKey};
+pub use keys::{BlockKey, PackKey, SegmentKey};
 pub use local::LocalStore;
 pub use retry::RetryPolicy;
 pub use stats::{process_counts, RequestCounts, RequestStats};

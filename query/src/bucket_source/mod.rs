@@ -12,6 +12,8 @@
 //!   cache, the bound on GETs in flight);
 //! - [`catalogs`]: the cached catalogs and the retry on a current one;
 //! - [`head`]: the in-memory index of recent segments (ADR 0030);
+//! - [`packs`]: which segments the catalog's packs hold, their indexes;
+//! - [`cold`]: recent data read for one query while its head catches up;
 //! - [`segments`]: the segment listing and the heads, kept current;
 //! - [`blocks`]: ranged reads of one raw or rollup block;
 //! - [`labels`]: the cached label sets of blocks;
@@ -24,10 +26,12 @@
 mod blocks;
 mod caching_bucket;
 mod catalogs;
+mod cold;
 mod head;
 mod label_index;
 mod labels;
 mod merge;
+mod packs;
 mod rollup;
 mod segments;
 
@@ -44,6 +48,7 @@ use crate::matcher::LabelMatcher;
 use crate::source::{SelectHints, Selection, Series, SeriesSource, SourceError};
 use caching_bucket::CachingBucket;
 use catalogs::{with_current_catalog, CatalogView, Catalogs};
+use cold::Want;
 pub use head::HeadStats;
 use label_index::BlockLabelIndex;
 pub use label_index::LABEL_INDEX_CACHE_BYTES;
@@ -78,10 +83,10 @@ impl Default for BucketSourceOptions {
 }
 
 pub struct BucketSource {
-    store: CachingBucket,
+    store: Arc<CachingBucket>,
     opts: BucketSourceOptions,
     catalogs: Catalogs,
-    segments: Segments,
+    segments: Arc<Segments>,
     /// Label sets of the series a block holds per matcher set and range.
     label_sets: BlockLabels,
     /// Label names and values of blocks.
@@ -91,9 +96,17 @@ pub struct BucketSource {
 impl BucketSource {
     pub fn new(bucket: Bucket, opts: BucketSourceOptions) -> Self {
         Self {
-            store: CachingBucket::new(bucket, opts.object_cache.clone(), opts.read_concurrency),
+            store: Arc::new(CachingBucket::new(
+                bucket,
+                opts.object_cache.clone(),
+                opts.read_concurrency,
+            )),
             catalogs: Catalogs::new(opts.listing_ttl),
-            segments: Segments::new(opts.listing_ttl, opts.read_concurrency, opts.head_bytes),
+            segments: Arc::new(Segments::new(
+                opts.listing_ttl,
+                opts.read_concurrency,
+                opts.head_bytes,
+            )),
             label_sets: BlockLabels::new(),
             label_index: BlockLabelIndex::new(),
             opts,
@@ -136,9 +149,14 @@ impl BucketSource {
                 .try_collect::<Vec<_>>()
                 .await
         };
-        let head = self
-            .segments
-            .head(&self.store, tenant, cat.segment_watermark_ms);
+        let head = self.segments.recent(
+            &self.store,
+            tenant,
+            cat.segment_watermark_ms,
+            &cat.packs,
+            Want::Series(matchers),
+            range,
+        );
         let (found, head) = futures::try_join!(blocks, head)?;
         let mut out: HashSet<Labels> = HashSet::new();
         for block in &found {
@@ -194,9 +212,14 @@ impl BucketSource {
                 .try_collect::<Vec<_>>()
                 .await
         };
-        let head = self
-            .segments
-            .head(&self.store, tenant, cat.segment_watermark_ms);
+        let head = self.segments.recent(
+            &self.store,
+            tenant,
+            cat.segment_watermark_ms,
+            &cat.packs,
+            Want::Names,
+            range,
+        );
         let (found, head) = futures::try_join!(blocks, head)?;
         let mut out: BTreeSet<String> = match name {
             None => head.label_names(range),
@@ -273,9 +296,14 @@ impl BucketSource {
             drop(choice);
             Ok::<_, SourceError>((step, approximate, rollup_data, raw_data))
         };
-        let head = self
-            .segments
-            .head(&self.store, tenant, cat.segment_watermark_ms);
+        let head = self.segments.recent(
+            &self.store,
+            tenant,
+            cat.segment_watermark_ms,
+            &cat.packs,
+            Want::Series(matchers),
+            range,
+        );
         let ((step, approximate, rollup_data, raw_data), head) = futures::try_join!(blocks, head)?;
 
         let (mut merged, rollup_points) = merge::merge_sources(
@@ -383,7 +411,7 @@ impl SeriesSource for BucketSource {
         let cat = self.catalog(tenant, false).await?;
         let head = self
             .segments
-            .head(&self.store, tenant, cat.segment_watermark_ms)
+            .head(&self.store, tenant, cat.segment_watermark_ms, &cat.packs)
             .await?;
         let mut by_family: HashMap<String, MetricMetadata> = HashMap::new();
         for md in &cat.metadata {

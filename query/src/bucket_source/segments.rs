@@ -1,24 +1,85 @@
 //! Segments: the tenant's listing (cached for a short time, listed once
 //! by queries that miss together) and the head each tenant's segments at
-//! or above the watermark are read into, each segment once.
+//! or above the watermark are read into, each segment once, or a pack of
+//! them at once. A query that finds the head far behind reads the bucket
+//! itself ([`super::cold`]) while the head catches up in the background.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{stream, StreamExt};
 use moka::sync::Cache;
-use stratus_model::TenantId;
+use stratus_codec::PackEntry;
+use stratus_model::{Labels, Sample, TenantId, TimeRange};
 use stratus_storage::keys::segments_prefix;
 use stratus_storage::{ObjectPath, SegmentKey};
+use tracing::{info, warn};
 
 use super::caching_bucket::CachingBucket;
+use super::cold::{self, Cold, Want};
 use super::head::{Decoded, HeadStats, TenantHead};
+use super::packs::{self, Held, Listing};
+use crate::matcher::LabelMatcher;
 use crate::source::SourceError;
 
 /// A segment key and the time in its ULID.
 type Listed = (ObjectPath, i64);
+
+/// A query that finds more segments than this missing from the head
+/// (not counting hand-overs) reads the bucket itself, and the head catches
+/// up in the background.
+const COLD_AFTER: usize = 64;
+
+/// The recent data a query sees: the tenant's head, or what a cold read
+/// found for it.
+pub(super) enum Recent {
+    Head(Arc<TenantHead>),
+    Cold(Cold),
+}
+
+impl Recent {
+    pub(super) fn select(
+        self,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+    ) -> Vec<(Labels, Vec<Sample>)> {
+        match self {
+            Recent::Head(h) => h.select(matchers, range),
+            Recent::Cold(c) => c.select(),
+        }
+    }
+
+    pub(super) fn label_sets(&self, matchers: &[LabelMatcher], range: TimeRange) -> Vec<Labels> {
+        match self {
+            Recent::Head(h) => h.label_sets(matchers, range),
+            Recent::Cold(c) => c.label_sets(),
+        }
+    }
+
+    pub(super) fn label_names(&self, range: TimeRange) -> Vec<String> {
+        match self {
+            Recent::Head(h) => h.label_names(range),
+            Recent::Cold(c) => c.label_names(),
+        }
+    }
+
+    pub(super) fn label_values(&self, name: &str, range: TimeRange) -> Vec<String> {
+        match self {
+            Recent::Head(h) => h.label_values(name, range),
+            Recent::Cold(c) => c.label_values(name),
+        }
+    }
+}
+
+/// One object the head sync reads: a segment, or a pack holding only
+/// segments claimed by this sync.
+enum Unit {
+    Segment(ObjectPath, i64),
+    Pack(ObjectPath, i64),
+}
 
 /// Bytes of segments handed over by a writer in this process and not yet
 /// added to a head, over all tenants; past it, the oldest are left to the
@@ -36,7 +97,7 @@ struct Pending {
 pub(super) struct Segments {
     listing_ttl: Duration,
     read_concurrency: usize,
-    listings: Cache<TenantId, Arc<Vec<Listed>>>,
+    listings: Cache<TenantId, Arc<Listing>>,
     listing_locks: Cache<TenantId, Arc<tokio::sync::Mutex<()>>>,
     heads: Mutex<HashMap<TenantId, Arc<TenantHead>>>,
     pending: Mutex<Pending>,
@@ -71,7 +132,7 @@ impl Segments {
         &self,
         store: &CachingBucket,
         tenant: &TenantId,
-    ) -> Result<Arc<Vec<Listed>>, SourceError> {
+    ) -> Result<Arc<Listing>, SourceError> {
         let cached = !self.listing_ttl.is_zero();
         if let Some(l) = self.listings.get(tenant).filter(|_| cached) {
             return Ok(l);
@@ -85,16 +146,20 @@ impl Segments {
             return Ok(l);
         }
         let objects = store.bucket().list(&segments_prefix(tenant)).await?;
-        let mut keys: Vec<Listed> = objects
+        let mut keys: Vec<(u128, Listed)> = objects
             .into_iter()
-            .filter_map(|o| ulid_ms(&o.key).map(|t| (o.key, t)))
+            .filter_map(|o| {
+                let id = SegmentKey::parse(&o.key)?.id();
+                Some((u128::from(id), (o.key, id.timestamp_ms() as i64)))
+            })
             .collect();
-        keys.sort();
-        let keys = Arc::new(keys);
+        keys.sort_by_key(|k| k.0);
+        let (ulids, keys) = keys.into_iter().unzip();
+        let listing = Arc::new(Listing { keys, ulids });
         if cached {
-            self.listings.insert(tenant.clone(), keys.clone());
+            self.listings.insert(tenant.clone(), listing.clone());
         }
-        Ok(keys)
+        Ok(listing)
     }
 
     fn head_of(&self, tenant: &TenantId) -> Arc<TenantHead> {
@@ -105,63 +170,235 @@ impl Segments {
             .clone()
     }
 
+    /// The recent data of a query over `range`: the head, brought up to
+    /// date, or, when the head is far behind (or catching up), what a cold
+    /// read of the packs and segments finds for `want`; then the head
+    /// catches up in the background.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn recent(
+        self: &Arc<Self>,
+        store: &Arc<CachingBucket>,
+        tenant: &TenantId,
+        watermark_ms: i64,
+        packs: &[PackEntry],
+        want: Want<'_>,
+        range: TimeRange,
+    ) -> Result<Recent, SourceError> {
+        let head = self.head_of(tenant);
+        head.truncate(watermark_ms);
+        let listing = self.listing(store, tenant).await?;
+        let missing = if head.catching_up.load(Ordering::Acquire) {
+            usize::MAX
+        } else {
+            let handed = self.pending_keys(tenant);
+            head.unclaimed(&listing.keys, watermark_ms, |k| handed.contains(k))
+        };
+        if missing <= COLD_AFTER {
+            return Ok(Recent::Head(
+                self.head(store, tenant, watermark_ms, packs).await?,
+            ));
+        }
+        self.catch_up(store, tenant, &head, watermark_ms, packs);
+        let width = self.read_concurrency;
+        let held = packs::holdings(store, tenant, packs, &listing, watermark_ms, width).await?;
+        let found = cold::read(store, &held, &listing, watermark_ms, want, range, width).await?;
+        Ok(Recent::Cold(found))
+    }
+
+    /// Brings the tenant's head up to date in the background, unless that
+    /// is under way.
+    fn catch_up(
+        self: &Arc<Self>,
+        store: &Arc<CachingBucket>,
+        tenant: &TenantId,
+        head: &Arc<TenantHead>,
+        watermark_ms: i64,
+        packs: &[PackEntry],
+    ) {
+        if head.catching_up.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (segments, store, tenant, head, packs) = (
+            self.clone(),
+            store.clone(),
+            tenant.clone(),
+            head.clone(),
+            packs.to_vec(),
+        );
+        tokio::spawn(async move {
+            let began = std::time::Instant::now();
+            match segments.head(&store, &tenant, watermark_ms, &packs).await {
+                Ok(h) => info!(
+                    tenant = %tenant,
+                    series = h.stats().series,
+                    seconds = began.elapsed().as_secs_f64(),
+                    "the head of recent data caught up"
+                ),
+                Err(e) => {
+                    warn!(tenant = %tenant, error = %e, "the head of recent data could not catch up; queries read the bucket until it does")
+                }
+            }
+            head.catching_up.store(false, Ordering::Release);
+        });
+    }
+
     /// The tenant's head with every listed segment at or above
     /// `watermark_ms` in it, and nothing below it. Only segments not yet in
-    /// the head are read; the listing is the cached one.
+    /// the head are read, a pack whole where it holds only such segments;
+    /// the listing is the cached one.
     pub(super) async fn head(
         &self,
         store: &CachingBucket,
         tenant: &TenantId,
         watermark_ms: i64,
+        packs: &[PackEntry],
     ) -> Result<Arc<TenantHead>, SourceError> {
         let head = self.head_of(tenant);
         head.truncate(watermark_ms);
-        let listed = self.listing(store, tenant).await?;
+        let listing = self.listing(store, tenant).await?;
         let lock = head.clone();
         let _sync = lock.sync.lock().await;
         // Taken under the lock: a query that starts after a hand-over
         // either adds it or waits for the one that does.
         let mut handed: HashMap<ObjectPath, Bytes> = HashMap::new();
-        let mut keys: Vec<Listed> = Vec::with_capacity(listed.len());
+        let mut keys: Vec<Listed> = Vec::with_capacity(listing.keys.len());
         for (key, ulid, bytes) in self.take_pending(tenant) {
             keys.push((key.clone(), ulid));
             handed.insert(key, bytes);
         }
-        keys.extend(listed.iter().cloned());
+        keys.extend(listing.keys.iter().cloned());
         // In ULID order, so a later segment's value wins on equal times.
         keys.sort();
         let todo = head.claim(&keys, watermark_ms);
+        let units = match self
+            .units(store, tenant, &listing, &todo, &handed, watermark_ms, packs)
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => {
+                head.release(&todo);
+                return Err(e);
+            }
+        };
         // Handed-over segments need no read. Each read is decoded (on a
         // blocking thread) as soon as it is in, while other reads wait;
-        // segments are added in order.
-        let reads = todo.clone().into_iter().map(|(key, _)| {
-            let held = handed.remove(&key);
-            async move {
-                let bytes = match held {
-                    Some(b) => b,
-                    None => store.read(&key, None).await?,
-                };
-                let decoded = tokio::task::spawn_blocking(move || Decoded::new(bytes)).await;
-                decoded
-                    .map_err(|e| segment_error(&key, e))?
-                    .map_err(|e| segment_error(&key, e))
-            }
+        // units are added in order.
+        let jobs: Vec<(ObjectPath, bool, Option<Bytes>)> = units
+            .iter()
+            .map(|(unit, _)| match unit {
+                Unit::Segment(key, _) => (key.clone(), false, handed.remove(key)),
+                Unit::Pack(key, _) => (key.clone(), true, None),
+            })
+            .collect();
+        let reads = jobs.into_iter().map(|(key, pack, held)| async move {
+            let bytes = match held {
+                Some(b) => b,
+                None => store.read(&key, None).await?,
+            };
+            let decoded = tokio::task::spawn_blocking(move || decode_unit(bytes, pack)).await;
+            decoded
+                .map_err(|e| segment_error(&key, e))?
+                .map_err(|e| segment_error(&key, e))
         });
         let mut reads = stream::iter(reads).buffered(self.read_concurrency);
         let mut done = 0;
         while let Some(decoded) = reads.next().await {
-            let (key, ulid) = &todo[done];
-            let added = match decoded {
-                Ok(d) => self.apply(&head, key, *ulid, d).await,
-                Err(e) => Err(e),
+            let (unit, _) = &units[done];
+            let (key, ulid) = match unit {
+                Unit::Segment(k, u) | Unit::Pack(k, u) => (k, *u),
             };
+            let mut added = Ok(());
+            match decoded {
+                Ok(parts) => {
+                    for d in parts {
+                        added = self.apply(&head, key, ulid, d).await;
+                        if added.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => added = Err(e),
+            }
             if let Err(e) = added {
-                head.release(&todo[done..]);
+                for (_, claims) in &units[done..] {
+                    head.release(claims);
+                }
                 return Err(e);
             }
             done += 1;
         }
         Ok(head)
+    }
+
+    /// What a sync reads for the claimed segments `todo`: packs that hold
+    /// only claimed segments (all of theirs), and the other segments one by
+    /// one, in ULID order (a pack at its last segment), each with the
+    /// claims it settles.
+    #[allow(clippy::too_many_arguments)]
+    async fn units(
+        &self,
+        store: &CachingBucket,
+        tenant: &TenantId,
+        listing: &Listing,
+        todo: &[Listed],
+        handed: &HashMap<ObjectPath, Bytes>,
+        watermark_ms: i64,
+        packs: &[PackEntry],
+    ) -> Result<Vec<(Unit, Vec<Listed>)>, SourceError> {
+        let mut order: Vec<(u128, Unit, Vec<Listed>)> = Vec::new();
+        let mut taken: HashSet<&ObjectPath> = HashSet::new();
+        // Packs pay off only when they replace many reads.
+        let to_read = todo.iter().filter(|(k, _)| !handed.contains_key(k)).count();
+        if !packs.is_empty() && to_read > 1 {
+            let claimed: HashMap<&ObjectPath, i64> = todo.iter().map(|(k, u)| (k, *u)).collect();
+            let held: Vec<Held> = packs::holdings(
+                store,
+                tenant,
+                packs,
+                listing,
+                watermark_ms,
+                self.read_concurrency,
+            )
+            .await?;
+            for h in held {
+                let keys: Vec<&ObjectPath> =
+                    h.segments.iter().map(|&p| &listing.keys[p].0).collect();
+                let whole = keys.len() as u64 == h.entry.segments
+                    && keys
+                        .iter()
+                        .all(|k| claimed.contains_key(k) && !handed.contains_key(*k));
+                if !whole || keys.len() < 2 {
+                    continue;
+                }
+                let claims = keys.iter().map(|k| ((*k).clone(), claimed[k])).collect();
+                taken.extend(keys.iter().copied());
+                order.push((h.last, Unit::Pack(h.key, h.last_ms), claims));
+            }
+        }
+        for (key, ulid) in todo {
+            if taken.contains(key) {
+                continue;
+            }
+            let id = SegmentKey::parse(key)
+                .map(|k| u128::from(k.id()))
+                .unwrap_or(0);
+            order.push((
+                id,
+                Unit::Segment(key.clone(), *ulid),
+                vec![(key.clone(), *ulid)],
+            ));
+        }
+        order.sort_by_key(|(id, _, _)| *id);
+        Ok(order.into_iter().map(|(_, u, c)| (u, c)).collect())
+    }
+
+    /// Keys of the tenant's hand-overs not yet added.
+    fn pending_keys(&self, tenant: &TenantId) -> HashSet<ObjectPath> {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.by_tenant
+            .get(tenant)
+            .map(|q| q.iter().map(|(k, _, _)| k.clone()).collect())
+            .unwrap_or_default()
     }
 
     fn take_pending(&self, tenant: &TenantId) -> Vec<(ObjectPath, i64, Bytes)> {
@@ -221,6 +458,19 @@ impl Segments {
                 limit: a.limit,
             })
     }
+}
+
+/// A segment, or each group of a pack, checked and decoded.
+fn decode_unit(bytes: Bytes, pack: bool) -> Result<Vec<Decoded>, stratus_codec::CodecError> {
+    if !pack {
+        return Ok(vec![Decoded::new(bytes)?]);
+    }
+    let index = stratus_codec::PackIndex::of_pack(&bytes)?;
+    index
+        .groups
+        .iter()
+        .map(|g| Decoded::new(bytes.slice(g.offset as usize..(g.offset + g.len) as usize)))
+        .collect()
 }
 
 /// A segment that could not be decoded or added.

@@ -37,6 +37,9 @@ pub(super) struct TenantHead {
     pub(super) sync: tokio::sync::Mutex<()>,
     /// Keys of segments being added or added, with their ULID times.
     ingested: Mutex<HashMap<ObjectPath, i64>>,
+    /// A catch-up in the background is adding many segments: queries
+    /// meanwhile read the bucket themselves (ADR 0033).
+    pub(super) catching_up: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -75,6 +78,7 @@ impl TenantHead {
             data: RwLock::new(HeadData::default()),
             sync: tokio::sync::Mutex::new(()),
             ingested: Mutex::new(HashMap::new()),
+            catching_up: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -107,6 +111,21 @@ impl TenantHead {
             }
         }
         claimed
+    }
+
+    /// How many of `keys` (with their ULID times) at or above
+    /// `watermark_ms` are not in the head and not claimed, leaving out
+    /// those `skip` says are on hand.
+    pub(super) fn unclaimed(
+        &self,
+        keys: &[(ObjectPath, i64)],
+        watermark_ms: i64,
+        skip: impl Fn(&ObjectPath) -> bool,
+    ) -> usize {
+        let ingested = self.ingested();
+        keys.iter()
+            .filter(|(k, ulid)| *ulid >= watermark_ms && !ingested.contains_key(k) && !skip(k))
+            .count()
     }
 
     /// Forgets claims whose segments could not be read, so the next sync
