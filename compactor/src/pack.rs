@@ -28,6 +28,11 @@ pub const MAX_SEGMENTS_PER_PACK: usize = 2_000;
 /// the segments, their merged series and the pack are held at once).
 pub const MAX_SEGMENT_BYTES_PER_PACK: u64 = 256 << 20;
 
+/// Segments younger than this (by the wall clock) wait for the next pass:
+/// one whose upload began earlier may still become visible, and a pack
+/// made past it makes readers read the pack's index to learn what it holds.
+const SETTLE_MS: i64 = 2_000;
+
 /// Segment reads in flight while packing.
 const READS_IN_FLIGHT: usize = 8;
 
@@ -101,11 +106,14 @@ impl Compactor {
             .last()
             .and_then(|p| Ulid::from_string(&p.last).ok())
             .map(u128::from);
+        let settled = stratus_model::Clock::now_ms(&stratus_model::SystemClock) - SETTLE_MS;
         let mut todo: Vec<(u128, ObjectPath, u64)> = listed
             .into_iter()
             .filter_map(|o| {
                 let id = SegmentKey::parse(&o.key)?.id();
-                let fresh = id.timestamp_ms() as i64 >= cat.segment_watermark_ms
+                let ms = id.timestamp_ms() as i64;
+                let fresh = ms >= cat.segment_watermark_ms
+                    && ms <= settled
                     && newest.is_none_or(|n| u128::from(id) > n);
                 fresh.then(|| (u128::from(id), o.key, o.size))
             })

@@ -9,11 +9,12 @@
 //! checksums it. Series without a metric name and all metric metadata are
 //! in the group named `""`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use stratus_model::{Labels, MetricMetadata, Sample, TenantId};
+use stratus_model::{MetricMetadata, Sample, TenantId};
 
 use crate::error::{CodecError, Result};
+use crate::interner::Interner;
 use crate::segment::{read_segment, SegmentBuilder, SEGMENT_MAGIC};
 use crate::varint::{put_uvarint, put_varint, read_uvarint, unzigzag};
 
@@ -63,28 +64,53 @@ pub struct PackIndex {
     pub labels: Vec<(String, Vec<String>)>,
 }
 
+/// Series of one metric name: label refs (global ids, name and value
+/// alternating, names in ascending string order) to samples in write order.
+type Group = HashMap<Box<[u32]>, Vec<Sample>>;
+
 /// Merges segments (ascending by ULID, each with its ULID as u128) into a
 /// pack. A series' samples from all segments are merged by time; on equal
 /// timestamps the later segment's value wins, as readers of the segments
 /// do. Metadata of later segments replaces earlier entries.
+///
+/// Label strings are interned once per segment, not per series: a series
+/// is keyed by its label ids, so merging 1M series costs no string
+/// allocation per series.
 pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<u8>, PackSummary)> {
-    let mut by_name: BTreeMap<String, HashMap<Labels, Vec<Sample>>> = BTreeMap::new();
+    const UNNAMED: u32 = u32::MAX;
+    let mut strings = Interner::new();
+    let name_id = strings.intern("__name__");
+    let mut groups: HashMap<u32, Group> = HashMap::new();
     let mut metadata: BTreeMap<String, MetricMetadata> = BTreeMap::new();
     let mut previous: Option<u128> = None;
+    let mut local: Vec<u32> = Vec::new();
+    let mut key: Vec<u32> = Vec::new();
     for &(ulid, bytes) in segments {
         if previous.is_some_and(|p| p >= ulid) {
             return Err(pack_error("segments are not in ascending ULID order"));
         }
         previous = Some(ulid);
+        local.clear();
         let info = read_segment(bytes, |s| {
-            let labels = s.labels();
-            let name = labels.get("__name__").unwrap_or("").to_string();
-            by_name
-                .entry(name)
-                .or_default()
-                .entry(labels)
-                .or_default()
-                .extend_from_slice(s.samples);
+            if local.len() != s.symbols.len() {
+                local = s.symbols.iter().map(|x| strings.intern(x)).collect();
+            }
+            key.clear();
+            let mut group = UNNAMED;
+            for &(n, v) in s.refs {
+                let (n, v) = (local[n as usize], local[v as usize]);
+                key.extend([n, v]);
+                if n == name_id {
+                    group = v;
+                }
+            }
+            let series = groups.entry(group).or_default();
+            match series.get_mut(&key[..]) {
+                Some(samples) => samples.extend_from_slice(s.samples),
+                None => {
+                    series.insert(key.clone().into_boxed_slice(), s.samples.to_vec());
+                }
+            }
         })?;
         if &info.tenant != tenant {
             return Err(pack_error(format!(
@@ -98,8 +124,14 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
         }
     }
     if !metadata.is_empty() {
-        by_name.entry(String::new()).or_default();
+        groups.entry(UNNAMED).or_default();
     }
+    // Groups in ascending order of their names, the unnamed one first.
+    let mut order: Vec<(&str, u32)> = groups
+        .keys()
+        .map(|&g| (if g == UNNAMED { "" } else { strings.resolve(g) }, g))
+        .collect();
+    order.sort_unstable();
 
     let mut out = Vec::with_capacity(segments.iter().map(|(_, b)| b.len()).sum::<usize>() / 2);
     out.extend_from_slice(&SEGMENT_MAGIC);
@@ -109,7 +141,7 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
         segments: segments.iter().map(|&(u, _)| u).collect(),
         ..PackIndex::default()
     };
-    let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut pairs: HashSet<(u32, u32)> = HashSet::new();
     let mut summary = PackSummary {
         index_offset: 0,
         index_len: 0,
@@ -118,21 +150,34 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
         series: 0,
         samples: 0,
     };
-    for (name, series) in by_name {
-        let mut builder = SegmentBuilder::new(tenant);
-        let mut series: Vec<(Labels, Vec<Sample>)> = series.into_iter().collect();
-        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (labels, samples) in &mut series {
-            merge_in_write_order(samples);
-            for l in labels.iter() {
-                if !values.get(&l.name).is_some_and(|v| v.contains(&l.value)) {
-                    values
-                        .entry(l.name.clone())
-                        .or_default()
-                        .insert(l.value.clone());
-                }
+    for (name, g) in order {
+        let Some(mut series) = groups.remove(&g) else {
+            continue;
+        };
+        // The group's own symbol table: only the strings its series use.
+        let mut symbols = Interner::new();
+        let mut builder_refs: Vec<u32> = Vec::new();
+        let mut bounds: Option<(i64, i64)> = None;
+        let mut staged: Vec<(Vec<u32>, Vec<Sample>)> = Vec::with_capacity(series.len());
+        for (refs, mut samples) in series.drain() {
+            merge_in_write_order(&mut samples);
+            builder_refs.clear();
+            for p in refs.chunks_exact(2) {
+                pairs.insert((p[0], p[1]));
+                builder_refs.push(symbols.intern(strings.resolve(p[0])));
+                builder_refs.push(symbols.intern(strings.resolve(p[1])));
             }
-            builder.add_series(labels, samples)?;
+            if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+                bounds = Some(match bounds {
+                    None => (first.t, last.t),
+                    Some((lo, hi)) => (lo.min(first.t), hi.max(last.t)),
+                });
+            }
+            staged.push((builder_refs.clone(), samples));
+        }
+        let mut builder = SegmentBuilder::with_interner(tenant, symbols);
+        for (refs, samples) in &staged {
+            builder.add_series_refs(refs, samples)?;
         }
         if name.is_empty() {
             for md in std::mem::take(&mut metadata).into_values() {
@@ -141,7 +186,7 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
         }
         let (num_series, num_samples) = (builder.num_series() as u64, builder.num_samples());
         let bytes = builder.finish()?;
-        let (min_time, max_time) = series_bounds(&series);
+        let (min_time, max_time) = bounds.unwrap_or((0, 0));
         if num_series > 0 {
             summary.min_time = summary.min_time.min(min_time);
             summary.max_time = summary.max_time.max(max_time);
@@ -149,7 +194,7 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
         summary.series += num_series;
         summary.samples += num_samples;
         index.groups.push(PackGroup {
-            name,
+            name: name.to_string(),
             offset: out.len() as u64,
             len: bytes.len() as u64,
             series: num_series,
@@ -163,9 +208,16 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
         summary.min_time = 0;
         summary.max_time = 0;
     }
+    let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (n, v) in pairs {
+        values
+            .entry(strings.resolve(n))
+            .or_default()
+            .insert(strings.resolve(v));
+    }
     index.labels = values
         .into_iter()
-        .map(|(n, v)| (n, v.into_iter().collect()))
+        .map(|(n, v)| (n.to_string(), v.into_iter().map(str::to_string).collect()))
         .collect();
     summary.index_offset = out.len() as u64;
     let encoded = index.encode();
@@ -195,19 +247,6 @@ fn merge_in_write_order(samples: &mut Vec<Sample>) {
         }
     }
     *samples = out;
-}
-
-fn series_bounds(series: &[(Labels, Vec<Sample>)]) -> (i64, i64) {
-    let mut bounds: Option<(i64, i64)> = None;
-    for (_, s) in series {
-        if let (Some(first), Some(last)) = (s.first(), s.last()) {
-            bounds = Some(match bounds {
-                None => (first.t, last.t),
-                Some((lo, hi)) => (lo.min(first.t), hi.max(last.t)),
-            });
-        }
-    }
-    bounds.unwrap_or((0, 0))
 }
 
 fn pack_error(reason: impl Into<String>) -> CodecError {

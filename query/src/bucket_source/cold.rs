@@ -109,26 +109,32 @@ pub(super) async fn read(
     );
     units.sort_by_key(|(order, _)| *order);
 
+    // Merged as they come (in order): a series' labels are kept once, not
+    // once per pack that holds it.
     let reads = units
         .into_iter()
         .map(|(_, unit)| read_unit(store, unit, want, range, width));
-    let found: Vec<Found> = stream::iter(reads)
-        .buffered(width.max(1))
-        .try_collect()
-        .await?;
-
+    let mut reads = stream::iter(reads).buffered(width.max(1));
     let mut cold = Cold::default();
     let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
-    for f in found {
-        match f {
+    while let Some(found) = reads.next().await {
+        match found? {
             Found::Series(s) => {
                 for (labels, samples) in s {
-                    merge_newer(series.entry(labels).or_default(), &samples);
+                    match series.get_mut(&labels) {
+                        Some(into) => merge_newer(into, &samples),
+                        None => {
+                            series.insert(labels, samples);
+                        }
+                    }
                 }
             }
             Found::Names(pairs) => {
                 for (n, v) in pairs {
-                    cold.names.entry(n).or_default().insert(v);
+                    let values = cold.names.entry(n).or_default();
+                    if !values.contains(&v) {
+                        values.insert(v);
+                    }
                 }
             }
         }

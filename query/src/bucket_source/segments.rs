@@ -28,6 +28,9 @@ use crate::source::SourceError;
 /// A segment key and the time in its ULID.
 type Listed = (ObjectPath, i64);
 
+/// A catch-up that failed is not tried again for this long.
+const CATCH_UP_RETRY: Duration = Duration::from_secs(30);
+
 /// A query that finds more segments than this missing from the head
 /// (not counting hand-overs) reads the bucket itself, and the head catches
 /// up in the background.
@@ -198,11 +201,18 @@ impl Segments {
                 self.head(store, tenant, watermark_ms, packs).await?,
             ));
         }
+        // As many reads in flight as the bucket wrapper allows: a cold read
+        // is a few round trips of many small GETs.
+        let width = self.read_concurrency * 4;
+        let found = async {
+            let held = packs::holdings(store, tenant, packs, &listing, watermark_ms, width).await?;
+            cold::read(store, &held, &listing, watermark_ms, want, range, width).await
+        }
+        .await;
+        // The head catches up once this answer is in, so the first query
+        // does not share the machine with it.
         self.catch_up(store, tenant, &head, watermark_ms, packs);
-        let width = self.read_concurrency;
-        let held = packs::holdings(store, tenant, packs, &listing, watermark_ms, width).await?;
-        let found = cold::read(store, &held, &listing, watermark_ms, want, range, width).await?;
-        Ok(Recent::Cold(found))
+        Ok(Recent::Cold(found?))
     }
 
     /// Brings the tenant's head up to date in the background, unless that
@@ -215,7 +225,13 @@ impl Segments {
         watermark_ms: i64,
         packs: &[PackEntry],
     ) {
-        if head.catching_up.swap(true, Ordering::AcqRel) {
+        let failed = *head
+            .catch_up_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if failed.is_some_and(|at| at.elapsed() < CATCH_UP_RETRY)
+            || head.catching_up.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let (segments, store, tenant, head, packs) = (
@@ -227,7 +243,12 @@ impl Segments {
         );
         tokio::spawn(async move {
             let began = std::time::Instant::now();
-            match segments.head(&store, &tenant, watermark_ms, &packs).await {
+            let done = segments.head(&store, &tenant, watermark_ms, &packs).await;
+            *head
+                .catch_up_failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = done.is_err().then(std::time::Instant::now);
+            match done {
                 Ok(h) => info!(
                     tenant = %tenant,
                     series = h.stats().series,
@@ -235,7 +256,7 @@ impl Segments {
                     "the head of recent data caught up"
                 ),
                 Err(e) => {
-                    warn!(tenant = %tenant, error = %e, "the head of recent data could not catch up; queries read the bucket until it does")
+                    warn!(tenant = %tenant, error = %e, retry_s = CATCH_UP_RETRY.as_secs(), "the head of recent data could not catch up; queries read the bucket until it does")
                 }
             }
             head.catching_up.store(false, Ordering::Release);

@@ -40,6 +40,9 @@ pub(super) struct TenantHead {
     /// A catch-up in the background is adding many segments: queries
     /// meanwhile read the bucket themselves (ADR 0033).
     pub(super) catching_up: std::sync::atomic::AtomicBool,
+    /// When the last catch-up failed: the next waits a while, so a head
+    /// that cannot hold the data (its bound) is not refilled per query.
+    pub(super) catch_up_failed: Mutex<Option<std::time::Instant>>,
 }
 
 #[derive(Default)]
@@ -79,6 +82,7 @@ impl TenantHead {
             sync: tokio::sync::Mutex::new(()),
             ingested: Mutex::new(HashMap::new()),
             catching_up: std::sync::atomic::AtomicBool::new(false),
+            catch_up_failed: Mutex::new(None),
         }
     }
 
