@@ -156,6 +156,7 @@ impl Executor<'_> {
             samples,
             bytes: bytes.len() as u64,
             source: None,
+            edges: false,
         })
     }
 
@@ -466,6 +467,7 @@ impl Executor<'_> {
             samples: info.num_samples,
             bytes: bytes.len() as u64,
             source: like.source.clone(),
+            edges: info.has_edges(),
         })
     }
 

@@ -55,6 +55,12 @@ pub struct BlockEntry {
     /// For downsampled blocks: the raw block they were made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// For downsampled blocks: each window keeps its edges (first sample,
+    /// span, drops; block format version 3), which make `rate`,
+    /// `increase` and `delta` over whole windows exact. False for rollups
+    /// written before (version 2) and for raw blocks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edges: bool,
 }
 
 /// An object to delete once `due_ms` has passed (so queries that listed
@@ -248,6 +254,7 @@ mod tests {
                 samples: 4800,
                 bytes: 12_345,
                 source: None,
+                edges: false,
             }],
             pending_deletes: vec![
                 PendingDelete::Block {

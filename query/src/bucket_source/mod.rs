@@ -30,6 +30,7 @@ mod labels;
 mod merge;
 mod rollup;
 mod segments;
+mod windows;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -269,17 +270,23 @@ impl BucketSource {
                 .buffered(width)
                 .try_collect::<Vec<_>>();
             let (rollup_data, raw_data) = futures::try_join!(rollup_reads, raw_reads)?;
-            let (step, approximate) = (choice.step, choice.approximate);
+            let (step, approximate, expand) = (choice.step, choice.approximate, choice.expand);
             drop(choice);
-            Ok::<_, SourceError>((step, approximate, rollup_data, raw_data))
+            Ok::<_, SourceError>((step, approximate, expand, rollup_data, raw_data))
         };
         let head = self
             .segments
             .head(&self.store, tenant, cat.segment_watermark_ms);
-        let ((step, approximate, rollup_data, raw_data), head) = futures::try_join!(blocks, head)?;
+        let ((step, approximate, expand, rollup_data, raw_data), head) =
+            futures::try_join!(blocks, head)?;
 
-        let (mut merged, rollup_points) = merge::merge_sources(
+        let merge::Merged {
+            series: mut merged,
+            rollup_points,
+            unexpanded,
+        } = merge::merge_sources(
             hints.func.as_deref(),
+            expand,
             range,
             rollup_data,
             raw_data,
@@ -293,7 +300,7 @@ impl BucketSource {
             } else {
                 step.unwrap_or(0)
             },
-            approximate: approximate && rollup_points > 0,
+            approximate: (approximate || unexpanded > 0) && rollup_points > 0,
         })
     }
 
