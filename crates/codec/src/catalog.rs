@@ -292,6 +292,34 @@ mod tests {
     }
 
     #[test]
+    fn block_entries_mark_rollups_with_edges_only_when_they_have_them() {
+        let raw = sample().blocks[0].clone();
+        let json = serde_json::to_string(&raw).expect("json");
+        // Entries written before `edges` existed read as without edges,
+        // and entries without edges are written as before.
+        assert!(!json.contains("edges"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<BlockEntry>(&json).expect("entry"),
+            raw
+        );
+        let rollup = BlockEntry {
+            resolution_ms: 300_000,
+            source: Some(raw.id.clone()),
+            edges: true,
+            ..raw
+        };
+        let json = serde_json::to_string(&rollup).expect("json");
+        assert!(json.contains("\"edges\":true"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<BlockEntry>(&json).expect("entry"),
+            rollup
+        );
+        let mut c = sample();
+        c.blocks.push(rollup);
+        assert_eq!(Catalog::decode(&c.encode().expect("encode")), Ok(c));
+    }
+
+    #[test]
     fn every_byte_flip_and_truncation_is_detected() {
         let bytes = sample().encode().expect("encode");
         for i in 0..bytes.len() {
