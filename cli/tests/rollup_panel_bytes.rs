@@ -7,8 +7,9 @@
 //! answers agree and that `auto` read the 1 h rollups, and checks the
 //! issue's bound: at most a tenth of the raw bytes.
 //!
-//! Ignored by default (a few minutes in a debug build); run with
-//! `cargo test --release -p stratus-cli --test rollup_panel_bytes -- --ignored --nocapture`.
+//! Ignored by default (about 70 s in a debug build on two cores); run with
+//! `cargo test -p stratus-cli --test rollup_panel_bytes -- --ignored --nocapture`
+//! (the README's Benchmarks section has the figures).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
