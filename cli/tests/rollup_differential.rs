@@ -403,8 +403,9 @@ enum Kind {
     /// `sum/count/min/max/last/present/absent_over_time`: exact when the
     /// range is a whole number of rollup steps and longer than one.
     Exact,
-    /// `rate`, `increase`, `delta`: exact from the windows' edges when the
-    /// range is a whole number of rollup steps (one included).
+    /// `rate`, `increase`, `delta`, `avg_over_time`: exact from the
+    /// windows' edges when the range is a whole number of rollup steps (one
+    /// included).
     Edges,
     /// Everything else: raw samples.
     Raw,
@@ -435,8 +436,13 @@ const fn t(text: &'static str, kind: Kind) -> Template {
 }
 
 const TEMPLATES: &[Template] = &[
+    // Weighted means of whole windows.
+    t("avg_over_time(node_load1[{r}])", Kind::Edges),
+    t(
+        "avg_over_time(node_memory_MemAvailable_bytes[{r}])",
+        Kind::Edges,
+    ),
     // Read raw samples, whatever the alignment.
-    t("avg_over_time(node_load1[{r}])", Kind::Raw),
     t(
         "quantile_over_time(0.9, node_memory_MemAvailable_bytes[{r}])",
         Kind::Raw,
@@ -581,7 +587,8 @@ const SPOT_CHECKS: &[(&str, &str, bool, Option<&str>)] = &[
         Some("1h"),
     ),
     ("irate(node_cpu_seconds_total[1h])", "1h", true, None),
-    ("avg_over_time(node_load1[1h])", "1h", true, None),
+    ("avg_over_time(node_load1[1h])", "1h", true, Some("1h")),
+    ("avg_over_time(node_load1[1h])", "1h", false, None),
     ("max_over_time(node_load1[5m])", "5m", true, None),
 ];
 

@@ -9,7 +9,7 @@ use stratus_codec::CompiledTombstone;
 use stratus_model::{merge_newer, Labels, Sample, TimeRange};
 
 use super::rollup::{aggregate_for, counter_function, counts_windows};
-use super::windows;
+use super::windows::Expansion;
 use crate::source::Series;
 
 /// Maps keyed by label sets hash them with foldhash: SipHash took a tenth
@@ -21,19 +21,20 @@ pub(super) struct Merged {
     pub(super) series: Vec<(Labels, Vec<Sample>)>,
     /// Rollup points in the range that were used.
     pub(super) rollup_points: usize,
-    /// Rollup windows that could not be expanded into the samples their
-    /// edges stand for (see [`windows::expand`]); their last value stands
-    /// in, which only approximates the raw answer.
+    /// Rollup windows that could not be expanded into the samples that
+    /// stand for them (see [`Expansion::apply`]); one value stands in,
+    /// which only approximates the raw answer.
     pub(super) unexpanded: usize,
 }
 
 /// Series merged from rollup blocks (oldest first), raw blocks (oldest id
 /// first) and the head's series, for the function `func`. With `expand`,
-/// each rollup window becomes the samples its edges stand for
-/// ([`windows::expand`]: `rate`, `increase`, `delta` over whole windows).
+/// each rollup window becomes the samples that stand for it
+/// ([`Expansion`]: `rate`, `increase`, `delta`, `avg_over_time` over whole
+/// windows).
 pub(super) fn merge_sources(
     func: Option<&str>,
-    expand: bool,
+    expand: Option<Expansion>,
     range: TimeRange,
     rollup_data: Vec<Vec<(Labels, Vec<AggrPoint>)>>,
     raw_data: Vec<Vec<(Labels, Vec<Sample>)>>,
@@ -59,10 +60,10 @@ pub(super) fn merge_sources(
             // Windows are left-open: a point at the range's start is
             // never used.
             rollup_points += points.iter().filter(|p| p.t > range.min).count();
-            if expand {
+            if let Some(expand) = expand {
                 let mut samples = Vec::new();
                 for p in &points {
-                    if !windows::expand(p, &mut samples) {
+                    if !expand.apply(p, &mut samples) {
                         unexpanded += 1;
                     }
                 }

@@ -6,6 +6,7 @@ use stratus_block::AggrPoint;
 use stratus_codec::{BlockEntry, Catalog};
 use stratus_model::TimeRange;
 
+use super::windows::Expansion;
 use crate::source::SelectHints;
 
 /// The blocks a read uses.
@@ -18,9 +19,9 @@ pub(super) struct BlockChoice<'a> {
     pub(super) raw: Vec<&'a BlockEntry>,
     /// The rollups at `step` may only approximate the raw answer.
     pub(super) approximate: bool,
-    /// Rollup windows are expanded into the samples their edges stand for
-    /// (an exact read for [`EDGE_FUNCTIONS`]).
-    pub(super) expand: bool,
+    /// Rollup windows are expanded into samples (an exact read for
+    /// [`EDGE_FUNCTIONS`]).
+    pub(super) expand: Option<Expansion>,
 }
 
 /// The one place the resolution of a read is chosen: the blocks a read of
@@ -87,7 +88,7 @@ pub(super) fn choose_blocks<'a>(
         rollups,
         raw,
         approximate,
-        expand: edges && !approximate,
+        expand: Expansion::of(hints.func.as_deref()).filter(|_| !approximate),
     }
 }
 
@@ -105,10 +106,11 @@ pub(super) const EXACT_FUNCTIONS: [&str; 7] = [
 ];
 
 /// The functions whose answer over whole rollup windows equals their
-/// answer over the raw samples of those windows, from the windows' edges
-/// (first sample, count, last sample, drops; block version 3): each window
-/// is expanded into samples that carry them (`windows::expand`).
-pub(super) const EDGE_FUNCTIONS: [&str; 3] = ["rate", "increase", "delta"];
+/// answer over the raw samples of those windows, up to summation order,
+/// from the windows' edges (first sample, count, last sample, drops; block
+/// version 3): each window is expanded into samples that carry them, or
+/// for `avg_over_time` into `count` samples of its mean ([`Expansion`]).
+pub(super) const EDGE_FUNCTIONS: [&str; 4] = ["rate", "increase", "delta", "avg_over_time"];
 
 /// True for the functions read from the windows' edges.
 pub(super) fn edge_function(func: Option<&str>) -> bool {
@@ -122,8 +124,8 @@ pub(super) fn edge_function(func: Option<&str>) -> bool {
 /// step and longer than one window, or of [`EDGE_FUNCTIONS`] with a range
 /// that is a multiple of the step (one window included: the range is that
 /// window, whose edges are its raw first and last samples; the caller
-/// checks that the rollups have edges). Every other function (averages,
-/// quantiles, deviations, changes, regressions, `irate`) needs data the
+/// checks that the rollups have edges). Every other function (quantiles,
+/// deviations, changes, regressions, `irate`) needs data the
 /// rollups do not keep, and so does a plain selector: a series that ended
 /// with a staleness marker in the window of its last sample has no value at
 /// the window's end, which a rollup point (markers skipped) cannot tell.
@@ -199,6 +201,7 @@ mod tests {
         }
         // From the window edges, a range of one window too.
         for f in EDGE_FUNCTIONS {
+            assert!(Expansion::of(Some(f)).is_some(), "{f}");
             assert!(exact_at(&hints(Some(f), H1, day, H1), M5), "{f}");
             assert!(exact_at(&hints(Some(f), H1, day, H1), H1), "{f}");
             assert!(
@@ -224,7 +227,6 @@ mod tests {
             "predict_linear",
             "changes",
             "resets",
-            "avg_over_time",
             "quantile_over_time",
             "stddev_over_time",
             "stdvar_over_time",

@@ -16,6 +16,60 @@
 use stratus_block::AggrPoint;
 use stratus_model::Sample;
 
+/// How rollup windows become samples for the evaluator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expansion {
+    /// [`expand`]: `rate`, `increase`, `delta`.
+    Edges,
+    /// [`expand_mean`]: `avg_over_time`.
+    Mean,
+}
+
+impl Expansion {
+    /// The expansion reading rollups exactly for `func`, if any.
+    pub(super) fn of(func: Option<&str>) -> Option<Self> {
+        match func? {
+            "rate" | "increase" | "delta" => Some(Self::Edges),
+            "avg_over_time" => Some(Self::Mean),
+            _ => None,
+        }
+    }
+
+    /// Appends the samples standing for the window of `p`; false where
+    /// they only approximate it (see [`expand`], [`expand_mean`]).
+    pub(super) fn apply(self, p: &AggrPoint, out: &mut Vec<Sample>) -> bool {
+        match self {
+            Self::Edges => expand(p, out),
+            Self::Mean => expand_mean(p, out),
+        }
+    }
+}
+
+/// Appends `count` samples holding the window's mean (`sum / count`), at
+/// its first sample's time, the following milliseconds and its last
+/// sample's time: the mean of all samples of a range of whole windows is
+/// then the sum of their sums over the sum of their counts, the weighted
+/// mean (`avg_over_time`), up to summation order. False (and the mean at
+/// the window's end) without edges, or where the window's sum overflowed
+/// although its values are finite (the raw mean is finite there).
+pub(super) fn expand_mean(p: &AggrPoint, out: &mut Vec<Sample>) -> bool {
+    let mean = p.sum / p.count;
+    let overflowed = p.sum.is_infinite() && p.min.is_finite() && p.max.is_finite();
+    let Some(e) = p.edges.filter(|_| !overflowed) else {
+        out.push(Sample::new(p.t, mean));
+        return false;
+    };
+    // The reader checked that the count is a whole number from 1 to the
+    // span plus one.
+    let n = p.count as i64;
+    out.push(Sample::new(e.first_t, mean));
+    out.extend((1..n - 1).map(|i| Sample::new(e.first_t + i, mean)));
+    if n > 1 {
+        out.push(Sample::new(p.t, mean));
+    }
+    true
+}
+
 /// Appends the samples standing for the window of `p` to `out`; false when
 /// the window has no edges or its drops cannot be made with its count
 /// (only possible for windows of three or four samples with unusual values),
@@ -200,6 +254,57 @@ mod tests {
         ];
         check(&series(&v, 60_000, 2_000));
         check(&series(&v, 100_000, 3));
+    }
+
+    #[test]
+    fn means_of_whole_windows_weigh_each_sample_once() {
+        use crate::functions::range::avg_over_time;
+        // Windows of 5, 2, 1 and 4 samples (a gap, a short last window).
+        let raw = [
+            (10_000, 1.0),
+            (70_000, 2.0),
+            (130_000, 4.0),
+            (190_000, 8.0),
+            (250_000, 16.0),
+            (310_000, 0.5),
+            (590_000, 3.25),
+            (1_000_000, -7.0),
+            (1_201_000, 100.0),
+            (1_202_000, 1e9),
+            (1_203_000, 2.0),
+            (1_500_000, 1.0),
+        ];
+        let raw: Vec<Sample> = raw.iter().map(|&(t, v)| Sample::new(t, v)).collect();
+        let points = downsample(&raw, STEP);
+        let mut expanded = Vec::new();
+        for p in &points {
+            assert!(expand_mean(p, &mut expanded), "{p:?}");
+        }
+        assert_eq!(expanded.len(), raw.len());
+        for lo in (0..1_500_000).step_by(STEP as usize) {
+            for hi in ((lo + STEP)..=1_500_000).step_by(STEP as usize) {
+                let within = |s: &[Sample]| -> Vec<Sample> {
+                    s.iter()
+                        .copied()
+                        .filter(|x| x.t > lo && x.t <= hi)
+                        .collect()
+                };
+                let (want, got) = (
+                    avg_over_time(&within(&raw)),
+                    avg_over_time(&within(&expanded)),
+                );
+                let same = match (want, got) {
+                    (Some(w), Some(g)) => (w - g).abs() <= 1e-12 * w.abs().max(1.0),
+                    (None, None) => true,
+                    _ => false,
+                };
+                assert!(same, "({lo}, {hi}]: {want:?} vs {got:?}");
+            }
+        }
+        // A window whose sum overflowed is not expanded.
+        let big = [Sample::new(1, f64::MAX), Sample::new(2, f64::MAX)];
+        let mut out = Vec::new();
+        assert!(!expand_mean(&downsample(&big, STEP)[0], &mut out));
     }
 
     #[test]
