@@ -403,6 +403,10 @@ enum Kind {
     /// `sum/count/min/max/last/present/absent_over_time`: exact when the
     /// range is a whole number of rollup steps and longer than one.
     Exact,
+    /// `rate`, `increase`, `delta`, `avg_over_time`: exact from the
+    /// windows' edges when the range is a whole number of rollup steps (one
+    /// included).
+    Edges,
     /// Everything else: raw samples.
     Raw,
 }
@@ -432,8 +436,13 @@ const fn t(text: &'static str, kind: Kind) -> Template {
 }
 
 const TEMPLATES: &[Template] = &[
+    // Weighted means of whole windows.
+    t("avg_over_time(node_load1[{r}])", Kind::Edges),
+    t(
+        "avg_over_time(node_memory_MemAvailable_bytes[{r}])",
+        Kind::Edges,
+    ),
     // Read raw samples, whatever the alignment.
-    t("avg_over_time(node_load1[{r}])", Kind::Raw),
     t(
         "quantile_over_time(0.9, node_memory_MemAvailable_bytes[{r}])",
         Kind::Raw,
@@ -452,10 +461,10 @@ const TEMPLATES: &[Template] = &[
         kind: Kind::Raw,
         reference: Reference::StratusRaw,
     },
-    t("rate(node_cpu_seconds_total[{r}])", Kind::Raw),
+    t("rate(node_cpu_seconds_total[{r}])", Kind::Edges),
     t("irate(node_network_receive_bytes_total[{r}])", Kind::Raw),
-    t("increase(node_context_switches_total[{r}])", Kind::Raw),
-    t("delta(node_filesystem_avail_bytes[{r}])", Kind::Raw),
+    t("increase(node_context_switches_total[{r}])", Kind::Edges),
+    t("delta(node_filesystem_avail_bytes[{r}])", Kind::Edges),
     t("idelta(node_load5[{r}])", Kind::Raw),
     t("deriv(node_memory_MemAvailable_bytes[{r}])", Kind::Raw),
     t(
@@ -466,15 +475,15 @@ const TEMPLATES: &[Template] = &[
     t("resets(node_cpu_seconds_total[{r}])", Kind::Raw),
     t(
         "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[{r}])))",
-        Kind::Raw,
+        Kind::Edges,
     ),
     t(
         "sum by (instance) (rate(node_cpu_seconds_total{mode!=\"idle\"}[{r}]))",
-        Kind::Raw,
+        Kind::Edges,
     ),
     t(
         "sum by (le) (increase(http_request_duration_seconds_bucket[{r}]))",
-        Kind::Raw,
+        Kind::Edges,
     ),
     // Exact from rollups where the range is made of whole rollup windows.
     t("sum_over_time(node_load1[{r}])", Kind::Exact),
@@ -561,9 +570,25 @@ const SPOT_CHECKS: &[(&str, &str, bool, Option<&str>)] = &[
     ("sum_over_time(node_load1[2h])", "1h", false, None),
     ("max_over_time(node_load1[1d])", "6h", false, None),
     ("node_load1", "15m", false, None),
-    ("rate(node_cpu_seconds_total[1h])", "1h", true, None),
-    ("rate(node_cpu_seconds_total[5m])", "5m", true, None),
-    ("avg_over_time(node_load1[1h])", "1h", true, None),
+    ("rate(node_cpu_seconds_total[1h])", "1h", true, Some("1h")),
+    ("rate(node_cpu_seconds_total[5m])", "5m", true, Some("5m")),
+    ("rate(node_cpu_seconds_total[5m])", "1h", true, Some("5m")),
+    ("rate(node_cpu_seconds_total[1h])", "1h", false, None),
+    (
+        "increase(node_context_switches_total[15m])",
+        "15m",
+        true,
+        Some("5m"),
+    ),
+    (
+        "sum by (instance) (rate(node_cpu_seconds_total[1h]))",
+        "1h",
+        true,
+        Some("1h"),
+    ),
+    ("irate(node_cpu_seconds_total[1h])", "1h", true, None),
+    ("avg_over_time(node_load1[1h])", "1h", true, Some("1h")),
+    ("avg_over_time(node_load1[1h])", "1h", false, None),
     ("max_over_time(node_load1[5m])", "5m", true, None),
 ];
 
@@ -598,6 +623,11 @@ fn expected_rollup(kind: Kind, range_ms: i64, step_ms: i64, aligned: bool) -> Op
             .iter()
             .rev()
             .find(|&&s| fits(s) && range_ms % s == 0 && range_ms > s)
+            .map(|&s| step_name(s)),
+        Kind::Edges => ROLLUP_STEPS
+            .iter()
+            .rev()
+            .find(|&&s| fits(s) && range_ms % s == 0 && range_ms >= s)
             .map(|&s| step_name(s)),
     }
 }

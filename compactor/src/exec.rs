@@ -109,6 +109,20 @@ impl Executor<'_> {
         }
     }
 
+    /// Block options of a rollup at `step_ms`: chunk sub-ranges of about 120
+    /// points (a whole day of 1 h points, 10 h of 5 m ones), as raw
+    /// chunks hold about 120 samples. Every cell carries a header (count,
+    /// first time, frames) and a rollup point is eight cells, so the 2 h
+    /// sub-ranges of raw day blocks would spend most of a 1 h rollup's
+    /// bytes on headers of two-point cells.
+    fn rollup_options(&self, min_time: i64, max_time: i64, step_ms: i64) -> BlockOptions {
+        let width = (max_time - min_time).max(1);
+        BlockOptions {
+            chunk_width_ms: step_ms.saturating_mul(120).max(30 * 60_000).min(width),
+            ..BlockOptions::default()
+        }
+    }
+
     /// Encodes, checks and writes one raw block.
     async fn write_raw(
         &self,
@@ -156,6 +170,7 @@ impl Executor<'_> {
             samples,
             bytes: bytes.len() as u64,
             source: None,
+            edges: false,
         })
     }
 
@@ -432,7 +447,7 @@ impl Executor<'_> {
         aggregated: Vec<(Labels, Vec<stratus_block::AggrPoint>)>,
         out: &mut JobOutcome,
     ) -> Result<BlockEntry> {
-        let opts = self.options(like.min_time, like.max_time);
+        let opts = self.rollup_options(like.min_time, like.max_time, step_ms);
         let bytes = stratus_block::write_downsampled_block(
             self.tenant,
             like.min_time,
@@ -467,6 +482,7 @@ impl Executor<'_> {
             samples: info.num_samples,
             bytes: bytes.len() as u64,
             source: like.source.clone(),
+            edges: info.has_edges(),
         })
     }
 

@@ -250,6 +250,7 @@ async fn put_block(
         samples: series.iter().map(|(_, s)| s.len() as u64).sum(),
         bytes: len,
         source: None,
+        edges: false,
     });
     catalog::commit(bucket, tenant, &base, &cat)
         .await

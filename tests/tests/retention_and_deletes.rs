@@ -345,9 +345,10 @@ async fn rollups_answer_within_their_resolution_and_replace_expired_raw_data() {
     );
 
     // A counter growing by 1 a minute, reset every 6 h; 1 sample a minute.
-    // At window ends, with ranges made of whole windows, max, count, sum
-    // and plain values from rollups are exact; increase and rate
-    // extrapolate from sparser points and may differ by one step's growth.
+    // At window ends, with ranges made of whole windows, max, count, sum,
+    // increase and rate (from the windows' edges, ADR 0034) and plain
+    // values from rollups are exact; asked for a coarser resolution than
+    // is exact, increase and rate may differ by one step's growth.
     let cases: [(&str, Option<f64>); 6] = [
         ("increase(kept_total[3h])", Some(1.0)),
         ("rate(kept_total[3h]) * 60", Some(1.0 / 180.0)),
@@ -377,9 +378,9 @@ async fn rollups_answer_within_their_resolution_and_replace_expired_raw_data() {
                 );
                 // Under `auto`, rollups serve only where they are exact.
                 let (auto, auto_res) = answer(&w, q, t, i64::MAX).await;
-                // Rates need what rollups do not keep; a plain selector the
-                // staleness markers rollups skip (ADR 0029).
-                if per_minute.is_some() || q == "kept_total" {
+                // A plain selector needs the staleness markers rollups
+                // skip (ADR 0029).
+                if q == "kept_total" {
                     assert_eq!(
                         auto_res, 0,
                         "{q}: rollups only approximate it, auto reads raw"
@@ -526,15 +527,25 @@ async fn range_queries_with_long_steps_read_rollups_by_default() {
     );
     let (raw, _) = range(&w, q2, start, end, 5 * H, "&max_source_resolution=raw").await;
     assert_eq!(rolled, raw, "sums of whole windows are exact");
-    // Rates need what rollups do not keep: raw under auto; from rollups
-    // only when asked for, and then with a warning.
+    // Rates of whole windows read the windows' edges under auto, exactly
+    // (ADR 0034); from rollups where not exact only when asked for (a
+    // start off the grid), and then with a warning.
     let q3 = "rate(kept_total[1h])";
-    let (_, infos) = range(&w, q3, start, end, H, "").await;
+    let (rolled, infos) = range(&w, q3, start, end, H, "").await;
     assert!(
-        infos.is_empty(),
-        "rate reads raw samples under auto: {infos:?}"
+        infos.iter().any(|i| i.contains("1h rollups"))
+            && !infos.iter().any(|i| i.contains("warning")),
+        "rate of whole windows reads 1 h rollups under auto: {infos:?}"
     );
-    let (_, infos) = range(&w, q3, start, end, H, "&max_source_resolution=5m").await;
+    let (raw, _) = range(&w, q3, start, end, H, "&max_source_resolution=raw").await;
+    assert_eq!(rolled.len(), raw.len());
+    for (k, (a, r)) in rolled.iter().zip(&raw).enumerate() {
+        assert!(
+            (a - r).abs() <= 1e-9 * r.abs(),
+            "step {k}: rate from rollups {a}, raw {r}"
+        );
+    }
+    let (_, infos) = range(&w, q3, start + 60_000, end, H, "&max_source_resolution=5m").await;
     assert!(
         infos
             .iter()

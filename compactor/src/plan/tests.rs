@@ -26,6 +26,7 @@ fn block(id: &str, level: u8, min: i64, max: i64) -> BlockEntry {
         samples: 1,
         bytes: 1,
         source: None,
+        edges: false,
     }
 }
 

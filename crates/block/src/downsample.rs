@@ -27,6 +27,15 @@
 //!   points. Without resets it equals `last` bit for bit. A window whose
 //!   samples are all NaN repeats the previous counter (NaN if there was
 //!   none).
+//! * The window's edges (block version 3): `first` the value of its first
+//!   sample, `span` the time from that sample to the last (ms), and
+//!   `drops` the sum of the value before each drop between consecutive
+//!   samples of the window (`v_i < v_{i-1}`, NaN comparing false), in time
+//!   order. With `last` and `count` these give what Prometheus's
+//!   `extrapolatedRate` reads from the raw samples of a range made of whole
+//!   windows: the first and last sample (time and value), the number of
+//!   samples, and the reset correction, whose cross-window part compares
+//!   one window's `last` with the next one's `first`.
 
 use stratus_model::{is_stale_nan, Sample};
 
@@ -42,14 +51,57 @@ pub struct AggrPoint {
     pub max: f64,
     /// The raw value of the window's last sample.
     pub last: f64,
-    /// The reset-adjusted counter at the window's last sample.
+    /// The reset-adjusted counter at the window's last sample. Stored in
+    /// blocks of version 2; version 3 derives it on read from `last` and
+    /// the edges (offsets start at 0 at the first point read), which gives
+    /// the same value where the series has no NaN values, up to the order
+    /// of the offsets' summation.
     pub counter: f64,
+    /// The window's first sample and drops; `None` in blocks of version 2.
+    pub edges: Option<WindowEdges>,
+}
+
+/// What a window keeps besides its six aggregates (block version 3): enough
+/// for `rate`, `increase` and `delta` over whole windows.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowEdges {
+    /// The time of the window's first sample (staleness markers aside).
+    pub first_t: i64,
+    /// Its value.
+    pub first: f64,
+    /// The sum of the value before each drop between consecutive samples
+    /// of the window: `v_{i-1}` for every `v_i < v_{i-1}`.
+    pub drops: f64,
 }
 
 impl AggrPoint {
-    /// The six values in column order: count, sum, min, max, last, counter.
-    pub fn values(&self) -> [f64; 6] {
-        [
+    /// The values in the column order of block version 3 ([`AGGREGATES`]):
+    /// count, sum, min, max, last, first, span (`t - first_t`, ms), drops;
+    /// without edges, those of version 2 ([`AggrPoint::values_v2`]).
+    ///
+    /// [`AGGREGATES`]: crate::AGGREGATES
+    pub fn values(&self) -> Vec<f64> {
+        match self.edges {
+            Some(e) => vec![
+                self.count,
+                self.sum,
+                self.min,
+                self.max,
+                self.last,
+                e.first,
+                (self.t - e.first_t) as f64,
+                e.drops,
+            ],
+            None => self.values_v2(),
+        }
+    }
+
+    /// The values in the column order of block version 2
+    /// ([`AGGREGATES_V2`]): count, sum, min, max, last, counter.
+    ///
+    /// [`AGGREGATES_V2`]: crate::AGGREGATES_V2
+    pub fn values_v2(&self) -> Vec<f64> {
+        vec![
             self.count,
             self.sum,
             self.min,
@@ -68,12 +120,10 @@ impl AggrPoint {
 
 impl PartialEq for AggrPoint {
     fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.values(), other.values());
         self.t == other.t
-            && self
-                .values()
-                .iter()
-                .zip(other.values())
-                .all(|(a, b)| a.to_bits() == b.to_bits())
+            && a.len() == b.len()
+            && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
     }
 }
 
@@ -96,6 +146,9 @@ struct Window {
     min: f64,
     max: f64,
     last: f64,
+    first_t: i64,
+    first: f64,
+    drops: f64,
 }
 
 /// Downsamples the samples of one series (in time order) into one point per
@@ -119,6 +172,11 @@ pub fn downsample(samples: &[Sample], step_ms: i64) -> Vec<AggrPoint> {
             max: w.max,
             last: w.last,
             counter,
+            edges: Some(WindowEdges {
+                first_t: w.first_t,
+                first: w.first,
+                drops: w.drops,
+            }),
         });
     };
     for s in samples {
@@ -137,6 +195,9 @@ pub fn downsample(samples: &[Sample], step_ms: i64) -> Vec<AggrPoint> {
                 if s.v > w.max || w.max.is_nan() {
                     w.max = s.v;
                 }
+                if s.v < w.last {
+                    w.drops += w.last;
+                }
                 w.last = s.v;
             }
             _ => {
@@ -151,6 +212,9 @@ pub fn downsample(samples: &[Sample], step_ms: i64) -> Vec<AggrPoint> {
                     min: s.v,
                     max: s.v,
                     last: s.v,
+                    first_t: s.t,
+                    first: s.v,
+                    drops: 0.0,
                 });
             }
         }
@@ -204,7 +268,26 @@ mod tests {
             max,
             last,
             counter,
+            edges: None,
         }
+    }
+
+    /// The points without their edges, for the tests of the six aggregates.
+    fn six(points: Vec<AggrPoint>) -> Vec<AggrPoint> {
+        points
+            .into_iter()
+            .map(|p| AggrPoint { edges: None, ..p })
+            .collect()
+    }
+
+    fn edges(points: &[AggrPoint]) -> Vec<(i64, f64, f64)> {
+        points
+            .iter()
+            .map(|p| {
+                let e = p.edges.expect("edges");
+                (e.first_t, e.first, e.drops)
+            })
+            .collect()
     }
 
     #[test]
@@ -220,7 +303,12 @@ mod tests {
             s(301, 8.0),
         ];
         assert_eq!(
-            downsample(&raw, 100),
+            edges(&downsample(&raw, 100)),
+            // 1 < 3 drops from 3; -4 < 10 drops from 10.
+            [(1, 3.0, 3.0), (150, -4.0, 0.0), (301, 8.0, 0.0)]
+        );
+        assert_eq!(
+            six(downsample(&raw, 100)),
             vec![
                 p(100, 4.0, 16.0, 1.0, 10.0, 10.0, 13.0),
                 p(200, 2.0, 3.5, -4.0, 7.5, 7.5, 20.5),
@@ -244,6 +332,8 @@ mod tests {
             s(61, 4.0),
         ];
         let pts = downsample(&raw, 40);
+        assert_eq!(edges(&pts), [(1, 10.0, 20.0), (41, 25.0, 25.0)]);
+        let pts = six(pts);
         // offsets: 0, 0, 20, 20, 20, 45, 45
         // counters: 10, 20, 25, 35, 45, 47, 49
         assert_eq!(
@@ -283,7 +373,7 @@ mod tests {
             s(231, STALE_NAN),
         ];
         assert_eq!(
-            downsample(&raw, 100),
+            six(downsample(&raw, 100)),
             vec![
                 p(21, 2.0, 4.0, 1.0, 3.0, 3.0, 3.0),
                 // 0.5 < 3: a reset, offset 3.

@@ -68,7 +68,7 @@ pub enum BlockError {
     #[error("not a Stratus block: key-value metadata has no {key:?}")]
     MissingMetadata { key: &'static str },
 
-    #[error("unsupported block version {found:?}, this reader knows version {expected:?}")]
+    #[error("unsupported block version {found:?}, this reader knows versions {expected}")]
     UnsupportedVersion {
         found: String,
         expected: &'static str,

@@ -13,7 +13,7 @@ use parquet::file::page_index::offset_index::PageLocation;
 
 use crate::error::{guard, BlockError, Result};
 use crate::options::{from_key_values, BlockInfo};
-use crate::schema::Layout;
+use crate::schema::{Layout, AGGREGATES, AGGREGATES_V2};
 
 /// Bytes to fetch from the end of a block first. Most footers (metadata,
 /// page index, bloom filters) fit; [`BlockFooter::parse`] says how many
@@ -89,6 +89,11 @@ impl BlockFooter {
             metadata.file_metadata().schema_descr(),
             info.resolution.is_raw(),
             info.num_chunks,
+            if info.has_edges() {
+                &AGGREGATES
+            } else {
+                &AGGREGATES_V2
+            },
         )?;
         info.label_names = layout.label_names.clone();
 

@@ -37,7 +37,7 @@ mod selection;
 mod write;
 
 pub use dictionary::read_label_values;
-pub use downsample::{downsample, raw_increase, window_end, AggrPoint};
+pub use downsample::{downsample, raw_increase, window_end, AggrPoint, WindowEdges};
 pub use error::{BlockError, Result};
 pub use fetch::Fetched;
 pub use fingerprint::fingerprint;
@@ -45,10 +45,10 @@ pub use footer::{BlockFooter, FOOTER_HINT};
 pub use inspect::{
     inspect, read_all, read_all_downsampled, BlockStats, ColumnStats, RowGroupStats,
 };
-pub use options::{BlockInfo, BlockOptions, BLOCK_VERSION};
+pub use options::{BlockInfo, BlockOptions, BLOCK_VERSION, BLOCK_VERSION_2};
 pub use plan::ReadPlan;
 pub use read::{read_downsampled, read_raw, read_series_labels};
-pub use schema::{Resolution, AGGREGATES};
+pub use schema::{Resolution, AGGREGATES, AGGREGATES_V2};
 pub use write::{write_downsampled_block, write_raw_block, RawBlockWriter};
 
 /// One series of a raw block: its labels and samples in time order.

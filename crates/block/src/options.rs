@@ -9,8 +9,13 @@ use stratus_model::TenantId;
 use crate::error::{BlockError, Result};
 use crate::schema::Resolution;
 
-/// The layout version this crate writes and the only one it reads.
-pub const BLOCK_VERSION: &str = "2";
+/// The layout version this crate writes (for downsampled blocks: when every
+/// point carries its window's edges, else [`BLOCK_VERSION_2`]).
+pub const BLOCK_VERSION: &str = "3";
+
+/// The previous layout version, still read: its downsampled blocks keep six
+/// aggregates per window, without the window's first sample and drops.
+pub const BLOCK_VERSION_2: &str = "2";
 
 pub const KEY_VERSION: &str = "stratus.block.version";
 pub const KEY_TENANT: &str = "stratus.block.tenant";
@@ -137,6 +142,17 @@ pub struct BlockInfo {
     pub num_chunks: usize,
     /// The label columns, `__name__` first.
     pub label_names: Vec<String>,
+    /// The layout version: 3, or 2 for blocks written before the window
+    /// edges (`first`, `span`, `drops`).
+    pub version: u32,
+}
+
+impl BlockInfo {
+    /// A downsampled block whose points carry their window's edges (first
+    /// sample, span and drops): version 3 and later.
+    pub fn has_edges(&self) -> bool {
+        !self.resolution.is_raw() && self.version >= 3
+    }
 }
 
 impl BlockInfo {
@@ -173,7 +189,7 @@ pub(crate) fn num_chunks(min_time: i64, max_time: i64, width: i64) -> Result<usi
 pub(crate) fn to_key_values(info: &BlockInfo) -> Vec<KeyValue> {
     let kv = |k: &str, v: String| KeyValue::new(k.to_string(), v);
     let mut kvs = vec![
-        kv(KEY_VERSION, BLOCK_VERSION.to_string()),
+        kv(KEY_VERSION, info.version.to_string()),
         kv(KEY_TENANT, info.tenant.clone()),
         kv(KEY_MIN_TIME, info.min_time.to_string()),
         kv(KEY_MAX_TIME, info.max_time.to_string()),
@@ -231,13 +247,16 @@ pub(crate) fn from_key_values(kvs: Option<&Vec<KeyValue>>) -> Result<BlockInfo> 
             .copied()
             .ok_or(BlockError::MissingMetadata { key })
     };
-    let version = get(KEY_VERSION)?;
-    if version != BLOCK_VERSION {
-        return Err(BlockError::UnsupportedVersion {
-            found: version.to_string(),
-            expected: BLOCK_VERSION,
-        });
-    }
+    let version = match get(KEY_VERSION)? {
+        BLOCK_VERSION => 3,
+        BLOCK_VERSION_2 => 2,
+        other => {
+            return Err(BlockError::UnsupportedVersion {
+                found: other.to_string(),
+                expected: "2 or 3",
+            })
+        }
+    };
     let stored = get(KEY_METADATA_CRC)?;
     let actual = metadata_crc(kvs.map(Vec::as_slice).unwrap_or_default());
     if stored.parse::<u32>().ok() != Some(actual) {
@@ -326,6 +345,7 @@ pub(crate) fn from_key_values(kvs: Option<&Vec<KeyValue>>) -> Result<BlockInfo> 
         chunk_width_ms,
         num_chunks: expected_chunks,
         label_names: Vec::new(),
+        version,
     })
 }
 
@@ -344,6 +364,7 @@ mod tests {
             chunk_width_ms: 1_800_000,
             num_chunks: 4,
             label_names: Vec::new(),
+            version: 3,
         }
     }
 
@@ -351,6 +372,14 @@ mod tests {
     fn key_values_round_trip() {
         let kvs = to_key_values(&info());
         assert_eq!(from_key_values(Some(&kvs)).expect("parse"), info());
+        let old = BlockInfo {
+            version: 2,
+            ..info()
+        };
+        let kvs = to_key_values(&old);
+        assert_eq!(kvs[0].value.as_deref(), Some("2"));
+        assert_eq!(from_key_values(Some(&kvs)).expect("parse"), old);
+        assert!(!old.has_edges() && info().has_edges());
     }
 
     #[test]
@@ -360,7 +389,7 @@ mod tests {
             Err(BlockError::MissingMetadata { key: KEY_VERSION })
         );
         // A future version, and version 1 of the development builds.
-        for v in ["3", "1"] {
+        for v in ["4", "1"] {
             let mut kvs = to_key_values(&info());
             kvs[0].value = Some(v.into());
             assert!(matches!(

@@ -10,13 +10,12 @@ use parquet::data_type::{ByteArrayType, Int32Type, Int64Type};
 use stratus_model::{matches_all, LabelMatcher, Labels, Sample, TimeRange};
 
 use crate::cell::{self, CellError};
-use crate::downsample::AggrPoint;
+use crate::downsample::{window_end, AggrPoint, WindowEdges};
 use crate::error::{BlockError, Result};
 use crate::fetch::{decode_labels, read_column, reader_for, Fetched, FetchedReader};
 use crate::fingerprint::fingerprint;
 use crate::footer::BlockFooter;
 use crate::plan::{check_plan, ReadPlan};
-use crate::schema::AGGREGATES;
 use crate::selection::RowGroupSelection;
 use crate::write::cells_crc;
 use crate::{DownsampledSeries, RawSeries};
@@ -256,25 +255,30 @@ pub fn read_downsampled(
 ) -> Result<Vec<DownsampledSeries>> {
     check_kind(footer, false)?;
     check_plan(footer, plan)?;
+    let step_ms = footer.info.resolution.step_ms();
     let reader = reader_for(footer, fetched);
     let mut out = Vec::new();
     for sel in &plan.selections {
         for d in decode_selection(footer, &reader, sel, plan.chunks.clone(), matchers)? {
             let mut points = Vec::new();
+            // The derived counter of version 3 (see `AggrPoint::counter`).
+            let mut offset = 0.0;
+            let mut prev_last: Option<f64> = None;
             for (k, cells) in plan.chunks.clone().zip(&d.cells) {
                 let columns = footer.layout.chunk_columns(k);
                 let present = cells.iter().filter(|c| c.is_some()).count();
                 if present == 0 {
                     continue;
                 }
-                if present != AGGREGATES.len() {
+                let per = footer.layout.chunks_per_range();
+                if present != per {
                     return Err(BlockError::CorruptRow {
                         row_group: sel.row_group,
                         row: d.row,
-                        reason: format!("sub-range {k} has {present} of 6 aggregate chunks"),
+                        reason: format!("sub-range {k} has {present} of {per} aggregate chunks"),
                     });
                 }
-                let mut per_aggr: Vec<Vec<Sample>> = Vec::with_capacity(AGGREGATES.len());
+                let mut per_aggr: Vec<Vec<Sample>> = Vec::with_capacity(per);
                 for j in 0..cells.len() {
                     let mut v = Vec::new();
                     let cell = cell::resolve(cells, j).map_err(|e| BlockError::CorruptRow {
@@ -306,16 +310,39 @@ pub fn read_downsampled(
                             row: d.row,
                             reason: format!(
                                 "sub-range {k}: aggregate {} is not aligned with count",
-                                AGGREGATES[j]
+                                footer.layout.aggregates[j]
                             ),
                         });
                     }
                 }
+                let edges = footer.info.has_edges();
                 for (i, first) in per_aggr[0].iter().enumerate() {
+                    let v = |j: usize| per_aggr[j][i].v;
+                    let (edges, counter) = if edges {
+                        let e = window_edges(first.t, first.v, v(5), v(6), v(7), step_ms).map_err(
+                            |reason| BlockError::CorruptRow {
+                                row_group: sel.row_group,
+                                row: d.row,
+                                reason: format!("sub-range {k}, point at {}: {reason}", first.t),
+                            },
+                        )?;
+                        // Version 3 derives the counter from the edges: the
+                        // drops inside the window, and between the last
+                        // window read and this one.
+                        if let Some(prev) = prev_last {
+                            if e.first < prev {
+                                offset += prev;
+                            }
+                        }
+                        offset += e.drops;
+                        prev_last = Some(v(4));
+                        (Some(e), v(4) + offset)
+                    } else {
+                        (None, v(5))
+                    };
                     if !range.contains(first.t) {
                         continue;
                     }
-                    let v = |j: usize| per_aggr[j][i].v;
                     points.push(AggrPoint {
                         t: first.t,
                         count: first.v,
@@ -323,7 +350,8 @@ pub fn read_downsampled(
                         min: v(2),
                         max: v(3),
                         last: v(4),
-                        counter: v(5),
+                        counter,
+                        edges,
                     });
                 }
             }
@@ -333,4 +361,42 @@ pub fn read_downsampled(
         }
     }
     Ok(out)
+}
+
+/// The edges of the point at `t` of a `step_ms` window, checked: the count
+/// a whole number of samples, at least one and at most one per millisecond
+/// of the span (so no corrupt count can make a reader expand a window into
+/// more samples than its time allows), the first sample inside the window
+/// and not after the last.
+pub(crate) fn window_edges(
+    t: i64,
+    count: f64,
+    first: f64,
+    span: f64,
+    drops: f64,
+    step_ms: i64,
+) -> std::result::Result<WindowEdges, String> {
+    if !(span >= 0.0 && span < step_ms as f64 && span.fract() == 0.0) {
+        return Err(format!(
+            "span {span} is not a whole number of ms inside the window"
+        ));
+    }
+    let first_t = t - span as i64;
+    if window_end(first_t, step_ms) != window_end(t, step_ms) {
+        return Err(format!("first sample at {first_t} is outside the window"));
+    }
+    if !(count >= 1.0 && count.fract() == 0.0 && count <= span + 1.0) {
+        return Err(format!(
+            "count {count} is not a whole number from 1 to the span plus one ({})",
+            span + 1.0
+        ));
+    }
+    if span == 0.0 && (count != 1.0 || drops != 0.0) {
+        return Err("a window of one sample with drops or more samples".to_string());
+    }
+    Ok(WindowEdges {
+        first_t,
+        first,
+        drops,
+    })
 }

@@ -18,9 +18,16 @@ pub const MIN_TIME_COLUMN: &str = "__min_time";
 pub const MAX_TIME_COLUMN: &str = "__max_time";
 pub const SAMPLES_COLUMN: &str = "__samples";
 
-/// The aggregates of a downsampled block, in column order within one
-/// sub-range.
-pub const AGGREGATES: [&str; 6] = ["count", "sum", "min", "max", "last", "counter"];
+/// The aggregates of a downsampled block of version 3, in column order
+/// within one sub-range.
+pub const AGGREGATES: [&str; 8] = [
+    "count", "sum", "min", "max", "last", "first", "span", "drops",
+];
+
+/// The aggregates of a downsampled block of version 2: no window edges
+/// (`first`, `span`, `drops`), and a stored `counter`, which version 3
+/// derives from the edges.
+pub const AGGREGATES_V2: [&str; 6] = ["count", "sum", "min", "max", "last", "counter"];
 
 /// Raw samples or downsampled aggregates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,6 +64,9 @@ pub(crate) struct Layout {
     pub raw: bool,
     pub label_names: Vec<String>,
     pub num_chunks: usize,
+    /// The aggregate columns of a downsampled block ([`AGGREGATES`] or,
+    /// in version 2, [`AGGREGATES_V2`]); ignored for raw blocks.
+    pub aggregates: &'static [&'static str],
 }
 
 impl Layout {
@@ -84,12 +94,12 @@ impl Layout {
         self.num_labels() + 4
     }
 
-    /// Chunk columns per sub-range (1 raw, 6 downsampled).
+    /// Chunk columns per sub-range (1 raw, 8 or 6 downsampled).
     pub fn chunks_per_range(&self) -> usize {
         if self.raw {
             1
         } else {
-            AGGREGATES.len()
+            self.aggregates.len()
         }
     }
 
@@ -124,7 +134,7 @@ impl Layout {
             if self.raw {
                 names.push(format!("__chunk_{k}"));
             } else {
-                names.extend(AGGREGATES.iter().map(|a| format!("__{a}_{k}")));
+                names.extend(self.aggregates.iter().map(|a| format!("__{a}_{k}")));
             }
             names.push(format!("__crc_{k}"));
         }
@@ -185,7 +195,12 @@ impl Layout {
     /// Reads the layout back from a file's schema: the label columns are
     /// the columns before `__fingerprint`. Fails unless the schema is
     /// exactly [`Layout::schema`] of the result.
-    pub fn from_schema(schema: &SchemaDescriptor, raw: bool, num_chunks: usize) -> Result<Self> {
+    pub fn from_schema(
+        schema: &SchemaDescriptor,
+        raw: bool,
+        num_chunks: usize,
+        aggregates: &'static [&'static str],
+    ) -> Result<Self> {
         let label_names: Vec<String> = schema
             .columns()
             .iter()
@@ -197,6 +212,7 @@ impl Layout {
             raw,
             label_names,
             num_chunks,
+            aggregates,
         };
         layout.check_label_names()?;
         let expected = layout.schema()?;
@@ -281,9 +297,13 @@ mod tests {
                 "job".into(),
             ],
             num_chunks: 2,
+            aggregates: &AGGREGATES,
         };
         let schema = SchemaDescriptor::new(l.schema().expect("schema"));
-        assert_eq!(Layout::from_schema(&schema, true, 2).expect("layout"), l);
+        assert_eq!(
+            Layout::from_schema(&schema, true, 2, &AGGREGATES).expect("layout"),
+            l
+        );
     }
 
     #[test]
@@ -293,6 +313,7 @@ mod tests {
                 raw,
                 label_names: vec!["__name__".into(), "instance".into(), "job".into()],
                 num_chunks: 3,
+                aggregates: &AGGREGATES,
             };
             let names = l.column_names();
             assert_eq!(names.len(), l.num_columns());
@@ -302,9 +323,16 @@ mod tests {
             let first = l.chunk_columns(1).start;
             assert_eq!(names[first], if raw { "__chunk_1" } else { "__count_1" });
             let schema = SchemaDescriptor::new(l.schema().expect("schema"));
-            assert_eq!(Layout::from_schema(&schema, raw, 3).expect("layout"), l);
-            assert!(Layout::from_schema(&schema, !raw, 3).is_err());
-            assert!(Layout::from_schema(&schema, raw, 2).is_err());
+            let all = &AGGREGATES;
+            assert_eq!(
+                Layout::from_schema(&schema, raw, 3, all).expect("layout"),
+                l
+            );
+            assert!(Layout::from_schema(&schema, !raw, 3, all).is_err());
+            assert!(Layout::from_schema(&schema, raw, 2, all).is_err());
+            if !raw {
+                assert!(Layout::from_schema(&schema, raw, 3, &AGGREGATES_V2).is_err());
+            }
         }
     }
 }

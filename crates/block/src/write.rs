@@ -22,7 +22,7 @@ use crate::downsample::{window_end, AggrPoint};
 use crate::error::{BlockError, Result};
 use crate::fingerprint::fingerprint;
 use crate::options::{chunk_range, num_chunks, to_key_values, BlockInfo, BlockOptions};
-use crate::schema::{Layout, Resolution, AGGREGATES};
+use crate::schema::{Layout, Resolution, AGGREGATES, AGGREGATES_V2};
 
 /// Label columns that always get a bloom filter (when present).
 const BLOOM_ALWAYS: [&str; 3] = [METRIC_NAME, "job", "instance"];
@@ -205,6 +205,7 @@ impl<'a> RawBlockWriter<'a> {
             self.max_time,
             Resolution::Raw,
             self.num_chunks,
+            &[],
             self.rows,
             &self.opts,
         )
@@ -239,7 +240,18 @@ pub fn write_downsampled_block<'a>(
         });
     }
     let n = num_chunks(min_time, max_time, opts.chunk_width_ms)?;
-    let per = AGGREGATES.len();
+    // Version 3 when every point has its window's edges; points read from
+    // a version 2 block (rewritten for a delete request) stay version 2.
+    let series: Vec<(&Labels, &[AggrPoint])> = series.into_iter().collect();
+    let with_edges = series
+        .iter()
+        .all(|(_, points)| points.iter().all(|p| p.edges.is_some()));
+    let aggregates: &'static [&'static str] = if with_edges {
+        &AGGREGATES
+    } else {
+        &AGGREGATES_V2
+    };
+    let per = aggregates.len();
     let mut rows = Vec::new();
     let mut prev: Option<&Labels> = None;
     for (labels, points) in series {
@@ -257,13 +269,36 @@ pub fn write_downsampled_block<'a>(
                 ),
             });
         }
+        if let Some(p) = points.iter().find(|p| {
+            p.edges.is_some_and(|e| {
+                e.first_t > p.t || window_end(e.first_t, step_ms) != window_end(p.t, step_ms)
+            })
+        }) {
+            return Err(BlockError::InvalidOptions {
+                what: "step_ms",
+                reason: format!(
+                    "series {labels}: the point at {} has its first sample outside its window",
+                    p.t
+                ),
+            });
+        }
         let mut cells = vec![None; n * per];
         for (k, run) in runs_by_chunk(points, |p| p.t, min_time, opts.chunk_width_ms) {
             let (start, _) = chunk_range(min_time, max_time, opts.chunk_width_ms, k);
+            let values: Vec<Vec<f64>> = run
+                .iter()
+                .map(|p| {
+                    if with_edges {
+                        p.values()
+                    } else {
+                        p.values_v2()
+                    }
+                })
+                .collect();
             let mut column = Vec::with_capacity(run.len());
             for j in 0..per {
                 column.clear();
-                column.extend(run.iter().map(|p| Sample::new(p.t, p.values()[j])));
+                column.extend(run.iter().zip(&values).map(|(p, v)| Sample::new(p.t, v[j])));
                 cells[k * per + j] = Some(encode_cell(&column, start));
             }
             dedupe(&mut cells[k * per..(k + 1) * per]);
@@ -278,7 +313,9 @@ pub fn write_downsampled_block<'a>(
         prev = Some(labels);
     }
     let resolution = Resolution::Downsampled { step_ms };
-    write_rows(tenant, min_time, max_time, resolution, n, rows, opts)
+    write_rows(
+        tenant, min_time, max_time, resolution, n, aggregates, rows, opts,
+    )
 }
 
 /// CRC-32C over the cells of one sub-range, in column order; `None` when
@@ -291,12 +328,15 @@ pub(crate) fn cells_crc<'c>(cells: impl Iterator<Item = Option<&'c [u8]>>) -> Op
     crc
 }
 
+// The layout's parts, each from its own caller's checks.
+#[allow(clippy::too_many_arguments)]
 fn write_rows(
     tenant: &TenantId,
     min_time: i64,
     max_time: i64,
     resolution: Resolution,
     num_chunks: usize,
+    aggregates: &'static [&'static str],
     rows: Vec<Row<'_>>,
     opts: &BlockOptions,
 ) -> Result<Vec<u8>> {
@@ -313,6 +353,7 @@ fn write_rows(
         raw: resolution.is_raw(),
         label_names,
         num_chunks,
+        aggregates,
     };
     let info = BlockInfo {
         tenant: tenant.as_str().to_string(),
@@ -324,6 +365,11 @@ fn write_rows(
         chunk_width_ms: opts.chunk_width_ms,
         num_chunks,
         label_names: layout.label_names.clone(),
+        version: if resolution.is_raw() || aggregates == AGGREGATES {
+            3
+        } else {
+            2
+        },
     };
     let props = properties(&layout, &info, &rows, opts)?;
     let mut writer = SerializedFileWriter::new(Vec::new(), layout.schema()?, Arc::new(props))?;

@@ -275,5 +275,8 @@ fn node_exporter_like_data_downsamples_into_a_much_smaller_block() {
         file.len(),
         file.len() as f64 * 100.0 / raw_file.len() as f64
     );
-    assert!(file.len() * 2 < raw_file.len());
+    // Version 3 keeps eight aggregates per window (the window edges for
+    // rates: first, span, drops); drops cost most on gauges, whose every
+    // window drops. Version 2's six took under half of the raw block.
+    assert!(file.len() * 100 < raw_file.len() * 55);
 }

@@ -126,7 +126,7 @@ fn duckdb_reads_a_downsampled_block() {
     let n: usize = points.iter().map(|(_, p)| p.len()).sum();
     assert_eq!(
         duckdb(&format!(
-            "select count(*), sum(__samples), count(__counter_3) from '{path}'"
+            "select count(*), sum(__samples), count(__drops_3) from '{path}'"
         )),
         format!("[({}, {n}, {})]", points.len(), points.len())
     );

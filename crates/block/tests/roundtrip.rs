@@ -285,6 +285,7 @@ fn writer_rejects_bad_input() {
         max: 1.0,
         last: 1.0,
         counter: 1.0,
+        edges: None,
     };
     let q = AggrPoint { t: 60_000, ..p };
     let r = AggrPoint { t: 60_001, ..p };
@@ -293,6 +294,24 @@ fn writer_rejects_bad_input() {
         Err(BlockError::InvalidOptions { .. })
     ));
     assert!(write_downsampled_block(&t, 0, SPAN, 60_000, [(&a, &[p, r][..])], &o).is_ok());
+    // A window's first sample lies in its window, not after its point.
+    for first_t in [11, 0, -5] {
+        let e = AggrPoint {
+            edges: Some(WindowEdges {
+                first_t,
+                first: 1.0,
+                drops: 0.0,
+            }),
+            ..p
+        };
+        assert!(
+            matches!(
+                write_downsampled_block(&t, 0, SPAN, 60_000, [(&a, &[e][..])], &o),
+                Err(BlockError::InvalidOptions { .. })
+            ),
+            "{first_t}"
+        );
+    }
 }
 
 #[test]

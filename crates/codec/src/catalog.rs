@@ -15,7 +15,8 @@ use crate::error::{CodecError, Result};
 pub const CATALOG_MAGIC: [u8; 4] = *b"STCT";
 /// The newest version this build reads and writes. A catalog is written
 /// with the lowest version that holds it: version 1 without packs, so
-/// readers of version 1 keep working until the first pack (ADR 0033).
+/// readers of version 1 keep working until the first pack or rollup with
+/// window edges (ADRs 0033, 0034).
 pub const CATALOG_VERSION: u8 = 2;
 
 /// What one tenant's data consists of, besides the segments above the
@@ -85,6 +86,12 @@ pub struct BlockEntry {
     /// For downsampled blocks: the raw block they were made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// For downsampled blocks: each window keeps its edges (first sample,
+    /// span, drops; block format version 3), which make `rate`,
+    /// `increase` and `delta` over whole windows exact. False for rollups
+    /// written before (version 2) and for raw blocks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edges: bool,
 }
 
 /// An object to delete once `due_ms` has passed (so queries that listed
@@ -256,15 +263,17 @@ impl Catalog {
             .map_err(|e| bad(format!("catalog body is not valid: {e}")))?;
         if bytes[4] == 1 && !catalog.needs_version_1_only() {
             return Err(bad(
-                "a version 1 catalog names segment packs, which only version 2 holds".into(),
+                "a version 1 catalog names segment packs or rollups with window edges, which only version 2 holds".into(),
             ));
         }
         Ok(catalog)
     }
 
-    /// Whether version 1 holds everything in the catalog (no packs).
+    /// Whether version 1 holds everything in the catalog: no packs and no
+    /// rollup with window edges (fields version 1 readers refuse).
     fn needs_version_1_only(&self) -> bool {
         self.packs.is_empty()
+            && !self.blocks.iter().any(|b| b.edges)
             && !self
                 .pending_deletes
                 .iter()
@@ -302,6 +311,7 @@ mod tests {
                 samples: 4800,
                 bytes: 12_345,
                 source: None,
+                edges: false,
             }],
             pending_deletes: vec![
                 PendingDelete::Block {
@@ -362,6 +372,10 @@ mod tests {
             due_ms: 9,
         });
         assert_eq!(pending.encode().expect("encode")[4], 2);
+        // So does a rollup with window edges (block version 3).
+        let mut edges = sample();
+        edges.blocks[0].edges = true;
+        assert_eq!(edges.encode().expect("encode")[4], 2);
         // A version 1 catalog naming packs is refused (re-sealed so the
         // checksum holds).
         let mut forged = v2[..v2.len() - 8].to_vec();
@@ -383,6 +397,34 @@ mod tests {
             Catalog::decode(&Catalog::default().encode().expect("encode")),
             Ok(Catalog::default())
         );
+    }
+
+    #[test]
+    fn block_entries_mark_rollups_with_edges_only_when_they_have_them() {
+        let raw = sample().blocks[0].clone();
+        let json = serde_json::to_string(&raw).expect("json");
+        // Entries written before `edges` existed read as without edges,
+        // and entries without edges are written as before.
+        assert!(!json.contains("edges"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<BlockEntry>(&json).expect("entry"),
+            raw
+        );
+        let rollup = BlockEntry {
+            resolution_ms: 300_000,
+            source: Some(raw.id.clone()),
+            edges: true,
+            ..raw
+        };
+        let json = serde_json::to_string(&rollup).expect("json");
+        assert!(json.contains("\"edges\":true"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<BlockEntry>(&json).expect("entry"),
+            rollup
+        );
+        let mut c = sample();
+        c.blocks.push(rollup);
+        assert_eq!(Catalog::decode(&c.encode().expect("encode")), Ok(c));
     }
 
     #[test]

@@ -48,12 +48,18 @@ async fn fetch_block(
     range: TimeRange,
 ) -> Result<Option<(Arc<BlockFooter>, ReadPlan, Fetched, ObjectPath)>, SourceError> {
     let key = block_path(tenant, b)?;
-    let footer = store.footer(&key, b.bytes).await?;
+    let (footer, tail) = store.footer_and_tail(&key, b.bytes).await?;
     let plan = footer.plan(matchers, range);
     if plan.is_empty() {
         return Ok(None);
     }
     let mut fetched = Fetched::new();
+    // The bytes read for the footer are not fetched again.
+    if let Some((r, bytes)) = tail {
+        fetched
+            .insert(r, bytes)
+            .map_err(|e| SourceError::corrupt(&key, format!("block {key}: {e}")))?;
+    }
     // A small plan is fetched whole: one round trip instead of two
     // (label pages, then the chunks of the rows that match), for a few
     // more bytes.
@@ -62,6 +68,7 @@ async fn fetch_block(
     } else {
         coalesce(&plan.label_ranges, COALESCE_GAP)
     };
+    let first = fetched.missing(&first);
     store.fetch(&key, first, &mut fetched).await?;
     let refined = footer
         .refine(&plan, &fetched, matchers)

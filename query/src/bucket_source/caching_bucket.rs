@@ -102,8 +102,26 @@ impl CachingBucket {
         key: &ObjectPath,
         len: u64,
     ) -> Result<Arc<BlockFooter>, SourceError> {
+        Ok(self.footer_and_tail(key, len).await?.0)
+    }
+
+    /// As [`CachingBucket::footer`], with the tail of the file read for
+    /// it (when it was read now, not found parsed): the footer hint
+    /// covers the last column chunks too, or a small block whole, so a
+    /// reader need not fetch those bytes again.
+    pub(super) async fn footer_and_tail(
+        &self,
+        key: &ObjectPath,
+        len: u64,
+    ) -> Result<
+        (
+            Arc<BlockFooter>,
+            Option<(std::ops::Range<u64>, bytes::Bytes)>,
+        ),
+        SourceError,
+    > {
         if let Some(f) = self.footers.get(key) {
-            return Ok(f);
+            return Ok((f, None));
         }
         let mut want = FOOTER_HINT.min(len);
         loop {
@@ -112,7 +130,7 @@ impl CachingBucket {
                 Ok(f) => {
                     let f = Arc::new(f);
                     self.footers.insert(key.clone(), f.clone());
-                    return Ok(f);
+                    return Ok((f, Some((len - want..len, tail))));
                 }
                 Err(BlockError::NeedMore { bytes, .. }) if bytes > want && bytes <= len => {
                     want = bytes

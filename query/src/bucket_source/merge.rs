@@ -9,26 +9,46 @@ use stratus_codec::CompiledTombstone;
 use stratus_model::{merge_newer, Labels, Sample, TimeRange};
 
 use super::rollup::{aggregate_for, counter_function, counts_windows};
+use super::windows::Expansion;
 use crate::source::Series;
 
 /// Maps keyed by label sets hash them with foldhash: SipHash took a tenth
 /// of a 128,000-series select.
 pub(super) type HashMap<K, V> = std::collections::HashMap<K, V, RandomState>;
 
+/// What [`merge_sources`] made.
+pub(super) struct Merged {
+    pub(super) series: Vec<(Labels, Vec<Sample>)>,
+    /// Rollup points in the range that were used.
+    pub(super) rollup_points: usize,
+    /// Rollup windows that could not be expanded into the samples that
+    /// stand for them (see [`Expansion::apply`]); one value stands in,
+    /// which only approximates the raw answer.
+    pub(super) unexpanded: usize,
+}
+
 /// Series merged from rollup blocks (oldest first), raw blocks (oldest id
-/// first) and the head's series, for the function `func`, with the number of
-/// rollup points in `range` that were used.
+/// first) and the head's series, for the function `func`. With `expand`,
+/// each rollup window becomes the samples that stand for it
+/// ([`Expansion`]: `rate`, `increase`, `delta`, `avg_over_time` over whole
+/// windows).
 pub(super) fn merge_sources(
     func: Option<&str>,
+    expand: Option<Expansion>,
     range: TimeRange,
     rollup_data: Vec<Vec<(Labels, Vec<AggrPoint>)>>,
     raw_data: Vec<Vec<(Labels, Vec<Sample>)>>,
     head: Vec<(Labels, Vec<Sample>)>,
-) -> (Vec<(Labels, Vec<Sample>)>, usize) {
+) -> Merged {
     // Only the head: its series are unique already.
     if rollup_data.iter().all(Vec::is_empty) && raw_data.iter().all(Vec::is_empty) {
-        return (head, 0);
+        return Merged {
+            series: head,
+            rollup_points: 0,
+            unexpanded: 0,
+        };
     }
+    let mut unexpanded = 0;
     let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::default();
     // Rollups hold the oldest data; counters are chained across blocks.
     let value = aggregate_for(func);
@@ -40,6 +60,16 @@ pub(super) fn merge_sources(
             // Windows are left-open: a point at the range's start is
             // never used.
             rollup_points += points.iter().filter(|p| p.t > range.min).count();
+            if let Some(expand) = expand {
+                let mut samples = Vec::new();
+                for p in &points {
+                    if !expand.apply(p, &mut samples) {
+                        unexpanded += 1;
+                    }
+                }
+                merge_newer(merged.entry(labels).or_default(), &samples);
+                continue;
+            }
             let offset = offsets.get(&labels).copied().unwrap_or(0.0);
             let samples: Vec<Sample> = points
                 .iter()
@@ -108,7 +138,11 @@ pub(super) fn merge_sources(
         into.reserve_exact(samples.len());
         merge_newer(into, &raw_points(&samples));
     }
-    (merged.into_iter().collect(), rollup_points)
+    Merged {
+        series: merged.into_iter().collect(),
+        rollup_points,
+        unexpanded,
+    }
 }
 
 /// Removes the samples delete requests cover (those of requests that

@@ -34,6 +34,7 @@ mod merge;
 mod packs;
 mod rollup;
 mod segments;
+mod windows;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -292,9 +293,9 @@ impl BucketSource {
                 .buffered(width)
                 .try_collect::<Vec<_>>();
             let (rollup_data, raw_data) = futures::try_join!(rollup_reads, raw_reads)?;
-            let (step, approximate) = (choice.step, choice.approximate);
+            let (step, approximate, expand) = (choice.step, choice.approximate, choice.expand);
             drop(choice);
-            Ok::<_, SourceError>((step, approximate, rollup_data, raw_data))
+            Ok::<_, SourceError>((step, approximate, expand, rollup_data, raw_data))
         };
         let head = self.segments.recent(
             &self.store,
@@ -304,10 +305,16 @@ impl BucketSource {
             Want::Series(matchers),
             range,
         );
-        let ((step, approximate, rollup_data, raw_data), head) = futures::try_join!(blocks, head)?;
+        let ((step, approximate, expand, rollup_data, raw_data), head) =
+            futures::try_join!(blocks, head)?;
 
-        let (mut merged, rollup_points) = merge::merge_sources(
+        let merge::Merged {
+            series: mut merged,
+            rollup_points,
+            unexpanded,
+        } = merge::merge_sources(
             hints.func.as_deref(),
+            expand,
             range,
             rollup_data,
             raw_data,
@@ -321,7 +328,7 @@ impl BucketSource {
             } else {
                 step.unwrap_or(0)
             },
-            approximate: approximate && rollup_points > 0,
+            approximate: (approximate || unexpanded > 0) && rollup_points > 0,
         })
     }
 

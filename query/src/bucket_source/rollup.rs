@@ -6,6 +6,7 @@ use stratus_block::AggrPoint;
 use stratus_codec::{BlockEntry, Catalog};
 use stratus_model::TimeRange;
 
+use super::windows::Expansion;
 use crate::source::SelectHints;
 
 /// The blocks a read uses.
@@ -18,6 +19,9 @@ pub(super) struct BlockChoice<'a> {
     pub(super) raw: Vec<&'a BlockEntry>,
     /// The rollups at `step` may only approximate the raw answer.
     pub(super) approximate: bool,
+    /// Rollup windows are expanded into samples (an exact read for
+    /// [`EDGE_FUNCTIONS`]).
+    pub(super) expand: Option<Expansion>,
 }
 
 /// The one place the resolution of a read is chosen: the blocks a read of
@@ -39,7 +43,19 @@ pub(super) fn choose_blocks<'a>(
         .map(|b| b.resolution_ms)
         .collect();
     let allowed = || steps.range(..=hints.max_source_resolution_ms).rev();
-    let exact = allowed().find(|&&s| exact_at(hints, s)).copied();
+    let edges = edge_function(hints.func.as_deref());
+    // Functions of the window edges need them in every rollup read:
+    // rollups written before them (block version 2) do not serve.
+    let has_edges = |s: i64| {
+        !edges
+            || cat
+                .blocks_overlapping(s, range.min, range.max)
+                .iter()
+                .all(|b| b.edges)
+    };
+    let exact = allowed()
+        .find(|&&s| exact_at(hints, s) && has_edges(s))
+        .copied();
     let (step, prefer_rollups, approximate) = match exact {
         Some(s) => (Some(s), true, false),
         None if hints.approximate && hints.max_source_resolution_ms > 0 => {
@@ -72,6 +88,7 @@ pub(super) fn choose_blocks<'a>(
         rollups,
         raw,
         approximate,
+        expand: Expansion::of(hints.func.as_deref()).filter(|_| !approximate),
     }
 }
 
@@ -88,15 +105,30 @@ pub(super) const EXACT_FUNCTIONS: [&str; 7] = [
     "absent_over_time",
 ];
 
+/// The functions whose answer over whole rollup windows equals their
+/// answer over the raw samples of those windows, up to summation order,
+/// from the windows' edges (first sample, count, last sample, drops; block
+/// version 3): each window is expanded into samples that carry them, or
+/// for `avg_over_time` into `count` samples of its mean ([`Expansion`]).
+pub(super) const EDGE_FUNCTIONS: [&str; 4] = ["rate", "increase", "delta", "avg_over_time"];
+
+/// True for the functions read from the windows' edges.
+pub(super) fn edge_function(func: Option<&str>) -> bool {
+    func.is_some_and(|f| EDGE_FUNCTIONS.contains(&f))
+}
+
 /// True when reading the rollups of `step` gives the raw answer: every
 /// evaluation time is a multiple of `step` (rollup windows are `(e - step,
 /// e]` with `e` a multiple of the step), the selector feeds a range
-/// function of [`EXACT_FUNCTIONS`], and its range is a multiple of the step
-/// and longer than one window. Every other function (rates, averages,
-/// quantiles, deviations, changes, regressions) needs data the rollups do
-/// not keep, and so does a plain selector: a series that ended with a
-/// staleness marker in the window of its last sample has no value at the
-/// window's end, which a rollup point (markers skipped) cannot tell.
+/// function of [`EXACT_FUNCTIONS`] with a range that is a multiple of the
+/// step and longer than one window, or of [`EDGE_FUNCTIONS`] with a range
+/// that is a multiple of the step (one window included: the range is that
+/// window, whose edges are its raw first and last samples; the caller
+/// checks that the rollups have edges). Every other function (quantiles,
+/// deviations, changes, regressions, `irate`) needs data the
+/// rollups do not keep, and so does a plain selector: a series that ended
+/// with a staleness marker in the window of its last sample has no value at
+/// the window's end, which a rollup point (markers skipped) cannot tell.
 pub(super) fn exact_at(hints: &SelectHints, step: i64) -> bool {
     let Some(grid) = hints.grid else {
         return false;
@@ -104,8 +136,10 @@ pub(super) fn exact_at(hints: &SelectHints, step: i64) -> bool {
     if step <= 0 || grid.first_ms.rem_euclid(step) != 0 || grid.step_ms.rem_euclid(step) != 0 {
         return false;
     }
+    let whole = hints.range_ms % step == 0;
     hints.func.as_deref().is_some_and(|f| {
-        EXACT_FUNCTIONS.contains(&f) && hints.range_ms % step == 0 && hints.range_ms > step
+        (EXACT_FUNCTIONS.contains(&f) && whole && hints.range_ms > step)
+            || (EDGE_FUNCTIONS.contains(&f) && whole && hints.range_ms >= step)
     })
 }
 
@@ -165,6 +199,21 @@ mod tests {
             assert!(exact_at(&hints(Some(f), H1, day, H1), M5), "{f}");
             assert!(exact_at(&hints(Some(f), 2 * H1, day, 3 * H1), H1), "{f}");
         }
+        // From the window edges, a range of one window too.
+        for f in EDGE_FUNCTIONS {
+            assert!(Expansion::of(Some(f)).is_some(), "{f}");
+            assert!(exact_at(&hints(Some(f), H1, day, H1), M5), "{f}");
+            assert!(exact_at(&hints(Some(f), H1, day, H1), H1), "{f}");
+            assert!(
+                exact_at(&hints(Some(f), 86_400_000, day, 6 * H1), H1),
+                "{f}"
+            );
+            // Not a whole number of windows, or off the grid.
+            assert!(!exact_at(&hints(Some(f), 90 * 60_000, day, H1), H1), "{f}");
+            assert!(!exact_at(&hints(Some(f), M5, day, H1), H1), "{f}");
+            assert!(!exact_at(&hints(Some(f), H1, day + 60_000, H1), M5), "{f}");
+            assert!(!exact_at(&hints(Some(f), H1, day, 7 * 60_000), M5), "{f}");
+        }
     }
 
     #[test]
@@ -172,16 +221,12 @@ mod tests {
         let t = 86_400_000 * 20_000;
         // Functions the aggregates cannot answer exactly.
         for f in [
-            "rate",
-            "increase",
             "irate",
-            "delta",
             "idelta",
             "deriv",
             "predict_linear",
             "changes",
             "resets",
-            "avg_over_time",
             "quantile_over_time",
             "stddev_over_time",
             "stdvar_over_time",

@@ -146,6 +146,7 @@ async fn put_block(
         samples: slices.iter().map(|s| s.len() as u64).sum(),
         bytes,
         source: None,
+        edges: false,
     })
 }
 
