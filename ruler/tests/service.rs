@@ -132,7 +132,7 @@ impl Harness {
 
     async fn upload(&self, yaml: &str) {
         self.store()
-            .set_group(&TenantId::anonymous(), "ns", yaml)
+            .set_groups(&TenantId::anonymous(), "ns", yaml)
             .await
             .expect("valid group");
     }
@@ -233,7 +233,7 @@ async fn a_ruler_that_lost_the_commit_sends_nothing() {
     let bucket = Bucket::in_memory();
     let store = RuleStore::new(bucket.clone());
     store
-        .set_group(&TenantId::anonymous(), "ns", RACE)
+        .set_groups(&TenantId::anonymous(), "ns", RACE)
         .await
         .expect("upload");
     let sent_b = Arc::new(Sent::default());
