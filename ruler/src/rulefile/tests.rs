@@ -186,6 +186,14 @@ fn an_upload_is_one_group_or_a_whole_file() {
         "{}",
         e[0]
     );
+    let bad = "groups:\n- name: a\n  rules:\n  - record: r\n    expr: sum(rate(x[5m])\n";
+    let e = parse_rule_upload("ns", bad).expect_err("bad").0;
+    assert!(
+        e[0].to_string()
+            .ends_with("could not parse expression: 1:16: parse error: unclosed left parenthesis"),
+        "{}",
+        e[0]
+    );
     let e = parse_rule_upload("ns", "groups: []\n")
         .expect_err("empty")
         .0;
