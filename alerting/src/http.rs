@@ -83,7 +83,7 @@ pub fn router(api: AlertingApi) -> Router {
         "/api/v1/alerts/history" => get(alert_history),
         "/config/v1/rules" => get(all_namespaces),
         "/api/v1/rules/{namespace}" | "/config/v1/rules/{namespace}" => {
-            get(get_namespace).post(set_group).delete(delete_namespace)
+            get(get_namespace).post(set_groups).delete(delete_namespace)
         }
         "/api/v1/rules/{namespace}/{group}" | "/config/v1/rules/{namespace}/{group}" => {
             get(get_group).delete(delete_group)
@@ -285,16 +285,20 @@ async fn get_namespace(
     )]))))
 }
 
-async fn set_group(
+async fn set_groups(
     State(api): Shared,
     headers: HeaderMap,
     Path(namespace): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let t = tenant(&api, &headers)?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the rule group is not UTF-8 YAML"))?;
-    api.store.set_group(&t, &namespace, text).await?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the rule group or file is not UTF-8 YAML",
+        )
+    })?;
+    api.store.set_groups(&t, &namespace, text).await?;
     Ok(accepted())
 }
 

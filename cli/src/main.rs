@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod alloc;
 mod bench;
+mod rules;
 mod server;
 mod settings;
 
@@ -54,6 +55,9 @@ enum Command {
     /// Look into the bucket: catalogs, blocks
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Rule files into a running Stratus (like `mimirtool rules`)
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
     /// Benchmarks that print their figures
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -148,6 +152,10 @@ fn main() -> anyhow::Result<()> {
         Command::Admin(a) => {
             init_logging("warn");
             runtime.block_on(admin::run(a))
+        }
+        Command::Rules(r) => {
+            init_logging("warn");
+            runtime.block_on(rules::run(r))
         }
         Command::Bench(b) => {
             init_logging("warn");

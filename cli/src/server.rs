@@ -132,6 +132,11 @@ impl prometheus_client::collector::Collector for StorageCollector {
                 c.misses,
             ));
             counters.push((
+                "stratus_query_results_cache_late",
+                "Of the misses, cached splits evaluated again because late samples were written into them",
+                c.late,
+            ));
+            counters.push((
                 "stratus_query_results_cache_uncacheable",
                 "Range-query splits too recent to cache, and queries never split (@ modifiers)",
                 c.uncacheable,

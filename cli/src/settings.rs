@@ -98,7 +98,12 @@ pub struct Settings {
     #[serde(default, with = "stratus_model::time::serde_duration")]
     pub commit_window: Option<Duration>,
 
-    /// Samples older than this are rejected (raise it to backfill) [default: 1h]
+    /// Samples older than this are rejected with 400, which Prometheus does
+    /// not retry. The default takes the backlog a Prometheus resends from
+    /// its WAL (at most ~3h) after an outage; lowering it drops that
+    /// backlog for good, raising it (to backfill) lets clients with wrong
+    /// clocks write into the past and makes the compactor merge older
+    /// ranges again [default: 4h]
     #[arg(long, env = "STRATUS_MAX_SAMPLE_AGE", value_parser = duration)]
     #[serde(default, with = "stratus_model::time::serde_duration")]
     pub max_sample_age: Option<Duration>,

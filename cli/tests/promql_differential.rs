@@ -104,7 +104,7 @@ async fn promql_answers_match_prometheus() {
     } = start_pair(bin, dir.path(), &[], &[]);
 
     // About 40 minutes of data ending a few minutes before now: inside
-    // Stratus's accepted window (1 h) and in order for Prometheus's head.
+    // Stratus's accepted window (4 h) and in order for Prometheus's head.
     let base_ms = now_ms() / 60_000 * 60_000 - 42 * 60_000;
     let seed = std::env::var("STRATUS_DIFF_SEED")
         .ok()

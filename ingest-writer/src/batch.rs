@@ -472,7 +472,7 @@ mod tests {
         let mut b = WriteBatch::new();
         let mut r = Report::default();
         let samples = [
-            Sample::new(NOW - 7_200_000, 1.0),
+            Sample::new(NOW - 5 * 3_600_000, 1.0),
             Sample::new(NOW, 2.0),
             Sample::new(NOW + 3_600_000, 3.0),
         ];

@@ -15,7 +15,11 @@ pub struct Limits {
     pub max_label_names_per_series: usize,
     pub max_label_name_length: usize,
     pub max_label_value_length: usize,
-    /// Samples older than now minus this are rejected.
+    /// Samples older than now minus this are rejected. The default, 4 h,
+    /// takes whatever a Prometheus back from an outage can still resend:
+    /// its WAL holds at most about 3 h of samples (the head spans up to
+    /// 1.5 times the 2 h block range before it is compacted and the WAL
+    /// cut), plus an hour for the resend queue's lag and clock skew.
     #[serde(with = "stratus_model::time::serde_duration")]
     pub max_sample_age: Duration,
     /// Samples newer than now plus this are rejected.
@@ -30,7 +34,7 @@ impl Default for Limits {
             max_label_names_per_series: 30,
             max_label_name_length: 1024,
             max_label_value_length: 2048,
-            max_sample_age: Duration::from_secs(3600),
+            max_sample_age: Duration::from_secs(4 * 3600),
             max_future: Duration::from_secs(600),
             name_validation: NameValidation::Legacy,
         }
@@ -229,11 +233,12 @@ mod tests {
         let l = Labels::from_pairs([("__name__", "up")]).expect("labels");
         let now = 1_700_000_000_000;
         assert!(limits.sample(Sample::new(now, 1.0), now, &l).is_ok());
+        // Four hours back: the backlog a Prometheus resends after an outage.
         assert!(limits
-            .sample(Sample::new(now - 3_600_000, 1.0), now, &l)
+            .sample(Sample::new(now - 4 * 3_600_000, 1.0), now, &l)
             .is_ok());
         let old = limits
-            .sample(Sample::new(now - 3_600_001, 1.0), now, &l)
+            .sample(Sample::new(now - 4 * 3_600_000 - 1, 1.0), now, &l)
             .expect_err("old");
         assert_eq!(old.reason, Reason::SampleTooOld);
         assert!(old.message.contains("2023-11-14T"), "{}", old.message);

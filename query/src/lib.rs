@@ -31,5 +31,5 @@ pub use pool::QueryPool;
 pub use querier::{Querier, QuerierConfig};
 pub use results::{RangeQuery, ResultsCache, ResultsCacheCounts, ResultsCacheOptions};
 pub use source::{
-    EvalGrid, MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError,
+    DataWrite, EvalGrid, MemorySource, SelectHints, Selection, Series, SeriesSource, SourceError,
 };

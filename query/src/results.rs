@@ -21,6 +21,14 @@
 //! [`SeriesSource::cache_generation`], which moves when delete requests
 //! change what old data answers. Errors are never cached.
 //!
+//! Late samples (a Prometheus resending its backlog after an outage, up to
+//! `--max-sample-age` old) change old points too: a cached split is served
+//! only while no data object written since it was evaluated (less
+//! `max_freshness`, for listings that lag and clocks that differ) may hold
+//! a sample at or before its last point (shifted by the query's read-ahead),
+//! as [`SeriesSource::data_writes`] lists them. A sample at `t` changes
+//! points at `t` and later only, so the splits before it stay.
+//!
 //! Not split and not cached: expressions with an `@` modifier. `@ start()`
 //! and `@ end()` depend on the whole range; a fixed `@ t` would be safe to
 //! split but is left out for now. Limits (`max_samples`, `max_series`)
@@ -31,8 +39,8 @@
 //! from different splits, they are listed split by split (Prometheus keeps
 //! them in a map, so no order is promised); a split answered from rollups
 //! may be served at another resolution than the whole range would have
-//! been. Samples that arrive late for points older than `max_freshness`
-//! are not seen until the entry is evicted. Design: `docs/adr/0018-*`.
+//! been. Design: `docs/adr/0018-*`,
+//! late samples: `docs/adr/0035-*`.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -49,7 +57,7 @@ use crate::annotations::Annotations;
 use crate::engine::{Engine, EngineOptions, QueryResult, QueryValue};
 use crate::error::QueryError;
 use crate::eval::offset_ms;
-use crate::source::{Series, SeriesSource};
+use crate::source::{DataWrite, Series, SeriesSource};
 
 /// Settings of the results cache; defaults follow Mimir's query-frontend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +201,9 @@ pub struct ResultsCacheCounts {
     pub hits: u64,
     /// Cacheable splits that had to be evaluated.
     pub misses: u64,
+    /// Of the misses, splits found in the cache but evaluated again
+    /// because late samples were written into them.
+    pub late: u64,
     /// Splits evaluated because they were too fresh to cache, and queries
     /// that are never split (counted once each).
     pub uncacheable: u64,
@@ -231,6 +242,55 @@ struct Part {
     series: Vec<Series>,
     annotations: Annotations,
     resolution_ms: i64,
+    /// When it was evaluated (the query's `now_ms`).
+    evaluated_ms: i64,
+    /// The data objects written within `max_freshness` before that which
+    /// reach into the split, as the query saw them (sorted): in the
+    /// answer already.
+    seen: Vec<u64>,
+}
+
+/// The data objects of a tenant, newest first, each with the earliest
+/// sample of every object written at or after it: what was written since a
+/// given time, and how far back it reaches.
+struct Writes {
+    newest_first: Vec<DataWrite>,
+    earliest_from: Vec<i64>,
+}
+
+impl Writes {
+    fn new(mut writes: Vec<DataWrite>) -> Self {
+        writes.sort_by_key(|w| std::cmp::Reverse(w.written_ms));
+        let mut earliest = i64::MAX;
+        let earliest_from = writes
+            .iter()
+            .map(|w| {
+                earliest = earliest.min(w.min_time_ms);
+                earliest
+            })
+            .collect();
+        Self {
+            newest_first: writes,
+            earliest_from,
+        }
+    }
+
+    /// The objects written at or after `since_ms` that may hold a sample
+    /// at or before `until_ms`.
+    fn reaching(&self, since_ms: i64, until_ms: i64) -> impl Iterator<Item = &DataWrite> {
+        let n = self
+            .newest_first
+            .partition_point(|w| w.written_ms >= since_ms);
+        // Nothing at all when even the earliest of them is later.
+        let n = if n > 0 && self.earliest_from[n - 1] <= until_ms {
+            n
+        } else {
+            0
+        };
+        self.newest_first[..n]
+            .iter()
+            .filter(move |w| w.min_time_ms <= until_ms)
+    }
 }
 
 impl Part {
@@ -255,7 +315,7 @@ impl Part {
             .chain(&self.annotations.infos)
             .map(|s| 24 + s.len())
             .sum();
-        let total = 256 + key.query.len() + series + notes;
+        let total = 256 + key.query.len() + series + notes + self.seen.len() * 8;
         u32::try_from(total).unwrap_or(u32::MAX)
     }
 }
@@ -264,6 +324,7 @@ impl Part {
 struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
+    late: AtomicU64,
     uncacheable: AtomicU64,
     stored: AtomicU64,
     evictions: AtomicU64,
@@ -322,6 +383,7 @@ impl ResultsCache {
         ResultsCacheCounts {
             hits: c.hits.load(Ordering::Relaxed),
             misses: c.misses.load(Ordering::Relaxed),
+            late: c.late.load(Ordering::Relaxed),
             uncacheable: c.uncacheable.load(Ordering::Relaxed),
             stored: c.stored.load(Ordering::Relaxed),
             evictions: c.evictions.load(Ordering::Relaxed),
@@ -362,6 +424,18 @@ impl ResultsCache {
             .saturating_sub(lookahead_ms(q.expr));
         let interval_ms = i64::try_from(self.opts.split_interval.as_millis()).unwrap_or(i64::MAX);
         let splits = plan(q.start, q.end, q.step, interval_ms, cache_until);
+        let writes = if splits.iter().any(|s| s.cacheable) {
+            match source.data_writes(q.tenant).await {
+                Ok(w) => Writes::new(w),
+                Err(_) => {
+                    // Without the writes a cached split cannot be trusted.
+                    self.counters.uncacheable.fetch_add(1, Ordering::Relaxed);
+                    return whole().await;
+                }
+            }
+        } else {
+            Writes::new(Vec::new())
+        };
         let ctx = Ctx {
             engine,
             q,
@@ -369,6 +443,10 @@ impl ResultsCache {
             opts: engine.options().clone(),
             generation,
             deadline,
+            now_ms,
+            freshness_ms: freshness,
+            lookahead_ms: lookahead_ms(q.expr),
+            writes,
         };
         let runs: Vec<_> = splits.into_iter().map(|s| self.split(&ctx, s)).collect();
         let all = stream::iter(runs)
@@ -390,8 +468,13 @@ impl ResultsCache {
         }
         let key = ctx.key(&s);
         if let Some(hit) = self.cache.get(&key) {
-            self.counters.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok((hit, Counts::default()));
+            if !ctx.changed_since(&hit, &s) {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((hit, Counts::default()));
+            }
+            // Late samples reach into the split: evaluated again below,
+            // and the new answer replaces the old.
+            self.counters.late.fetch_add(1, Ordering::Relaxed);
         }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let (part, loaded) = ctx.evaluate(s).await?;
@@ -411,9 +494,30 @@ struct Ctx<'a> {
     opts: EngineOptions,
     generation: u64,
     deadline: Instant,
+    now_ms: i64,
+    freshness_ms: i64,
+    lookahead_ms: i64,
+    writes: Writes,
 }
 
 impl Ctx<'_> {
+    /// The objects that may change the split's points: written within
+    /// `max_freshness` before `evaluated_ms` or later (a listing may lag,
+    /// clocks differ), holding a sample at or before its last point (a
+    /// sample at `t` changes the points at `t` and later, from `t -
+    /// lookahead` with negative offsets).
+    fn reaching(&self, evaluated_ms: i64, s: &Split) -> impl Iterator<Item = &DataWrite> {
+        let since = evaluated_ms.saturating_sub(self.freshness_ms);
+        self.writes
+            .reaching(since, s.end.saturating_add(self.lookahead_ms))
+    }
+
+    /// Whether an object `part` did not see may change the split's points.
+    fn changed_since(&self, part: &Part, s: &Split) -> bool {
+        self.reaching(part.evaluated_ms, s)
+            .any(|w| part.seen.binary_search(&w.id).is_err())
+    }
+
     fn key(&self, s: &Split) -> Key {
         Key {
             tenant: self.q.tenant.clone(),
@@ -470,6 +574,12 @@ impl Ctx<'_> {
             series,
             annotations: r.annotations,
             resolution_ms: r.resolution_ms,
+            evaluated_ms: self.now_ms,
+            seen: {
+                let mut seen: Vec<u64> = self.reaching(self.now_ms, &s).map(|w| w.id).collect();
+                seen.sort_unstable();
+                seen
+            },
         };
         Ok((Arc::new(part), (r.samples_loaded, r.sample_stats)))
     }

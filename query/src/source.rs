@@ -176,6 +176,25 @@ pub trait SeriesSource: Send + Sync {
     async fn cache_generation(&self, _tenant: &TenantId) -> Result<u64, SourceError> {
         Ok(0)
     }
+
+    /// The data objects of a tenant the source reads now, each with when
+    /// it was written and the earliest sample it may hold: the results
+    /// cache drops a cached split that one written after it may change
+    /// (late samples). Empty: the source never adds samples to the past.
+    async fn data_writes(&self, _tenant: &TenantId) -> Result<Vec<DataWrite>, SourceError> {
+        Ok(Vec::new())
+    }
+}
+
+/// One data object as [`SeriesSource::data_writes`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataWrite {
+    /// Tells it from the others (a hash of its key).
+    pub id: u64,
+    /// When it was written (Unix ms, its ULID's time).
+    pub written_ms: i64,
+    /// No sample in it is older than this (Unix ms).
+    pub min_time_ms: i64,
 }
 
 /// The distinct label names of `series` (`name` `None`) or the values of

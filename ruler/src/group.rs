@@ -93,6 +93,11 @@ pub struct GroupState {
     /// Scheduled time of the last evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluation_ms: Option<i64>,
+    /// The `--external-url` the group's alerts were last handed over
+    /// with (their `generatorURL`s): when it changes, every alert that was
+    /// sent goes again at once with the new links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_external_url: Option<String>,
 }
 
 /// Where a rule's evaluation failed.

@@ -304,7 +304,7 @@ mod tests {
                     .collect(),
                 ..RuleState::default()
             }],
-            last_evaluation_ms: None,
+            ..GroupState::default()
         }
     }
 

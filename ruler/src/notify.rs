@@ -76,16 +76,23 @@ pub struct SendPolicy<'a> {
 }
 
 impl SendPolicy<'_> {
+    /// `links_changed`: the alerts were last sent with another external
+    /// URL, so each one sent before goes again now, whatever the resend
+    /// delay, for its `generatorURL` to follow (as Prometheus, which
+    /// resends every active alert after a restart).
     pub fn select<'b>(
         &self,
         alerts: impl IntoIterator<Item = &'b mut Alert>,
         expr: &str,
         t_ms: i64,
+        links_changed: bool,
     ) -> Vec<OutgoingAlert> {
         let delta = self.resend_delay_ms.max(self.interval_ms);
         let mut out = Vec::new();
         for a in alerts {
-            if !needs_sending(a, t_ms, self.resend_delay_ms) {
+            let relink =
+                links_changed && a.state != AlertState::Pending && a.last_sent_at.is_some();
+            if !relink && !needs_sending(a, t_ms, self.resend_delay_ms) {
                 continue;
             }
             a.last_sent_at = Some(t_ms);
@@ -164,10 +171,10 @@ mod tests {
             external_url: "http://stratus:9494/",
         };
         let mut p = alert(AlertState::Pending);
-        assert!(policy.select([&mut p], "up", 0).is_empty());
+        assert!(policy.select([&mut p], "up", 0, false).is_empty());
 
         let mut a = alert(AlertState::Firing);
-        let sent = policy.select([&mut a], "up == 0", 60_000);
+        let sent = policy.select([&mut a], "up == 0", 60_000, false);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].starts_at_ms, 60_000);
         assert_eq!(sent[0].ends_at_ms, Some(60_000 + 4 * 60_000));
@@ -178,14 +185,22 @@ mod tests {
             "http://stratus:9494/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
         );
         // 60s later is not strictly after the resend delay.
-        assert!(policy.select([&mut a], "up", 120_000).is_empty());
-        assert_eq!(policy.select([&mut a], "up", 135_000).len(), 1);
+        assert!(policy.select([&mut a], "up", 120_000, false).is_empty());
+        assert_eq!(policy.select([&mut a], "up", 135_000, false).len(), 1);
 
         a.state = AlertState::Inactive;
         a.resolved_at = Some(150_000);
-        let sent = policy.select([&mut a], "up", 150_000);
+        let sent = policy.select([&mut a], "up", 150_000, false);
         assert_eq!(sent[0].ends_at_ms, Some(150_000), "resolved: sent at once");
-        assert!(policy.select([&mut a], "up", 165_000).is_empty());
-        assert_eq!(policy.select([&mut a], "up", 225_000).len(), 1, "re-sent");
+        assert!(policy.select([&mut a], "up", 165_000, false).is_empty());
+        assert_eq!(
+            policy.select([&mut a], "up", 225_000, false).len(),
+            1,
+            "re-sent"
+        );
+        // Sent 15s ago, with other links: again at once; pending still not.
+        let sent = policy.select([&mut a], "up", 240_000, true);
+        assert_eq!(sent.len(), 1, "links changed");
+        assert!(policy.select([&mut p], "up", 240_000, true).is_empty());
     }
 }

@@ -149,6 +149,37 @@ pub fn parse_rule_file(file: &str, src: &str) -> Result<RuleFile, RuleFileErrors
     }
 }
 
+/// Parses and validates the body of `POST /api/v1/rules/<namespace>`:
+/// one rule group, as the Mimir/Cortex config API takes it, or a whole
+/// Prometheus rule file (`groups:` at the top level, no group field
+/// beside it), which no group can be mistaken for. An empty `groups:` is
+/// refused: it would change nothing. Errors carry lines of `src`.
+pub fn parse_rule_upload(file: &str, src: &str) -> Result<Vec<RuleGroup>, RuleFileErrors> {
+    if !is_rule_file(src) {
+        return parse_rule_group(file, src).map(|g| vec![g]);
+    }
+    let rf = parse_rule_file(file, src)?;
+    if rf.groups.is_empty() {
+        return Err(file_error(
+            file,
+            "expected at least one rule group in `groups`, got none".into(),
+            None,
+        ));
+    }
+    Ok(rf.groups)
+}
+
+/// Whether `src` is a whole rule file: a mapping whose only top-level key
+/// is `groups`.
+fn is_rule_file(src: &str) -> bool {
+    match serde_yaml::from_str::<serde_yaml::Value>(src) {
+        Ok(serde_yaml::Value::Mapping(m)) => {
+            m.len() == 1 && m.keys().all(|k| k.as_str() == Some("groups"))
+        }
+        _ => false,
+    }
+}
+
 /// Parses and validates ONE rule group on its own (`name:`, `rules:` at
 /// the top level), as the Mimir/Cortex config API takes it in
 /// `POST /api/v1/rules/<namespace>`. Errors carry lines of `src`.
@@ -178,8 +209,8 @@ pub fn parse_rule_group(file: &str, src: &str) -> Result<RuleGroup, RuleFileErro
         for e in &mut errs.0 {
             e.line = e.line.map(|l| l.saturating_sub(1).max(1));
             if e.message.contains("unknown field `groups`") {
-                e.message = "expected one rule group (name, interval, rules), got a rule file \
-                             with `groups:`; upload each group on its own"
+                e.message = "expected one rule group (name, interval, rules) or a rule file \
+                             with only `groups:`, got `groups:` beside other fields"
                     .into();
             }
         }

@@ -336,6 +336,8 @@ impl Ruler {
                     .map(|e| e.index)
                     .collect();
                 let mut outgoing: Vec<OutgoingAlert> = Vec::new();
+                let links_changed =
+                    obj.state.sent_external_url.as_deref() != Some(policy.external_url);
                 for (i, (rule, rs)) in group
                     .rules
                     .iter()
@@ -343,8 +345,16 @@ impl Ruler {
                     .enumerate()
                 {
                     if rule.alert.is_some() && !not_sent.contains(&i) {
-                        outgoing.extend(policy.select(rs.alerts.values_mut(), &exprs[i], t));
+                        outgoing.extend(policy.select(
+                            rs.alerts.values_mut(),
+                            &exprs[i],
+                            t,
+                            links_changed,
+                        ));
                     }
+                }
+                if group.rules.iter().any(|r| r.alert.is_some()) {
+                    obj.state.sent_external_url = Some(policy.external_url.to_string());
                 }
                 (eval.errors.len() as u64, outgoing)
             })

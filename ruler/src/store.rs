@@ -9,7 +9,7 @@
 //! | `GET /api/v1/rules` | [`RuleStore::namespaces`] |
 //! | `GET /api/v1/rules/<namespace>` | [`RuleStore::namespace`] |
 //! | `GET /api/v1/rules/<namespace>/<group>` | [`RuleStore::group`] |
-//! | `POST /api/v1/rules/<namespace>` (one group as YAML) | [`RuleStore::set_group`] |
+//! | `POST /api/v1/rules/<namespace>` (one group, or a whole rule file, as YAML) | [`RuleStore::set_groups`] |
 //! | `DELETE /api/v1/rules/<namespace>` | [`RuleStore::delete_namespace`] |
 //! | `DELETE /api/v1/rules/<namespace>/<group>` | [`RuleStore::delete_group`] |
 
@@ -21,7 +21,7 @@ use stratus_storage::{Bucket, ObjectPath, StorageError};
 
 use crate::error::{Result, RulerError};
 use crate::keys::{self, NamespaceKey};
-use crate::rulefile::{load_rule_file, parse_rule_group, LoadedGroup, RuleGroup};
+use crate::rulefile::{load_rule_file, parse_rule_upload, LoadedGroup, RuleGroup};
 use crate::state;
 
 /// Longest namespace or group name, in bytes. Any name up to this long
@@ -252,39 +252,46 @@ impl RuleStore {
             .ok_or_else(|| group_not_found(namespace, group))
     }
 
-    /// Validates `yaml` (ONE rule group) and stores it in `namespace`,
-    /// replacing the group of the same name or appending it. Returns the
-    /// stored group.
-    pub async fn set_group(
+    /// Validates `yaml` (one rule group, or a whole rule file: see
+    /// [`parse_rule_upload`]) and stores its groups in `namespace`, each
+    /// replacing the group of the same name or appended, in one write.
+    /// Groups of the namespace that `yaml` does not name are kept. Returns
+    /// the stored groups.
+    pub async fn set_groups(
         &self,
         tenant: &TenantId,
         namespace: &str,
         yaml: &str,
-    ) -> Result<RuleGroup> {
+    ) -> Result<Vec<RuleGroup>> {
         check_name("namespace", namespace)?;
         if namespace.starts_with(RESERVED_PREFIX) {
             return Err(RulerError::BadRequest(format!(
                 "namespace {namespace:?} is reserved: names starting with {RESERVED_PREFIX:?} belong to the ruler"
             )));
         }
-        let group = parse_rule_group(namespace, yaml).map_err(RulerError::InvalidRules)?;
-        check_name("group", &group.name)?;
-        let raw = serde_yaml::to_value(&group)
-            .map_err(|e| RulerError::BadRequest(format!("cannot serialise rule group: {e}")))?;
-        let loaded = LoadedGroup {
-            group: group.clone(),
-            error: None,
-            raw,
-        };
-        self.update(tenant, namespace, |groups| {
-            match groups.iter_mut().find(|g| g.group.name == group.name) {
-                Some(old) => *old = loaded.clone(),
-                None => groups.push(loaded.clone()),
+        let groups = parse_rule_upload(namespace, yaml).map_err(RulerError::InvalidRules)?;
+        let mut loaded = Vec::with_capacity(groups.len());
+        for group in &groups {
+            check_name("group", &group.name)?;
+            let raw = serde_yaml::to_value(group)
+                .map_err(|e| RulerError::BadRequest(format!("cannot serialise rule group: {e}")))?;
+            loaded.push(LoadedGroup {
+                group: group.clone(),
+                error: None,
+                raw,
+            });
+        }
+        self.update(tenant, namespace, |stored| {
+            for new in &loaded {
+                match stored.iter_mut().find(|g| g.group.name == new.group.name) {
+                    Some(old) => *old = new.clone(),
+                    None => stored.push(new.clone()),
+                }
             }
             Ok(())
         })
         .await?;
-        Ok(group)
+        Ok(groups)
     }
 
     /// Deletes one group (and its evaluation state).

@@ -126,7 +126,7 @@ impl Harness {
 
     async fn upload(&self, namespace: &str, yaml: &str) {
         self.store()
-            .set_group(&TenantId::anonymous(), namespace, yaml)
+            .set_groups(&TenantId::anonymous(), namespace, yaml)
             .await
             .expect("valid group");
     }
@@ -202,7 +202,7 @@ async fn an_expression_too_deep_to_evaluate_is_refused_on_upload() {
     );
     let err = h
         .store()
-        .set_group(&TenantId::anonymous(), "ns", &yaml)
+        .set_groups(&TenantId::anonymous(), "ns", &yaml)
         .await
         .expect_err("refused");
     assert!(matches!(err, RulerError::InvalidRules(_)), "{err}");

@@ -132,7 +132,7 @@ impl Harness {
 
     async fn upload(&self, yaml: &str) {
         self.store()
-            .set_group(&TenantId::anonymous(), "ns", yaml)
+            .set_groups(&TenantId::anonymous(), "ns", yaml)
             .await
             .expect("valid group");
     }
@@ -233,7 +233,7 @@ async fn a_ruler_that_lost_the_commit_sends_nothing() {
     let bucket = Bucket::in_memory();
     let store = RuleStore::new(bucket.clone());
     store
-        .set_group(&TenantId::anonymous(), "ns", RACE)
+        .set_groups(&TenantId::anonymous(), "ns", RACE)
         .await
         .expect("upload");
     let sent_b = Arc::new(Sent::default());
@@ -355,6 +355,51 @@ async fn firing_alerts_are_resent_after_the_resend_delay() {
     assert_eq!(minutes, [0, 3, 6]);
     let (_, a) = &sends[0];
     assert_eq!(a.ends_at_ms, Some(a.starts_at_ms + 4 * 150_000));
+}
+
+/// An alert that fired while no `--external-url` was set (relative
+/// `generatorURL`), then a restart with one: the restarted ruler sends it
+/// again at its first evaluation with the absolute link, as Prometheus
+/// resends every active alert after a restart, not after the resend delay.
+#[tokio::test]
+async fn generator_urls_follow_an_external_url_set_after_the_alert_fired() {
+    let h = Harness::new(down_between(0, i64::MAX));
+    h.upload("name: g\ninterval: 1m\nrules:\n- alert: Down\n  expr: up == 0\n")
+        .await;
+    let before = h.ruler(RulerOptions::default());
+    let r = before.run_once(T0, soon()).await;
+    assert_eq!(r.evaluations, 1, "{r:?}");
+    let sent = h.sent.all();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].generator_url, "/graph?g0.expr=up+%3D%3D+0&g0.tab=1");
+
+    let after = h.ruler(RulerOptions {
+        external_url: "http://stratus.example:9494/".into(),
+        ..RulerOptions::default()
+    });
+    for m in 1..4 {
+        let r = after.run_once(T0 + m * MIN, soon()).await;
+        assert_eq!(r.evaluations, 1, "{r:?}");
+    }
+    let sent = h.sent.all();
+    assert_eq!(
+        sent.len(),
+        3,
+        "minutes 0, 1 (new links), 3 (resend delay): {sent:?}"
+    );
+    for a in &sent[1..] {
+        assert_eq!(
+            a.generator_url,
+            "http://stratus.example:9494/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
+        );
+        assert_eq!(a.starts_at_ms, sent[0].starts_at_ms, "the same alert");
+    }
+    // Sent one slot later: endsAt one minute later.
+    assert_eq!(
+        sent[1].ends_at_ms.map(|e| e - MIN),
+        sent[0].ends_at_ms,
+        "{sent:?}"
+    );
 }
 
 #[tokio::test]

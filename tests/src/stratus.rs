@@ -53,6 +53,24 @@ impl StratusProcess {
         Ok(Self { child, port })
     }
 
+    /// As [`StratusProcess::start`], run in the folder `dir` with its
+    /// `./data` as the data folder, as a user who follows the README.
+    pub fn start_in(bin: &Path, dir: &Path, log: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let port = crate::free_port()?;
+        let mut cmd = Command::new(bin);
+        cmd.current_dir(dir)
+            .arg("all")
+            .arg("--listen-addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .env("STRATUS_LOG_LEVEL", "info");
+        let mut child = ChildGuard::spawn("stratus", cmd, log)?;
+        child
+            .wait_until(Duration::from_secs(30), || http_ok(port, "/-/ready"))
+            .context("waiting for stratus to be ready")?;
+        Ok(Self { child, port })
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

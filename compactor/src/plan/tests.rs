@@ -375,3 +375,35 @@ fn a_backlog_of_delete_requests_is_one_rewrite_then_one_drop() {
     assert_eq!(drops, vec![1501], "{jobs:?}");
     assert!(!jobs.iter().any(|j| matches!(j, Job::Rewrite { .. })));
 }
+
+/// Late samples (a Prometheus resending its WAL after an outage) land in
+/// segments whose level-1 blocks fall into ranges already merged: they are
+/// merged with them, and a day that had its day block is merged again.
+#[test]
+fn late_blocks_are_merged_into_ranges_already_merged() {
+    let start = NOW - 10 * H - (NOW - 10 * H).rem_euclid(2 * H);
+    let two_h = Catalog {
+        blocks: vec![
+            block("01merged", 2, start, start + 2 * H),
+            block("02late", 1, start, start + 2 * H),
+        ],
+        ..Catalog::default()
+    };
+    assert_eq!(
+        merges(&plan(&two_h, &[], &[], NOW, &cfg())),
+        vec![(vec!["01merged".into(), "02late".into()], 2)]
+    );
+    let day = NOW - 3 * 24 * H - (NOW - 3 * 24 * H).rem_euclid(24 * H);
+    let late_day = Catalog {
+        blocks: vec![
+            block("01day", 3, day, day + 24 * H),
+            block("02late", 1, day + 4 * H, day + 6 * H),
+        ],
+        ..Catalog::default()
+    };
+    let m = merges(&plan(&late_day, &[], &[], NOW, &cfg()));
+    assert!(
+        m.iter().any(|(ids, _)| ids.contains(&"02late".to_string())),
+        "the late block is merged: {m:?}"
+    );
+}

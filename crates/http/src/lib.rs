@@ -4,7 +4,9 @@
 //!   `max_connections` connections (more wait in the listen backlog, as
 //!   with Go's `netutil.LimitListener`), bounds the reading of each request
 //!   (head and body) by `read_timeout` and the wait between keep-alive
-//!   requests by `idle_timeout`, and drains requests in flight on shutdown;
+//!   requests by `idle_timeout`, drains requests in flight on shutdown, and
+//!   accepts the request targets Go accepts (`"` in a query typed into
+//!   curl, see `request_target`);
 //! - [`raise_open_files_limit`]: the soft open-files limit raised to the
 //!   hard one at start, as Go does;
 //! - [`catch_panics`]: a tower layer that turns a panicking handler into
@@ -24,6 +26,7 @@ pub mod cors;
 mod logging;
 mod options;
 mod panic;
+mod request_target;
 pub mod routes;
 mod serve;
 pub mod tenant;

@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 
 use crate::connection::{DeadlineIo, Phase, RequestBody, ResponseBody};
 use crate::options::{connection_limit, open_files_limit, ServeOptions, DESCRIPTOR_RESERVE};
+use crate::request_target::TargetIo;
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops
 /// accepting, lets every request in flight finish (idle connections
@@ -121,7 +122,7 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let io = TokioIo::new(DeadlineIo::new(stream, phase.clone()));
+    let io = TokioIo::new(DeadlineIo::new(TargetIo::new(stream), phase.clone()));
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         phase.head_read(req.body().is_end_stream());
         let phase = phase.clone();

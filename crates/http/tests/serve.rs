@@ -242,3 +242,42 @@ async fn shutdown_waits_for_requests_in_flight_only() {
         "no more connections are accepted"
     );
 }
+
+/// A query typed into curl (`curl -g '...?query=up{job="node"}'`) sends `"`
+/// in the request line, which Prometheus accepts: it reaches the handler
+/// as it was typed, on each request of a keep-alive connection, after a
+/// body holding the same bytes, which reaches its handler unchanged.
+#[tokio::test]
+async fn quotes_typed_into_a_request_line_reach_the_handler() {
+    let router = router().route(
+        "/q",
+        get(
+            |uri: axum::http::Uri, q: axum::extract::Query<Vec<(String, String)>>| async move {
+                format!("{} {:?}", uri.path(), q.0)
+            },
+        ),
+    );
+    let server = start(options(10_000, 60_000), router).await;
+    let mut s = TcpStream::connect(server.addr).await.expect("connect");
+    s.write_all(b"GET /q?query=up{job=\"node\"}>0 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("write");
+    assert_eq!(
+        response(&mut s).await,
+        (200, r#"/q [("query", "up{job=\"node\"}>0")]"#.into())
+    );
+    let body = "GET /q?query=\"b\" HTTP/1.1\r\n\r\n";
+    let post = format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(post.as_bytes()).await.expect("write");
+    assert_eq!(response(&mut s).await, (200, body.into()));
+    s.write_all(b"GET /q?query=a<`b` HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("write");
+    assert_eq!(
+        response(&mut s).await,
+        (200, r#"/q [("query", "a<`b`")]"#.into())
+    );
+}

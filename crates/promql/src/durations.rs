@@ -194,7 +194,7 @@ fn refused(word: &str) -> Option<String> {
 }
 
 /// `line:column` of byte `at`, as Prometheus's parse errors give it.
-fn position(text: &str, at: usize) -> String {
+pub(crate) fn position(text: &str, at: usize) -> String {
     let before = &text[..at];
     let line = 1 + before.bytes().filter(|&c| c == b'\n').count();
     let col = match before.rfind('\n') {

@@ -96,7 +96,7 @@ pub fn parse_with(text: &str, limits: Limits) -> Result<Expr, ParseError> {
             return Err(ParseError::Syntax(m));
         }
         let expr = promql_parser::parser::parse(text)
-            .map_err(|m| ParseError::Syntax(prometheus_wording(m)))?;
+            .map_err(|m| ParseError::Syntax(with_position(text, prometheus_wording(m))))?;
         let d = depth(&expr);
         if d > limits.max_depth {
             // Dropped here, on the large stack, not by the caller.
@@ -135,6 +135,58 @@ fn prometheus_wording(message: String) -> String {
         stratus_model::strutil::quote(&rest[..end]),
         &rest[end..]
     )
+}
+
+/// Lexer errors at `line:column` as Prometheus gives them
+/// (`1:16: parse error: unclosed left parenthesis`): the parser crate says
+/// what is wrong but not where. Errors at the end of the text (an unclosed
+/// parenthesis, brace or bracket) are placed after its last character,
+/// errors at one character (`unexpected character: '~'`) at that
+/// character. Other messages (the grammar's `invalid promql query`, type
+/// errors) are left as the crate words them: it keeps no position for them.
+fn with_position(text: &str, message: String) -> String {
+    const AT_END: [(&str, &str); 3] = [
+        ("unclosed left parenthesis", "unclosed left parenthesis"),
+        (
+            "unexpected end of input inside braces",
+            "unexpected end of input inside braces",
+        ),
+        (
+            "unexpected end of input inside brackets",
+            "unclosed left bracket",
+        ),
+    ];
+    const AT_CHAR: [&str; 3] = [
+        "unexpected character: ",
+        "unexpected character inside braces: ",
+        "unexpected right bracket ",
+    ];
+    if let Some((_, said)) = AT_END.iter().find(|(crate_says, _)| message == *crate_says) {
+        return format!(
+            "{}: parse error: {said}",
+            durations::position(text, text.len())
+        );
+    }
+    if !AT_CHAR.iter().any(|p| message.starts_with(p)) {
+        return message;
+    }
+    // The lexer reads left to right and stops at the first error, so the
+    // shortest prefix that fails with the same message ends with the
+    // character at fault; shorter ones lex or fail otherwise.
+    let ends: Vec<usize> = text.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
+    let fails = |end: usize| {
+        promql_parser::parser::lex::lexer(&text[..end])
+            .err()
+            .is_some_and(|e| e == message)
+    };
+    let first = ends.partition_point(|&end| !fails(end));
+    match ends.get(first) {
+        Some(&end) if fails(end) => {
+            let at = text[..end].char_indices().next_back().map_or(0, |(i, _)| i);
+            format!("{}: parse error: {message}", durations::position(text, at))
+        }
+        _ => message,
+    }
 }
 
 /// An upper bound of the depth of `text`'s expression, from its tokens

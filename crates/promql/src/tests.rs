@@ -323,3 +323,32 @@ fn durations_too_large_are_out_of_range_not_zero() {
     let e = parse("up offset 0s").expect_err("0s").to_string();
     assert!(e.contains("duration must be greater than 0"), "{e}");
 }
+
+/// Lexer errors carry Prometheus's position: each expected message is
+/// what Prometheus 2.42's `/api/v1/query` answered for the same text.
+#[test]
+fn lexer_errors_carry_prometheus_positions() {
+    let cases = [
+        (
+            "sum(rate(x[5m])",
+            "1:16: parse error: unclosed left parenthesis",
+        ),
+        ("sum((up)", "1:9: parse error: unclosed left parenthesis"),
+        ("x\n+ (", "2:4: parse error: unclosed left parenthesis"),
+        ("up[5m", "1:6: parse error: unclosed left bracket"),
+        (
+            "up{job=\"a\"",
+            "1:11: parse error: unexpected end of input inside braces",
+        ),
+        ("up ~ 1", "1:4: parse error: unexpected character: '~'"),
+        (
+            "up{a~\"b\"}",
+            "1:5: parse error: unexpected character inside braces: '~'",
+        ),
+        ("up]", "1:3: parse error: unexpected right bracket ']'"),
+    ];
+    for (text, want) in cases {
+        let got = parse(text).expect_err(text).to_string();
+        assert_eq!(got, want, "{text:?}");
+    }
+}

@@ -71,7 +71,10 @@ fn v1_valid_series_pass_and_labels_are_sorted() {
 fn v1_rejections_are_counted_per_sample_with_reasons() {
     let req = WriteRequestV1 {
         timeseries: vec![
-            series(&[("__name__", "ok")], &[(NOW, 1.0), (NOW - 7_200_000, 2.0)]),
+            series(
+                &[("__name__", "ok")],
+                &[(NOW, 1.0), (NOW - 5 * 3_600_000, 2.0)],
+            ),
             series(&[("job", "no-name")], &[(NOW, 1.0), (NOW, 2.0)]),
             series(&[("__name__", "up"), ("bad-name", "x")], &[(NOW, 1.0)]),
             TimeSeriesV1 {

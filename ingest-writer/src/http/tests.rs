@@ -404,7 +404,7 @@ async fn every_bad_input_has_status_message_and_counter() {
     let two: &[(i64, f64)] = &[(NOW, 1.0), (NOW + 1, 2.0)];
     let long_name = [("__name__", "up"), (long.as_str(), "v")];
     let long_value = [("__name__", "up"), ("a", long.as_str())];
-    let old: &[(i64, f64)] = &[(NOW - 3_600_001, 1.0)];
+    let old: &[(i64, f64)] = &[(NOW - 4 * 3_600_000 - 1, 1.0)];
     let future: &[(i64, f64)] = &[(NOW + 600_001, 1.0)];
     let cases: Vec<(TestSeries<'_>, Reason, &str)> = vec![
         (
@@ -445,7 +445,7 @@ async fn every_bad_input_has_status_message_and_counter() {
         (
             (&[("__name__", "up")], old),
             Reason::SampleTooOld,
-            "older than the accepted window of 1h",
+            "older than the accepted window of 4h",
         ),
         (
             (&[("__name__", "up")], future),

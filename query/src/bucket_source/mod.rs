@@ -46,7 +46,7 @@ use stratus_model::{Labels, MetricMetadata, TenantId, TimeRange};
 use stratus_storage::{Bucket, ObjectPath};
 
 use crate::matcher::LabelMatcher;
-use crate::source::{SelectHints, Selection, Series, SeriesSource, SourceError};
+use crate::source::{DataWrite, SelectHints, Selection, Series, SeriesSource, SourceError};
 use caching_bucket::CachingBucket;
 use catalogs::{with_current_catalog, CatalogView, Catalogs};
 use cold::Want;
@@ -449,5 +449,24 @@ impl SeriesSource for BucketSource {
             })
             .collect();
         Ok(crate::results::generation_of(&requests))
+    }
+
+    /// The catalog's blocks (by their ULID time and range start) and the
+    /// head's segments (by their ULID time and earliest sample), after the
+    /// head has taken every listed segment.
+    async fn data_writes(&self, tenant: &TenantId) -> Result<Vec<DataWrite>, SourceError> {
+        let cat = self.catalog(tenant, false).await?;
+        let head = self
+            .segments
+            .head(&self.store, tenant, cat.segment_watermark_ms)
+            .await?;
+        let blocks = cat.blocks.iter().map(|b| DataWrite {
+            id: crate::results::generation_of(&b.id),
+            written_ms: ulid::Ulid::from_string(&b.id).map_or(i64::MAX, |u| {
+                i64::try_from(u.timestamp_ms()).unwrap_or(i64::MAX)
+            }),
+            min_time_ms: b.min_time,
+        });
+        Ok(blocks.chain(head.writes()).collect())
     }
 }

@@ -522,7 +522,8 @@ impl Segments {
             }
         }
         let h = head.clone();
-        tokio::task::spawn_blocking(move || h.apply(d, ulid))
+        let id = crate::results::generation_of(key);
+        tokio::task::spawn_blocking(move || h.apply(d, ulid, id))
             .await
             .map_err(|e| segment_error(key, e))
     }

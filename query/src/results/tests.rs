@@ -482,3 +482,25 @@ async fn eviction_keeps_the_cache_under_its_size() {
     assert!(c.evictions > 0, "{c:?}");
     assert!(c.stored > c.entries, "{c:?}");
 }
+
+/// Which data objects may change a split: written since `since`, holding a
+/// sample at or before its end.
+#[test]
+fn late_writes_reach_the_splits_at_and_after_their_samples() {
+    let w = |id, written_ms, min_time_ms| DataWrite {
+        id,
+        written_ms,
+        min_time_ms,
+    };
+    let writes = Writes::new(vec![w(1, 100, 50), w(2, 300, 10), w(3, 200, 400)]);
+    let ids = |since, until| -> Vec<u64> { writes.reaching(since, until).map(|w| w.id).collect() };
+    assert_eq!(ids(0, 1_000), [2, 3, 1]);
+    assert_eq!(ids(150, 1_000), [2, 3]);
+    assert_eq!(
+        ids(150, 100),
+        [2],
+        "a sample at 400 changes nothing before it"
+    );
+    assert_eq!(ids(150, 5), Vec::<u64>::new());
+    assert_eq!(ids(400, 1_000), Vec::<u64>::new(), "nothing written since");
+}

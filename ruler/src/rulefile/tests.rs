@@ -148,7 +148,7 @@ fn a_single_group_parses_with_its_own_lines() {
         .expect_err("a whole file")
         .0;
     assert!(
-        e[0].message.contains("upload each group on its own"),
+        e[0].message.contains("or a rule file with only `groups:`"),
         "{}",
         e[0]
     );
@@ -162,4 +162,44 @@ fn round_trips_through_yaml() {
     let rf = parse_rule_file("good.yml", GOOD).expect("valid");
     let text = serde_yaml::to_string(&rf).expect("serialise");
     assert_eq!(parse_rule_file("again.yml", &text).expect("valid"), rf);
+}
+
+#[test]
+fn an_upload_is_one_group_or_a_whole_file() {
+    let one = parse_rule_upload("ns", "name: g\nrules:\n- record: r\n  expr: up\n").expect("group");
+    assert_eq!(one.len(), 1);
+    let file =
+        "groups:\n- name: a\n  rules:\n  - record: r\n    expr: up\n- name: b\n  rules: []\n";
+    let names: Vec<String> = parse_rule_upload("ns", file)
+        .expect("file")
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    // A rule file's errors keep the file's own lines.
+    let bad = "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up offset 300y\n";
+    let e = parse_rule_upload("ns", bad).expect_err("bad").0;
+    assert_eq!(e[0].line, Some(4), "{}", e[0]);
+    assert!(
+        e[0].to_string()
+            .ends_with("could not parse expression: 1:11: parse error: duration out of range"),
+        "{}",
+        e[0]
+    );
+    let bad = "groups:\n- name: a\n  rules:\n  - record: r\n    expr: sum(rate(x[5m])\n";
+    let e = parse_rule_upload("ns", bad).expect_err("bad").0;
+    assert!(
+        e[0].to_string()
+            .ends_with("could not parse expression: 1:16: parse error: unclosed left parenthesis"),
+        "{}",
+        e[0]
+    );
+    let e = parse_rule_upload("ns", "groups: []\n")
+        .expect_err("empty")
+        .0;
+    assert!(e[0].message.contains("at least one rule group"), "{}", e[0]);
+    let e = parse_rule_upload("ns", "groups: []\nname: g\n")
+        .expect_err("both")
+        .0;
+    assert!(e[0].message.contains("beside other fields"), "{}", e[0]);
 }

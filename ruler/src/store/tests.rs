@@ -14,9 +14,9 @@ async fn set_replace_and_delete_groups() {
     let t = tenant();
     assert!(store.namespaces(&t).await.expect("list").is_empty());
 
-    store.set_group(&t, "infra/db", G1).await.expect("set g1");
+    store.set_groups(&t, "infra/db", G1).await.expect("set g1");
     store
-        .set_group(&t, "infra/db", G2)
+        .set_groups(&t, "infra/db", G2)
         .await
         .expect("append g2");
     let groups = store.namespace(&t, "infra/db").await.expect("namespace");
@@ -26,7 +26,7 @@ async fn set_replace_and_delete_groups() {
     // Same name: replaced in place, order kept.
     let replaced = "name: g1\nrules:\n- alert: Down\n  expr: up == 0\n  for: 5m\n";
     store
-        .set_group(&t, "infra/db", replaced)
+        .set_groups(&t, "infra/db", replaced)
         .await
         .expect("replace g1");
     let groups = store.namespace(&t, "infra/db").await.expect("namespace");
@@ -36,7 +36,7 @@ async fn set_replace_and_delete_groups() {
     assert_eq!(groups[0].rules[0].for_, Some(crate::PromDuration(300_000)));
 
     store
-        .set_group(&t, "other", G2)
+        .set_groups(&t, "other", G2)
         .await
         .expect("second namespace");
     let all = store.namespaces(&t).await.expect("list");
@@ -93,7 +93,7 @@ async fn invalid_uploads_are_refused_with_the_line() {
     let store = RuleStore::new(Bucket::in_memory());
     let t = tenant();
     let bad = "name: g\nrules:\n- record: ok\n  expr: up\n- alert: Broken\n  expr: sum(up\n";
-    let err = store.set_group(&t, "ns", bad).await.expect_err("invalid");
+    let err = store.set_groups(&t, "ns", bad).await.expect_err("invalid");
     let RulerError::InvalidRules(errs) = &err else {
         panic!("want InvalidRules, got {err}")
     };
@@ -110,11 +110,11 @@ async fn invalid_uploads_are_refused_with_the_line() {
     );
 
     let err = store
-        .set_group(&t, "__builtin__", G1)
+        .set_groups(&t, "__builtin__", G1)
         .await
         .expect_err("reserved");
     assert!(err.to_string().contains("reserved"), "{err}");
-    assert!(store.set_group(&t, "", G1).await.is_err());
+    assert!(store.set_groups(&t, "", G1).await.is_err());
 }
 
 #[tokio::test]
@@ -126,7 +126,7 @@ async fn concurrent_uploads_to_one_namespace_keep_every_group() {
         let t = t.clone();
         tokio::spawn(async move {
             let body = format!("name: g{i}\nrules:\n- record: r{i}\n  expr: up\n");
-            store.set_group(&t, "shared", &body).await
+            store.set_groups(&t, "shared", &body).await
         })
     });
     for u in futures::future::join_all(uploads).await {
@@ -141,8 +141,8 @@ async fn a_stored_namespace_is_a_prometheus_rule_file() {
     let bucket = Bucket::in_memory();
     let store = RuleStore::new(bucket.clone());
     let t = tenant();
-    store.set_group(&t, "ns", G1).await.expect("set");
-    store.set_group(&t, "ns", G2).await.expect("set");
+    store.set_groups(&t, "ns", G1).await.expect("set");
+    store.set_groups(&t, "ns", G2).await.expect("set");
     let (bytes, _) = bucket
         .get(&keys::namespace(&t, "ns"))
         .await
@@ -188,13 +188,13 @@ async fn a_namespace_at_its_legacy_key_moves_to_its_key_on_the_next_update() {
         keys::namespace(&t, &ns),
         keys::legacy_namespace(&t, &ns).expect("a long name has a legacy key"),
     );
-    store.set_group(&t, &ns, G1).await.expect("set g1");
+    store.set_groups(&t, &ns, G1).await.expect("set g1");
     let (bytes, _) = bucket.get(&key).await.expect("stored");
     bucket.put(&legacy, bytes).await.expect("legacy copy");
     bucket.delete(&key).await.expect("delete");
     assert_eq!(store.namespace(&t, &ns).await.expect("read")[0].name, "g1");
 
-    store.set_group(&t, &ns, G2).await.expect("set g2");
+    store.set_groups(&t, &ns, G2).await.expect("set g2");
     let names: Vec<String> = store
         .namespace(&t, &ns)
         .await

@@ -26,6 +26,8 @@ use stratus_codec::{read_segment, CodecError, Interner};
 use stratus_model::{Label, LabelMatcher, Labels, MetricMetadata, Sample, TimeRange};
 use stratus_storage::ObjectPath;
 
+use crate::source::DataWrite;
+
 use postings::Postings;
 use series::HeadSeries;
 
@@ -57,6 +59,9 @@ struct HeadData {
     metadata: HashMap<String, (i64, MetricMetadata)>,
     /// Chunks of segments written before this were dropped.
     watermark_ms: i64,
+    /// Per segment added: its ULID time, its earliest sample and the hash
+    /// of its key.
+    writes: Vec<DataWrite>,
     /// Bytes of chunks (estimated).
     chunk_bytes: usize,
     /// Series without samples (dropped at the next rebuild).
@@ -145,13 +150,15 @@ impl TenantHead {
     /// is added unless the whole segment is valid.
     #[cfg(test)]
     pub(super) fn ingest(&self, bytes: &[u8], ulid_ms: i64) -> Result<(), CodecError> {
-        self.apply(Decoded::new(Bytes::copy_from_slice(bytes))?, ulid_ms);
+        let id = u64::try_from(ulid_ms).unwrap_or(0);
+        self.apply(Decoded::new(Bytes::copy_from_slice(bytes))?, ulid_ms, id);
         Ok(())
     }
 
     /// Adds a decoded segment written at `ulid_ms` (its key's time), unless
-    /// the watermark has passed it.
-    pub(super) fn apply(&self, d: Decoded, ulid_ms: i64) {
+    /// the watermark has passed it; `id` tells it from other segments (a
+    /// hash of its key).
+    pub(super) fn apply(&self, d: Decoded, ulid_ms: i64, id: u64) {
         let mut data = self.write();
         if ulid_ms < data.watermark_ms {
             return;
@@ -183,6 +190,13 @@ impl TenantHead {
             data.chunk_bytes += grew;
             (r0, s0) = (r1, s1);
         }
+        if let Some(min) = d.samples.iter().map(|s| s.t).min() {
+            data.writes.push(DataWrite {
+                id,
+                written_ms: ulid_ms,
+                min_time_ms: min,
+            });
+        }
         for md in d.metadata {
             match data.metadata.get(&md.metric_family) {
                 Some((at, _)) if *at > ulid_ms => {}
@@ -192,6 +206,11 @@ impl TenantHead {
                 }
             }
         }
+    }
+
+    /// The segments the head holds.
+    pub(super) fn writes(&self) -> Vec<DataWrite> {
+        self.read().writes.clone()
     }
 
     /// Bytes the head holds (estimated).
@@ -217,6 +236,7 @@ impl TenantHead {
         data.chunk_bytes = data.chunk_bytes.saturating_sub(freed);
         data.empty = empty;
         data.metadata.retain(|_, (at, _)| *at >= watermark_ms);
+        data.writes.retain(|w| w.written_ms >= watermark_ms);
         if empty > 0 && empty * 4 >= data.series.len() {
             let rebuilt = data.rebuilt();
             *data = rebuilt;
