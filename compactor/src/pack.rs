@@ -147,7 +147,7 @@ impl Compactor {
             .await?;
         let read: u64 = segments.iter().map(|(_, b)| b.len() as u64).sum();
         let t = tenant.clone();
-        let (pack, summary) = in_background(move || {
+        let (pack, summary) = tokio::task::spawn_blocking(move || {
             let refs: Vec<(u128, &[u8])> = segments.iter().map(|(u, b)| (*u, &b[..])).collect();
             build_pack(&t, &refs)
         })
@@ -248,38 +248,6 @@ impl Compactor {
         }
     }
 }
-
-/// Runs `f` on a thread of its own at the lowest CPU priority, so that
-/// packing yields to ingestion and queries in the same process (`stratus
-/// all`): an acknowledged sample must stay visible within a second.
-async fn in_background<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::result::Result<T, String> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("stratus-pack".into())
-        .spawn(move || {
-            lowest_priority();
-            let _ = tx.send(f());
-        })
-        .map_err(|e| format!("starting the packing thread: {e}"))?;
-    rx.await
-        .map_err(|_| "the packing thread ended without an answer (it panicked)".to_string())
-}
-
-/// Lowers the calling thread to nice 19. Failing to is harmless: the
-/// thread runs at the usual priority.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn lowest_priority() {
-    // SAFETY: setpriority takes integers and touches no memory of this
-    // process; on Linux, PRIO_PROCESS with `who` 0 names the calling
-    // thread only.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lowest_priority() {}
 
 /// The packs a catalog change at watermark `to` retires: those holding no
 /// segment at or above it, moved to the pending deletes due at `due_ms`.

@@ -66,7 +66,10 @@ pub struct PackIndex {
 
 /// Series of one metric name: label refs (global ids, name and value
 /// alternating, names in ascending string order) to samples in write order.
-type Group = HashMap<Box<[u32]>, Vec<Sample>>;
+type Group = FastMap<Box<[u32]>, Vec<Sample>>;
+
+/// Maps with a fast hash: packing hashes every series' label ids.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Merges segments (ascending by ULID, each with its ULID as u128) into a
 /// pack. A series' samples from all segments are merged by time; on equal
@@ -80,7 +83,7 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
     const UNNAMED: u32 = u32::MAX;
     let mut strings = Interner::new();
     let name_id = strings.intern("__name__");
-    let mut groups: HashMap<u32, Group> = HashMap::new();
+    let mut groups: FastMap<u32, Group> = FastMap::default();
     let mut metadata: BTreeMap<String, MetricMetadata> = BTreeMap::new();
     let mut previous: Option<u128> = None;
     let mut local: Vec<u32> = Vec::new();
@@ -141,7 +144,10 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
         segments: segments.iter().map(|&(u, _)| u).collect(),
         ..PackIndex::default()
     };
-    let mut pairs: HashSet<(u32, u32)> = HashSet::new();
+    // Every (name, value) pair of the pack, by global ids.
+    let mut pairs: HashSet<(u32, u32), foldhash::fast::RandomState> = HashSet::default();
+    // A global id's id in the current group's table (u32::MAX: none yet).
+    let mut local_of: Vec<u32> = vec![u32::MAX; strings.len()];
     let mut summary = PackSummary {
         index_offset: 0,
         index_len: 0,
@@ -156,6 +162,7 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
         };
         // The group's own symbol table: only the strings its series use.
         let mut symbols = Interner::new();
+        local_of.fill(u32::MAX);
         let mut builder_refs: Vec<u32> = Vec::new();
         let mut bounds: Option<(i64, i64)> = None;
         let mut staged: Vec<(Vec<u32>, Vec<Sample>)> = Vec::with_capacity(series.len());
@@ -163,9 +170,14 @@ pub fn build_pack(tenant: &TenantId, segments: &[(u128, &[u8])]) -> Result<(Vec<
             merge_in_write_order(&mut samples);
             builder_refs.clear();
             for p in refs.chunks_exact(2) {
+                for &g in p {
+                    let l = &mut local_of[g as usize];
+                    if *l == u32::MAX {
+                        *l = symbols.intern(strings.resolve(g));
+                    }
+                    builder_refs.push(*l);
+                }
                 pairs.insert((p[0], p[1]));
-                builder_refs.push(symbols.intern(strings.resolve(p[0])));
-                builder_refs.push(symbols.intern(strings.resolve(p[1])));
             }
             if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
                 bounds = Some(match bounds {

@@ -456,9 +456,9 @@ impl SeriesSource for BucketSource {
     /// head has taken every listed segment.
     async fn data_writes(&self, tenant: &TenantId) -> Result<Vec<DataWrite>, SourceError> {
         let cat = self.catalog(tenant, false).await?;
-        let head = self
+        let recent = self
             .segments
-            .head(&self.store, tenant, cat.segment_watermark_ms)
+            .writes(&self.store, tenant, cat.segment_watermark_ms, &cat.packs)
             .await?;
         let blocks = cat.blocks.iter().map(|b| DataWrite {
             id: crate::results::generation_of(&b.id),
@@ -467,6 +467,6 @@ impl SeriesSource for BucketSource {
             }),
             min_time_ms: b.min_time,
         });
-        Ok(blocks.chain(head.writes()).collect())
+        Ok(blocks.chain(recent).collect())
     }
 }

@@ -215,6 +215,63 @@ impl Segments {
         Ok(Recent::Cold(found?))
     }
 
+    /// The data objects above the watermark, for the results cache: the
+    /// head's segments when it is current; else (cold, as in
+    /// [`Self::recent`]) the packs, each written as its first segment, and
+    /// the segments no pack holds, read as holding samples of any age.
+    pub(super) async fn writes(
+        self: &Arc<Self>,
+        store: &Arc<CachingBucket>,
+        tenant: &TenantId,
+        watermark_ms: i64,
+        packs: &[PackEntry],
+    ) -> Result<Vec<crate::source::DataWrite>, SourceError> {
+        use crate::source::DataWrite;
+        let head = self.head_of(tenant);
+        head.truncate(watermark_ms);
+        let listing = self.listing(store, tenant).await?;
+        let missing = if head.catching_up.load(Ordering::Acquire) {
+            usize::MAX
+        } else {
+            let handed = self.pending_keys(tenant);
+            head.unclaimed(&listing.keys, watermark_ms, |k| handed.contains(k))
+        };
+        if missing <= COLD_AFTER {
+            return Ok(self
+                .head(store, tenant, watermark_ms, packs)
+                .await?
+                .writes());
+        }
+        let width = self.read_concurrency * 4;
+        let held = packs::holdings(store, tenant, packs, &listing, watermark_ms, width).await?;
+        self.catch_up(store, tenant, &head, watermark_ms, packs);
+        let covered: HashSet<usize> = held
+            .iter()
+            .flat_map(|h| h.segments.iter().copied())
+            .collect();
+        let mut out: Vec<DataWrite> = held
+            .iter()
+            .map(|h| DataWrite {
+                id: crate::results::generation_of(&h.key),
+                written_ms: h.segments.first().map_or(h.last_ms, |&p| listing.keys[p].1),
+                min_time_ms: h.entry.min_time,
+            })
+            .collect();
+        out.extend(
+            listing
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(pos, (_, ms))| *ms >= watermark_ms && !covered.contains(pos))
+                .map(|(_, (key, ms))| DataWrite {
+                    id: crate::results::generation_of(key),
+                    written_ms: *ms,
+                    min_time_ms: i64::MIN,
+                }),
+        );
+        Ok(out)
+    }
+
     /// Brings the tenant's head up to date in the background, unless that
     /// is under way.
     fn catch_up(

@@ -153,3 +153,55 @@ proptest! {
         let _ = PackIndex::decode(&pack[cut..], cut as u64);
     }
 }
+
+/// How long packing takes at scale: `cargo test --release -p stratus-codec
+/// packing_speed -- --ignored --nocapture` (a figure to compare, not a
+/// check).
+#[test]
+#[ignore]
+fn packing_speed() {
+    let hosts = 100;
+    let per_host = 1_000;
+    let mut segments = Vec::new();
+    // Ten segments, each holding one sample of a tenth of the hosts' series.
+    for seg in 0..10usize {
+        let mut b = SegmentBuilder::new(&tenant());
+        for h in (seg * hosts / 10)..((seg + 1) * hosts / 10) {
+            for i in 0..per_host {
+                let l = labels(&[
+                    ("__name__", &format!("node_metric_{}", i % 300)),
+                    ("cpu", &format!("{}", i % 16)),
+                    ("host", &format!("host-{h:04}")),
+                    ("instance", &format!("10.0.{}.{}:9100", h / 256, h % 256)),
+                    ("job", "node"),
+                    ("mode", &format!("m{}", i / 300)),
+                ]);
+                b.add_series(&l, &[Sample::new(1_000 + seg as i64, i as f64 * 1.5)])
+                    .expect("series");
+            }
+        }
+        segments.push(b.finish().expect("segment"));
+    }
+    let refs: Vec<(u128, &[u8])> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i as u128, &s[..]))
+        .collect();
+    let bytes: usize = segments.iter().map(Vec::len).sum();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let began = std::time::Instant::now();
+        let (pack, summary) = build_pack(&tenant(), &refs).expect("pack");
+        times.push(began.elapsed().as_secs_f64());
+        assert_eq!(summary.series, (hosts * per_host) as u64);
+        assert!(!pack.is_empty());
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "packing: {} series in {} segments ({bytes} bytes): median {:.3} s, {:.0} series/s",
+        hosts * per_host,
+        segments.len(),
+        times[2],
+        (hosts * per_host) as f64 / times[2]
+    );
+}
