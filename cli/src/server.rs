@@ -252,8 +252,9 @@ pub async fn compactor(cfg: Resolved, once: bool, now: Option<&str>) -> anyhow::
         return Ok(());
     }
     let packing = async {
-        if !cfg.pack_interval.is_zero() {
-            c.pack_loop(cfg.pack_interval, &SystemClock, shutdown_signal())
+        let every = cfg.pack_interval.unwrap_or(std::time::Duration::from_secs(5));
+        if !every.is_zero() {
+            c.pack_loop(every, &SystemClock, shutdown_signal())
                 .await;
         }
     };
@@ -343,7 +344,12 @@ pub async fn run(cfg: Resolved, components: Components) -> anyhow::Result<()> {
             CompactorMetrics::new(&mut registry),
         );
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (interval, pack_interval) = (cfg.compaction_interval, cfg.pack_interval);
+        // Off unless set: this process's own head is warm, and packing
+        // costs about as much CPU per sample as ingesting (ADR 0033).
+        let (interval, pack_interval) = (
+            cfg.compaction_interval,
+            cfg.pack_interval.unwrap_or(std::time::Duration::ZERO),
+        );
         let handle = tokio::spawn(async move {
             // Both loops stop on the one signal.
             let stop = futures::future::FutureExt::shared(async {

@@ -232,7 +232,8 @@ pub struct Settings {
 
     /// Time between packing passes, which merge the newest segments into
     /// one indexed object so that a querier starting cold reads few
-    /// objects; 0s: no packing [default: 5s]
+    /// objects; 0s: no packing [default: 5s for `stratus compactor`, 0s
+    /// (off) for `stratus all`, whose own head is warm]
     #[arg(long, env = "STRATUS_PACK_INTERVAL", value_parser = duration)]
     #[serde(default, with = "stratus_model::time::serde_duration")]
     pub pack_interval: Option<Duration>,
@@ -315,8 +316,9 @@ pub struct Resolved {
     pub engine: EngineOptions,
     pub compactor: CompactorConfig,
     pub compaction_interval: Duration,
-    /// Zero: no packing.
-    pub pack_interval: Duration,
+    /// Unset: the command's default (`compactor` 5 s, `all` off); zero:
+    /// no packing.
+    pub pack_interval: Option<Duration>,
     pub query_listing_ttl: Duration,
     /// The head's bound; 0: none.
     pub query_head_bytes: u64,
@@ -536,7 +538,7 @@ impl Settings {
                 }
             },
             compaction_interval: self.compaction_interval.unwrap_or(Duration::from_secs(60)),
-            pack_interval: self.pack_interval.unwrap_or(Duration::from_secs(5)),
+            pack_interval: self.pack_interval,
             query_listing_ttl: self.query_listing_ttl.unwrap_or(Duration::from_secs(1)),
             query_head_bytes: self.query_head_bytes.unwrap_or(0),
             cache: {

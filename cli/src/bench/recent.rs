@@ -192,16 +192,17 @@ pub async fn run(args: RecentArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(4 * args.senders)
         .build()?;
-    let stratus_args: &[&str] = if args.segment_per_request {
-        &["--commit-window", "0s"]
-    } else {
-        &[]
-    };
+    // Packing as a deployment's compactor does (stratus all alone does
+    // not pack): the cold queriers read the packs.
+    let mut stratus_args: Vec<&str> = vec!["--pack-interval", "5s"];
+    if args.segment_per_request {
+        stratus_args.extend(["--commit-window", "0s"]);
+    }
     let prom_yaml = "global:\n  scrape_interval: 1h\n";
     let mut stratus = servers::start(
         Target::Stratus,
         &sdir,
-        stratus_args,
+        &stratus_args,
         &args.prometheus_bin,
         prom_yaml,
     )?;

@@ -93,7 +93,10 @@ impl Resolved {
             ("enable_admin_api", self.enable_admin_api.to_string()),
             ("max_pending_deletes", self.max_pending_deletes.to_string()),
             ("compaction_interval", d(self.compaction_interval)),
-            ("pack_interval", d(self.pack_interval)),
+            (
+                "pack_interval",
+                self.pack_interval.map_or_else(|| "default".to_string(), d),
+            ),
             ("segment_grace", d(c.segment_grace)),
             ("delete_delay", d(c.delete_delay)),
             ("retention_raw", d(c.retention_raw)),
