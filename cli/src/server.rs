@@ -252,10 +252,11 @@ pub async fn compactor(cfg: Resolved, once: bool, now: Option<&str>) -> anyhow::
         return Ok(());
     }
     let packing = async {
-        let every = cfg.pack_interval.unwrap_or(std::time::Duration::from_secs(5));
+        let every = cfg
+            .pack_interval
+            .unwrap_or(std::time::Duration::from_secs(5));
         if !every.is_zero() {
-            c.pack_loop(every, &SystemClock, shutdown_signal())
-                .await;
+            c.pack_loop(every, &SystemClock, shutdown_signal()).await;
         }
     };
     let compaction = c.run_loop(cfg.compaction_interval, &SystemClock, shutdown_signal());
