@@ -60,10 +60,11 @@ impl Compactor {
                 .await;
             let failed = match pass {
                 Ok(r) => r.err(),
-                Err(_) => {
+                Err(panic) => {
                     self.metrics.panics.inc();
                     Some(CompactorError::Panic(format!(
-                        "packing the segments of tenant {tenant}"
+                        "packing the segments of tenant {tenant}: {}",
+                        crate::run::panic_message(panic.as_ref())
                     )))
                 }
             };
@@ -90,10 +91,15 @@ impl Compactor {
         self.delete_orphan_packs(tenant, cat, report).await?;
         // After the newest packed segment: a segment that becomes visible
         // late, below it, is left to readers as it is.
-        let listed = match cat.packs.last() {
-            Some(p) => {
-                let last = Ulid::from_string(&p.last)
-                    .map_err(|e| CompactorError::Corrupt(format!("pack {}: last {e}", p.id)))?;
+        let newest = match cat.packs.last() {
+            Some(p) => Some(
+                Ulid::from_string(&p.last)
+                    .map_err(|e| CompactorError::Corrupt(format!("pack {}: last {e}", p.id)))?,
+            ),
+            None => None,
+        };
+        let listed = match newest {
+            Some(last) => {
                 let after = SegmentKey::new(tenant.clone(), last).path();
                 self.bucket
                     .list_after(&segments_prefix(tenant), &after)
@@ -101,11 +107,7 @@ impl Compactor {
             }
             None => self.bucket.list(&segments_prefix(tenant)).await?,
         };
-        let newest = cat
-            .packs
-            .last()
-            .and_then(|p| Ulid::from_string(&p.last).ok())
-            .map(u128::from);
+        let newest = newest.map(u128::from);
         let settled = stratus_model::Clock::now_ms(&stratus_model::SystemClock) - SETTLE_MS;
         let mut todo: Vec<(u128, ObjectPath, u64)> = listed
             .into_iter()
@@ -230,8 +232,7 @@ impl Compactor {
         clock: &dyn stratus_model::Clock,
         stop: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(stop);
-        loop {
+        crate::run::every(interval, stop, || async {
             match self.pack_once(clock.now_ms()).await {
                 Ok(r) if r.packs_written > 0 => debug!(
                     packs = r.packs_written,
@@ -241,11 +242,8 @@ impl Compactor {
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "packing pass failed; the next pass retries"),
             }
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
-        }
+        })
+        .await
     }
 }
 

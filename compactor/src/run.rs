@@ -321,8 +321,7 @@ impl Compactor {
         clock: &dyn stratus_model::Clock,
         stop: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(stop);
-        loop {
+        every(interval, stop, || async {
             let pass = AssertUnwindSafe(self.run_once(clock.now_ms()))
                 .catch_unwind()
                 .await
@@ -343,16 +342,30 @@ impl Compactor {
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "compaction pass failed; next pass will retry"),
             }
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
+        })
+        .await
+    }
+}
+
+/// Runs `pass`, then again `interval` after each run ends, until `stop`
+/// resolves (checked between runs).
+pub(crate) async fn every<F: std::future::Future<Output = ()>>(
+    interval: Duration,
+    stop: impl std::future::Future<Output = ()>,
+    mut pass: impl FnMut() -> F,
+) {
+    tokio::pin!(stop);
+    loop {
+        pass().await;
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(interval) => {}
         }
     }
 }
 
 /// The message a panic carried (`panic!` with a literal or a format).
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

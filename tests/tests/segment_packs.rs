@@ -52,6 +52,21 @@ async fn put_segment(
     stratus_tests::segments::put(bucket, tenant, id, b).await;
 }
 
+/// Segments `ns`: segment `n` written at `base + n` s with samples at
+/// `base + n * 15 s`, value `n`.
+async fn put_run(
+    bucket: &Bucket,
+    tenant: &TenantId,
+    model: &mut Model,
+    base: i64,
+    ns: std::ops::Range<i64>,
+) {
+    for n in ns {
+        let id = (base + n * 1_000, n as u128);
+        put_segment(bucket, tenant, model, id, base + n * 15_000, n as f64).await;
+    }
+}
+
 async fn counted<T>(f: impl std::future::Future<Output = T>) -> (T, RequestCounts) {
     let stats = Arc::new(RequestStats::default());
     let out = RequestStats::scope(stats.clone(), f).await;
@@ -93,17 +108,7 @@ async fn a_cold_querier_reads_pack_indexes_and_groups_and_a_warm_one_packs_whole
     let base = now - 2_000_000;
     let mut model = Model::new();
     // 100 segments: more than a query reads one by one.
-    for n in 0..100i64 {
-        put_segment(
-            &bucket,
-            &tenant,
-            &mut model,
-            (base + n * 1_000, n as u128),
-            base + n * 15_000,
-            n as f64,
-        )
-        .await;
-    }
+    put_run(&bucket, &tenant, &mut model, base, 0..100).await;
     let compactor = Compactor::new(
         bucket.clone(),
         CompactorConfig::default(),
@@ -118,17 +123,7 @@ async fn a_cold_querier_reads_pack_indexes_and_groups_and_a_warm_one_packs_whole
     // Written after the pack: two new segments, and one that became
     // visible late with a ULID inside the pack's range (a rewrite of an
     // old timestamp and a new one).
-    for n in 100..102i64 {
-        put_segment(
-            &bucket,
-            &tenant,
-            &mut model,
-            (base + n * 1_000, n as u128),
-            base + n * 15_000,
-            n as f64,
-        )
-        .await;
-    }
+    put_run(&bucket, &tenant, &mut model, base, 100..102).await;
     put_segment(
         &bucket,
         &tenant,
@@ -197,17 +192,7 @@ async fn packs_are_retired_with_the_segments_blocks_hold() {
     // Segments written three hours ago: old enough to compact into blocks.
     let base = now - 3 * 3_600_000;
     let mut model = Model::new();
-    for n in 0..10i64 {
-        put_segment(
-            &bucket,
-            &tenant,
-            &mut model,
-            (base + n * 1_000, n as u128),
-            base + n * 15_000,
-            n as f64,
-        )
-        .await;
-    }
+    put_run(&bucket, &tenant, &mut model, base, 0..10).await;
     let compactor = Compactor::new(
         bucket.clone(),
         CompactorConfig {

@@ -214,7 +214,7 @@ impl Catalog {
             serde_json::to_vec(self).map_err(|e| CodecError::Catalog(format!("encoding: {e}")))?;
         let mut out = Vec::with_capacity(body.len() + 14);
         out.extend_from_slice(&CATALOG_MAGIC);
-        out.push(if self.needs_version_1_only() {
+        out.push(if self.fits_version_1() {
             1
         } else {
             CATALOG_VERSION
@@ -261,7 +261,7 @@ impl Catalog {
         }
         let catalog: Catalog = serde_json::from_slice(&bytes[6..crc_at])
             .map_err(|e| bad(format!("catalog body is not valid: {e}")))?;
-        if bytes[4] == 1 && !catalog.needs_version_1_only() {
+        if bytes[4] == 1 && !catalog.fits_version_1() {
             return Err(bad(
                 "a version 1 catalog names segment packs or rollups with window edges, which only version 2 holds".into(),
             ));
@@ -271,7 +271,7 @@ impl Catalog {
 
     /// Whether version 1 holds everything in the catalog: no packs and no
     /// rollup with window edges (fields version 1 readers refuse).
-    fn needs_version_1_only(&self) -> bool {
+    fn fits_version_1(&self) -> bool {
         self.packs.is_empty()
             && !self.blocks.iter().any(|b| b.edges)
             && !self

@@ -84,16 +84,14 @@ pub(super) async fn read(
     range: TimeRange,
     width: usize,
 ) -> Result<Cold, SourceError> {
-    let covered: HashSet<usize> = held
-        .iter()
-        .flat_map(|h| h.segments.iter().copied())
-        .collect();
-    let mut units: Vec<(u128, Unit)> = listing
-        .keys
-        .iter()
-        .enumerate()
-        .filter(|(pos, (_, ms))| *ms >= watermark_ms && !covered.contains(pos))
-        .map(|(pos, (key, _))| (listing.ulids[pos], Unit::Segment(key.clone())))
+    let mut units: Vec<(u128, Unit)> = packs::unpacked(listing, held, watermark_ms)
+        .into_iter()
+        .map(|pos| {
+            (
+                listing.ulids[pos],
+                Unit::Segment(listing.keys[pos].0.clone()),
+            )
+        })
         .collect();
     units.extend(
         held.iter()
@@ -131,10 +129,7 @@ pub(super) async fn read(
             }
             Found::Names(pairs) => {
                 for (n, v) in pairs {
-                    let values = cold.names.entry(n).or_default();
-                    if !values.contains(&v) {
-                        values.insert(v);
-                    }
+                    cold.names.entry(n).or_default().insert(v);
                 }
             }
         }
@@ -153,10 +148,7 @@ async fn read_unit(
     match unit {
         Unit::Segment(key) => {
             let bytes = store.read(&key, None).await?;
-            let matchers = matchers_of(want);
-            decode(move || from_segment(&bytes, matchers.as_deref(), range))
-                .await
-                .map_err(|e| segment_error(&key, e))
+            decode(&key, bytes, matchers_of(want), range).await
         }
         Unit::Pack { key, entry, index } => {
             let index = match index {
@@ -178,11 +170,7 @@ async fn read_unit(
             let key = &key;
             let reads = groups.into_iter().map(|r| async move {
                 let bytes = store.read(key, Some(r)).await?;
-                let matchers = matchers.to_vec();
-                let key = key.clone();
-                decode(move || from_segment(&bytes, Some(&matchers), range))
-                    .await
-                    .map_err(|e| segment_error(&key, e))
+                decode(key, bytes, Some(matchers.to_vec()), range).await
             });
             let found: Vec<Found> = stream::iter(reads)
                 .buffered(width.max(1))
@@ -214,18 +202,21 @@ fn names_of(index: &PackIndex) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs a decoding on a blocking thread.
+/// [`from_segment`] of the segment (or pack group) `bytes` read from
+/// `key`, on a blocking thread.
 async fn decode(
-    f: impl FnOnce() -> Result<Found, stratus_codec::CodecError> + Send + 'static,
-) -> Result<Found, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    key: &ObjectPath,
+    bytes: Bytes,
+    matchers: Option<Vec<LabelMatcher>>,
+    range: TimeRange,
+) -> Result<Found, SourceError> {
+    let decoded =
+        tokio::task::spawn_blocking(move || from_segment(&bytes, matchers.as_deref(), range)).await;
+    let error = |e: String| SourceError::corrupt(key, format!("segment {key}: {e}"));
+    match decoded {
+        Ok(r) => r.map_err(|e| error(e.to_string())),
+        Err(e) => Err(error(e.to_string())),
     }
-}
-
-fn segment_error(key: &ObjectPath, e: String) -> SourceError {
-    SourceError::corrupt(key, format!("segment {key}: {e}"))
 }
 
 /// The value of label `name` of a series seen by `read_segment`, or "".

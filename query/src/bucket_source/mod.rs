@@ -150,14 +150,7 @@ impl BucketSource {
                 .try_collect::<Vec<_>>()
                 .await
         };
-        let head = self.segments.recent(
-            &self.store,
-            tenant,
-            cat.segment_watermark_ms,
-            &cat.packs,
-            Want::Series(matchers),
-            range,
-        );
+        let head = self.recent(tenant, &cat, Want::Series(matchers), range);
         let (found, head) = futures::try_join!(blocks, head)?;
         let mut out: HashSet<Labels> = HashSet::new();
         for block in &found {
@@ -213,14 +206,7 @@ impl BucketSource {
                 .try_collect::<Vec<_>>()
                 .await
         };
-        let head = self.segments.recent(
-            &self.store,
-            tenant,
-            cat.segment_watermark_ms,
-            &cat.packs,
-            Want::Names,
-            range,
-        );
+        let head = self.recent(tenant, &cat, Want::Names, range);
         let (found, head) = futures::try_join!(blocks, head)?;
         let mut out: BTreeSet<String> = match name {
             None => head.label_names(range),
@@ -297,14 +283,7 @@ impl BucketSource {
             drop(choice);
             Ok::<_, SourceError>((step, approximate, expand, rollup_data, raw_data))
         };
-        let head = self.segments.recent(
-            &self.store,
-            tenant,
-            cat.segment_watermark_ms,
-            &cat.packs,
-            Want::Series(matchers),
-            range,
-        );
+        let head = self.recent(tenant, &cat, Want::Series(matchers), range);
         let ((step, approximate, expand, rollup_data, raw_data), head) =
             futures::try_join!(blocks, head)?;
 
@@ -330,6 +309,27 @@ impl BucketSource {
             },
             approximate: (approximate || unexpanded > 0) && rollup_points > 0,
         })
+    }
+
+    /// The recent data (segments and packs above the watermark of `cat`)
+    /// a query over `range` sees, for `want`.
+    async fn recent(
+        &self,
+        tenant: &TenantId,
+        cat: &CatalogView,
+        want: Want<'_>,
+        range: TimeRange,
+    ) -> Result<segments::Recent, SourceError> {
+        self.segments
+            .recent(
+                &self.store,
+                tenant,
+                cat.segment_watermark_ms,
+                &cat.packs,
+                want,
+                range,
+            )
+            .await
     }
 
     /// Hands a segment this process has just written to the head, so that

@@ -54,24 +54,29 @@ fn ulid(s: &str, what: &str, key: &ObjectPath) -> Result<Ulid, SourceError> {
         .map_err(|e| SourceError::corrupt(key, format!("pack {key}: {what} {s:?}: {e}")))
 }
 
-/// The packs of `packs` at or above the watermark with the listed
-/// segments each holds; indexes are read (in parallel) only for packs
-/// whose range shows more segments than they hold.
+/// The packs of `packs` at or above the watermark whose last segment is
+/// at or after `from` (a ULID), with the listed segments each holds;
+/// indexes are read (in parallel) only for packs whose range shows more
+/// segments than they hold.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn holdings(
     store: &CachingBucket,
     tenant: &TenantId,
     packs: &[PackEntry],
     listing: &Listing,
     watermark_ms: i64,
+    from: u128,
     width: usize,
 ) -> Result<Vec<Held>, SourceError> {
     let mut held = Vec::with_capacity(packs.len());
     let mut unsure = Vec::new();
     for p in packs {
-        let key = PackKey::new(tenant.clone(), ulid(&p.id, "id", &packs_dir(tenant))?).path();
+        // A bad id names no object: the catalog that holds it is at fault.
+        let id = ulid(&p.id, "id", &stratus_storage::keys::catalog(tenant))?;
+        let key = PackKey::new(tenant.clone(), id).path();
         let first = ulid(&p.first, "first", &key)?;
         let last = ulid(&p.last, "last", &key)?;
-        if (last.timestamp_ms() as i64) < watermark_ms {
+        if (last.timestamp_ms() as i64) < watermark_ms || u128::from(last) < from {
             continue;
         }
         let range = listing.between(u128::from(first), u128::from(last));
@@ -105,8 +110,16 @@ pub(super) async fn holdings(
     Ok(held)
 }
 
-fn packs_dir(tenant: &TenantId) -> ObjectPath {
-    stratus_storage::keys::packs_prefix(tenant)
+/// Positions of the listed segments at or above the watermark that none
+/// of `held` holds, in ULID order.
+pub(super) fn unpacked(listing: &Listing, held: &[Held], watermark_ms: i64) -> Vec<usize> {
+    let covered: HashSet<usize> = held
+        .iter()
+        .flat_map(|h| h.segments.iter().copied())
+        .collect();
+    (0..listing.keys.len())
+        .filter(|pos| listing.keys[*pos].1 >= watermark_ms && !covered.contains(pos))
+        .collect()
 }
 
 /// The index of a pack, by the range its catalog entry gives.

@@ -173,6 +173,26 @@ impl Segments {
             .clone()
     }
 
+    /// The tenant's head (truncated to the watermark) when it is far
+    /// behind the listing: more than [`COLD_AFTER`] listed segments neither
+    /// in it nor handed over, or a catch-up under way. `None` when a sync
+    /// brings it up to date. With the listing.
+    async fn behind(
+        &self,
+        store: &CachingBucket,
+        tenant: &TenantId,
+        watermark_ms: i64,
+    ) -> Result<(Option<Arc<TenantHead>>, Arc<Listing>), SourceError> {
+        let head = self.head_of(tenant);
+        head.truncate(watermark_ms);
+        let listing = self.listing(store, tenant).await?;
+        let far = head.catching_up.load(Ordering::Acquire) || {
+            let handed = self.pending_keys(tenant);
+            head.unclaimed(&listing.keys, watermark_ms, |k| handed.contains(k)) > COLD_AFTER
+        };
+        Ok((far.then_some(head), listing))
+    }
+
     /// The recent data of a query over `range`: the head, brought up to
     /// date, or, when the head is far behind (or catching up), what a cold
     /// read of the packs and segments finds for `want`; then the head
@@ -187,25 +207,18 @@ impl Segments {
         want: Want<'_>,
         range: TimeRange,
     ) -> Result<Recent, SourceError> {
-        let head = self.head_of(tenant);
-        head.truncate(watermark_ms);
-        let listing = self.listing(store, tenant).await?;
-        let missing = if head.catching_up.load(Ordering::Acquire) {
-            usize::MAX
-        } else {
-            let handed = self.pending_keys(tenant);
-            head.unclaimed(&listing.keys, watermark_ms, |k| handed.contains(k))
-        };
-        if missing <= COLD_AFTER {
+        let (head, listing) = self.behind(store, tenant, watermark_ms).await?;
+        let Some(head) = head else {
             return Ok(Recent::Head(
                 self.head(store, tenant, watermark_ms, packs).await?,
             ));
-        }
+        };
         // As many reads in flight as the bucket wrapper allows: a cold read
         // is a few round trips of many small GETs.
         let width = self.read_concurrency * 4;
         let found = async {
-            let held = packs::holdings(store, tenant, packs, &listing, watermark_ms, width).await?;
+            let held =
+                packs::holdings(store, tenant, packs, &listing, watermark_ms, 0, width).await?;
             cold::read(store, &held, &listing, watermark_ms, want, range, width).await
         }
         .await;
@@ -227,28 +240,16 @@ impl Segments {
         packs: &[PackEntry],
     ) -> Result<Vec<crate::source::DataWrite>, SourceError> {
         use crate::source::DataWrite;
-        let head = self.head_of(tenant);
-        head.truncate(watermark_ms);
-        let listing = self.listing(store, tenant).await?;
-        let missing = if head.catching_up.load(Ordering::Acquire) {
-            usize::MAX
-        } else {
-            let handed = self.pending_keys(tenant);
-            head.unclaimed(&listing.keys, watermark_ms, |k| handed.contains(k))
-        };
-        if missing <= COLD_AFTER {
+        let (head, listing) = self.behind(store, tenant, watermark_ms).await?;
+        let Some(head) = head else {
             return Ok(self
                 .head(store, tenant, watermark_ms, packs)
                 .await?
                 .writes());
-        }
+        };
         let width = self.read_concurrency * 4;
-        let held = packs::holdings(store, tenant, packs, &listing, watermark_ms, width).await?;
+        let held = packs::holdings(store, tenant, packs, &listing, watermark_ms, 0, width).await?;
         self.catch_up(store, tenant, &head, watermark_ms, packs);
-        let covered: HashSet<usize> = held
-            .iter()
-            .flat_map(|h| h.segments.iter().copied())
-            .collect();
         let mut out: Vec<DataWrite> = held
             .iter()
             .map(|h| DataWrite {
@@ -258,14 +259,11 @@ impl Segments {
             })
             .collect();
         out.extend(
-            listing
-                .keys
-                .iter()
-                .enumerate()
-                .filter(|(pos, (_, ms))| *ms >= watermark_ms && !covered.contains(pos))
-                .map(|(_, (key, ms))| DataWrite {
-                    id: crate::results::generation_of(key),
-                    written_ms: *ms,
+            packs::unpacked(&listing, &held, watermark_ms)
+                .into_iter()
+                .map(|pos| DataWrite {
+                    id: crate::results::generation_of(&listing.keys[pos].0),
+                    written_ms: listing.keys[pos].1,
                     min_time_ms: i64::MIN,
                 }),
         );
@@ -429,12 +427,22 @@ impl Segments {
         let to_read = todo.iter().filter(|(k, _)| !handed.contains_key(k)).count();
         if !packs.is_empty() && to_read > 1 {
             let claimed: HashMap<&ObjectPath, i64> = todo.iter().map(|(k, u)| (k, *u)).collect();
+            // Packs holding only segments the head already has are not
+            // looked at (nor their indexes read): the oldest claim bounds
+            // them.
+            let oldest = todo
+                .iter()
+                .filter_map(|(k, _)| SegmentKey::parse(k))
+                .map(|k| u128::from(k.id()))
+                .min()
+                .unwrap_or(0);
             let held: Vec<Held> = packs::holdings(
                 store,
                 tenant,
                 packs,
                 listing,
                 watermark_ms,
+                oldest,
                 self.read_concurrency,
             )
             .await?;
